@@ -1,0 +1,113 @@
+# hotiron.virt — every entry point an operator or CI needs.
+#   make demo   installs what is missing, brings up the lab, runs playbooks/demo.yml
+#   make test   installs what is missing, runs every test (unit, integration, molecule, static)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BUILD    := build
+HOSTS    ?= 3
+LAB_ID   ?= 0
+PY       := $(VENV)/bin/python
+COLL_DIR := $(BUILD)/collections
+SRC_LINK := $(BUILD)/src/ansible_collections/hotiron/virt
+VERSION  := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL  := $(BUILD)/hotiron-virt-$(VERSION).tar.gz
+SANITY_DIR ?= $(BUILD)/sanity
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL_DIR)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export LAB_ID
+
+APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils \
+	qemu-block-extra libvirt-clients libvirt-dev pkg-config python3-libvirt python3-venv \
+	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
+	iproute2 util-linux procps git gcc python3-dev
+
+.PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
+	changelog-lint lab-up lab-down lab-status benchmarks clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# --- installation (each step is skipped when already done) -----------------------------
+$(BUILD)/.apt-stamp: Makefile
+	@mkdir -p $(BUILD)
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
+	    || [ $$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l) -ne $(words $(APT_PACKAGES)) ]; then \
+	  echo "== installing Debian packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@touch $@
+
+$(VENV)/.stamp: requirements.txt $(BUILD)/.apt-stamp
+	@echo "== preparing virtualenv $(VENV)"
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+apt: $(BUILD)/.apt-stamp
+venv: $(VENV)/.stamp
+deps: apt venv src-link
+
+# The source tree seen as ansible_collections.hotiron.virt, for unit tests.
+src-link:
+	@mkdir -p $(dir $(SRC_LINK))
+	@[ -L $(SRC_LINK) ] || ln -s $(CURDIR) $(SRC_LINK)
+
+# Build the collection tarball and install it the normal way; the integration tests use it.
+collection: deps
+	@rm -f $(BUILD)/hotiron-virt-*.tar.gz
+	@$(VENV)/bin/ansible-galaxy collection build --force --output-path $(BUILD) . >/dev/null
+	@$(VENV)/bin/ansible-galaxy collection install --force -p $(COLL_DIR) $(TARBALL) >/dev/null
+	@echo "== installed $(TARBALL) into $(COLL_DIR)"
+
+# --- the lab ------------------------------------------------------------------------------
+lab-up: deps
+	$(PY) tests/lab/lab.py up --hosts $(HOSTS)
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) tests/lab/lab.py down; else $(PYTHON) tests/lab/lab.py down; fi
+
+lab-status:
+	$(PY) tests/lab/lab.py status
+
+# --- the two main commands ----------------------------------------------------------------
+demo: collection
+	$(PY) tests/lab/lab.py up --hosts $(HOSTS)
+	$(VENV)/bin/ansible-playbook -i $$($(PY) tests/lab/lab.py inventory) playbooks/demo.yml
+
+test: collection
+	@$(MAKE) --no-print-directory unit integration molecule sanity lint changelog-lint
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+integration: collection
+	$(PY) -m pytest -q tests/integration
+
+molecule: collection
+	@if [ -d extensions/molecule ]; then cd extensions && ../$(VENV)/bin/molecule test --all; \
+	else echo "== no molecule scenarios yet"; fi
+
+# ansible-test wants the collection at .../ansible_collections/hotiron/virt: test a copy of
+# the tracked files there.
+sanity: deps
+	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)/ansible_collections/hotiron/virt
+	@git ls-files -z --cached --others --exclude-standard | \
+	  tar --null -T - -cf - | tar -xf - -C $(SANITY_DIR)/ansible_collections/hotiron/virt
+	cd $(SANITY_DIR)/ansible_collections/hotiron/virt && git init -q && git add -A && \
+	  $(CURDIR)/$(VENV)/bin/ansible-test sanity --python 3.11 --requirements --color no \
+	  --skip-test pylint --skip-test validate-modules-legacy 2>&1 | tail -40; exit $${PIPESTATUS[0]}
+
+lint: deps
+	$(VENV)/bin/ansible-lint --offline -q
+
+changelog-lint: deps
+	$(VENV)/bin/antsibull-changelog lint
+
+benchmarks: collection
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: lab-down
+	rm -rf $(BUILD)

@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection handling and libvirt error reporting shared by every module.
+
+Everything that talks to libvirt goes through :func:`connect`, :func:`attempt`
+and :func:`lookup`, so that every failure a user sees names what was being
+attempted, the object, and libvirt's own error code and domain.  Lookups
+return ``None`` only for libvirt's *not found* codes; every other error is
+raised as :class:`VirtError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+try:
+    import libvirt
+except ImportError:  # pragma: no cover - reported by require_libvirt()
+    libvirt = None
+
+DEFAULT_URI = "qemu:///system"
+
+# Error codes that mean "the object does not exist" for the lookup helpers.
+# Anything else (connection lost, permission denied, ...) is a real error.
+_NOT_FOUND_NAMES = (
+    "VIR_ERR_NO_DOMAIN",
+    "VIR_ERR_NO_NETWORK",
+    "VIR_ERR_NO_STORAGE_POOL",
+    "VIR_ERR_NO_STORAGE_VOL",
+    "VIR_ERR_NO_DOMAIN_SNAPSHOT",
+    "VIR_ERR_NO_SECRET",
+    "VIR_ERR_NO_NODE_DEVICE",
+    "VIR_ERR_NO_NWFILTER",
+    "VIR_ERR_NO_INTERFACE",
+    "VIR_ERR_NO_DOMAIN_CHECKPOINT",
+    "VIR_ERR_NO_NETWORK_PORT",
+)
+
+
+def _code_names():
+    if libvirt is None:
+        return {}
+    return {getattr(libvirt, n): n for n in dir(libvirt) if n.startswith("VIR_ERR_") and isinstance(getattr(libvirt, n), int)}
+
+
+def _domain_names():
+    if libvirt is None:
+        return {}
+    return {getattr(libvirt, n): n for n in dir(libvirt) if n.startswith("VIR_FROM_") and isinstance(getattr(libvirt, n), int)}
+
+
+NOT_FOUND_CODES = frozenset(getattr(libvirt, n) for n in _NOT_FOUND_NAMES if libvirt is not None and hasattr(libvirt, n))
+
+
+class VirtError(Exception):
+    """A failure with a message fit to show an operator.
+
+    ``code`` and ``domain`` carry libvirt's error code and error domain
+    (numbers) when the failure came from libvirt, ``None`` otherwise.
+    """
+
+    def __init__(self, message, code=None, domain=None, libvirt_message=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.domain = domain
+        self.libvirt_message = libvirt_message
+
+    def as_result(self):
+        """The fields a module adds to ``fail_json``."""
+        result = {"msg": self.message}
+        if self.code is not None:
+            result["libvirt_error"] = {
+                "code": self.code,
+                "code_name": _code_names().get(self.code),
+                "domain": self.domain,
+                "domain_name": _domain_names().get(self.domain),
+                "message": self.libvirt_message,
+            }
+        return result
+
+
+def describe_libvirt_error(action, err):
+    """``Failed to <action>: <libvirt message> (code N VIR_ERR_..., domain M VIR_FROM_...)``."""
+    code = err.get_error_code()
+    domain = err.get_error_domain()
+    text = err.get_error_message() or str(err)
+    parts = ["code %s" % code]
+    code_name = _code_names().get(code)
+    if code_name:
+        parts[0] += " " + code_name
+    if domain is not None:
+        dom_name = _domain_names().get(domain)
+        parts.append("domain %s%s" % (domain, " " + dom_name if dom_name else ""))
+    return "Failed to %s: %s (%s)" % (action, text, ", ".join(parts))
+
+
+def wrap_libvirt_error(action, err):
+    """Turn a ``libvirtError`` into a :class:`VirtError` naming ``action``."""
+    return VirtError(
+        describe_libvirt_error(action, err),
+        code=err.get_error_code(),
+        domain=err.get_error_domain(),
+        libvirt_message=err.get_error_message(),
+    )
+
+
+@contextlib.contextmanager
+def attempt(action):
+    """Run a block of libvirt calls; a ``libvirtError`` becomes a VirtError.
+
+    ``action`` says what was attempted, with the object, e.g.
+    ``"start vm web1 on qemu+tcp://10.0.0.2/system"``.
+    """
+    try:
+        yield
+    except libvirt.libvirtError as err:
+        raise wrap_libvirt_error(action, err) from err
+
+
+def attempting(action_template):
+    """Decorator form of :func:`attempt`.
+
+    ``action_template`` is formatted with the call's keyword arguments and
+    ``self`` (if any), so ``@attempting("migrate vm {self.name} to {dest_uri}")``
+    reads naturally at the definition.
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except libvirt.libvirtError as err:
+                fields = dict(kwargs)
+                if args:
+                    fields.setdefault("self", args[0])
+                try:
+                    action = action_template.format(**fields)
+                except (KeyError, AttributeError, IndexError):
+                    action = action_template
+                raise wrap_libvirt_error(action, err) from err
+
+        return wrapper
+
+    return decorate
+
+
+def is_not_found(err):
+    """True when ``err`` (a libvirtError) means the object does not exist."""
+    return err.get_error_code() in NOT_FOUND_CODES
+
+
+def lookup(action, func, *args):
+    """Call a libvirt lookup; ``None`` when the object does not exist.
+
+    Only libvirt's *not found* codes give ``None``; any other error (lost
+    connection, permission denied) is raised as a VirtError naming ``action``.
+    """
+    try:
+        return func(*args)
+    except libvirt.libvirtError as err:
+        if is_not_found(err):
+            return None
+        raise wrap_libvirt_error(action, err) from err
+
+
+def lookup_domain(conn, name):
+    """The domain called ``name`` (or with that UUID string), or ``None``."""
+    return lookup("look up vm %s on %s" % (name, safe_uri(conn)), conn.lookupByName, name)
+
+
+def lookup_network(conn, name):
+    return lookup("look up network %s on %s" % (name, safe_uri(conn)), conn.networkLookupByName, name)
+
+
+def lookup_pool(conn, name):
+    return lookup("look up storage pool %s on %s" % (name, safe_uri(conn)), conn.storagePoolLookupByName, name)
+
+
+def lookup_volume(pool, name):
+    return lookup("look up volume %s in pool %s" % (name, pool.name()), pool.storageVolLookupByName, name)
+
+
+def safe_uri(conn):
+    try:
+        return conn.getURI()
+    except Exception:  # pylint: disable=broad-except  # only used inside messages
+        return "<unknown uri>"
+
+
+def connect(uri=DEFAULT_URI, readonly=False):
+    """Open a libvirt connection, or raise a VirtError saying why not.
+
+    The message names the URI and what to check, because "unable to connect"
+    is the first error every operator meets.
+    """
+    require_libvirt()
+    uri = uri or DEFAULT_URI
+    # libvirt prints its errors on stderr by default; modules report them instead.
+    libvirt.registerErrorHandler(lambda ctx, err: None, None)
+    try:
+        if readonly:
+            return libvirt.openReadOnly(uri)
+        return libvirt.open(uri)
+    except libvirt.libvirtError as err:
+        wrapped = wrap_libvirt_error("connect to libvirt at %s" % uri, err)
+        wrapped.message += (
+            ". Check that the host is reachable, that libvirtd is running there and"
+            " listening for this transport, and that the URI is right"
+        )
+        raise wrapped from err
+
+
+def require_libvirt():
+    if libvirt is None:
+        raise VirtError(
+            "The libvirt Python bindings are not installed for %s: install the libvirt-python"
+            " package from PyPI or python3-libvirt from your distribution" % _interpreter()
+        )
+
+
+def _interpreter():
+    import sys
+
+    return sys.executable or "this Python"
+
+
+def libvirt_version_tuple(number):
+    """libvirt packs versions as major*1000000 + minor*1000 + micro."""
+    return (number // 1000000, (number // 1000) % 1000, number % 1000)
+
+
+def libvirt_version_string(number):
+    return "%d.%d.%d" % libvirt_version_tuple(number)

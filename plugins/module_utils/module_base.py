@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The thin layer every module shares: connection options, the libvirt
+bindings check (re-running under the system Python when only it has them),
+and turning a VirtError into ``fail_json``.
+
+Only this file and the module files import AnsibleModule; the real work
+lives in plain Python next to it.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.respawn import (
+    has_respawned,
+    probe_interpreters_for_module,
+    respawn_module,
+)
+
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+
+# Interpreters that usually carry distribution-packaged libvirt bindings.
+SYSTEM_PYTHONS = ["/usr/bin/python3", "/usr/libexec/platform-python", "/usr/bin/python"]
+
+
+def connection_argument_spec():
+    """The options described by the ``hotiron.virt.connection`` doc fragment."""
+    return dict(
+        uri=dict(type="str", default=lc.DEFAULT_URI),
+    )
+
+
+def ensure_libvirt(module):
+    """Make sure the libvirt bindings import, respawning under a system Python if needed."""
+    if lc.libvirt is not None:
+        return
+    if not has_respawned():
+        interpreter = probe_interpreters_for_module(SYSTEM_PYTHONS, "libvirt")
+        if interpreter:
+            respawn_module(interpreter)
+            # respawn_module does not return
+    module.fail_json(
+        msg=missing_required_lib("libvirt-python (or python3-libvirt)"),
+        exception=None,
+    )
+
+
+def run_module(module, func):
+    """Call ``func(module)`` and exit with its result dict.
+
+    A VirtError (the only error type the collection raises on purpose)
+    becomes ``fail_json`` with its message and the libvirt code/domain.
+    Anything else is a bug: it is still reported through ``fail_json``, with
+    the traceback kept in ``exception`` for ``-vvv``, never as a crash.
+    """
+    ensure_libvirt(module)
+    try:
+        result = func(module)
+    except lc.VirtError as err:
+        module.fail_json(**err.as_result())
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_json(
+            msg="Unexpected error in %s: %s: %s" % (module._name, type(err).__name__, err),
+            exception=traceback.format_exc(),
+        )
+    module.exit_json(**result)
+
+
+def open_connection(module, readonly=False):
+    """Open the connection named by the module's ``uri`` option."""
+    return lc.connect(module.params["uri"], readonly=readonly)
