@@ -1,0 +1,116 @@
+"""Connection and error helpers, against libvirt's test driver with our own host XML."""
+
+import os
+
+import libvirt
+import pytest
+
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+
+HOST_XML = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "hosts", "two-guests.xml")
+TEST_URI = "test://" + os.path.abspath(HOST_XML)
+
+
+@pytest.fixture
+def conn():
+    c = lc.connect(TEST_URI)
+    yield c
+    c.close()
+
+
+def test_connect_opens_our_own_host(conn):
+    assert sorted(d.name() for d in conn.listAllDomains()) == ["db1", "web1"]
+    assert conn.getInfo()[2] == 4  # cpus from the host XML
+
+
+def test_connect_readonly_refuses_writes():
+    c = lc.connect(TEST_URI, readonly=True)
+    with pytest.raises(lc.VirtError) as info:
+        with lc.attempt("destroy vm web1"):
+            c.lookupByName("web1").destroy()
+    assert info.value.code == libvirt.VIR_ERR_OPERATION_DENIED
+    assert info.value.message.startswith("Failed to destroy vm web1: ")
+    c.close()
+
+
+def test_connect_unreachable_host_names_uri_and_what_to_check():
+    # Nothing listens on port 1 of loopback: connection refused straight away.
+    uri = "qemu+tcp://127.0.0.1:1/system"
+    with pytest.raises(lc.VirtError) as info:
+        lc.connect(uri)
+    msg = info.value.message
+    assert msg.startswith("Failed to connect to libvirt at %s: " % uri)
+    assert "libvirtd is running" in msg
+    assert info.value.code == libvirt.VIR_ERR_SYSTEM_ERROR
+    assert "VIR_ERR_SYSTEM_ERROR" in msg
+
+
+def test_connect_bad_uri_scheme():
+    with pytest.raises(lc.VirtError) as info:
+        lc.connect("nosuchdriver:///system")
+    assert "nosuchdriver:///system" in info.value.message
+    assert info.value.code is not None
+
+
+def test_lookup_returns_none_only_when_not_found(conn):
+    assert lc.lookup_domain(conn, "web1").name() == "web1"
+    assert lc.lookup_domain(conn, "missing") is None
+    assert lc.lookup_network(conn, "lan").name() == "lan"
+    assert lc.lookup_network(conn, "missing") is None
+    assert lc.lookup_pool(conn, "local").name() == "local"
+    assert lc.lookup_pool(conn, "missing") is None
+
+
+def test_lookup_raises_other_errors():
+    closed = lc.connect(TEST_URI)
+    closed.close()
+    with pytest.raises(lc.VirtError) as info:
+        lc.lookup_domain(closed, "web1")
+    assert info.value.message.startswith("Failed to look up vm web1 on ")
+    assert info.value.code not in lc.NOT_FOUND_CODES
+
+
+def test_attempt_wraps_code_and_domain(conn):
+    with pytest.raises(lc.VirtError) as info:
+        with lc.attempt("define vm broken"):
+            conn.defineXML("<domain type='test'><name>broken</name></domain>")
+    err = info.value
+    assert err.message.startswith("Failed to define vm broken: ")
+    assert "(code %d " % err.code in err.message
+    result = err.as_result()
+    assert result["msg"] == err.message
+    assert result["libvirt_error"]["code"] == err.code
+    assert result["libvirt_error"]["code_name"].startswith("VIR_ERR_")
+    assert result["libvirt_error"]["domain_name"].startswith("VIR_FROM_")
+
+
+def test_attempting_decorator_formats_action_from_arguments(conn):
+    class Guest:
+        name = "ghost"
+
+        @lc.attempting("start vm {self.name} on {where}")
+        def start(self, where):
+            conn.lookupByName("ghost")
+
+    with pytest.raises(lc.VirtError) as info:
+        Guest().start(where="hv1")
+    assert info.value.message.startswith("Failed to start vm ghost on hv1: ")
+    assert info.value.code == libvirt.VIR_ERR_NO_DOMAIN
+
+
+def test_attempting_decorator_passes_results_through(conn):
+    @lc.attempting("count vms")
+    def count():
+        return len(conn.listAllDomains())
+
+    assert count() == 2
+
+
+def test_plain_error_has_no_libvirt_fields():
+    err = lc.VirtError("vcpus must be positive")
+    assert err.as_result() == {"msg": "vcpus must be positive"}
+
+
+@pytest.mark.parametrize("number,text", [(9000000, "9.0.0"), (7002022, "7.2.22"), (1002003, "1.2.3")])
+def test_version_strings(number, text):
+    assert lc.libvirt_version_string(number) == text
