@@ -288,3 +288,21 @@ def host_facts(conn):
         },
         "committed": commitments(guest_list, info[2], memory_total_mib),
     }
+
+
+def gather(params, connect, probe=virtualisation_facts):
+    """The ``host_info`` result for module ``params``.
+
+    ``connect`` opens the libvirt connection (``None`` when O(libvirt=false));
+    ``probe`` gives the virtualisation verdict dict.
+    """
+    result = {"changed": False}
+    if params.get("virtualisation", True):
+        result["virtualisation"] = probe(qemu_group=params.get("qemu_group") or "kvm")
+    if params.get("libvirt", True) and connect is not None:
+        conn = connect()
+        try:
+            result.update(host_facts(conn))
+        finally:
+            conn.close()
+    return result
