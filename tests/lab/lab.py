@@ -1,0 +1,649 @@
+#!/usr/bin/env python3
+# Copyright: (c) 2026, hotiron.virt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab: N real libvirt hosts on this one machine.
+
+Each host ``hv<n>`` is a libvirtd (with virtlogd, virtlockd and an sshd) living
+in its own mount + UTS namespace, listening on ``127.77.<lab id>.<n>``.  A small
+keeper process holds the namespaces; its pid is kept in the host's state
+directory and ``nsenter -t <pid> -m -u`` enters the host.
+
+Usage::
+
+    LAB_ID=0 python tests/lab/lab.py up --hosts 3 | down | kill HOST | revive HOST
+                                     | status | inventory
+
+Only the standard library is used, so the system python can run it too.
+Only processes the lab started are ever signalled, always by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import errno
+import fcntl
+import grp
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+ROOT_DIR = "/var/tmp/hotiron-lab"
+SHARED_PATH = "/srv/hotiron/shared"      # the shared directory as seen inside every host
+PRISTINE_ETC = "/etc/libvirt"
+LIBVIRTD_PORT = 16509
+KVM_CREATE_VM = 0xAE01
+PR_SET_CHILD_SUBREAPER = 36
+READY_TIMEOUT = 60.0
+# Per host: (path inside the host, name of its persistent directory in the host's state dir).
+PRIVATE_DIRS = (
+    ("/etc/libvirt", "etc-libvirt"),
+    ("/var/lib/libvirt", "lib-libvirt"),
+    ("/var/log/libvirt", "log-libvirt"),
+    ("/var/cache/libvirt", "cache-libvirt"),
+)
+
+
+class LabError(Exception):
+    """Something in the lab did not come up or go down as it should."""
+
+
+def wait_for(what, predicate, timeout=READY_TIMEOUT, interval=0.05):
+    """Poll ``predicate`` until it returns a true value; raise LabError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def tcp_open(address, port, banner=None):
+    """True when something accepts connections on address:port (and sends ``banner``)."""
+    try:
+        with socket.create_connection((address, port), timeout=1) as sock:
+            if banner is None:
+                return True
+            sock.settimeout(2)
+            return sock.recv(64).startswith(banner)
+    except OSError:
+        return False
+
+
+def ns_id(pid, kind):
+    """The namespace id (e.g. 'mnt:[4026532290]') of a process, or None if it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+
+
+def all_pids():
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def probe_kvm():
+    """Return (virt_type, reason): 'kvm' only if /dev/kvm can really create a VM."""
+    if not os.path.exists("/dev/kvm"):
+        return "qemu", "/dev/kvm does not exist: using TCG emulation"
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        return "qemu", f"cannot open /dev/kvm ({exc.strerror}): using TCG emulation"
+    try:
+        vm_fd = fcntl.ioctl(fd, KVM_CREATE_VM, 0)
+        os.close(vm_fd)
+    except OSError as exc:
+        return "qemu", f"KVM_CREATE_VM failed ({exc.strerror}): using TCG emulation"
+    finally:
+        os.close(fd)
+    # QEMU runs as libvirt-qemu (group kvm): let that group open the device.
+    try:
+        os.chown("/dev/kvm", -1, grp.getgrnam("kvm").gr_gid)
+        os.chmod("/dev/kvm", 0o660)
+    except (KeyError, OSError) as exc:
+        return "qemu", f"/dev/kvm works but cannot be given to group kvm ({exc}): using TCG"
+    return "kvm", "/dev/kvm created a test VM (KVM_CREATE_VM): using hardware acceleration"
+
+
+def _atomic_write(path, text, mode=0o644):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _yaml_str(value):
+    # A JSON string is a valid YAML double-quoted scalar.
+    return json.dumps(str(value))
+
+
+class Host:
+    """One lab host: its addresses, its persistent directories and its keeper process."""
+
+    def __init__(self, lab, index):
+        self.lab = lab
+        self.index = index
+        self.name = f"hv{index}"
+        self.address = f"127.77.{lab.lab_id}.{index}"
+        self.uri = f"qemu+tcp://{self.address}/system"
+        self.state_dir = os.path.join(lab.state_dir, "hosts", self.name)
+        self.images_dir = os.path.join(self.state_dir, "lib-libvirt", "images")
+        self.ssh_dir = os.path.join(self.state_dir, "ssh")
+        self.runtime_file = os.path.join(self.state_dir, "keeper.json")
+        self.log_file = os.path.join(self.state_dir, "keeper.log")
+        self.host_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.name}.lab{lab.lab_id}.hotiron"))
+        low = 49200 + (lab.lab_id * 32 + index) * 16 % 16000
+        self.migration_ports = (low, low + 15)
+
+    def __repr__(self):
+        return f"<Host {self.name} {self.address}>"
+
+    # --- runtime state -------------------------------------------------------------------
+    def _runtime(self):
+        try:
+            with open(self.runtime_file, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def keeper_pid(self):
+        """Pid of this host's keeper if it is alive and really ours, else None."""
+        runtime = self._runtime()
+        if not runtime:
+            return None
+        pid = runtime["pid"]
+        argv = cmdline(pid)
+        if b"_keeper" not in argv or self.marker.encode() not in argv:
+            return None
+        if ns_id(pid, "mnt") != runtime["mnt"] or ns_id(pid, "uts") != runtime["uts"]:
+            return None
+        return pid
+
+    @property
+    def marker(self):
+        return f"{self.lab.lab_id}/{self.name}"
+
+    def is_up(self):
+        return self.keeper_pid() is not None
+
+    def processes(self, mnt, uts):
+        """Pids of every process in this host's namespaces (QEMU has a mount ns of its own,
+        but it keeps the host's UTS namespace)."""
+        return [pid for pid in all_pids()
+                if pid != os.getpid() and (ns_id(pid, "mnt") == mnt or ns_id(pid, "uts") == uts)]
+
+    def run(self, cmd, check=True, **kwargs):
+        """Run ``cmd`` (list, or string for sh -c) inside the host's namespaces."""
+        pid = self.keeper_pid()
+        if pid is None:
+            raise LabError(f"{self.name} is not running")
+        if isinstance(cmd, str):
+            cmd = ["sh", "-c", cmd]
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "--", *cmd],
+                              check=check, **kwargs)
+
+    def connect(self):
+        """A libvirt connection to this host's libvirtd (needs the libvirt bindings)."""
+        import libvirt  # pylint: disable=import-outside-toplevel
+        # Errors are raised as exceptions; do not also print them on stderr.
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+        return libvirt.open(self.uri)
+
+    # --- preparing the persistent directories --------------------------------------------
+    def prepare(self):
+        """Create the host's persistent directories the first time (kept across kill/revive)."""
+        os.makedirs(self.state_dir, exist_ok=True)
+        os.chmod(self.state_dir, 0o755)
+        etc = os.path.join(self.state_dir, "etc-libvirt")
+        if not os.path.isdir(etc):
+            self._clean_etc(etc)
+        lib = os.path.join(self.state_dir, "lib-libvirt")
+        if not os.path.isdir(lib):
+            self._clean_lib(lib)
+        for _inside, name in PRIVATE_DIRS[2:]:
+            os.makedirs(os.path.join(self.state_dir, name), exist_ok=True)
+        self._write_configs(etc)
+        self._prepare_ssh()
+
+    @staticmethod
+    def _clean_etc(etc):
+        tmp = etc + ".new"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(PRISTINE_ETC, tmp, symlinks=True)
+        # No domains, storage, secrets or autostart links from whatever ran on the machine.
+        for sub in ("qemu/autostart", "storage", "secrets", "qemu/networks/autostart"):
+            shutil.rmtree(os.path.join(tmp, sub), ignore_errors=True)
+        qemu_dir = os.path.join(tmp, "qemu")
+        for entry in os.listdir(qemu_dir):
+            if entry.endswith(".xml"):
+                os.unlink(os.path.join(qemu_dir, entry))
+        os.makedirs(os.path.join(tmp, "qemu/networks/autostart"), exist_ok=True)
+        os.rename(tmp, etc)
+
+    @staticmethod
+    def _clean_lib(lib):
+        tmp = lib + ".new"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        os.chmod(tmp, 0o755)
+        for sub, mode in (("boot", 0o711), ("images", 0o711), ("sanlock", 0o700)):
+            os.makedirs(os.path.join(tmp, sub))
+            os.chmod(os.path.join(tmp, sub), mode)
+        qemu_dir = os.path.join(tmp, "qemu")
+        os.makedirs(qemu_dir)
+        os.chmod(qemu_dir, 0o750)
+        try:
+            qemu_gid = grp.getgrnam("libvirt-qemu").gr_gid
+            import pwd
+            os.chown(qemu_dir, pwd.getpwnam("libvirt-qemu").pw_uid, qemu_gid)
+        except KeyError:
+            pass
+        os.rename(tmp, lib)
+
+    def _write_configs(self, etc):
+        _atomic_write(os.path.join(etc, "libvirtd.conf"), (
+            "# Written by tests/lab/lab.py: lab host %s (no authentication: lab only)\n"
+            "listen_tls = 0\n"
+            "listen_tcp = 1\n"
+            'listen_addr = "%s"\n'
+            'tcp_port = "%d"\n'
+            'auth_tcp = "none"\n'
+            'auth_unix_rw = "none"\n'
+            'auth_unix_ro = "none"\n'
+            'host_uuid = "%s"\n'
+            "log_outputs = \"3:file:/var/log/libvirt/libvirtd.log\"\n"
+        ) % (self.name, self.address, LIBVIRTD_PORT, self.host_uuid))
+        _atomic_write(os.path.join(etc, "qemu.conf"), (
+            "# Written by tests/lab/lab.py: lab host %s\n"
+            "# All lab hosts share one cgroup tree: libvirt must not manage cgroups.\n"
+            "cgroup_controllers = [ ]\n"
+            "migration_port_min = %d\n"
+            "migration_port_max = %d\n"
+            'migration_address = "%s"\n'
+            'migration_host = "%s"\n'
+        ) % (self.name, self.migration_ports[0], self.migration_ports[1], self.address,
+             self.address), mode=0o600)
+
+    def _prepare_ssh(self):
+        os.makedirs(self.ssh_dir, exist_ok=True)
+        key = os.path.join(self.ssh_dir, "ssh_host_ed25519_key")
+        if not os.path.exists(key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", self.name,
+                            "-f", key], check=True)
+        _atomic_write(os.path.join(self.ssh_dir, "sshd_config"), (
+            "# Written by tests/lab/lab.py: lab host %s\n"
+            "ListenAddress %s:22\n"
+            "HostKey %s\n"
+            "PidFile /run/sshd.pid\n"
+            "AuthorizedKeysFile %s\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            "UseDNS no\n"
+            "PrintMotd no\n"
+            "AcceptEnv LANG LC_*\n"
+            "Subsystem sftp internal-sftp\n"
+        ) % (self.name, self.address, key, self.lab.key_file + ".pub"))
+
+    # --- starting (runs in the lab's own process) ----------------------------------------
+    def start(self):
+        """Start the keeper (which sets up the namespaces and daemons); returns at once."""
+        self.prepare()
+        log = open(self.log_file, "ab")
+        try:
+            # unshare execs the keeper without forking: the pid we get is the keeper's.
+            proc = subprocess.Popen(
+                ["unshare", "--mount", "--uts", "--propagation", "private", "--",
+                 "/usr/bin/python3", os.path.abspath(__file__), "_keeper", self.marker],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                     "HOTIRON_LAB_HOST": self.marker})
+        finally:
+            log.close()
+        return proc
+
+    def wait_ready(self, proc, timeout=READY_TIMEOUT):
+        """Wait until the keeper wrote its runtime file, libvirtd answers and sshd greets."""
+        def keeper_ready():
+            if proc.poll() is not None:
+                raise LabError(f"{self.name}: keeper exited with {proc.returncode}; "
+                               f"see {self.log_file}")
+            return self.keeper_pid()
+        wait_for(f"{self.name} keeper", keeper_ready, timeout)
+        wait_for(f"{self.name} libvirtd on {self.address}:{LIBVIRTD_PORT}",
+                 lambda: tcp_open(self.address, LIBVIRTD_PORT), timeout)
+        wait_for(f"{self.name} sshd on {self.address}:22",
+                 lambda: tcp_open(self.address, 22, b"SSH-"), timeout)
+        wait_for(f"{self.name} libvirtd answering on {self.uri}",
+                 lambda: subprocess.run(["virsh", "-q", "-c", self.uri, "version"],
+                                        capture_output=True).returncode == 0, timeout,
+                 interval=0.2)
+
+    # --- power cut ------------------------------------------------------------------------
+    def kill(self, timeout=30.0):
+        """SIGKILL every process in the host's namespaces at once, like a power cut."""
+        runtime = self._runtime()
+        pid = self.keeper_pid()
+        if pid is None:
+            self._forget()
+            return 0
+        # Hold the namespaces open so their ids cannot be reused by another lab meanwhile.
+        pins = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                for kind in ("mnt", "uts")]
+        if ns_id(pid, "mnt") != runtime["mnt"] or ns_id(pid, "uts") != runtime["uts"]:
+            for fd in pins:
+                os.close(fd)
+            raise LabError(f"{self.name}: keeper {pid} changed under us")
+        killed = set()
+        try:
+            def all_gone():
+                pids = self.processes(runtime["mnt"], runtime["uts"])
+                for victim in pids:
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                        killed.add(victim)
+                    except ProcessLookupError:
+                        pass
+                return not pids
+            wait_for(f"every process of {self.name} to die", all_gone, timeout, interval=0.02)
+        finally:
+            for fd in pins:
+                os.close(fd)
+        self._forget()
+        return len(killed)
+
+    def _forget(self):
+        try:
+            os.unlink(self.runtime_file)
+        except FileNotFoundError:
+            pass
+
+    # --- status -----------------------------------------------------------------------------
+    def guests(self):
+        """[(name, state)] as libvirtd of this host reports them."""
+        out = subprocess.run(["virsh", "-q", "-c", self.uri, "list", "--all"],
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode:
+            raise LabError(out.stderr.strip())
+        guests = []
+        for line in out.stdout.splitlines():
+            fields = line.split(None, 2)
+            if len(fields) == 3:
+                guests.append((fields[1], fields[2].strip()))
+        return guests
+
+
+class Lab:
+    """A lab instance: hosts hv1..hvN at 127.77.<lab_id>.<n>, state under ROOT_DIR/<lab_id>."""
+
+    def __init__(self, lab_id=None):
+        if lab_id is None:
+            lab_id = int(os.environ.get("LAB_ID", "0"))
+        self.lab_id = int(lab_id)
+        if not 0 <= self.lab_id <= 255:
+            raise LabError(f"LAB_ID must be 0..255, not {self.lab_id}")
+        self.state_dir = os.path.join(ROOT_DIR, str(self.lab_id))
+        self.shared_dir = os.path.join(self.state_dir, "shared")
+        self.shared_path = SHARED_PATH
+        self.key_file = os.path.join(self.state_dir, "id_ed25519")
+        self.inventory_path = os.path.join(self.state_dir, "inventory.yml")
+        self.state_file = os.path.join(self.state_dir, "lab.json")
+
+    # --- persistent lab state --------------------------------------------------------------
+    def _state(self):
+        try:
+            with open(self.state_file, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def hosts(self):
+        count = self._state().get("hosts", 0)
+        return [Host(self, index) for index in range(1, count + 1)]
+
+    def host(self, name):
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise LabError(f"no host {name!r} in lab {self.lab_id} (hosts: "
+                       f"{', '.join(h.name for h in self.hosts) or 'none'})")
+
+    @property
+    def virt_type(self):
+        return self._state().get("virt_type") or probe_kvm()[0]
+
+    @property
+    def virt_reason(self):
+        return self._state().get("virt_reason", "")
+
+    # --- up ------------------------------------------------------------------------------------
+    def up(self, count=3, timeout=READY_TIMEOUT):
+        """Start hosts hv1..hv<count>; hosts already running are left as they are."""
+        if not 1 <= count <= 250:
+            raise LabError("the lab has 1 to 250 hosts")
+        started = time.monotonic()
+        os.makedirs(self.state_dir, exist_ok=True)
+        for path in (ROOT_DIR, self.state_dir):
+            os.chmod(path, 0o755)
+        os.makedirs(self.shared_dir, exist_ok=True)
+        os.chmod(self.shared_dir, 0o755)
+        if not os.path.exists(self.key_file):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                            f"hotiron-lab-{self.lab_id}", "-f", self.key_file], check=True)
+        state = self._state()
+        virt_type, reason = probe_kvm()
+        state.update(hosts=max(count, state.get("hosts", 0)), virt_type=virt_type,
+                     virt_reason=reason)
+        _atomic_write(self.state_file, json.dumps(state, indent=2) + "\n")
+        self.write_inventory()
+        procs = [(host, host.start()) for host in self.hosts if not host.is_up()]
+        try:
+            for host, proc in procs:
+                host.wait_ready(proc, timeout)
+        except LabError:
+            for host, _proc in procs:
+                host.kill()
+            raise
+        return time.monotonic() - started
+
+    def revive(self, name, timeout=READY_TIMEOUT):
+        """Power a killed host on again: new namespaces, same persistent directories."""
+        host = self.host(name)
+        if host.is_up():
+            return host
+        host.wait_ready(host.start(), timeout)
+        return host
+
+    def kill(self, name):
+        """Power cut: SIGKILL every process of the host (daemons, sshd, guests) at once."""
+        return self.host(name).kill()
+
+    # --- down ----------------------------------------------------------------------------------
+    def down(self):
+        """Stop every host (by pid), check nothing is left running or mounted, remove state."""
+        for host in self.hosts:
+            host.kill()
+        leftovers = self.leftovers()
+        if leftovers:
+            raise LabError("lab %d still has: %s" % (self.lab_id, "; ".join(leftovers)))
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def leftovers(self):
+        """Lab processes still alive and lab mounts visible in this (the root) namespace."""
+        found = []
+        marker = f"HOTIRON_LAB_HOST={self.lab_id}/".encode()
+        for pid in all_pids():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as handle:
+                    env = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if any(item.startswith(marker) for item in env):
+                found.append(f"process {pid} ({b' '.join(cmdline(pid)).decode(errors='replace')})")
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            for line in handle:
+                mount_point = line.split()[4]
+                if mount_point.startswith((self.state_dir, SHARED_PATH)):
+                    found.append(f"mount {mount_point}")
+        return found
+
+    # --- inventory --------------------------------------------------------------------------
+    def write_inventory(self):
+        lines = ["# Generated by tests/lab/lab.py for lab %d: do not edit." % self.lab_id,
+                 "all:", "  children:", "    lab:", "      hosts:"]
+        ssh_args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+        for host in self.hosts:
+            lines.append(f"        {host.name}:")
+            for key, value in (
+                    ("ansible_host", host.address),
+                    ("ansible_user", "root"),
+                    ("ansible_ssh_private_key_file", self.key_file),
+                    ("ansible_ssh_common_args", ssh_args),
+                    ("ansible_python_interpreter", "/usr/bin/python3"),
+                    ("libvirt_uri", host.uri),
+                    ("lab_address", host.address),
+                    ("lab_virt_type", self.virt_type),
+                    ("lab_shared_path", SHARED_PATH)):
+                lines.append(f"          {key}: {_yaml_str(value)}")
+        _atomic_write(self.inventory_path, "\n".join(lines) + "\n")
+        return self.inventory_path
+
+    def status_lines(self):
+        lines = [f"lab {self.lab_id}: {self.state_dir}",
+                 f"virt type: {self.virt_type} ({self.virt_reason or probe_kvm()[1]})",
+                 f"inventory: {self.inventory_path}",
+                 f"shared: {self.shared_dir} (inside hosts: {SHARED_PATH})"]
+        if not self.hosts:
+            lines.append("no hosts (lab is down)")
+        for host in self.hosts:
+            pid = host.keeper_pid()
+            if pid is None:
+                lines.append(f"{host.name}  down  {host.uri}")
+                continue
+            hostname = host.run(["hostname"], check=False).stdout.strip()
+            lines.append(f"{host.name}  up (keeper {pid})  hostname={hostname}  {host.uri}")
+            try:
+                guests = host.guests()
+            except (LabError, subprocess.TimeoutExpired) as exc:
+                lines.append(f"    libvirtd not answering: {exc}")
+                continue
+            for name, state in guests:
+                lines.append(f"    {name}: {state}")
+            if not guests:
+                lines.append("    (no guests)")
+        return lines
+
+
+# --- the keeper: runs inside the new namespaces (as pid of `unshare`) -----------------------
+def _mount(*args):
+    subprocess.run(["mount", *args], check=True)
+
+
+def keeper_main(marker):
+    lab_id, name = marker.split("/")
+    lab = Lab(int(lab_id))
+    host = Host(lab, int(name[2:]))
+    _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/run")
+    for path in ("/run/libvirt", "/run/lock", "/run/sshd"):
+        os.makedirs(path, exist_ok=True)
+    os.chmod("/run/sshd", 0o755)
+    for inside, sub in PRIVATE_DIRS:
+        _mount("--bind", os.path.join(host.state_dir, sub), inside)
+    # /srv is replaced by a tmpfs so the mount point leaves no trace in the root filesystem.
+    _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv")
+    os.makedirs(SHARED_PATH)
+    _mount("--bind", lab.shared_dir, SHARED_PATH)
+    socket.sethostname(host.name)
+    # Daemons that detach land with us (a subreaper), not with the machine's init.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"], ["libvirtd", "-d", "--listen"],
+                ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
+        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
+    _atomic_write(host.runtime_file, json.dumps({
+        "pid": os.getpid(), "mnt": ns_id("self", "mnt"), "uts": ns_id("self", "uts"),
+        "started": time.time()}) + "\n")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:            # reap whatever dies in here; the keeper itself only dies by SIGKILL
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1)
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+
+
+# --- command line -----------------------------------------------------------------------------
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the hosts (running ones are left alone)")
+    up.add_argument("--hosts", type=int, default=3)
+    sub.add_parser("down", help="stop every host and remove the lab's state")
+    sub.add_parser("kill", help="power cut one host").add_argument("host")
+    sub.add_parser("revive", help="power a killed host on again").add_argument("host")
+    sub.add_parser("status", help="hosts, their guests and how guests are accelerated")
+    sub.add_parser("inventory", help="print the path of the generated Ansible inventory")
+    keeper = sub.add_parser("_keeper")
+    keeper.add_argument("marker")
+    args = parser.parse_args(argv)
+    if args.command == "_keeper":
+        keeper_main(args.marker)
+        return 0
+    lab = Lab()
+    try:
+        if args.command == "up":
+            seconds = lab.up(args.hosts)
+            print(f"lab {lab.lab_id}: {len(lab.hosts)} hosts up in {seconds:.1f} s; "
+                  f"guests use {lab.virt_type}: {lab.virt_reason}")
+            print(f"inventory: {lab.inventory_path}")
+        elif args.command == "down":
+            count = len(lab.hosts)
+            lab.down()
+            print(f"lab {lab.lab_id}: {count} hosts down; no lab process or mount left")
+        elif args.command == "kill":
+            killed = lab.kill(args.host)
+            print(f"{args.host}: power cut ({killed} processes killed)")
+        elif args.command == "revive":
+            host = lab.revive(args.host)
+            print(f"{host.name}: up again at {host.uri}")
+        elif args.command == "status":
+            print("\n".join(lab.status_lines()))
+        elif args.command == "inventory":
+            if not os.path.exists(lab.inventory_path):
+                print(f"lab {lab.lab_id} is not up (no {lab.inventory_path})", file=sys.stderr)
+                return 1
+            print(lab.inventory_path)
+    except LabError as exc:
+        print(f"lab {lab.lab_id}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
