@@ -16,6 +16,8 @@ current XML after :func:`canonical` normalisation.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import os
 import re
@@ -105,11 +107,13 @@ def normalize_wwn(value, param):
     return value.lower()[-16:]
 
 
-def validate_pool(name, pool_type, target=None, source=None):
+def validate_pool(name, pool_type, target=None, source=None, existing=False):
     """Check the options and return the normalised pool spec.
 
     ``target`` is a dict ``{path, mode, owner, group}``; ``source`` a dict
-    with the keys listed in :data:`SOURCE_FIELDS`.
+    with the keys listed in :data:`SOURCE_FIELDS`. With ``existing`` the
+    spec is laid over a pool that is already defined: what the type needs
+    may come from its definition, so it is neither required nor defaulted.
     """
     if not name:
         raise PoolSpecError("name must not be empty")
@@ -125,19 +129,19 @@ def validate_pool(name, pool_type, target=None, source=None):
                 "pool type %s does not take source.%s (it takes %s)"
                 % (pool_type, key, ", ".join("source." + a for a in allowed) if allowed else "no source")
             )
-    for key in SOURCE_REQUIRED.get(pool_type, ()):
+    for key in () if existing else SOURCE_REQUIRED.get(pool_type, ()):
         if key not in source:
             raise PoolSpecError("pool type %s needs source.%s" % (pool_type, key))
-    if pool_type == "logical" and "name" not in source and "devices" not in source:
+    if pool_type == "logical" and not existing and "name" not in source and "devices" not in source:
         raise PoolSpecError("pool type logical needs source.name (the volume group) or source.devices")
 
     if pool_type not in TARGET_DEFAULTS and target:
         raise PoolSpecError("pool type %s does not take target (its volumes have no local path)" % pool_type)
-    if pool_type in TARGET_REQUIRED and not target.get("path"):
+    if pool_type in TARGET_REQUIRED and not existing and not target.get("path"):
         raise PoolSpecError("pool type %s needs target.path" % pool_type)
     if pool_type in TARGET_DEFAULTS:
-        path = target.get("path") or TARGET_DEFAULTS[pool_type]
-        if pool_type == "logical" and not path and source.get("name"):
+        path = target.get("path") or (None if existing else TARGET_DEFAULTS[pool_type])
+        if pool_type == "logical" and not path and not existing and source.get("name"):
             path = "/dev/" + source["name"]
         if path:
             if not os.path.isabs(path):
@@ -183,7 +187,7 @@ def validate_pool(name, pool_type, target=None, source=None):
         if pool_type != "rbd" and len(hosts) != 1:
             raise PoolSpecError("pool type %s takes exactly one entry in source.hosts, got %d" % (pool_type, len(hosts)))
         source["hosts"] = hosts
-    if pool_type == "netfs" and not source["dir"].startswith("/") and source.get("format") != "glusterfs":
+    if pool_type == "netfs" and "dir" in source and not source["dir"].startswith("/") and source.get("format") != "glusterfs":
         raise PoolSpecError("source.dir must be the absolute path exported by the server, got %r" % source["dir"])
     for key in ("iqn", "initiator_iqn"):
         if key in source and not _IQN.match(source[key]):
@@ -240,7 +244,24 @@ def _validate_auth(pool_name, pool_type, auth):
     if "secret_usage" not in auth:
         raise PoolSpecError("source.auth needs a password (stored in a libvirt secret) or secret_usage (an existing secret)")
     auth["type"] = AUTH_TYPE[pool_type]
+    if "password" in auth:
+        secret_value(auth)  # refuse a bad Ceph key now, before anything is touched
     return auth
+
+
+def secret_value(auth):
+    """The bytes to store in the libvirt secret.
+
+    A CHAP password is stored as given; a Ceph key is given as printed by
+    ``ceph auth get-key`` (base64) and libvirt stores the decoded bytes.
+    """
+    password = auth["password"]
+    if auth["type"] == "ceph":
+        try:
+            return base64.b64decode(password, validate=True)
+        except (binascii.Error, ValueError):
+            raise PoolSpecError("source.auth.password of an rbd pool must be the base64 key printed by 'ceph auth get-key'") from None
+    return password.encode("utf-8")
 
 
 # --- XML ---------------------------------------------------------------------------------
