@@ -1,0 +1,330 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm
+short_description: Declare a libvirt virtual machine and its power state
+version_added: 0.1.0
+description:
+  - Creates, clones, changes, starts, stops and removes a libvirt VM from a declarative spec.
+  - An option left out is not managed on an existing VM; a new VM gets the default of its O(os) profile.
+  - Changes to a running VM are applied live where libvirt can (memory balloon within O(max_memory),
+    vCPUs within O(max_vcpus), disk and NIC hot-plug), otherwise written to the persistent
+    definition and reported with RV(restart_required).
+  - Sizes take units, for example V(512MiB), V(2GiB), V(2G) (binary) or V(2GB) (decimal); a bare
+    number is MiB.
+extends_documentation_fragment: [hotiron.virt.connection]
+attributes:
+  check_mode:
+    support: full
+    details: Returns the plan (RV(plan), RV(changes)) and changes nothing.
+  diff_mode:
+    support: full
+    details: Before and after of the normalised inactive domain XML.
+options:
+  name:
+    description: Name of the VM.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) defines the VM without touching its power state; V(running), V(stopped)
+        (graceful shutdown within O(shutdown_timeout), then power off only with O(force)),
+        V(paused) and V(restarted) (a full stop and start, which applies pending changes)
+        also set the power state; V(absent) removes it.
+    type: str
+    choices: [present, running, stopped, paused, restarted, absent]
+    default: present
+  vcpus:
+    description: Number of vCPUs (active).
+    type: int
+  max_vcpus:
+    description: vCPUs the VM can be hot-plugged up to without a restart.
+    type: int
+  memory:
+    description: Memory of the VM (balloon target), with units.
+    type: str
+  max_memory:
+    description: Memory the VM can be ballooned up to without a restart.
+    type: str
+  cpu:
+    description: CPU model.
+    type: dict
+    suboptions:
+      mode:
+        description: CPU mode.
+        type: str
+        choices: [host-passthrough, host-model, custom]
+      model:
+        description: CPU model name for O(cpu.mode=custom).
+        type: str
+  arch:
+    description: Guest architecture; V(i686) for a 32-bit guest.
+    type: str
+    choices: [x86_64, i686]
+  machine:
+    description: Machine type (V(pc), V(q35) or a versioned name); checked against the host.
+    type: str
+  domain_type:
+    description: Hypervisor type; by default V(kvm) when the host offers it, else V(qemu).
+    type: str
+  firmware:
+    description: Firmware.
+    type: str
+    choices: [bios, uefi]
+  os:
+    description:
+      - OS profile. V(windows) adds Hyper-V enlightenments, a localtime clock and SATA disks and
+        e1000e NICs (drivers Windows has out of the box) unless O(virtio) is set.
+    type: str
+    choices: [linux, windows, other]
+  virtio:
+    description: Use virtio disks and NICs with the V(windows) profile.
+    type: bool
+  disks:
+    description:
+      - The complete list of disks; disks of the VM not listed are removed from its definition
+        (their volumes are kept).
+      - Each is a volume in a pool (O(disks[].pool) and O(disks[].volume), created when missing and
+        O(disks[].size) is given) or a O(disks[].path).
+    type: list
+    elements: dict
+    suboptions:
+      pool: {description: Storage pool of the volume., type: str}
+      volume: {description: Volume name., type: str}
+      path: {description: Absolute path of an image or device., type: str}
+      size: {description: Size of a volume to create, with units., type: str}
+      format: {description: Image format., type: str, choices: [raw, qcow2]}
+      bus: {description: Disk bus (default from the O(os) profile)., type: str, choices: [virtio, sata, scsi, ide, usb]}
+      cache: {description: Cache mode., type: str, choices: [default, none, writethrough, writeback, directsync, unsafe]}
+      device: {description: Device kind., type: str, choices: [disk, cdrom], default: disk}
+      readonly: {description: Read-only disk., type: bool, default: false}
+      boot_order: {description: Boot order (1 boots first)., type: int}
+      target: {description: Target device name (V(vda), V(sdb)); assigned in order when left out., type: str}
+  interfaces:
+    description: The complete list of network interfaces, matched to existing ones by MAC, else in order.
+    type: list
+    elements: dict
+    suboptions:
+      network: {description: libvirt network., type: str}
+      bridge: {description: Host bridge., type: str}
+      model: {description: NIC model (default from the O(os) profile)., type: str, choices: [virtio, e1000e, e1000, rtl8139]}
+      mac: {description: MAC address; generated when left out., type: str}
+  console:
+    description: A serial console on a pty (default for a new VM).
+    type: bool
+  graphics:
+    description: Graphical console, listening on 127.0.0.1.
+    type: str
+    choices: [none, vnc, spice]
+  autostart:
+    description: Start the VM when the host boots.
+    type: bool
+  description:
+    description: Free text stored as the domain description.
+    type: str
+  tags:
+    description: Tags stored in the collection metadata (the complete list).
+    type: list
+    elements: str
+  owner:
+    description: Owner stored in the collection metadata.
+    type: str
+  resource_group:
+    description: Resource group stored in the collection metadata.
+    type: str
+  ha_priority:
+    description: HA restart priority (0-1000, higher first) stored in the collection metadata.
+    type: int
+  template:
+    description: Mark the VM as a template; a template cannot be started, nor removed while clones use it.
+    type: bool
+  metadata:
+    description: Further free-form keys stored in the collection metadata (the complete set).
+    type: dict
+  xml:
+    description:
+      - A partial C(<domain>) document merged into the definition after the spec, for what the
+        spec does not cover. Devices are added unless an equal one exists.
+    type: str
+  clone_from:
+    description:
+      - Create the VM as a clone of a template VM (its disks are cloned) or of a volume given as
+        V(pool/volume). Only used when the VM does not exist yet.
+    type: str
+  clone:
+    description:
+      - V(linked) makes qcow2 overlays backed by the template's disks (instant; the template's disks
+        become read-only in its definition and it is marked a template); V(full) copies them.
+    type: str
+    choices: [linked, full]
+    default: linked
+  pool:
+    description: Pool for cloned volumes; by default the template volume's pool.
+    type: str
+  remove_volumes:
+    description: With O(state=absent), also delete the volumes this collection created for the VM.
+    type: bool
+    default: false
+  shutdown_timeout:
+    description: Seconds to wait for a graceful shutdown; V(0) skips it.
+    type: int
+    default: 120
+  force:
+    description: Power the VM off when it does not shut down within O(shutdown_timeout).
+    type: bool
+    default: false
+  limits:
+    description: Per-guest limits.
+    type: dict
+    suboptions:
+      max_vcpus: {description: Most vCPUs a guest may have., type: int, default: 8}
+      max_memory: {description: Most memory a guest may have., type: str, default: 96GiB}
+  overcommit:
+    description: Allow more vCPUs or memory than the host has.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: A small Linux VM with a new disk, running
+  hotiron.virt.vm:
+    name: web1
+    vcpus: 2
+    max_vcpus: 4
+    memory: 1GiB
+    max_memory: 2GiB
+    disks:
+      - {pool: default, volume: web1.qcow2, size: 10GiB}
+    interfaces:
+      - {network: default}
+    tags: [web]
+    owner: team-a
+    state: running
+
+- name: Twenty linked clones of a template
+  hotiron.virt.vm:
+    name: "app{{ item }}"
+    clone_from: tmpl-debian
+    clone: linked
+    state: running
+  loop: "{{ range(1, 21) | list }}"
+
+- name: A Windows guest with virtio devices
+  hotiron.virt.vm:
+    name: win1
+    os: windows
+    virtio: true
+    firmware: uefi
+    memory: 4GiB
+    vcpus: 2
+    disks:
+      - {pool: default, volume: win1.qcow2, size: 40GiB}
+
+- name: Remove a VM and the volumes it owns
+  hotiron.virt.vm:
+    name: web1
+    state: absent
+    remove_volumes: true
+"""
+
+RETURN = r"""
+vm:
+  description: Name, UUID and power state after the task.
+  returned: when the VM exists after the task and not in check mode
+  type: dict
+  sample: {name: web1, uuid: 2f0c..., state: running}
+plan:
+  description: The steps taken (or, in check mode, that would be taken).
+  returned: always
+  type: list
+  elements: str
+changes:
+  description: Changed fields with before, after and how they apply (V(live), V(restart) or V(config)).
+  returned: always
+  type: list
+  elements: dict
+restart_required:
+  description: The persistent definition differs from the running guest in ways only a restart applies.
+  returned: always
+  type: bool
+restart_pending:
+  description: The fields that need a restart.
+  returned: when RV(restart_required) is true
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+
+
+def argument_spec():
+    disk = dict(
+        pool=dict(type="str"), volume=dict(type="str"), path=dict(type="str"), size=dict(type="str"),
+        format=dict(type="str", choices=["raw", "qcow2"]),
+        bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
+        cache=dict(type="str", choices=["default", "none", "writethrough", "writeback", "directsync", "unsafe"]),
+        device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
+        readonly=dict(type="bool", default=False), boot_order=dict(type="int"), target=dict(type="str"),
+    )
+    nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
+               model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]))
+    spec = module_base.connection_argument_spec()
+    spec.update(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present",
+                   choices=["present", "running", "stopped", "paused", "restarted", "absent"]),
+        vcpus=dict(type="int"), max_vcpus=dict(type="int"),
+        memory=dict(type="str"), max_memory=dict(type="str"),
+        cpu=dict(type="dict", options=dict(mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
+                                           model=dict(type="str"))),
+        arch=dict(type="str", choices=["x86_64", "i686"]), machine=dict(type="str"), domain_type=dict(type="str"),
+        firmware=dict(type="str", choices=["bios", "uefi"]),
+        os=dict(type="str", choices=["linux", "windows", "other"]), virtio=dict(type="bool"),
+        disks=dict(type="list", elements="dict", options=disk),
+        interfaces=dict(type="list", elements="dict", options=nic),
+        console=dict(type="bool"), graphics=dict(type="str", choices=["none", "vnc", "spice"]),
+        autostart=dict(type="bool"), description=dict(type="str"),
+        tags=dict(type="list", elements="str"), owner=dict(type="str"), resource_group=dict(type="str"),
+        ha_priority=dict(type="int"), template=dict(type="bool"), metadata=dict(type="dict"),
+        xml=dict(type="str"),
+        clone_from=dict(type="str"), clone=dict(type="str", choices=["linked", "full"], default="linked"),
+        pool=dict(type="str"),
+        remove_volumes=dict(type="bool", default=False),
+        shutdown_timeout=dict(type="int", default=120), force=dict(type="bool", default=False),
+        limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8),
+                                              max_memory=dict(type="str", default="96GiB"))),
+        overcommit=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def run(module):
+    conn = module_base.open_connection(module)
+    try:
+        changed, result, diff = vm_ops.ensure(conn, module.params, check_mode=module.check_mode)
+    finally:
+        conn.close()
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    result["changed"] = changed
+    if module._diff:
+        result["diff"] = diff
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("disks", "clone_from")])
+    module_base.run_module(module, run)
+
+
+if __name__ == "__main__":
+    main()
