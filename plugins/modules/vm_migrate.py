@@ -1,0 +1,268 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vm_migrate
+short_description: Live or offline migration of a VM to another libvirt host
+version_added: 0.1.0
+description:
+  - Moves a VM from the host of O(uri) to another host, peer-to-peer (the source libvirtd talks to
+    the destination's), live by default.
+  - Storage the destination sees too (a shared directory, NFS, an iSCSI SAN, network disks) is used
+    as is; disks on local storage are copied with the VM into volumes created on the destination.
+    Whether a directory is shared is tested with a probe volume, so a stale file with the same path
+    is never mistaken for shared storage.
+  - Migrations that libvirt calls unsafe are refused with the reason, never forced.
+  - The maximum downtime is raised in steps while the migration runs (as OpenStack Nova and oVirt
+    do); it can switch to post-copy after a time or when pre-copy stalls, and give up after a
+    completion timeout.
+  - On failure the VM keeps running on the source and nothing is left on the destination.
+  - A VM already on the destination is left alone (RV(changed=false)).
+author:
+  - hotiron.virt developers
+extends_documentation_fragment:
+  - hotiron.virt.connection
+attributes:
+  check_mode:
+    support: full
+    details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs,
+      storage, name clash) without moving anything.
+  diff_mode:
+    support: none
+options:
+  name:
+    description: Name of the VM, on the host of O(uri) (the source).
+    type: str
+    required: true
+  dest_uri:
+    description:
+      - libvirt URI of the destination as the source host reaches it, for example
+        V(qemu+tls://hv2.example.com/system). In a playbook, take it from the destination's
+        C(libvirt_uri) host variable.
+      - Exactly one of O(dest_uri) and O(dest) is needed.
+    type: str
+  dest:
+    description:
+      - Name of the destination host, looked up in O(hosts).
+    type: str
+  hosts:
+    description:
+      - Host names and their libvirt URIs, for O(dest), for example built from the inventory
+        group's C(libvirt_uri) host variables.
+    type: dict
+  migration_address:
+    description:
+      - Where the destination receives the migration stream, for example V(tcp://10.0.0.2) or
+        just V(10.0.0.2) (then TCP). Defaults to what the destination's C(qemu.conf) says
+        (C(migration_host)), else its hostname.
+    type: str
+  live:
+    description:
+      - Keep the VM running while it moves. With V(false) a running VM is paused during the
+        transfer; a VM that is shut off has its definition (and copied disks) moved.
+      - A live migration of a VM that is not running is an error.
+    type: bool
+    default: true
+  copy_storage:
+    description:
+      - V(auto) copies disks the destination does not see and uses shared storage as is;
+        V(always) copies every file disk; V(never) copies nothing (libvirt refuses if the storage
+        is not shared).
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  bandwidth:
+    description: Bandwidth limit in MiB/s, V(0) for none.
+    type: int
+    default: 0
+  max_downtime:
+    description: Largest pause of the VM allowed at the switch-over, in milliseconds, reached in steps.
+    type: int
+    default: 500
+  downtime_steps:
+    description: In how many steps the allowed downtime rises to O(max_downtime).
+    type: int
+    default: 10
+  downtime_delay:
+    description: Seconds between two downtime steps, per GiB of the VM's memory (at least one GiB counted).
+    type: float
+    default: 75
+  auto_converge:
+    description: Let QEMU slow the VM's vCPUs down when the copy does not converge.
+    type: bool
+    default: false
+  postcopy:
+    description:
+      - Allow switching to post-copy. After the switch the VM runs on the destination and pulls the
+        remaining memory from the source; a host or network failure then loses the VM.
+    type: bool
+    default: false
+  postcopy_after:
+    description: Switch to post-copy after this many seconds of pre-copy (V(0) never by time). Needs O(postcopy).
+    type: float
+    default: 0
+  postcopy_on_stall:
+    description: Switch to post-copy when pre-copy stalls (see O(stall_timeout)). Needs O(postcopy).
+    type: bool
+    default: true
+  stall_timeout:
+    description: Pre-copy has stalled when the remaining data made no new low for this many seconds.
+    type: float
+    default: 30
+  abort_on_stall:
+    description: Abort a stalled migration (when there is no post-copy to switch to).
+    type: bool
+    default: false
+  completion_timeout:
+    description: Seconds after which O(timeout_action) applies, V(0) for none.
+    type: float
+    default: 0
+  timeout_action:
+    description: What to do at O(completion_timeout).
+    type: str
+    choices: [abort, postcopy]
+    default: abort
+  compression:
+    description: Compress memory pages (XBZRLE) during the migration.
+    type: bool
+    default: false
+  parallel_connections:
+    description: Number of parallel connections for the memory copy (QEMU multifd), V(0) for one.
+    type: int
+    default: 0
+  cpu_allocation_ratio:
+    description: vCPUs a host may run per physical CPU, for the free vCPU check.
+    type: float
+    default: 4.0
+  reserved_host_memory:
+    description: Memory in MiB kept for the host itself, for the free memory check.
+    type: int
+    default: 256
+notes:
+  - Runs for as long as the migration; use C(async) and C(poll) for long ones.
+seealso:
+  - module: hotiron.virt.host_maintenance
+"""
+
+EXAMPLES = r"""
+- name: Move web1 from hv1 to hv2, live
+  hotiron.virt.vm_migrate:
+    uri: "{{ hostvars['hv1'].libvirt_uri }}"
+    name: web1
+    dest_uri: "{{ hostvars['hv2'].libvirt_uri }}"
+    migration_address: "tcp://{{ hostvars['hv2'].lab_address }}"
+
+- name: A busy database, with a bandwidth cap, auto-converge and a post-copy fallback
+  hotiron.virt.vm_migrate:
+    uri: qemu+tls://hv1.example.com/system
+    name: db1
+    dest: hv3
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    bandwidth: 100
+    auto_converge: true
+    postcopy: true
+    completion_timeout: 300
+    timeout_action: postcopy
+  async: 900
+  poll: 5
+"""
+
+RETURN = r"""
+vm:
+  description: Name of the VM.
+  returned: always
+  type: str
+destination:
+  description: URI of the host the VM is on now.
+  returned: always
+  type: str
+host:
+  description: Hostname of the destination.
+  returned: success
+  type: str
+running:
+  description: Whether the VM runs on the destination.
+  returned: success
+  type: bool
+duration_s:
+  description: How long the migration took.
+  returned: when moved
+  type: float
+downtime_ms:
+  description: How long the VM was paused at the switch-over, as libvirt measured it.
+  returned: when moved live
+  type: int
+data_sent_bytes:
+  description: Memory data sent.
+  returned: when moved live
+  type: int
+memory_iterations:
+  description: Pre-copy passes over the VM's memory.
+  returned: when moved live
+  type: int
+disks:
+  description: Each disk, whether it was V(shared), V(copy) (copied) or V(skip), and why.
+  returned: when moved or in check mode
+  type: list
+  elements: dict
+settings:
+  description: The tuning used, the libvirt flags and the downtime schedule.
+  returned: when moved
+  type: dict
+events:
+  description: Tuning decisions taken during the migration (downtime steps, post-copy switch, abort).
+  returned: when moved
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import run_vm_migrate
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        name=dict(type="str", required=True),
+        dest_uri=dict(type="str"),
+        dest=dict(type="str"),
+        hosts=dict(type="dict"),
+        migration_address=dict(type="str"),
+        live=dict(type="bool", default=True),
+        copy_storage=dict(type="str", choices=["auto", "always", "never"], default="auto"),
+        bandwidth=dict(type="int", default=0),
+        max_downtime=dict(type="int", default=500),
+        downtime_steps=dict(type="int", default=10),
+        downtime_delay=dict(type="float", default=75.0),
+        auto_converge=dict(type="bool", default=False),
+        postcopy=dict(type="bool", default=False),
+        postcopy_after=dict(type="float", default=0.0),
+        postcopy_on_stall=dict(type="bool", default=True),
+        stall_timeout=dict(type="float", default=30.0),
+        abort_on_stall=dict(type="bool", default=False),
+        completion_timeout=dict(type="float", default=0.0),
+        timeout_action=dict(type="str", choices=["abort", "postcopy"], default="abort"),
+        compression=dict(type="bool", default=False),
+        parallel_connections=dict(type="int", default=0),
+        cpu_allocation_ratio=dict(type="float", default=4.0),
+        reserved_host_memory=dict(type="int", default=256),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("dest_uri", "dest")],
+        required_one_of=[("dest_uri", "dest")],
+        required_by={"dest": "hosts"},
+    )
+    run_module(module, lambda m: run_vm_migrate(m.params, m.check_mode))
+
+
+if __name__ == "__main__":
+    main()
