@@ -217,10 +217,17 @@ def write_metadata(root, values):
 
 
 def metadata_xml(root):
-    """The ``<hotiron:vm>`` element as text, for virDomainSetMetadata, or None."""
+    """The ``<hotiron:vm>`` element as text for virDomainSetMetadata, or None.
+
+    libvirt puts the element in the namespace itself (given as ``uri`` and
+    ``key``), so the text carries no namespace of its own.
+    """
     node = metadata_element(root)
     if node is None:
         return None
+    node = copy.deepcopy(node)
+    for child in node.iter():
+        child.tag = child.tag.split("}", 1)[-1]
     return tostring(node)
 
 

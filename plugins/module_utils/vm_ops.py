@@ -87,8 +87,20 @@ class Guest:
             self.dom.setAutostart(1 if value else 0)
 
     def start(self, paused=False):
-        with self._act("start"):
-            self.dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED if paused else 0)
+        if not paused:
+            with self._act("start"):
+                self.dom.create()
+            return
+        try:
+            # START_PAUSED: QEMU starts with no vCPU running at all.
+            self.dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+            return
+        except libvirt.libvirtError as err:
+            if err.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
+                raise lc.wrap_libvirt_error("start vm %s paused on %s" % (self.name, self.uri), err) from err
+        # A driver without the flag: start, then pause at once.
+        self.start()
+        self.suspend()
 
     def suspend(self):
         with self._act("pause"):
@@ -541,6 +553,7 @@ def apply_live(guest, changes, live_root):
     """
     new = dx.parse(guest.inactive_xml())
     warnings = []
+    metadata_done = False
     for change in changes:
         if change["apply"] != "live":
             continue
@@ -550,7 +563,8 @@ def apply_live(guest, changes, live_root):
                 guest.set_memory_live(change["after"])
             elif field == "vcpus":
                 guest.set_vcpus_live(change["after"])
-            elif field in ("metadata", "description"):
+            elif field in ("metadata", "description") and not metadata_done:
+                metadata_done = True
                 guest.set_metadata_live(new)
             elif field.startswith("disks."):
                 dev = field.split(".", 1)[1]
