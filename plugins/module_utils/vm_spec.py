@@ -293,6 +293,17 @@ def parse_capabilities(caps_xml, node_info=None, accept_any_arch=False):
     return facts
 
 
+def uefi_available(domcaps_xml):
+    """Whether domain capabilities list UEFI firmware (``efi`` or an OVMF loader)."""
+    root = dx.parse(domcaps_xml)
+    os_node = root.find("os")
+    if os_node is None or os_node.get("supported") == "no":
+        return False
+    firmware = [v.text for v in os_node.findall("enum[@name='firmware']/value")]
+    loaders = [v.text or "" for v in os_node.findall("loader/value")]
+    return "efi" in firmware or any("OVMF" in path or "edk2" in path for path in loaders)
+
+
 def choose_domain_type(types):
     for preferred in ("kvm", "qemu"):
         if preferred in types:
@@ -787,9 +798,20 @@ def plan(before, after, running, live=None):
 
 
 def restart_pending(live, inactive):
-    """Fields where the running guest differs from its persistent definition in a way
-    only a restart settles (the live-applicable ones are applied, so any left are not)."""
+    """Fields where the running guest differs from its persistent definition in a
+    way only a restart settles.
+
+    Memory and vCPU counts within the live maximum are not counted: the balloon
+    target is a request the guest may not follow (no balloon driver), which a
+    restart would not change either.  Device differences are counted, since a
+    hot-plug that failed leaves the device in the definition only.
+    """
     ignore = {"metadata", "description"}
     if inactive["cpu"] and inactive["cpu"]["mode"] == "host-model":
         ignore.add("cpu")  # libvirt expands host-model into a custom model when it starts the guest
-    return [c["field"] for c in plan(live, inactive, True, live) if c["field"] not in ignore]
+    pending = []
+    for change in plan(live, inactive, True, live):
+        if change["field"] in ignore or (change["field"] in ("memory", "vcpus") and change["apply"] == "live"):
+            continue
+        pending.append(change["field"])
+    return pending

@@ -384,6 +384,9 @@ def test_restart_pending():
     assert vs.restart_pending(live, live) == []
     assert vs.restart_pending(live, dict(live, machine="pc")) == ["machine"]
     assert vs.restart_pending(live, dict(live, metadata={})) == []
+    assert vs.restart_pending(live, dict(live, memory=live["memory"] // 2)) == []   # balloon: a request
+    assert vs.restart_pending(live, dict(live, memory=live["max_memory"] * 2)) == ["memory"]
+    assert vs.restart_pending(live, dict(live, interfaces={})) != []               # an unplug that did not happen
     host_model = dict(live, cpu={"mode": "host-model", "model": None})
     assert vs.restart_pending(dict(live, cpu={"mode": "custom", "model": "EPYC"}), host_model) == []
 
@@ -403,3 +406,15 @@ def test_assign_targets_skips_explicit_ones():
 
 def test_human():
     assert [vs.human(x) for x in (GIB, 3 * MIB, 1536 * MIB, 7)] == ["1GiB", "3MiB", "1536MiB", "7B"]
+
+
+@pytest.mark.parametrize("xml,expected", [
+    ("<domainCapabilities><os supported='yes'><enum name='firmware'><value>efi</value></enum></os></domainCapabilities>", True),
+    ("<domainCapabilities><os supported='yes'><loader supported='yes'><value>/usr/share/OVMF/OVMF_CODE.fd</value>"
+     "</loader><enum name='firmware'/></os></domainCapabilities>", True),
+    ("<domainCapabilities><os supported='yes'><enum name='firmware'/><loader supported='yes'/></os></domainCapabilities>", False),
+    ("<domainCapabilities><os supported='no'/></domainCapabilities>", False),
+    ("<domainCapabilities/>", False),
+])
+def test_uefi_available(xml, expected):
+    assert vs.uefi_available(xml) is expected
