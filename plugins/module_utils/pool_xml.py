@@ -401,6 +401,10 @@ def canonical(elem, drop=()):
         if node.text is not None and not node.text.strip():
             node.text = None
         node.tail = None
+        if node.attrib:
+            ordered = sorted(node.attrib.items())
+            node.attrib.clear()
+            node.attrib.update(ordered)
     return ET.tostring(elem, encoding="unicode")
 
 

@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: network
+short_description: Define, start, stop and remove libvirt virtual networks
+version_added: 0.1.0
+description:
+  - Manages a libvirt virtual network in one of the modes V(nat) (guests reach outside through
+    the host's address), V(route) (routed, no address translation), V(open) (routed, libvirt adds
+    no firewall rules), V(isolated) (guests and host only) or V(bridge) (guests join an existing
+    host bridge).
+  - Serves DHCP ranges and static DHCP hosts on the network's addresses.
+  - The definition is read, the options are laid over it, and it is written back only when that
+    changes it; what the options do not mention (UUID, MAC, DNS settings, ...) is kept.
+  - Bad options fail with a message naming the option before anything is changed.
+extends_documentation_fragment:
+  - hotiron.virt.connection
+attributes:
+  check_mode:
+    support: full
+    description: The plan is returned in RV(actions); nothing is changed.
+  diff_mode:
+    support: full
+    description: The network definition before and after, as XML.
+options:
+  name:
+    description: Name of the network.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) defines the network without changing whether it runs; V(active) also starts it;
+        V(inactive) stops it; V(absent) stops and undefines it.
+    type: str
+    choices: [present, active, inactive, absent]
+    default: active
+  mode:
+    description:
+      - How the network reaches outside. A new network defaults to V(isolated); an existing one
+        keeps its mode when this is not given.
+      - V(nat) and V(route) make libvirt add firewall rules on the host.
+    type: str
+    choices: [nat, route, open, isolated, bridge]
+  bridge:
+    description:
+      - Name of the bridge libvirt creates (at most 15 characters; libvirt picks C(virbrN) when
+        not given), or with O(mode=bridge) the existing host bridge guests join.
+    type: str
+  forward_dev:
+    description: Host interface that V(nat) or V(route) traffic leaves through.
+    type: str
+  mac:
+    description: MAC address of the bridge libvirt creates.
+    type: str
+  mtu:
+    description: MTU of the bridge libvirt creates.
+    type: int
+  domain:
+    description: DNS domain of the network's guests.
+    type: str
+  ips:
+    description:
+      - Addresses of the host on the network, with DHCP. Given, the list replaces the network's
+        addresses as a whole; V([]) removes them.
+    type: list
+    elements: dict
+    suboptions:
+      address:
+        description: The host's address on the bridge, such as V(10.255.3.1) or an IPv6 address.
+        type: str
+        required: true
+      prefix:
+        description: Prefix length of the network, such as V(24).
+        type: int
+        required: true
+      dhcp_ranges:
+        description: Address ranges DHCP hands out.
+        type: list
+        elements: dict
+        suboptions:
+          start: {description: First address., type: str, required: true}
+          end: {description: Last address., type: str, required: true}
+      dhcp_hosts:
+        description: Fixed DHCP leases, by guest MAC address or host name.
+        type: list
+        elements: dict
+        suboptions:
+          ip: {description: The address the guest gets., type: str, required: true}
+          mac: {description: The guest's MAC address., type: str}
+          name: {description: The guest's host name., type: str}
+  autostart:
+    description: Start the network when libvirtd starts. Left alone when not given.
+    type: bool
+  restart:
+    description:
+      - When the definition of a running network changes, stop and start it so the change
+        applies. Guests attached to it lose their link until re-attached. Without it the module
+        warns that the network still runs its old definition.
+    type: bool
+    default: false
+notes:
+  - V(nat) and V(route) networks add firewall rules and the bridge in the host's network
+    namespace, and V(nat) enables IP forwarding.
+author:
+  - hotiron.virt developers
+"""
+
+EXAMPLES = r"""
+- name: A NAT network with DHCP and one fixed lease
+  hotiron.virt.network:
+    name: lan
+    mode: nat
+    bridge: virbr10
+    ips:
+      - address: 192.168.122.1
+        prefix: 24
+        dhcp_ranges:
+          - {start: 192.168.122.100, end: 192.168.122.199}
+        dhcp_hosts:
+          - {mac: "52:54:00:00:00:10", name: web1, ip: 192.168.122.10}
+    autostart: true
+
+- name: Guests and host only
+  hotiron.virt.network:
+    name: backend
+    mode: isolated
+    ips:
+      - {address: 10.255.0.1, prefix: 24}
+
+- name: Guests on the host's own bridge
+  hotiron.virt.network:
+    name: host-bridge
+    mode: bridge
+    bridge: br0
+
+- name: Remove a network
+  hotiron.virt.network:
+    name: old
+    state: absent
+"""
+
+RETURN = r"""
+actions:
+  description: What the module did, or would do in check mode, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [define, start, autostart on]
+network:
+  description: The network after the change; empty when it was removed.
+  returned: always
+  type: dict
+  contains:
+    name: {description: Network name., type: str, returned: success}
+    uuid: {description: Network UUID., type: str, returned: success}
+    mode: {description: Forward mode (V(isolated) when none)., type: str, returned: success}
+    bridge: {description: Bridge name., type: str, returned: success}
+    ips: {description: Addresses with their DHCP ranges and hosts., type: list, elements: dict, returned: success}
+    state: {description: V(active) or V(inactive)., type: str, returned: success}
+    active: {description: Whether the network runs., type: bool, returned: success}
+    persistent: {description: Whether the network is defined., type: bool, returned: success}
+    autostart: {description: Whether the network starts with libvirtd., type: bool, returned: success}
+  sample:
+    name: backend
+    mode: isolated
+    bridge: virbr3
+    ips: [{address: 10.255.0.1, prefix: "24", family: ipv4, dhcp_ranges: [], dhcp_hosts: []}]
+    state: active
+    autostart: false
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.network_ops import ensure_network
+
+
+def argument_spec():
+    spec = module_base.connection_argument_spec()
+    spec.update(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="active", choices=["present", "active", "inactive", "absent"]),
+        mode=dict(type="str", choices=["nat", "route", "open", "isolated", "bridge"]),
+        bridge=dict(type="str"),
+        forward_dev=dict(type="str"),
+        mac=dict(type="str"),
+        mtu=dict(type="int"),
+        domain=dict(type="str"),
+        ips=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                address=dict(type="str", required=True),
+                prefix=dict(type="int", required=True),
+                dhcp_ranges=dict(
+                    type="list", elements="dict", options=dict(start=dict(type="str", required=True), end=dict(type="str", required=True))
+                ),
+                dhcp_hosts=dict(
+                    type="list",
+                    elements="dict",
+                    options=dict(ip=dict(type="str", required=True), mac=dict(type="str"), name=dict(type="str")),
+                ),
+            ),
+        ),
+        autostart=dict(type="bool"),
+        restart=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def run(module):
+    conn = module_base.open_connection(module)
+    try:
+        return ensure_network(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    finally:
+        conn.close()
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module_base.run_module(module, run)
+
+
+if __name__ == "__main__":
+    main()
