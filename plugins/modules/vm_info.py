@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm_info
+short_description: Describe the VMs of a libvirt host
+version_added: 0.1.0
+description:
+  - Reports one VM or every VM of a host, optionally filtered by state, tags and collection metadata.
+  - For each VM, its state and reason, resources, disks (path, format, size, backing chain),
+    interfaces (MAC, network, addresses from DHCP leases or the guest agent where available),
+    the collection metadata and CPU use.
+extends_documentation_fragment: [hotiron.virt.connection]
+attributes:
+  check_mode:
+    support: full
+    details: Reads only; runs the same in check mode.
+  diff_mode:
+    support: none
+options:
+  name:
+    description: Only this VM. Without it, every VM of the host.
+    type: str
+  states:
+    description: Only VMs in one of these states.
+    type: list
+    elements: str
+    choices: [running, paused, shutoff, shutdown, crashed, pmsuspended, blocked, nostate]
+  tags:
+    description: Only VMs carrying all these tags.
+    type: list
+    elements: str
+  metadata:
+    description:
+      - Only VMs whose collection metadata has these values (keys such as V(owner),
+        V(resource_group), V(ha_priority), V(template), or free-form keys).
+    type: dict
+  cpu_sample:
+    description:
+      - Seconds between two samples of each running VM's CPU time, to report RV(vms[].cpu_percent).
+        V(0) reports only RV(vms[].cpu_time_ns).
+    type: float
+    default: 0
+  addresses:
+    description: Look up interface addresses (DHCP leases, then the guest agent).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: All running web VMs
+  hotiron.virt.vm_info:
+    states: [running]
+    tags: [web]
+  register: web
+
+- name: CPU use of one VM over one second
+  hotiron.virt.vm_info:
+    name: db1
+    cpu_sample: 1
+  register: db1
+"""
+
+RETURN = r"""
+vms:
+  description: The VMs found, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Name., type: str}
+    uuid: {description: UUID., type: str}
+    state: {description: Power state., type: str, sample: running}
+    reason: {description: Why it is in that state., type: str, sample: booted}
+    vcpus: {description: Active vCPUs., type: int}
+    max_vcpus: {description: vCPUs it can be hot-plugged up to., type: int}
+    memory_mib: {description: Memory (balloon target)., type: int}
+    max_memory_mib: {description: Memory it can be ballooned up to., type: int}
+    cpu_time_ns: {description: CPU time used since it started., type: int}
+    cpu_percent:
+      description: Share of its vCPUs used during O(cpu_sample).
+      type: float
+      returned: when O(cpu_sample) is above 0
+    disks:
+      description: Disks with target, bus, device, path, format, readonly, capacity, allocation, backing_chain.
+      type: list
+      elements: dict
+    interfaces:
+      description: NICs with mac, type, network, bridge, model, device, addresses.
+      type: list
+      elements: dict
+    metadata: {description: The collection metadata., type: dict}
+    tags: {description: Tags., type: list, elements: str}
+    template: {description: Whether it is a template., type: bool}
+    clone_of: {description: Template it was cloned from., type: str}
+    autostart: {description: Starts with the host., type: bool}
+    persistent: {description: Has a persistent definition., type: bool}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+
+
+def run(module):
+    if module.params["cpu_sample"] < 0:
+        module.fail_json(msg="cpu_sample: must be 0 or more seconds, got %s" % module.params["cpu_sample"])
+    # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
+    conn = module_base.open_connection(module)
+    try:
+        vms = vm_ops.info(conn, name=module.params["name"], states=module.params["states"],
+                          tags=module.params["tags"], metadata=module.params["metadata"],
+                          cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
+    finally:
+        conn.close()
+    return {"changed": False, "vms": vms}
+
+
+def main():
+    spec = module_base.connection_argument_spec()
+    spec.update(
+        name=dict(type="str"),
+        states=dict(type="list", elements="str",
+                    choices=["running", "paused", "shutoff", "shutdown", "crashed", "pmsuspended", "blocked", "nostate"]),
+        tags=dict(type="list", elements="str"),
+        metadata=dict(type="dict"),
+        cpu_sample=dict(type="float", default=0),
+        addresses=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vm_info against libvirt's test driver with our own host (tests/data/vm/host.xml)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.modules import vm_info
+
+HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
+
+
+@pytest.fixture
+def conn():
+    connection = lc.connect(HOST)
+    vm_ops.ensure(connection, dict(name="c1", clone_from="tmpl", state="running", tags=["web", "eu"],
+                                   owner="team-a", metadata={"tier": "gold"}))
+    yield connection
+    connection.close()
+
+
+def names(vms):
+    return [v["name"] for v in vms]
+
+
+@pytest.mark.parametrize("filters,expected", [
+    ({}, ["c1", "tmpl", "web1"]),
+    ({"states": ["running"]}, ["c1", "web1"]),
+    ({"states": ["shutoff"]}, ["tmpl"]),
+    ({"tags": ["web"]}, ["c1"]),
+    ({"tags": ["web", "us"]}, []),
+    ({"metadata": {"owner": "team-a"}}, ["c1"]),
+    ({"metadata": {"tier": "gold"}}, ["c1"]),
+    ({"metadata": {"template": "true"}}, ["tmpl"]),
+    ({"metadata": {"owner": "team-b"}}, []),
+    ({"name": "web1"}, ["web1"]),
+    ({"name": "ghost"}, []),
+])
+def test_filters(conn, filters, expected):
+    assert names(vm_ops.info(conn, **filters)) == expected
+
+
+def test_clone_described_with_backing_chain_addresses_and_metadata(conn):
+    (c1,) = vm_ops.info(conn, name="c1")
+    assert c1["state"] == "running" and c1["reason"] == "booted"
+    assert c1["clone_of"] == "tmpl" and not c1["template"] and c1["tags"] == ["eu", "web"]
+    assert c1["memory_mib"] == 256 and c1["vcpus"] == 1
+    (disk,) = c1["disks"]
+    assert disk["path"] == "/var/lib/hotiron-test/local/c1-vda.qcow2" and disk["format"] == "qcow2"
+    assert disk["capacity"] == 2 * 1024 ** 3
+    assert disk["backing_chain"] == [{"path": "/var/lib/hotiron-test/local/tmpl.qcow2", "format": "qcow2"}]
+    (nic,) = c1["interfaces"]
+    assert nic["network"] == "lan" and nic["addresses"] and nic["addresses"][0].startswith("192.168.99.")
+    (tmpl,) = vm_ops.info(conn, name="tmpl")
+    assert tmpl["template"] and tmpl["disks"][0]["readonly"] and tmpl["disks"][0]["allocation"] == 300 * 1024 ** 2
+    assert tmpl["interfaces"][0]["addresses"] == [] and tmpl["cpu_time_ns"] == 0
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_cpu_sample_reports_percent_for_running_vms(conn):
+    clock = Clock()
+    vms = {v["name"]: v for v in vm_ops.info(conn, cpu_sample=2.0, clock=clock, sleep=clock.sleep)}
+    assert clock.now == 2.0
+    assert vms["tmpl"]["cpu_percent"] == 0.0
+    assert isinstance(vms["c1"]["cpu_percent"], float)
+
+
+@pytest.mark.parametrize("t0,t1,elapsed,vcpus,expected", [
+    (0, 10 ** 9, 1.0, 1, 100.0), (0, 10 ** 9, 1.0, 2, 50.0), (5, 5, 1.0, 4, 0.0), (0, 25 * 10 ** 7, 1.0, 1, 25.0),
+    (0, 1, 0.0, 1, None), (0, 1, 1.0, 0, None),
+])
+def test_cpu_percent(t0, t1, elapsed, vcpus, expected):
+    assert vm_ops.cpu_percent(t0, t1, elapsed, vcpus) == expected
+
+
+def test_module_runs_in_check_mode(capsys):
+    with patch_module_args({"uri": HOST, "states": ["running"], "_ansible_check_mode": True}):
+        with pytest.raises(SystemExit):
+            vm_info.main()
+    out = json.loads(capsys.readouterr().out)
+    assert not out["changed"] and names(out["vms"]) == ["web1"]
+
+
+def test_module_bad_state_filter(capsys):
+    with patch_module_args({"uri": HOST, "states": ["on"]}):
+        with pytest.raises(SystemExit):
+            vm_info.main()
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"] and "states" in out["msg"]
