@@ -461,7 +461,10 @@ def parse_pool(xml_text):
             source["hosts"] = hosts
         devices = [d.get("path") for d in src.findall("device")]
         if devices:
-            source["iqn" if root.get("type") in ("iscsi", "iscsi-direct") else "devices"] = devices[0] if root.get("type") in ("iscsi", "iscsi-direct") else devices
+            if root.get("type") in ("iscsi", "iscsi-direct"):
+                source["iqn"] = devices[0]
+            else:
+                source["devices"] = devices
         for tag, key in (("name", "name"),):
             if src.findtext(tag):
                 source[key] = src.findtext(tag)

@@ -107,7 +107,7 @@ notes:
   - V(nat) and V(route) networks add firewall rules and the bridge in the host's network
     namespace, and V(nat) enables IP forwarding.
 author:
-  - hotiron.virt developers
+  - hotiron.virt developers (@hotiron)
 """
 
 EXAMPLES = r"""
@@ -156,15 +156,43 @@ network:
   returned: always
   type: dict
   contains:
-    name: {description: Network name., type: str, returned: success}
-    uuid: {description: Network UUID., type: str, returned: success}
-    mode: {description: Forward mode (V(isolated) when none)., type: str, returned: success}
-    bridge: {description: Bridge name., type: str, returned: success}
-    ips: {description: Addresses with their DHCP ranges and hosts., type: list, elements: dict, returned: success}
-    state: {description: V(active) or V(inactive)., type: str, returned: success}
-    active: {description: Whether the network runs., type: bool, returned: success}
-    persistent: {description: Whether the network is defined., type: bool, returned: success}
-    autostart: {description: Whether the network starts with libvirtd., type: bool, returned: success}
+    name:
+      description: "Network name."
+      type: str
+      returned: success
+    uuid:
+      description: "Network UUID."
+      type: str
+      returned: success
+    mode:
+      description: "Forward mode (V(isolated) when none)."
+      type: str
+      returned: success
+    bridge:
+      description: "Bridge name."
+      type: str
+      returned: success
+    ips:
+      description: "Addresses with their DHCP ranges and hosts."
+      type: list
+      elements: dict
+      returned: success
+    state:
+      description: "V(active) or V(inactive)."
+      type: str
+      returned: success
+    active:
+      description: "Whether the network runs."
+      type: bool
+      returned: success
+    persistent:
+      description: "Whether the network is defined."
+      type: bool
+      returned: success
+    autostart:
+      description: "Whether the network starts with libvirtd."
+      type: bool
+      returned: success
   sample:
     name: backend
     mode: isolated
@@ -172,6 +200,11 @@ network:
     ips: [{address: 10.255.0.1, prefix: "24", family: ipv4, dhcp_ranges: [], dhcp_hosts: []}]
     state: active
     autostart: false
+libvirt_error:
+  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
+  returned: failure
+  type: dict
+  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -198,7 +198,7 @@ options:
     choices: [always, on_create]
     default: on_create
 author:
-  - hotiron.virt developers
+  - hotiron.virt developers (@hotiron)
 """
 
 EXAMPLES = r"""
@@ -267,19 +267,59 @@ pool:
   returned: always
   type: dict
   contains:
-    name: {description: Pool name., type: str, returned: success}
-    uuid: {description: Pool UUID., type: str, returned: success}
-    type: {description: Pool type., type: str, returned: success}
-    state: {description: V(running), V(inactive), V(building), V(degraded) or V(inaccessible)., type: str, returned: success}
-    active: {description: Whether the pool runs., type: bool, returned: success}
-    persistent: {description: Whether the pool is defined., type: bool, returned: success}
-    autostart: {description: Whether the pool starts with libvirtd., type: bool, returned: success}
-    capacity: {description: Size in bytes (0 when inactive)., type: int, returned: success}
-    allocation: {description: Bytes allocated., type: int, returned: success}
-    available: {description: Bytes free., type: int, returned: success}
-    target_path: {description: Path of the pool on the host., type: str, returned: success}
-    source: {description: The pool's source as in its definition (no secret values)., type: dict, returned: success}
-    volumes: {description: Names of the volumes of an active pool., type: list, elements: str, returned: success}
+    name:
+      description: "Pool name."
+      type: str
+      returned: success
+    uuid:
+      description: "Pool UUID."
+      type: str
+      returned: success
+    type:
+      description: "Pool type."
+      type: str
+      returned: success
+    state:
+      description: "V(running), V(inactive), V(building), V(degraded) or V(inaccessible)."
+      type: str
+      returned: success
+    active:
+      description: "Whether the pool runs."
+      type: bool
+      returned: success
+    persistent:
+      description: "Whether the pool is defined."
+      type: bool
+      returned: success
+    autostart:
+      description: "Whether the pool starts with libvirtd."
+      type: bool
+      returned: success
+    capacity:
+      description: "Size in bytes (0 when inactive)."
+      type: int
+      returned: success
+    allocation:
+      description: "Bytes allocated."
+      type: int
+      returned: success
+    available:
+      description: "Bytes free."
+      type: int
+      returned: success
+    target_path:
+      description: "Path of the pool on the host."
+      type: str
+      returned: success
+    source:
+      description: "The pool's source as in its definition (no secret values)."
+      type: dict
+      returned: success
+    volumes:
+      description: "Names of the volumes of an active pool."
+      type: list
+      elements: str
+      returned: success
   sample:
     name: images
     type: dir
@@ -289,6 +329,11 @@ pool:
     capacity: 107374182400
     target_path: /var/lib/libvirt/images
     volumes: [web1.qcow2]
+libvirt_error:
+  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
+  returned: failure
+  type: dict
+  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -336,7 +381,7 @@ def argument_spec():
                     options=dict(
                         username=dict(type="str", required=True),
                         password=dict(type="str", no_log=True),
-                        secret_usage=dict(type="str"),
+                        secret_usage=dict(type="str", no_log=False),
                     ),
                 ),
             ),

@@ -119,7 +119,7 @@ options:
     choices: [zero, nnsa, dod, bsi, gutmann, schneier, pfitzner7, pfitzner33, random, trim]
     default: zero
 author:
-  - hotiron.virt developers
+  - hotiron.virt developers (@hotiron)
 """
 
 EXAMPLES = r"""
@@ -175,16 +175,40 @@ volume:
   returned: always
   type: dict
   contains:
-    name: {description: Volume name., type: str, returned: success}
-    pool: {description: Pool name., type: str, returned: success}
-    path: {description: Path of the volume on the host (or its URL-like name for network pools)., type: str, returned: success}
-    key: {description: libvirt's unique key of the volume., type: str, returned: success}
-    type: {description: libvirt volume type (V(file), V(block), V(network), ...)., type: str, returned: success}
-    format: {description: Image format., type: str, returned: success}
-    capacity: {description: Size in bytes seen by a guest., type: int, returned: success}
-    allocation: {description: Bytes used on the storage., type: int, returned: success}
+    name:
+      description: "Volume name."
+      type: str
+      returned: success
+    pool:
+      description: "Pool name."
+      type: str
+      returned: success
+    path:
+      description: "Path of the volume on the host (or its URL-like name for network pools)."
+      type: str
+      returned: success
+    key:
+      description: "libvirt's unique key of the volume."
+      type: str
+      returned: success
+    type:
+      description: "libvirt volume type (V(file), V(block), V(network), ...)."
+      type: str
+      returned: success
+    format:
+      description: "Image format."
+      type: str
+      returned: success
+    capacity:
+      description: "Size in bytes seen by a guest."
+      type: int
+      returned: success
+    allocation:
+      description: "Bytes used on the storage."
+      type: int
+      returned: success
     backing_chain:
-      description: Backing files from the nearest down, each with RV(volume.backing_chain[].path), format and, when libvirt knows it, volume and pool names.
+      description: Backing files from the nearest down, each with its path, format and, when libvirt knows it, volume and pool names.
       type: list
       elements: dict
       returned: success
@@ -197,6 +221,11 @@ volume:
     allocation: 196608
     backing_chain:
       - {path: /var/lib/libvirt/images/golden.qcow2, format: qcow2, volume: golden.qcow2, pool: images}
+libvirt_error:
+  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
+  returned: failure
+  type: dict
+  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible.module_utils.basic import AnsibleModule

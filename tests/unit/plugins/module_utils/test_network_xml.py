@@ -76,7 +76,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD, ids=[m for _, m in BAD])
+@pytest.mark.parametrize("args,message", BAD, ids=[message for _args, message in BAD])
 def test_bad_input_names_the_parameter(args, message):
     with pytest.raises(nx.NetworkSpecError) as err:
         nx.validate_network(args)
@@ -99,7 +99,8 @@ CURRENT = """<network>
 
 
 def test_merge_keeps_what_options_do_not_mention():
-    spec = nx.validate_network(dict(name="lan", mode="nat", bridge="virbr10", ips=[dict(address="10.255.3.1", prefix=24, dhcp_ranges=[dict(start="10.255.3.100", end="10.255.3.199")])]), existing=True)
+    ips = [dict(address="10.255.3.1", prefix=24, dhcp_ranges=[dict(start="10.255.3.100", end="10.255.3.199")])]
+    spec = nx.validate_network(dict(name="lan", mode="nat", bridge="virbr10", ips=ips), existing=True)
     assert nx.plan_network_xml(CURRENT, spec)[1] is False
 
 
@@ -127,4 +128,6 @@ def test_switch_mode_drops_old_mode_settings():
 def test_parse_network():
     info = nx.parse_network(CURRENT)
     assert info["mode"] == "nat" and info["bridge"] == "virbr10"
-    assert info["ips"] == [{"address": "10.255.3.1", "prefix": "24", "family": "ipv4", "dhcp_ranges": [{"start": "10.255.3.100", "end": "10.255.3.199"}], "dhcp_hosts": []}]
+    assert info["ips"] == [
+        {"address": "10.255.3.1", "prefix": "24", "family": "ipv4", "dhcp_ranges": [{"start": "10.255.3.100", "end": "10.255.3.199"}], "dhcp_hosts": []}
+    ]

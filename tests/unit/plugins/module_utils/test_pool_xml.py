@@ -111,7 +111,10 @@ BAD = [
     (dict(name="p", pool_type="scsi", source={"adapter": {"wwnn": "2000000gc9831b4b", "wwpn": "10000000c9831b4b"}}), "source.adapter.wwnn must be 16"),
     (dict(name="p", pool_type="scsi", source={"adapter": {"wwpn": "10000000c9831b4b"}}), "source.adapter.wwnn is required"),
     (dict(name="p", pool_type="scsi", source={"adapter": {"type": "scsi_host"}}), "source.adapter.name"),
-    (dict(name="p", pool_type="scsi", source={"adapter": {"type": "scsi_host", "name": "host0", "wwnn": "20000000c9831b4b"}}), "source.adapter.wwnn applies to fc_host"),
+    (
+        dict(name="p", pool_type="scsi", source={"adapter": {"type": "scsi_host", "name": "host0", "wwnn": "20000000c9831b4b"}}),
+        "source.adapter.wwnn applies to fc_host",
+    ),
     (
         dict(name="p", pool_type="scsi", source={"adapter": {"wwnn": "20000000c9831b4b", "wwpn": "10000000c9831b4b", "parent_wwnn": "20000000c9831b4c"}}),
         "parent_wwnn and source.adapter.parent_wwpn go together",
@@ -123,7 +126,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD, ids=[m for _, m in BAD])
+@pytest.mark.parametrize("args,message", BAD, ids=[message for _args, message in BAD])
 def test_bad_input_names_the_parameter(args, message):
     with pytest.raises(px.PoolSpecError) as err:
         px.validate_pool(**args)
