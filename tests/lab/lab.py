@@ -41,6 +41,11 @@ LIBVIRTD_PORT = 16509
 KVM_CREATE_VM = 0xAE01
 PR_SET_CHILD_SUBREAPER = 36
 READY_TIMEOUT = 60.0
+# libvirtd probes every QEMU binary when its capabilities cache is empty (~3 s).  All lab
+# hosts run the same binaries, so a fresh host starts from a copy of what a host probed;
+# libvirtd checks the copy (binary ctimes, kernel, microcode) and probes again if stale.
+CAPS_TEMPLATE = os.path.join(ROOT_DIR, ".qemu-capabilities")
+CAPS_SUBDIR = os.path.join("cache-libvirt", "qemu", "capabilities")
 # Per host: (path inside the host, name of its persistent directory in the host's state dir).
 PRIVATE_DIRS = (
     ("/etc/libvirt", "etc-libvirt"),
@@ -96,6 +101,19 @@ def cmdline(pid):
             return handle.read().split(b"\0")
     except OSError:
         return []
+
+
+def choose_virt_type():
+    """(virt_type, reason): LAB_VIRT_TYPE=kvm|qemu if set, else what probe_kvm finds."""
+    wanted = os.environ.get("LAB_VIRT_TYPE", "")
+    if wanted == "qemu":
+        return "qemu", "LAB_VIRT_TYPE=qemu: using TCG emulation"
+    if wanted not in ("", "kvm"):
+        raise LabError(f"LAB_VIRT_TYPE must be kvm or qemu, not {wanted!r}")
+    virt_type, reason = probe_kvm()
+    if wanted == "kvm" and virt_type != "kvm":
+        raise LabError(f"LAB_VIRT_TYPE=kvm but {reason}")
+    return virt_type, reason
 
 
 def probe_kvm():
@@ -222,6 +240,9 @@ class Host:
             self._clean_lib(lib)
         for _inside, name in PRIVATE_DIRS[2:]:
             os.makedirs(os.path.join(self.state_dir, name), exist_ok=True)
+        caps = os.path.join(self.state_dir, CAPS_SUBDIR)
+        if not os.path.isdir(caps) and os.path.isdir(CAPS_TEMPLATE):
+            shutil.copytree(CAPS_TEMPLATE, caps)
         self._write_configs(etc)
         self._prepare_ssh()
 
@@ -326,32 +347,57 @@ class Host:
 
     def wait_ready(self, proc, timeout=READY_TIMEOUT):
         """Wait until the keeper wrote its runtime file, libvirtd answers and sshd greets."""
-        def keeper_ready():
-            if proc.poll() is not None:
-                raise LabError(f"{self.name}: keeper exited with {proc.returncode}; "
-                               f"see {self.log_file}")
-            return self.keeper_pid()
-        wait_for(f"{self.name} keeper", keeper_ready, timeout)
+        def alive_and(check):
+            def predicate():
+                if proc.poll() is not None:
+                    raise LabError(f"{self.name}: keeper exited with {proc.returncode}; "
+                                   f"see {self.log_file}")
+                return check()
+            return predicate
+        wait_for(f"{self.name} keeper", alive_and(self.keeper_pid), timeout)
         wait_for(f"{self.name} libvirtd on {self.address}:{LIBVIRTD_PORT}",
-                 lambda: tcp_open(self.address, LIBVIRTD_PORT), timeout)
+                 alive_and(lambda: tcp_open(self.address, LIBVIRTD_PORT)), timeout)
         wait_for(f"{self.name} sshd on {self.address}:22",
-                 lambda: tcp_open(self.address, 22, b"SSH-"), timeout)
+                 alive_and(lambda: tcp_open(self.address, 22, b"SSH-")), timeout)
         wait_for(f"{self.name} libvirtd answering on {self.uri}",
-                 lambda: subprocess.run(["virsh", "-q", "-c", self.uri, "version"],
-                                        capture_output=True).returncode == 0, timeout,
-                 interval=0.2)
+                 alive_and(lambda: subprocess.run(
+                     ["virsh", "-q", "-c", self.uri, "version"],
+                     capture_output=True).returncode == 0), timeout, interval=0.2)
+
+    def save_capabilities(self):
+        """Keep this host's QEMU capabilities cache as the template for fresh hosts."""
+        caps = os.path.join(self.state_dir, CAPS_SUBDIR)
+        try:
+            files = sorted(os.listdir(caps))
+        except FileNotFoundError:
+            return
+        if not files:
+            return
+        if os.path.isdir(CAPS_TEMPLATE) and sorted(os.listdir(CAPS_TEMPLATE)) == files:
+            return
+        tmp = f"{CAPS_TEMPLATE}.{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(caps, tmp)
+        shutil.rmtree(CAPS_TEMPLATE, ignore_errors=True)
+        try:
+            os.rename(tmp, CAPS_TEMPLATE)
+        except OSError:          # another lab saved one at the same moment
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # --- power cut ------------------------------------------------------------------------
     def kill(self, timeout=30.0):
         """SIGKILL every process in the host's namespaces at once, like a power cut."""
         runtime = self._runtime()
-        pid = self.keeper_pid()
+        pid = self.keeper_pid() or self._orphan_pid(runtime)
         if pid is None:
             self._forget()
             return 0
         # Hold the namespaces open so their ids cannot be reused by another lab meanwhile.
-        pins = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-                for kind in ("mnt", "uts")]
+        try:
+            pins = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+                    for kind in ("mnt", "uts")]
+        except FileNotFoundError:
+            return self.kill(timeout)        # it died just now: look again
         if ns_id(pid, "mnt") != runtime["mnt"] or ns_id(pid, "uts") != runtime["uts"]:
             for fd in pins:
                 os.close(fd)
@@ -373,6 +419,23 @@ class Host:
                 os.close(fd)
         self._forget()
         return len(killed)
+
+    def _orphan_pid(self, runtime):
+        """A process of this host still alive although its keeper is gone, found by the
+        marker every daemon inherits from the keeper and by the recorded namespaces."""
+        if not runtime:
+            return None
+        marker = f"HOTIRON_LAB_HOST={self.marker}".encode()
+        for pid in all_pids():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as handle:
+                    env = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if marker in env and (ns_id(pid, "mnt"), ns_id(pid, "uts")) == (
+                    runtime["mnt"], runtime["uts"]):
+                return pid
+        return None
 
     def _forget(self):
         try:
@@ -411,6 +474,14 @@ class Lab:
         self.inventory_path = os.path.join(self.state_dir, "inventory.yml")
         self.state_file = os.path.join(self.state_dir, "lab.json")
 
+    def lock(self):
+        """An exclusive lock on this lab instance (released when the returned file closes)."""
+        os.makedirs(ROOT_DIR, exist_ok=True)
+        os.chmod(ROOT_DIR, 0o755)
+        handle = open(os.path.join(ROOT_DIR, f".{self.lab_id}.lock"), "w", encoding="utf-8")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return handle
+
     # --- persistent lab state --------------------------------------------------------------
     def _state(self):
         try:
@@ -422,6 +493,13 @@ class Lab:
     @property
     def hosts(self):
         count = self._state().get("hosts", 0)
+        try:      # hosts whose directory exists count too, even if lab.json were lost
+            names = os.listdir(os.path.join(self.state_dir, "hosts"))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if name.startswith("hv") and name[2:].isdigit():
+                count = max(count, int(name[2:]))
         return [Host(self, index) for index in range(1, count + 1)]
 
     def host(self, name):
@@ -433,7 +511,7 @@ class Lab:
 
     @property
     def virt_type(self):
-        return self._state().get("virt_type") or probe_kvm()[0]
+        return self._state().get("virt_type") or choose_virt_type()[0]
 
     @property
     def virt_reason(self):
@@ -441,9 +519,14 @@ class Lab:
 
     # --- up ------------------------------------------------------------------------------------
     def up(self, count=3, timeout=READY_TIMEOUT):
-        """Start hosts hv1..hv<count>; hosts already running are left as they are."""
+        """Start hosts hv1..hv<count>; hosts already running are left as they are.
+        Returns the seconds it took."""
         if not 1 <= count <= 250:
             raise LabError("the lab has 1 to 250 hosts")
+        with self.lock():
+            return self._up(count, timeout)
+
+    def _up(self, count, timeout):
         started = time.monotonic()
         os.makedirs(self.state_dir, exist_ok=True)
         for path in (ROOT_DIR, self.state_dir):
@@ -454,7 +537,7 @@ class Lab:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
                             f"hotiron-lab-{self.lab_id}", "-f", self.key_file], check=True)
         state = self._state()
-        virt_type, reason = probe_kvm()
+        virt_type, reason = choose_virt_type()
         state.update(hosts=max(count, state.get("hosts", 0)), virt_type=virt_type,
                      virt_reason=reason)
         _atomic_write(self.state_file, json.dumps(state, indent=2) + "\n")
@@ -463,6 +546,8 @@ class Lab:
         try:
             for host, proc in procs:
                 host.wait_ready(proc, timeout)
+            if procs:
+                procs[0][0].save_capabilities()
         except LabError:
             for host, _proc in procs:
                 host.kill()
@@ -471,25 +556,27 @@ class Lab:
 
     def revive(self, name, timeout=READY_TIMEOUT):
         """Power a killed host on again: new namespaces, same persistent directories."""
-        host = self.host(name)
-        if host.is_up():
+        with self.lock():
+            host = self.host(name)
+            if not host.is_up():
+                host.wait_ready(host.start(), timeout)
             return host
-        host.wait_ready(host.start(), timeout)
-        return host
 
     def kill(self, name):
         """Power cut: SIGKILL every process of the host (daemons, sshd, guests) at once."""
-        return self.host(name).kill()
+        with self.lock():
+            return self.host(name).kill()
 
     # --- down ----------------------------------------------------------------------------------
     def down(self):
         """Stop every host (by pid), check nothing is left running or mounted, remove state."""
-        for host in self.hosts:
-            host.kill()
-        leftovers = self.leftovers()
-        if leftovers:
-            raise LabError("lab %d still has: %s" % (self.lab_id, "; ".join(leftovers)))
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        with self.lock():
+            for host in self.hosts:
+                host.kill()
+            leftovers = self.leftovers()
+            if leftovers:
+                raise LabError("lab %d still has: %s" % (self.lab_id, "; ".join(leftovers)))
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def leftovers(self):
         """Lab processes still alive and lab mounts visible in this (the root) namespace."""
@@ -533,7 +620,7 @@ class Lab:
 
     def status_lines(self):
         lines = [f"lab {self.lab_id}: {self.state_dir}",
-                 f"virt type: {self.virt_type} ({self.virt_reason or probe_kvm()[1]})",
+                 f"virt type: {self.virt_type} ({self.virt_reason or choose_virt_type()[1]})",
                  f"inventory: {self.inventory_path}",
                  f"shared: {self.shared_dir} (inside hosts: {SHARED_PATH})"]
         if not self.hosts:
@@ -581,12 +668,18 @@ def keeper_main(marker):
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"], ["libvirtd", "-d", "--listen"],
-                ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
-        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
+    # Recorded before any daemon starts, so that `kill` finds them even if a start fails.
     _atomic_write(host.runtime_file, json.dumps({
         "pid": os.getpid(), "mnt": ns_id("self", "mnt"), "uts": ns_id("self", "uts"),
         "started": time.time()}) + "\n")
+    # libvirtd runs on CPU 0 only: its QEMU capabilities cache records the CPUID of the CPU
+    # it probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is
+    # thrown away and probed again (~3 s).  QEMU processes still get every CPU: libvirt
+    # resets their affinity to all online CPUs when a guest sets no placement.
+    for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"],
+                ["taskset", "-c", "0", "libvirtd", "-d", "--listen"],
+                ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
+        subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:            # reap whatever dies in here; the keeper itself only dies by SIGKILL
         try:
