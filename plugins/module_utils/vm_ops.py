@@ -439,8 +439,12 @@ def _resolve(conn, spec, host, current_root):
     resolved = vs.check_host(spec, host, current_arch)
     resolved["os"] = os_profile
     vs.check_limits(spec, host)
-    if spec["firmware"] == "uefi":
-        _check_uefi(conn, resolved)
+    if spec["firmware"] == "uefi" or os_profile == "windows":
+        caps = _domain_caps(conn, resolved)
+        if spec["firmware"] == "uefi" and caps is not None and not vs.uefi_available(caps):
+            _fail("firmware", "this host has no UEFI firmware for %s %s guests (install OVMF / edk2)"
+                  % (resolved["arch"], resolved["domain_type"]))
+        resolved["hyperv"] = vs.hyperv_supported(caps) if caps is not None else None
     to_create = []
     if spec["disks"] is not None:
         resolved["disks"], to_create = resolve_disks(conn, spec["disks"], defaults["bus"])
@@ -453,16 +457,14 @@ def _resolve(conn, spec, host, current_root):
     return resolved, to_create
 
 
-def _check_uefi(conn, resolved):
+def _domain_caps(conn, resolved):
+    """Domain capabilities for the VM's arch/machine/type, or None where the driver has none."""
     try:
-        caps = conn.getDomainCapabilities(None, resolved["arch"], resolved.get("machine"), resolved["domain_type"], 0)
+        return conn.getDomainCapabilities(None, resolved["arch"], resolved.get("machine"), resolved["domain_type"], 0)
     except libvirt.libvirtError as err:
         if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
-            return  # a driver without domain capabilities (the test driver): nothing to check against
+            return None  # a driver without domain capabilities (the test driver): nothing to check against
         raise lc.wrap_libvirt_error("read the domain capabilities of %s" % lc.safe_uri(conn), err) from err
-    if not vs.uefi_available(caps):
-        _fail("firmware", "this host has no UEFI firmware for %s %s guests (install OVMF / edk2)"
-              % (resolved["arch"], resolved["domain_type"]))
 
 
 def ensure_created(conn, spec, host, state, check_mode):

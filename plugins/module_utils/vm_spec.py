@@ -304,6 +304,32 @@ def uefi_available(domcaps_xml):
     return "efi" in firmware or any("OVMF" in path or "edk2" in path for path in loaders)
 
 
+HYPERV_WANTED = ("relaxed", "vapic", "spinlocks")
+
+
+def hyperv_supported(domcaps_xml):
+    """Hyper-V enlightenments the host's hypervisor offers (domain capabilities), or
+    None when it does not say (then all are assumed)."""
+    node = dx.parse(domcaps_xml).find("features/hyperv")
+    if node is None:
+        return None
+    if node.get("supported") == "no":
+        return []
+    return [v.text for v in node.findall("enum[@name='features']/value")]
+
+
+def windows_enlightenments(supported):
+    """(features, hypervclock) for the Windows profile on a host offering ``supported``.
+
+    The Hyper-V clock (``hypervclock``) needs KVM's full Hyper-V support, which
+    comes with ``relaxed``; a nested/PVM KVM that offers only a few
+    enlightenments refuses to start a guest asking for it.
+    """
+    if supported is None:
+        return list(HYPERV_WANTED), True
+    return [f for f in HYPERV_WANTED if f in supported], "relaxed" in supported
+
+
 def choose_domain_type(types):
     for preferred in ("kvm", "qemu"):
         if preferred in types:
@@ -431,7 +457,7 @@ def apply(root, spec, resolved, creating):
         _apply_cpu(root, spec["cpu"])
     _apply_os(root, spec, resolved, creating)
     if creating or spec["os"]:
-        _apply_profile(root, os_profile, resolved["arch"])
+        _apply_profile(root, os_profile, resolved.get("hyperv"))
     devices = dx.find_or_create(root, "devices")
     if resolved.get("disks") is not None:
         _apply_disks(root, devices, resolved["disks"], creating)
@@ -522,26 +548,30 @@ def _apply_os(root, spec, resolved, creating):
             dx.remove_path(os_node, tag)
 
 
-def _apply_profile(root, os_profile, arch):
+def _apply_profile(root, os_profile, hyperv_offered=None):
+    """OS profile features; ``hyperv_offered`` is what :func:`hyperv_supported` found."""
     features = dx.find_or_create(root, "features")
     for tag in ("acpi", "apic"):
         dx.find_or_create(features, tag)
     clock = dx.find_or_create(root, "clock")
     if os_profile == "windows":
-        hyperv = features.find("hyperv")
-        if hyperv is None:
+        wanted, hypervclock = windows_enlightenments(hyperv_offered)
+        if features.find("hyperv") is None and wanted:
             hyperv = dx.find_or_create(features, "hyperv")
             hyperv.set("mode", "custom")
-            for tag in ("relaxed", "vapic", "spinlocks"):
+            for tag in wanted:
                 dx.find_or_create(hyperv, tag).set("state", "on")
-            hyperv.find("spinlocks").set("retries", "8191")
+            if "spinlocks" in wanted:
+                hyperv.find("spinlocks").set("retries", "8191")
         if clock.get("offset") != "localtime":
             clock.attrib.clear()
             for child in list(clock):
                 clock.remove(child)
             clock.set("offset", "localtime")
-            for name, attrs in (("rtc", {"tickpolicy": "catchup"}), ("pit", {"tickpolicy": "delay"}),
-                                ("hpet", {"present": "no"}), ("hypervclock", {"present": "yes"})):
+            timers = [("rtc", {"tickpolicy": "catchup"}), ("pit", {"tickpolicy": "delay"}), ("hpet", {"present": "no"})]
+            if hypervclock:
+                timers.append(("hypervclock", {"present": "yes"}))
+            for name, attrs in timers:
                 timer = dx.parse("<timer/>")
                 timer.set("name", name)
                 timer.attrib.update(attrs)

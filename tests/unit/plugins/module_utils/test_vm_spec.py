@@ -418,3 +418,30 @@ def test_human():
 ])
 def test_uefi_available(xml, expected):
     assert vs.uefi_available(xml) is expected
+
+
+HYPERV_CAPS = "<domainCapabilities><features><hyperv supported='yes'><enum name='features'>%s</enum></hyperv></features></domainCapabilities>"
+
+
+@pytest.mark.parametrize("values,features,clock", [
+    (None, ["relaxed", "vapic", "spinlocks"], True),
+    (["spinlocks", "vendor_id"], ["spinlocks"], False),          # nested/PVM KVM as in the lab
+    (["relaxed", "vapic", "spinlocks", "vpindex", "synic"], ["relaxed", "vapic", "spinlocks"], True),
+    ([], [], False),
+])
+def test_windows_enlightenments_follow_the_host(values, features, clock):
+    if values is None:
+        supported = vs.hyperv_supported("<domainCapabilities/>")
+    else:
+        supported = vs.hyperv_supported(HYPERV_CAPS % "".join("<value>%s</value>" % v for v in values))
+    assert vs.windows_enlightenments(supported) == (features, clock)
+    s = spec(os="windows")
+    resolved = dict(vs.check_host(s, HOST), os="windows", hyperv=supported)
+    root = vs.apply(vs.skeleton("vm1", "kvm"), s, resolved, creating=True)
+    assert [c.tag for c in root.findall("features/hyperv/*")] == features
+    assert (root.find("clock/timer[@name='hypervclock']") is not None) == clock
+    assert root.find("clock").get("offset") == "localtime"
+
+
+def test_hyperv_not_supported_at_all():
+    assert vs.hyperv_supported("<domainCapabilities><features><hyperv supported='no'/></features></domainCapabilities>") == []
