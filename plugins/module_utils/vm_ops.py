@@ -250,8 +250,8 @@ def resolve_disks(conn, disks, default_bus):
             disk["path"] = "%s/%s" % (_pool_path(pool), disk["volume"])
             to_create.append({"pool": disk["pool"], "name": disk["volume"],
                               "xml": _volume_xml(disk["volume"], disk["size"], disk["format"]),
-                              "what": "create volume %s/%s (%s %s)" % (disk["pool"], disk["volume"],
-                                                                        vs.human(disk["size"]), disk["format"])})
+                              "what": "create volume %s/%s (%s %s)" % (
+                                  disk["pool"], disk["volume"], vs.human(disk["size"]), disk["format"])})
         resolved.append(disk)
     return resolved, to_create
 

@@ -17,12 +17,16 @@ description:
     definition and reported with RV(restart_required).
   - Sizes take units, for example V(512MiB), V(2GiB), V(2G) (binary) or V(2GB) (decimal); a bare
     number is MiB.
+author:
+  - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment: [hotiron.virt.connection]
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan (RV(plan), RV(changes)) and changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Before and after of the normalised inactive domain XML.
 options:
@@ -94,26 +98,63 @@ options:
     type: list
     elements: dict
     suboptions:
-      pool: {description: Storage pool of the volume., type: str}
-      volume: {description: Volume name., type: str}
-      path: {description: Absolute path of an image or device., type: str}
-      size: {description: Size of a volume to create, with units., type: str}
-      format: {description: Image format., type: str, choices: [raw, qcow2]}
-      bus: {description: Disk bus (default from the O(os) profile)., type: str, choices: [virtio, sata, scsi, ide, usb]}
-      cache: {description: Cache mode., type: str, choices: [default, none, writethrough, writeback, directsync, unsafe]}
-      device: {description: Device kind., type: str, choices: [disk, cdrom], default: disk}
-      readonly: {description: Read-only disk., type: bool, default: false}
-      boot_order: {description: Boot order (1 boots first)., type: int}
-      target: {description: Target device name (V(vda), V(sdb)); assigned in order when left out., type: str}
+      pool:
+        description: Storage pool of the volume.
+        type: str
+      volume:
+        description: Volume name.
+        type: str
+      path:
+        description: Absolute path of an image or device.
+        type: str
+      size:
+        description: Size of a volume to create, with units.
+        type: str
+      format:
+        description: Image format.
+        type: str
+        choices: [raw, qcow2]
+      bus:
+        description: Disk bus (default from the O(os) profile).
+        type: str
+        choices: [virtio, sata, scsi, ide, usb]
+      cache:
+        description: Cache mode.
+        type: str
+        choices: [default, none, writethrough, writeback, directsync, unsafe]
+      device:
+        description: Device kind.
+        type: str
+        choices: [disk, cdrom]
+        default: disk
+      readonly:
+        description: Read-only disk.
+        type: bool
+        default: false
+      boot_order:
+        description: Boot order (1 boots first).
+        type: int
+      target:
+        description: Target device name such as V(vda) or V(sdb); assigned in order when left out.
+        type: str
   interfaces:
     description: The complete list of network interfaces, matched to existing ones by MAC, else in order.
     type: list
     elements: dict
     suboptions:
-      network: {description: libvirt network., type: str}
-      bridge: {description: Host bridge., type: str}
-      model: {description: NIC model (default from the O(os) profile)., type: str, choices: [virtio, e1000e, e1000, rtl8139]}
-      mac: {description: MAC address; generated when left out., type: str}
+      network:
+        description: libvirt network.
+        type: str
+      bridge:
+        description: Host bridge.
+        type: str
+      model:
+        description: NIC model (default from the O(os) profile).
+        type: str
+        choices: [virtio, e1000e, e1000, rtl8139]
+      mac:
+        description: MAC address; generated when left out.
+        type: str
   console:
     description: A serial console on a pty (default for a new VM).
     type: bool
@@ -182,8 +223,14 @@ options:
     description: Per-guest limits.
     type: dict
     suboptions:
-      max_vcpus: {description: Most vCPUs a guest may have., type: int, default: 8}
-      max_memory: {description: Most memory a guest may have., type: str, default: 96GiB}
+      max_vcpus:
+        description: Most vCPUs a guest may have.
+        type: int
+        default: 8
+      max_memory:
+        description: Most memory a guest may have.
+        type: str
+        default: 96GiB
   overcommit:
     description: Allow more vCPUs or memory than the host has.
     type: bool
@@ -233,6 +280,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+libvirt_error:
+  description: libvirt's error code and domain, when the failure came from libvirt.
+  returned: on failure
+  type: dict
 vm:
   description: Name, UUID and power state after the task.
   returned: when the VM exists after the task and not in check mode

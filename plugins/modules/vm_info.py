@@ -14,12 +14,16 @@ description:
   - For each VM, its state and reason, resources, disks (path, format, size, backing chain),
     interfaces (MAC, network, addresses from DHCP leases or the guest agent where available),
     the collection metadata and CPU use.
+author:
+  - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment: [hotiron.virt.connection]
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reads only; runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   name:
@@ -72,15 +76,33 @@ vms:
   type: list
   elements: dict
   contains:
-    name: {description: Name., type: str}
-    uuid: {description: UUID., type: str}
-    state: {description: Power state., type: str, sample: running}
-    reason: {description: Why it is in that state., type: str, sample: booted}
-    vcpus: {description: Active vCPUs., type: int}
-    max_vcpus: {description: vCPUs it can be hot-plugged up to., type: int}
-    memory_mib: {description: Memory (balloon target)., type: int}
-    max_memory_mib: {description: Memory it can be ballooned up to., type: int}
-    cpu_time_ns: {description: CPU time used since it started., type: int}
+    name:
+      description: Name.
+      type: str
+    uuid:
+      description: UUID.
+      type: str
+    state:
+      description: Power state.
+      type: str
+    reason:
+      description: Why it is in that state.
+      type: str
+    vcpus:
+      description: Active vCPUs.
+      type: int
+    max_vcpus:
+      description: vCPUs it can be hot-plugged up to.
+      type: int
+    memory_mib:
+      description: Memory (balloon target).
+      type: int
+    max_memory_mib:
+      description: Memory it can be ballooned up to.
+      type: int
+    cpu_time_ns:
+      description: CPU time used since it started.
+      type: int
     cpu_percent:
       description: Share of its vCPUs used during O(cpu_sample).
       type: float
@@ -93,12 +115,29 @@ vms:
       description: NICs with mac, type, network, bridge, model, device, addresses.
       type: list
       elements: dict
-    metadata: {description: The collection metadata., type: dict}
-    tags: {description: Tags., type: list, elements: str}
-    template: {description: Whether it is a template., type: bool}
-    clone_of: {description: Template it was cloned from., type: str}
-    autostart: {description: Starts with the host., type: bool}
-    persistent: {description: Has a persistent definition., type: bool}
+    metadata:
+      description: The collection metadata.
+      type: dict
+    tags:
+      description: Tags.
+      type: list
+      elements: str
+    template:
+      description: Whether it is a template.
+      type: bool
+    clone_of:
+      description: Template it was cloned from.
+      type: str
+    autostart:
+      description: Starts with the host.
+      type: bool
+    persistent:
+      description: Has a persistent definition.
+      type: bool
+libvirt_error:
+  description: libvirt's error code and domain, when the failure came from libvirt.
+  returned: on failure
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
