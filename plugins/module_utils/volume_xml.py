@@ -14,7 +14,9 @@ import re
 import xml.etree.ElementTree as ET
 
 # Formats qemu-img can create (libvirt creates file volumes with qemu-img).
-WRITABLE_FORMATS = ("raw", "qcow2", "qcow", "qed", "vdi", "vpc", "vhdx", "vmdk")
+WRITABLE_FORMATS = ("raw", "qcow2", "qcow", "qed", "vdi", "vpc", "vmdk")
+# Formats qemu-img writes but libvirt has no name for (neither volumes nor guest disks).
+LIBVIRT_UNKNOWN_FORMATS = ("vhdx",)
 # Formats qemu-img (or libvirt) can read but not create.
 READ_ONLY_FORMATS = ("bochs", "cloop", "dmg", "iso", "parallels", "vvfat", "cow", "luks")
 # Formats whose size qemu-img can change.
@@ -67,6 +69,11 @@ def parse_size(value, param):
 def check_format(fmt, param="format"):
     if fmt is None or fmt in WRITABLE_FORMATS:
         return fmt
+    if fmt in LIBVIRT_UNKNOWN_FORMATS:
+        raise VolumeSpecError(
+            "%s %s: qemu-img can write it, but libvirt has no %s volume or disk format, so no guest could use the volume;"
+            " convert such images to qcow2 with qemu-img convert, or use vpc for VHD" % (param, fmt, fmt)
+        )
     if fmt in READ_ONLY_FORMATS:
         raise VolumeSpecError(
             "%s %s: qemu-img can read this format but cannot write it; use one of %s" % (param, fmt, ", ".join(WRITABLE_FORMATS))

@@ -18,7 +18,8 @@ description:
   - An existing volume is grown to O(capacity); shrinking needs O(shrink=true). Its format cannot
     change in place.
   - Formats are those qemu-img can write; a format it can only read (such as V(dmg) or V(iso)) is
-    refused with a message saying so.
+    refused with a message saying so. V(vhdx) is refused too: qemu-img writes it, but libvirt (9.0)
+    has no VHDX volume or disk format, so no guest could use such a volume.
   - Returns the volume's capacity, allocation, format and backing chain.
 extends_documentation_fragment:
   - hotiron.virt.connection
@@ -66,7 +67,8 @@ options:
     default: 'off'
   format:
     description:
-      - Image format of a new volume. V(vpc) is VHD.
+      - Image format of a new volume, one qemu-img can write and libvirt knows such as V(raw),
+        V(qcow2), V(vpc) (VHD) or V(vmdk).
       - Defaults to V(raw), to the source's format with O(clone_from), and to V(qcow2) with
         O(backing_volume).
     type: str

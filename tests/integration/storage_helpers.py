@@ -101,9 +101,10 @@ def remove_vm(conn, name):
         dom = conn.lookupByName(name)
     except libvirt.libvirtError:
         return
+    persistent = dom.isPersistent()
     if dom.isActive():
         dom.destroy()
-    if dom.isPersistent():
+    if persistent:
         dom.undefine()
 
 
