@@ -49,6 +49,7 @@ class San:
         self.workdir = workdir
         self.proc = None
         self.targets = {}          # iqn -> tid
+        self.accounts = []
 
     def iqn(self, name):
         return f"{IQN_PREFIX}{self.lab_id}:{name}"
@@ -89,8 +90,9 @@ class San:
             raise SanError(f"tgtadm {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
 
-    def add_target(self, name, luns, initiators=("ALL",)):
-        """Target ``iqn...:<name>`` with LUNs 1.. from ``luns`` [(path, size)]: files made sparse."""
+    def add_target(self, name, luns, initiators=("ALL",), chap=None):
+        """Target ``iqn...:<name>`` with LUNs 1.. from ``luns`` [(path, size)] (missing files are
+        made sparse); ``chap=(user, password)`` makes initiators log in with CHAP."""
         iqn = self.iqn(name)
         tid = len(self.targets) + 1
         self._tgtadm("--op", "new", "--mode", "target", "--tid", str(tid), "-T", iqn)
@@ -102,6 +104,11 @@ class San:
             self._tgtadm("--op", "new", "--mode", "logicalunit", "--tid", str(tid), "--lun", str(number), "-b", path)
         for initiator in initiators:
             self._tgtadm("--op", "bind", "--mode", "target", "--tid", str(tid), "-I", initiator)
+        if chap:
+            user, password = chap
+            self._tgtadm("--op", "new", "--mode", "account", "--user", user, "--password", password)
+            self._tgtadm("--op", "bind", "--mode", "account", "--tid", str(tid), "--user", user)
+            self.accounts.append(user)
         return iqn
 
     def show(self):
@@ -114,7 +121,10 @@ class San:
         if self.proc.poll() is None:
             for tid in sorted(self.targets.values(), reverse=True):
                 self._tgtadm("--op", "delete", "--force", "--mode", "target", "--tid", str(tid), check=False)
+            for user in self.accounts:
+                self._tgtadm("--op", "delete", "--mode", "account", "--user", user, check=False)
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
         self.targets = {}
+        self.accounts = []
