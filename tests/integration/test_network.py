@@ -1,0 +1,129 @@
+# Copyright: (c) 2026, hotiron.virt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""network for real on hv1: an isolated network with DHCP and a bridge-mode network
+on a host bridge the test makes, a guest attached to both, a restart that applies a
+change, and removal.
+
+The lab hosts share this machine's network namespace, so bridges, dnsmasq and
+libvirt's firewall rules are created here: only isolated and bridge modes run for
+real (NAT and routed networks would switch on IP forwarding for the whole machine);
+addresses are in 198.18.0.0/15 (benchmarking, routed nowhere) and bridge names are
+unique to the lab and the test process. Everything is removed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+from storage_helpers import file_disk, make_marker_image, marker_vm_xml, remove_vm, write_play
+
+pytestmark = pytest.mark.lab
+
+VM = "hi-netvm"
+
+
+def names(lab_id):
+    suffix = os.getpid() % 10000
+    return {"iso": f"hi{lab_id}i{suffix}", "hostbr": f"hi{lab_id}b{suffix}", "net": f"hi-iso-{suffix}", "brnet": f"hi-br-{suffix}"}
+
+
+def link_exists(name):
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+def net_play(uri, n, subnet, range_end="20", restart=False):
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "isolated", "hotiron.virt.network": {
+            "uri": uri, "name": n["net"], "mode": "isolated", "bridge": n["iso"], "autostart": True, "restart": restart,
+            "ips": [{"address": f"{subnet}.1", "prefix": 24,
+                     "dhcp_ranges": [{"start": f"{subnet}.10", "end": f"{subnet}.{range_end}"}],
+                     "dhcp_hosts": [{"mac": "52:54:00:77:00:05", "name": VM, "ip": f"{subnet}.5"}]}]}},
+        {"name": "bridged", "hotiron.virt.network": {"uri": uri, "name": n["brnet"], "mode": "bridge", "bridge": n["hostbr"]}},
+    ]}]
+
+
+def inactive_xml(conn, name):
+    import libvirt  # pylint: disable=import-outside-toplevel
+
+    return conn.networkLookupByName(name).XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+
+
+@pytest.fixture
+def net_names(lab):
+    n = names(lab.lab_id)
+    subprocess.run(["ip", "link", "add", "name", n["hostbr"], "type", "bridge"], check=True)
+    yield n
+    host = lab.host("hv1")
+    conn = host.connect()
+    remove_vm(conn, VM)
+    for name in (n["net"], n["brnet"]):
+        try:
+            net = conn.networkLookupByName(name)
+        except Exception:  # pylint: disable=broad-except  # removed by the test
+            continue
+        if net.isActive():
+            net.destroy()
+        net.undefine()
+    conn.close()
+    subprocess.run(["ip", "link", "del", n["hostbr"]], check=False)
+
+
+def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook, tmp_path):
+    host = lab.host("hv1")
+    n = net_names
+    subnet = f"198.18.{lab.lab_id}"
+    play = write_play(tmp_path, "net.yml", net_play(host.uri, n, subnet))
+
+    first = run_playbook(play, diff=True)
+    assert first.rc == 0, first.stdout + first.stderr
+    iso = first.for_task("isolated")[0]["result"]
+    assert iso["actions"] == ["define", "start", "autostart on"] and iso["network"]["mode"] == "isolated"
+    assert first.for_task("bridged")[0]["result"]["network"]["mode"] == "bridge"
+    assert link_exists(n["iso"])
+    second = run_playbook(play)
+    assert second.rc == 0 and second.recap["localhost"]["changed"] == 0, second.stdout
+
+    # Check mode reports the changed DHCP range and changes nothing.
+    conn = host.connect()
+    try:
+        before = inactive_xml(conn, n["net"])
+        check = run_playbook(write_play(tmp_path, "net-change.yml", net_play(host.uri, n, subnet, range_end="30")), check=True, diff=True)
+        result = check.for_task("isolated")[0]["result"]
+        assert result["changed"] and result["actions"] == ["define", "pending restart"]
+        assert f"{subnet}.20" in result["diff"]["before"] and f"{subnet}.30" in result["diff"]["after"]
+        assert inactive_xml(conn, n["net"]) == before
+
+        # A guest attached to both networks: its taps join the two bridges.
+        disk = make_marker_image(os.path.join(host.images_dir, VM + ".img"), "HOTIRON-BOOT-net", size=1024 * 1024)
+        interfaces = "".join(
+            f"<interface type='network'><source network='{net}'/>{mac}<model type='virtio'/></interface>"
+            for net, mac in ((n["net"], "<mac address='52:54:00:77:00:05'/>"), (n["brnet"], ""))
+        )
+        dom = conn.createXML(marker_vm_xml(VM, file_disk("/var/lib/libvirt/images/" + os.path.basename(disk), "raw"), lab.virt_type,
+                                           interface_xml=interfaces), 0)
+        taps = {i.find("source").get("network"): i.find("target").get("dev") for i in ET.fromstring(dom.XMLDesc(0)).iter("interface")}
+        assert os.path.basename(os.readlink(f"/sys/class/net/{taps[n['net']]}/master")) == n["iso"]
+        assert os.path.basename(os.readlink(f"/sys/class/net/{taps[n['brnet']]}/master")) == n["hostbr"]
+        dom.destroy()
+        os.unlink(disk)
+
+        # restart=true applies the change to the running network.
+        applied = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
+        assert applied.for_task("isolated")[0]["result"]["actions"] == ["define", "restart"]
+        live = conn.networkLookupByName(n["net"]).XMLDesc(0)
+        assert f"end='{subnet}.30'" in live
+        again = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
+        assert again.recap["localhost"]["changed"] == 0
+
+        removed = run_playbook(write_play(tmp_path, "net-absent.yml", [{"hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": name, "hotiron.virt.network": {"uri": host.uri, "name": name, "state": "absent"}} for name in (n["net"], n["brnet"])]}]))
+        assert removed.rc == 0 and removed.recap["localhost"]["changed"] == 2
+        assert not link_exists(n["iso"]), "libvirt removed the bridge it made"
+        rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False).stdout
+        assert n["iso"] not in rules, "and its firewall rules"
+        assert link_exists(n["hostbr"]), "the host bridge of a bridge-mode network is the host's, left alone"
+    finally:
+        conn.close()
