@@ -112,7 +112,7 @@ class AnsibleRunner:
         return found
 
     def playbook(self, path, extra_vars=None, check=False, diff=False, limit=None,
-                 inventory=None, timeout=900):
+                 inventory=None, timeout=900, env=None):
         path = str(path)
         if not os.path.isabs(path) and not os.path.exists(path):
             path = os.path.join(ROOT, path)
@@ -132,8 +132,7 @@ class AnsibleRunner:
             cmd.append("--diff")
         if limit:
             cmd += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
-        env = ansible_env()
-        env["HOTIRON_RESULTS_FILE"] = results_file
+        env = {**ansible_env(), **(env or {}), "HOTIRON_RESULTS_FILE": results_file}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT,
                               timeout=timeout)
         with open(results_file, encoding="utf-8") as handle:
@@ -199,7 +198,7 @@ _guest_numbers = itertools.count(1)
 @pytest.fixture
 def lab_guest(lab):
     """Factory: ``lab_guest(host, kind='idle', name=None, memory_mib=32, shared=False,
-    start=True, vcpus=1, bus='virtio')`` -> :class:`Guest`.
+    start=True, vcpus=1, bus='virtio', dirty_mib=24)`` -> :class:`Guest`.
 
     The disk is a tiny raw image (tests/lab/guests.py) in the host's own
     /var/lib/libvirt/images, or with ``shared=True`` in the lab's shared directory
@@ -209,7 +208,7 @@ def lab_guest(lab):
     made = []
 
     def make(host, kind="idle", name=None, memory_mib=32, shared=False, start=True, vcpus=1,
-             bus="virtio"):
+             bus="virtio", dirty_mib=24):
         if isinstance(host, str):
             host = lab.host(host)
         name = name or f"t{next(_guest_numbers)}-{kind}-{os.getpid()}"
@@ -219,7 +218,7 @@ def lab_guest(lab):
         else:
             disk_file = os.path.join(host.images_dir, name + ".img")
             disk = f"/var/lib/libvirt/images/{name}.img"
-        lab_guests.make_image(disk_file, kind)
+        lab_guests.make_image(disk_file, kind, dirty_mib=dirty_mib)
         guest = Guest(name, host, disk, disk_file, kind)
         made.append(guest)
         conn = host.connect()

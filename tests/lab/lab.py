@@ -41,6 +41,7 @@ LIBVIRTD_PORT = 16509
 KVM_CREATE_VM = 0xAE01
 PR_SET_CHILD_SUBREAPER = 36
 READY_TIMEOUT = 60.0
+MAX_HOSTS = 31          # each host of each lab gets its own block of 16 migration ports
 # libvirtd probes every QEMU binary when its capabilities cache is empty (~3 s).  All lab
 # hosts run the same binaries, so a fresh host starts from a copy of what a host probed;
 # libvirtd checks the copy (binary ctimes, kernel, microcode) and probes again if stale.
@@ -168,7 +169,9 @@ class Host:
         self.runtime_file = os.path.join(self.state_dir, "keeper.json")
         self.log_file = os.path.join(self.state_dir, "keeper.log")
         self.host_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.name}.lab{lab.lab_id}.hotiron"))
-        low = 49200 + (lab.lab_id * 32 + index) * 16 % 16000
+        # QEMU listens on the host's own address, so ranges could even overlap; they do not
+        # for lab ids 0..30, which keeps `ss` output readable.
+        low = 49200 + (lab.lab_id * (MAX_HOSTS + 1) + index) * 16 % 16000
         self.migration_ports = (low, low + 15)
 
     def __repr__(self):
@@ -521,8 +524,8 @@ class Lab:
     def up(self, count=3, timeout=READY_TIMEOUT):
         """Start hosts hv1..hv<count>; hosts already running are left as they are.
         Returns the seconds it took."""
-        if not 1 <= count <= 250:
-            raise LabError("the lab has 1 to 250 hosts")
+        if not 1 <= count <= MAX_HOSTS:
+            raise LabError(f"the lab has 1 to {MAX_HOSTS} hosts")
         with self.lock():
             return self._up(count, timeout)
 
@@ -660,6 +663,7 @@ def keeper_main(marker):
     for inside, sub in PRIVATE_DIRS:
         _mount("--bind", os.path.join(host.state_dir, sub), inside)
     # /srv is replaced by a tmpfs so the mount point leaves no trace in the root filesystem.
+    os.makedirs("/srv", exist_ok=True)
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv")
     os.makedirs(SHARED_PATH)
     _mount("--bind", lab.shared_dir, SHARED_PATH)
