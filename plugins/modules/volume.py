@@ -18,7 +18,7 @@ description:
   - An existing volume is grown to O(capacity); shrinking needs O(shrink=true). Its format cannot
     change in place.
   - Formats are those qemu-img can write; a format it can only read (such as V(dmg) or V(iso)) is
-    refused with a message saying so. V(vhdx) is refused too: qemu-img writes it, but libvirt (9.0)
+    refused with a message saying so. V(vhdx) is refused too; qemu-img writes it, but libvirt (9.0)
     has no VHDX volume or disk format, so no guest could use such a volume.
   - Returns the volume's capacity, allocation, format and backing chain.
 extends_documentation_fragment:

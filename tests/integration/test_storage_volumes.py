@@ -10,7 +10,6 @@ stream files of this machine through libvirt.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 
 import pytest
