@@ -91,6 +91,18 @@ def ensure_network(conn, params, check_mode=False, want_diff=False):
     if check_mode:
         result["network"] = network_info(net) if net is not None else {}
         return result
-    net = apply(conn, net, name, actions, new_xml)
+    created = net is None
+    try:
+        net = apply(conn, net, name, actions, new_xml)
+    except lc.VirtError as err:
+        if created:
+            # Nothing half-made: a network this run defined but could not start goes again.
+            gone = lc.lookup_network(conn, name)
+            if gone is not None:
+                with lc.attempt("remove network %s again after the failure" % name):
+                    gone.undefine()
+            err.message += "; the network definition this run made was removed again"
+            err.args = (err.message,)
+        raise
     result["network"] = network_info(net) if params["state"] != "absent" else {}
     return result

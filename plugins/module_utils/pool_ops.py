@@ -212,12 +212,33 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
                 _undefine_secret(conn, secret_usage)
         result["pool"] = {}
         return result
-    pool = apply_actions(conn, pool, name, actions, new_xml, spec)
+    created = pool is None
+    try:
+        pool = apply_actions(conn, pool, name, actions, new_xml, spec)
+    except lc.VirtError as err:
+        if created:
+            # Nothing half-made: a pool this run defined but could not build or start goes again.
+            _rollback(conn, name, spec if "define secret" in actions else None)
+            err.message += "; the storage pool definition this run made was removed again"
+            err.args = (err.message,)
+        raise
     result["pool"] = pool_info(conn, pool)
     if "refresh" in actions and before_volumes is not None:
         # A refresh that finds new or vanished volumes is a change worth reporting.
         result["changed"] = result["changed"] or result["pool"]["volumes"] != before_volumes
     return result
+
+
+def _rollback(conn, name, spec_with_new_secret):
+    pool = lc.lookup_pool(conn, name)
+    with lc.attempt("remove storage pool %s again after the failure" % name):
+        if pool is not None:
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+    if spec_with_new_secret is not None:
+        auth = spec_with_new_secret["source"]["auth"]
+        _undefine_secret(conn, (_secret_usage_type(auth["type"]), auth["secret_usage"]))
 
 
 def _our_secret(conn, pool):

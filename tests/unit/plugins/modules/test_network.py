@@ -103,3 +103,42 @@ def test_main_bad_dhcp_range_names_parameter(capsys):
             network.main()
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] and "ips[0].dhcp_ranges[0].start 198.18.9.1 is outside 198.18.3.0/24" in result["msg"]
+
+
+class NoDnsmasq(libvirt.libvirtError):
+    def get_error_code(self):
+        return libvirt.VIR_ERR_SYSTEM_ERROR
+
+    def get_error_domain(self):
+        return libvirt.VIR_FROM_NETWORK
+
+    def get_error_message(self):
+        return "Unable to find 'dnsmasq' binary in $PATH"
+
+
+class StartFails:
+    def __init__(self, net):
+        self.net = net
+
+    def __getattr__(self, name):
+        return getattr(self.net, name)
+
+    def create(self):
+        raise NoDnsmasq("no dnsmasq")
+
+
+class StartFailsConn:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def networkDefineXML(self, xml):  # noqa: N802 - libvirt's name
+        return StartFails(self.conn.networkDefineXML(xml))
+
+
+def test_new_network_that_cannot_start_is_removed_again(conn):
+    with pytest.raises(lc.VirtError, match=r"dnsmasq.*; the network definition this run made was removed again"):
+        network_ops.ensure_network(StartFailsConn(conn), params(**ISO))
+    assert lc.lookup_network(conn, "n1") is None

@@ -154,7 +154,10 @@ class NoSecret(libvirt.libvirtError):
 
 class FakeSecret:
     def __init__(self, xml):
-        self.xml, self.value = xml, None
+        self.xml, self.value, self.undefined = xml, None, False
+
+    def undefine(self):
+        self.undefined = True
 
     def setValue(self, value):  # noqa: N802 - libvirt's name
         self.value = value
@@ -218,3 +221,41 @@ def test_main_defines_pool_and_hides_password(capsys):
     )
     assert result["changed"] and result["actions"] == ["define", "build", "start"]
     assert "<path>/srv/d1</path>" in result["diff"]["after"]
+
+
+class FailingStart:
+    """A pool whose start fails, as when the iSCSI login or the mount is refused."""
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+    def create(self, flags=0):
+        raise NoStart("cannot log in to the target")
+
+
+class NoStart(libvirt.libvirtError):
+    def get_error_code(self):
+        return libvirt.VIR_ERR_OPERATION_FAILED
+
+    def get_error_domain(self):
+        return libvirt.VIR_FROM_STORAGE
+
+    def get_error_message(self):
+        return "cannot log in to the target"
+
+
+class StartFailsConn(SecretConn):
+    def storagePoolDefineXML(self, xml, flags=0):  # noqa: N802
+        return FailingStart(self.conn.storagePoolDefineXML(xml, flags))
+
+
+def test_new_pool_that_cannot_start_is_removed_again_with_its_secret(conn):
+    fake = StartFailsConn(conn)
+    src = {"hosts": [{"name": "127.0.0.1"}], "iqn": "iqn.2026-11.x:san", "initiator_iqn": "iqn.2026-11.x:hv", "auth": {"username": "hv", "password": "pw"}}
+    with pytest.raises(lc.VirtError, match="cannot log in to the target.*; the storage pool definition this run made was removed again"):
+        pool_ops.ensure_pool(fake, params(name="bad", type="iscsi-direct", source=src))
+    assert lc.lookup_pool(conn, "bad") is None
+    assert fake.secrets["hotiron-pool-bad"].undefined
