@@ -205,6 +205,20 @@ def _create_flags(spec, fmt):
 
 
 def apply(conn, pool, vol, spec, ctx, actions, params):
+    made = []
+    try:
+        return _apply(conn, pool, vol, spec, ctx, actions, params, made)
+    except lc.VirtError as err:
+        if made:
+            # Nothing half-made: a volume this run created but could not fill goes again.
+            with lc.attempt("delete volume %s again after the failure" % spec["name"]):
+                pool.storageVolLookupByName(spec["name"]).delete(0)
+            err.message += "; the volume this run created was deleted again"
+            err.args = (err.message,)
+        raise
+
+
+def _apply(conn, pool, vol, spec, ctx, actions, params, made):
     what = "volume %s in storage pool %s on %s" % (spec["name"], spec["pool"], lc.safe_uri(conn))
     for action in actions:
         if action == "download":
@@ -219,9 +233,11 @@ def apply(conn, pool, vol, spec, ctx, actions, params):
             elif action == "clone":
                 xml, fmt = _create_xml(spec, ctx, params)
                 vol = pool.createXMLFrom(xml, ctx["clone_source"], _create_flags(spec, fmt))
+                made.append(vol)
             elif action in ("create", "create overlay"):
                 xml, fmt = _create_xml(spec, ctx, params)
                 vol = pool.createXML(xml, _create_flags(spec, fmt))
+                made.append(vol)
             elif action == "upload":
                 upload(conn, vol, params["upload_from"])
                 # Capacity and format of an uploaded image are read from the image itself.
@@ -231,6 +247,7 @@ def apply(conn, pool, vol, spec, ctx, actions, params):
                 vol.resize(spec["capacity"], 0)
             elif action == "shrink":
                 vol.resize(spec["capacity"], libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK)
+    made.clear()  # complete: a failed download below leaves the volume in place
     if "download" in actions:
         _download_to(conn, vol, params["download_to"])
     return vol

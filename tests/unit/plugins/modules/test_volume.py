@@ -155,3 +155,12 @@ def test_main_reports_bad_capacity_by_name(capsys):
             volume.main()
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] and result["msg"].startswith("capacity must be a size")
+
+
+def test_volume_created_but_not_filled_is_deleted_again(conn, tmp_path):
+    # The test driver has no upload: the created volume cannot be filled and must go again.
+    image = tmp_path / "img.raw"
+    image.write_bytes(b"\0" * 4096)
+    with pytest.raises(lc.VirtError, match="upload .*not supported.*; the volume this run created was deleted again"):
+        ensure(conn, name="up.raw", upload_from=str(image))
+    assert lc.lookup_volume(conn.storagePoolLookupByName("local"), "up.raw") is None
