@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+# Copyright: (c) 2026, hotiron.virt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vm_migrate against ``virsh migrate --live``: same VM, same hosts, alternated in one run.
+
+Both are run as a command, the way an operator runs them: the module file executed with its
+arguments in a JSON file (as Ansible's module runner does, without the playbook around it),
+and ``virsh -c <src> migrate --live --p2p --persistent --undefinesource``.  Directions and
+the order of the two tools alternate every round.  Prints the total-time ratio (target at
+most 1.10) and the downtimes libvirt measured (vm_migrate's must stay within its maximum).
+
+    LAB_ID=0 .venv/bin/python benchmarks/bench_migrate.py [--rounds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
+
+import libvirt  # noqa: E402
+
+from lab import Lab  # noqa: E402
+
+MAX_DOWNTIME_MS = 500
+MODULE = os.path.join(ROOT, "plugins", "modules", "vm_migrate.py")
+
+
+def domain_xml(name, virt_type, memory_mib):
+    # No disk: the migration moves memory and device state only, the same for both tools.
+    return (f"<domain type='{virt_type}'><name>{name}</name><memory unit='MiB'>{memory_mib}</memory>"
+            "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
+            "<devices><memballoon model='none'/></devices></domain>")
+
+
+def src_link():
+    link = os.path.join(ROOT, "build", "src", "ansible_collections", "hotiron", "virt")
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return os.path.join(ROOT, "build", "src")
+
+
+def run_module(src, dest, name, workdir):
+    args = {"ANSIBLE_MODULE_ARGS": {"uri": src.uri, "name": name, "dest_uri": dest.uri,
+                                    "migration_address": "tcp://" + dest.address,
+                                    "max_downtime": MAX_DOWNTIME_MS}}
+    path = os.path.join(workdir, "args.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(args, handle)
+    env = dict(os.environ, PYTHONPATH=src_link())
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, env=env, check=False)
+    elapsed = time.monotonic() - started
+    result = json.loads(proc.stdout)
+    if result.get("failed") or not result.get("changed"):
+        raise SystemExit("vm_migrate failed: %s" % result.get("msg"))
+    return elapsed, result["downtime_ms"]
+
+
+def run_virsh(src, dest, name):
+    started = time.monotonic()
+    subprocess.run(["virsh", "-q", "-c", src.uri, "migrate", "--live", "--p2p", "--persistent",
+                    "--undefinesource", name, dest.uri, "--migrateuri", "tcp://" + dest.address],
+                   check=True, capture_output=True)
+    elapsed = time.monotonic() - started
+    stats = dest.connect().lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    return elapsed, stats.get("downtime")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--memory", type=int, default=64, help="guest memory in MiB")
+    opts = parser.parse_args()
+
+    lab = Lab(int(os.environ.get("LAB_ID", "0")))
+    was_up = all(h.is_up() for h in lab.hosts) and len(lab.hosts) >= 2
+    if not was_up:
+        lab.up(3)
+    a, b = lab.host("hv1"), lab.host("hv2")
+    name = "bench-mig-%d" % os.getpid()
+    dom = a.connect().defineXML(domain_xml(name, lab.virt_type, opts.memory))
+    dom.create()
+    times = {"vm_migrate": [], "virsh": []}
+    downtimes = {"vm_migrate": [], "virsh": []}
+    here = a
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            for rnd in range(opts.rounds):
+                order = ["vm_migrate", "virsh"] if rnd % 2 == 0 else ["virsh", "vm_migrate"]
+                for tool in order:
+                    there = b if here is a else a
+                    if tool == "vm_migrate":
+                        elapsed, downtime = run_module(here, there, name, workdir)
+                    else:
+                        elapsed, downtime = run_virsh(here, there, name)
+                    times[tool].append(elapsed)
+                    downtimes[tool].append(downtime)
+                    here = there
+    finally:
+        for host in (a, b):
+            try:
+                d = host.connect().lookupByName(name)
+                if d.isActive():
+                    d.destroy()
+                d.undefine()
+            except libvirt.libvirtError:
+                pass
+        if not was_up:
+            lab.down()
+
+    total_mod, total_virsh = sum(times["vm_migrate"]), sum(times["virsh"])
+    print("migrations per tool: %d (guest %d MiB, %s)" % (opts.rounds, opts.memory, lab.virt_type))
+    for tool in ("vm_migrate", "virsh"):
+        print("  %-10s total %6.2f s  per migration %s  downtime ms %s" % (
+            tool, sum(times[tool]), " ".join("%.2f" % t for t in times[tool]),
+            " ".join(str(d) for d in downtimes[tool])))
+    ratio = total_mod / total_virsh
+    print("ratio vm_migrate / virsh migrate --live: %.2f (target <= 1.10)" % ratio)
+    worst = max(downtimes["vm_migrate"])
+    print("vm_migrate worst downtime: %s ms (maximum allowed %d ms)" % (worst, MAX_DOWNTIME_MS))
+    return 0 if worst <= MAX_DOWNTIME_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,411 @@
+# Copyright: (c) 2026, hotiron.virt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""vm_migrate on the lab: real live migrations between real libvirt hosts.
+
+Each migration proves the guest never stopped: it arrives with state reason "migrated",
+its CPU time grows on the destination, and for the memory-writing guest the counter it
+writes into its RAM carries on from where it was on the source (a restarted guest would
+begin again from 1).
+
+Storage: local disks live in a ``dir`` pool at /var/lib/libvirt/images on every host (defined
+here if the host has none).  The lab's shared directory is a plain bind mount, which libvirt
+rightly calls unsafe to migrate on; the ``shared_fs`` fixture presents it through bindfs as a
+FUSE file system of subtype ``glusterfs`` (a cluster file system libvirt trusts), at
+/srv/hotiron/gluster inside every host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import libvirt
+import pytest
+
+import guests as lab_guests
+from lab import wait_for
+
+pytestmark = pytest.mark.lab
+
+IMAGES = "/var/lib/libvirt/images"
+GLUSTER = "/srv/hotiron/gluster"
+DIRTY_COUNTER_ADDR = 0x100000  # the dirty guest writes its pass counter into every page from 1 MiB
+
+
+def pool_xml(name, path):
+    return f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>"
+
+
+def ensure_pool(host, name, path):
+    """A running dir pool at ``path``; returns (host, name) if this call defined it (to undefine later)."""
+    conn = host.connect()
+    try:
+        pool = conn.storagePoolLookupByTargetPath(path)
+        if not pool.isActive():
+            pool.create()
+        pool.refresh()
+        return None
+    except libvirt.libvirtError:
+        pass
+    pool = conn.storagePoolDefineXML(pool_xml(name, path))
+    pool.create()
+    return host, name
+
+
+def drop_pools(made):
+    for host, name in made:
+        try:
+            pool = host.connect().storagePoolLookupByName(name)
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
+        except libvirt.libvirtError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def image_pools(lab):
+    """A dir pool over /var/lib/libvirt/images on every host (local disks get copied into it)."""
+    made = [p for h in lab.hosts if (p := ensure_pool(h, "mig-images", IMAGES)) is not None]
+    yield
+    drop_pools(made)
+
+
+@pytest.fixture(scope="module")
+def shared_fs(lab, image_pools):
+    """The shared directory as a cluster file system libvirt accepts, at GLUSTER in every host."""
+    if shutil.which("bindfs") is None:
+        pytest.skip("bindfs is not installed (apt-get install bindfs): no shared file system for libvirt")
+    procs, made = [], []
+    for host in lab.hosts:
+        host.run(["mkdir", "-p", GLUSTER])
+        proc = subprocess.Popen(["nsenter", "-t", str(host.keeper_pid()), "-m", "-u", "--", "bindfs", "-f",
+                                 "-o", "subtype=glusterfs,fsname=hotiron-lab-shared,allow_other",
+                                 lab.shared_path, GLUSTER])
+        procs.append((host, proc))
+    for host, _ in procs:
+        wait_for(f"bindfs on {host.name}", lambda h=host: "fuse.glusterfs" in h.run(["cat", "/proc/mounts"]).stdout,
+                 timeout=20)
+        made += [p for p in [ensure_pool(host, "mig-shared", GLUSTER)] if p is not None]
+    yield GLUSTER
+    drop_pools(made)
+    for host, proc in procs:
+        if host.is_up():
+            host.run(["fusermount", "-u", GLUSTER], check=False)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def guest(lab, lab_guest, image_pools):
+    """lab_guest, with the pools refreshed so the new disk is a volume libvirt knows."""
+    def make(host="hv1", kind="idle", **kw):
+        g = lab_guest(host, kind=kind, **kw)
+        for h in lab.hosts:
+            for pool in h.connect().listAllStoragePools():
+                if pool.isActive():
+                    pool.refresh()
+        return g
+    return make
+
+
+def shared_guest(lab, name, kind="idle", memory_mib=32, host="hv1"):
+    """A guest whose disk is in the shared file system (removed by the caller's finaliser)."""
+    lab_guests.make_image(os.path.join(lab.shared_dir, name + ".img"), kind)
+    os.chmod(os.path.join(lab.shared_dir, name + ".img"), 0o666)
+    conn = lab.host(host).connect()
+    dom = conn.defineXML(lab_guests.domain_xml(name, f"{GLUSTER}/{name}.img", lab.virt_type, memory_mib=memory_mib))
+    dom.create()
+    return dom
+
+
+@pytest.fixture
+def run_module(ansible_runner):
+    """Like conftest's run_module, with ``failed`` set from the task's status (ansible-core 2.19
+    no longer keeps it in the result dict the callback sees)."""
+    def run(module, args, check=False):
+        fd, path = tempfile.mkstemp(prefix="mig-", suffix=".yml", dir=ansible_runner.workdir)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump([{"name": "m", "hosts": "localhost", "gather_facts": False,
+                        "tasks": [{"name": "run_module", module: args}]}], handle)
+        run = ansible_runner.playbook(path, check=check)
+        found = run.for_task("run_module", "localhost")
+        assert found, "%s produced no result (rc %s):\n%s\n%s" % (module, run.rc, run.stdout, run.stderr)
+        result = dict(found[-1]["result"])
+        result["failed"] = found[-1]["status"] == "failed"
+        return result
+    return run
+
+
+def remove_everywhere(lab, name):
+    for host in lab.hosts:
+        if not host.is_up():
+            continue
+        try:
+            dom = host.connect().lookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+
+
+def migrate_args(lab, name, src="hv1", dest="hv2", **extra):
+    args = {"uri": lab.host(src).uri, "name": name, "dest_uri": lab.host(dest).uri,
+            "migration_address": "tcp://" + lab.host(dest).address}
+    args.update(extra)
+    return args
+
+
+def find(lab, name):
+    """{host name: (state, reason)} of every host that has the domain."""
+    where = {}
+    for host in lab.hosts:
+        if not host.is_up():
+            continue
+        try:
+            where[host.name] = tuple(host.connect().lookupByName(name).state())
+        except libvirt.libvirtError:
+            pass
+    return where
+
+
+def cpu_time(dom):
+    return dom.info()[4]
+
+
+def counter(dom):
+    """The dirty guest's pass counter, read from its RAM."""
+    return int.from_bytes(dom.memoryPeek(DIRTY_COUNTER_ADDR, 4, libvirt.VIR_MEMORY_PHYSICAL), "little")
+
+
+def assert_still_running(lab, name, dest, before_cpu=None):
+    """On ``dest`` only, arrived by migration, and its CPU time grows there."""
+    where = find(lab, name)
+    assert list(where) == [dest], where
+    assert where[dest] == (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_MIGRATED)
+    dom = lab.host(dest).connect().lookupByName(name)
+    first = cpu_time(dom)
+    wait_for(f"{name}'s CPU time to grow on {dest}", lambda: cpu_time(dom) > first, timeout=20)
+    assert dom.isPersistent()
+    return dom
+
+
+def sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+# ---- live migration of the three kinds of guests --------------------------------------------
+
+@pytest.mark.parametrize("kind", ["idle", "busy"])
+def test_live_migration_never_stops(lab, guest, run_module, kind):
+    g = guest("hv1", kind)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name))
+    assert not result["failed"], result
+    assert result["changed"] is True
+    assert result["host"] == "hv2" and result["running"] is True
+    assert result["duration_s"] > 0 and result["memory_iterations"] >= 1
+    assert result["data_sent_bytes"] > 0
+    assert 0 <= result["downtime_ms"] <= 500
+    assert [d["mode"] for d in result["disks"]] == ["copy"]
+    assert "LIVE" in result["settings"]["flags"] and "UNSAFE" not in result["settings"]["flags"]
+    assert_still_running(lab, g.name, "hv2")
+    # second run: already there
+    again = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name))
+    assert again["changed"] is False and again["host"] == "hv2"
+
+
+def test_memory_writing_guest_continues_where_it_was(lab, guest, run_module):
+    g = guest("hv1", "dirty", memory_mib=64)
+    src_dom = g.domain()
+    wait_for("the dirty guest to start counting", lambda: counter(src_dom) > 2, timeout=120)
+    before = counter(src_dom)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name, auto_converge=True))
+    assert not result["failed"], result
+    dom = assert_still_running(lab, g.name, "hv2")
+    after = counter(dom)
+    # a guest that restarted would count from 1 again; this one carried on
+    assert after > before
+    wait_for("the counter to go on growing on hv2", lambda: counter(dom) > after, timeout=20)
+
+
+def test_local_disk_copied_identical_and_source_copy_removed(lab, guest, run_module):
+    g = guest("hv1", "idle")
+    # data of the test's own beyond the boot sector, to compare after
+    payload = os.urandom(256 * 1024)
+    g.domain().destroy()
+    with open(g.disk_file, "r+b") as handle:
+        handle.seek(512 * 1024)
+        handle.write(payload)
+    g.domain().create()
+    before = sha256(g.disk_file)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name))
+    assert not result["failed"], result
+    assert_still_running(lab, g.name, "hv2")
+    dest_file = os.path.join(lab.host("hv2").images_dir, g.name + ".img")
+    assert sha256(dest_file) == before
+    assert not os.path.exists(g.disk_file)
+    assert result["removed_from_source"] == [g.disk]
+
+
+def test_shared_directory_disk_is_not_copied(lab, shared_fs, run_module):
+    name = "mig-shared-%d" % os.getpid()
+    try:
+        shared_guest(lab, name, "busy")
+        path = os.path.join(lab.shared_dir, name + ".img")
+        before = sha256(path)
+        result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, name, dest="hv3",
+                                                                     migration_address=None))
+        assert not result["failed"], result
+        assert [d["mode"] for d in result["disks"]] == ["shared"]
+        assert "NON_SHARED_DISK" not in result["settings"]["flags"]
+        assert_still_running(lab, name, "hv3")
+        assert sha256(path) == before
+    finally:
+        remove_everywhere(lab, name)
+        if os.path.exists(os.path.join(lab.shared_dir, name + ".img")):
+            os.unlink(os.path.join(lab.shared_dir, name + ".img"))
+
+
+def test_plain_bind_mount_is_refused_as_unsafe_not_forced(lab, guest, run_module):
+    """The lab's raw shared dir is a bind mount of a local file system: libvirt says unsafe."""
+    g = guest("hv1", "idle", shared=True)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name, copy_storage="never"))
+    assert result["failed"]
+    assert "never forces an unsafe migration" in result["msg"]
+    assert "still running on the source" in result["msg"]
+    assert find(lab, g.name) == {"hv1": (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_BOOTED)}
+
+
+def test_offline_migration_of_a_shut_off_vm_copies_its_disk(lab, guest, run_module):
+    g = guest("hv1", "idle", start=False)
+    before = sha256(g.disk_file)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name, live=False))
+    assert not result["failed"], result
+    assert "OFFLINE" in result["settings"]["flags"]
+    where = find(lab, g.name)
+    assert list(where) == ["hv2"] and where["hv2"][0] == libvirt.VIR_DOMAIN_SHUTOFF
+    assert sha256(os.path.join(lab.host("hv2").images_dir, g.name + ".img")) == before
+    lab.host("hv2").connect().lookupByName(g.name).create()  # and it boots there
+
+
+# ---- check mode and bad input -----------------------------------------------------------------
+
+def test_check_mode_moves_nothing(lab, guest, run_module):
+    g = guest("hv1", "idle")
+    before = find(lab, g.name)
+    vols_before = sorted(os.listdir(lab.host("hv2").images_dir))
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name), check=True)
+    assert result["changed"] is True and not result["failed"], result
+    assert result["host"] == "hv2"
+    assert [d["mode"] for d in result["disks"]] == ["copy"]
+    assert find(lab, g.name) == before
+    assert sorted(os.listdir(lab.host("hv2").images_dir)) == vols_before
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(dest="hv9", hosts={"hv2": "qemu+tcp://127.0.0.1/system"}),
+         "Unknown destination host hv9: known hosts are hv2"),
+        ("same", "Source and destination are the same host"),
+        ("stopped", "is not running on qemu+tcp://"),
+        ("maintenance", "is in maintenance"),
+        ("clash", "A different vm named"),
+        ("unreachable", "Failed to connect to libvirt at qemu+tcp://127.0.0.1:1/system"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(lab, guest, run_module, change, message):
+    g = guest("hv1", "idle", start=change != "stopped")
+    args = migrate_args(lab, g.name)
+    cleanup = None
+    if isinstance(change, dict):
+        del args["dest_uri"]
+        args.update(change)
+    elif change == "same":
+        args["dest_uri"] = lab.host("hv1").uri
+    elif change == "unreachable":
+        args["dest_uri"] = "qemu+tcp://127.0.0.1:1/system"
+    elif change == "maintenance":
+        conn = lab.host("hv2").connect()
+        secret = conn.secretDefineXML("<secret ephemeral='no' private='no'><description>{\"state\": \"maintenance\"}"
+                                      "</description><usage type='volume'><volume>hotiron-maintenance</volume>"
+                                      "</usage></secret>")
+        cleanup = secret.undefine
+    elif change == "clash":
+        other = lab.host("hv2").connect().defineXML(
+            lab_guests.domain_xml(g.name, "/nonexistent.img", lab.virt_type, memory_mib=32))
+        cleanup = other.undefine
+    try:
+        for check in (True, False):
+            result = run_module("hotiron.virt.vm_migrate", args, check=check)
+            assert result["failed"]
+            assert message in result["msg"], result["msg"]
+    finally:
+        if cleanup:
+            cleanup()
+    assert list(find(lab, g.name))[:1] == ["hv1"]
+
+
+# ---- failures during the migration -----------------------------------------------------------
+
+def test_destination_killed_mid_migration(lab, shared_fs, run_module):
+    """Power cut on the destination while a slow migration runs: the VM stays on the source,
+    its disk intact, and hv3 has no trace of it once it is back."""
+    name = "mig-kill-%d" % os.getpid()
+    path = os.path.join(lab.shared_dir, name + ".img")
+    try:
+        dom = shared_guest(lab, name, "dirty", memory_mib=64)
+        wait_for("the dirty guest to start writing", lambda: counter(dom) > 2, timeout=120)
+        before = sha256(path)
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(run_module(
+            "hotiron.virt.vm_migrate", migrate_args(lab, name, dest="hv3", bandwidth=2))))
+        runner.start()
+        wait_for("the migration job to start", lambda: dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE, timeout=60)
+        lab.kill("hv3")
+        runner.join(timeout=300)
+        assert not runner.is_alive()
+        assert outcome["failed"]
+        assert "still running on the source" in outcome["msg"], outcome["msg"]
+        assert dom.isActive() and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        t0 = cpu_time(dom)
+        wait_for("the vm to run on the source", lambda: cpu_time(dom) > t0, timeout=20)
+        assert sha256(path) == before
+    finally:
+        lab.revive("hv3")
+    assert list(find(lab, name)) == ["hv1"]
+    remove_everywhere(lab, name)
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def test_dirty_guest_precopy_times_out_and_postcopy_completes(lab, guest, run_module):
+    """The guest dirties 24 MiB over and over; at 4 MiB/s pre-copy can never catch up."""
+    g = guest("hv1", "dirty", memory_mib=64)
+    wait_for("the dirty guest to start writing", lambda: counter(g.domain()) > 2, timeout=120)
+    slow = dict(bandwidth=4, completion_timeout=12, timeout_action="abort")
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name, **slow))
+    assert result["failed"]
+    assert "not finished within the completion timeout of 12s" in result["msg"], result["msg"]
+    assert "still running on the source" in result["msg"]
+    assert list(find(lab, g.name)) == ["hv1"]
+    assert g.domain().state()[0] == libvirt.VIR_DOMAIN_RUNNING
+
+    before = counter(g.domain())
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(
+        lab, g.name, bandwidth=4, postcopy=True, postcopy_after=3, completion_timeout=60))
+    assert not result["failed"], result
+    assert [e["action"] for e in result["events"]][-1] == "start_postcopy"
+    dom = assert_still_running(lab, g.name, "hv2")
+    assert counter(dom) > before
