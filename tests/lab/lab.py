@@ -137,7 +137,12 @@ def probe_kvm():
         os.chmod("/dev/kvm", 0o660)
     except (KeyError, OSError) as exc:
         return "qemu", f"/dev/kvm works but cannot be given to group kvm ({exc}): using TCG"
-    return "kvm", "/dev/kvm created a test VM (KVM_CREATE_VM): using hardware acceleration"
+    reason = "/dev/kvm created a test VM (KVM_CREATE_VM): using hardware acceleration"
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        reason += ("; note: KVM here is kvm_pvm, which emulates 16/32-bit guest code in the "
+                   "kernel, so SeaBIOS takes seconds of CPU to boot a lab guest "
+                   "(LAB_VIRT_TYPE=qemu boots one in under a second)")
+    return "kvm", reason
 
 
 def _atomic_write(path, text, mode=0o644):
@@ -539,9 +544,10 @@ class Lab:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
                             f"hotiron-lab-{self.lab_id}", "-f", self.key_file], check=True)
         state = self._state()
-        virt_type, reason = choose_virt_type()
-        state.update(hosts=max(count, state.get("hosts", 0)), virt_type=virt_type,
-                     virt_reason=reason)
+        # Chosen when the lab is created; a later `up` keeps it unless LAB_VIRT_TYPE says.
+        if "virt_type" not in state or os.environ.get("LAB_VIRT_TYPE"):
+            state["virt_type"], state["virt_reason"] = choose_virt_type()
+        state["hosts"] = max(count, state.get("hosts", 0))
         _atomic_write(self.state_file, json.dumps(state, indent=2) + "\n")
         self.write_inventory()
         procs = [(host, host.start()) for host in self.hosts if not host.is_up()]
