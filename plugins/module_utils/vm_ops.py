@@ -570,6 +570,7 @@ def apply_live(guest, changes, live_root):
     new = dx.parse(guest.inactive_xml())
     warnings = []
     metadata_done = False
+    plugged = set()
     for change in changes:
         if change["apply"] != "live":
             continue
@@ -593,9 +594,12 @@ def apply_live(guest, changes, live_root):
                 if change["after"] is None:
                     guest.detach_live(dx.tostring(_find_nic(live_root, key)))
                 else:
+                    # A NIC given without a MAC got one when the definition was written:
+                    # plug in each NIC of the new definition the running guest lacks, once.
                     for node in new.findall("devices/interface"):
                         mac = node.find("mac").get("address").lower()
-                        if _find_nic(live_root, mac) is None:
+                        if _find_nic(live_root, mac) is None and mac not in plugged:
+                            plugged.add(mac)
                             guest.attach_live(dx.tostring(node))
         except lc.VirtError as err:
             warnings.append("%s was written to the persistent definition but not applied live: %s" % (field, err))

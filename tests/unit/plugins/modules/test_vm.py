@@ -374,3 +374,65 @@ def test_module_check_and_diff(capsys):
 def test_module_bad_size_names_parameter(capsys):
     out = run_module({"uri": HOST, "name": "m1", "disks": [{"pool": "local", "volume": "a", "size": "0"}]}, capsys)
     assert out["failed"] and out["msg"].startswith("disks[0].size: must be greater than zero")
+
+
+class RecordingGuest:
+    """Stands in for a running guest: the new persistent definition, and the live calls made."""
+
+    def __init__(self, inactive):
+        self.inactive = inactive
+        self.calls = []
+
+    def inactive_xml(self):
+        return self.inactive
+
+    def set_memory_live(self, kib):
+        self.calls.append(("memory", kib))
+
+    def set_vcpus_live(self, count):
+        self.calls.append(("vcpus", count))
+
+    def set_metadata_live(self, root):
+        self.calls.append(("metadata", dx.read_metadata(root).get("owner")))
+
+    def attach_live(self, xml):
+        node = dx.parse(xml)
+        self.calls.append(("attach", node.tag, (node.find("mac") if node.tag == "interface" else node.find("target")).attrib))
+
+    def detach_live(self, xml):
+        node = dx.parse(xml)
+        self.calls.append(("detach", node.tag))
+
+
+LIVE = """<domain><name>g</name><devices>
+  <disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/></disk>
+  <disk type='file' device='disk'><source file='/old'/><target dev='vdc' bus='virtio'/></disk>
+  <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/></interface>
+</devices></domain>"""
+NEW_DEF = """<domain><name>g</name><metadata><hotiron:vm xmlns:hotiron='https://hotiron.example/virt/1'>
+  <hotiron:owner>b</hotiron:owner></hotiron:vm></metadata><devices>
+  <disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/></disk>
+  <disk type='file' device='disk'><source file='/b'/><target dev='vdb' bus='virtio'/></disk>
+  <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/></interface>
+  <interface type='network'><mac address='52:54:00:00:00:02'/><source network='lan'/></interface>
+  <interface type='network'><mac address='52:54:00:00:00:03'/><source network='lan'/></interface>
+</devices></domain>"""
+
+
+def test_apply_live_plugs_each_new_device_once_and_skips_restart_changes():
+    guest = RecordingGuest(NEW_DEF)
+    changes = [
+        {"field": "memory", "apply": "live", "after": 65536}, {"field": "vcpus", "apply": "live", "after": 2},
+        {"field": "metadata", "apply": "live", "after": {}}, {"field": "description", "apply": "live", "after": "x"},
+        {"field": "machine", "apply": "restart", "after": "q35"},
+        {"field": "disks.vdb", "apply": "live", "after": {"bus": "virtio"}},
+        {"field": "disks.vdc", "apply": "live", "after": None},
+        {"field": "interfaces.new1", "apply": "live", "after": {}}, {"field": "interfaces.new2", "apply": "live", "after": {}},
+    ]
+    assert vm_ops.apply_live(guest, changes, dx.parse(LIVE)) == []
+    assert guest.calls == [
+        ("memory", 65536), ("vcpus", 2), ("metadata", "b"),
+        ("attach", "disk", {"dev": "vdb", "bus": "virtio"}), ("detach", "disk"),
+        ("attach", "interface", {"address": "52:54:00:00:00:02"}),
+        ("attach", "interface", {"address": "52:54:00:00:00:03"}),
+    ]
