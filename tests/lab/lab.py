@@ -10,7 +10,7 @@ directory and ``nsenter -t <pid> -m -u`` enters the host.
 Usage::
 
     LAB_ID=0 python tests/lab/lab.py up --hosts 3 | down | kill HOST | revive HOST
-                                     | status | inventory
+                                     | status | inventory | run HOST [CMD...]
 
 Only the standard library is used, so the system python can run it too.
 Only processes the lab started are ever signalled, always by pid.
@@ -711,6 +711,9 @@ def main(argv=None):
     sub.add_parser("revive", help="power a killed host on again").add_argument("host")
     sub.add_parser("status", help="hosts, their guests and how guests are accelerated")
     sub.add_parser("inventory", help="print the path of the generated Ansible inventory")
+    run = sub.add_parser("run", help="run a command inside a host's namespaces")
+    run.add_argument("host")
+    run.add_argument("cmd", nargs=argparse.REMAINDER)
     keeper = sub.add_parser("_keeper")
     keeper.add_argument("marker")
     args = parser.parse_args(argv)
@@ -736,6 +739,9 @@ def main(argv=None):
             print(f"{host.name}: up again at {host.uri}")
         elif args.command == "status":
             print("\n".join(lab.status_lines()))
+        elif args.command == "run":
+            done = lab.host(args.host).run(args.cmd or ["sh"], check=False, capture_output=False)
+            return done.returncode
         elif args.command == "inventory":
             if not os.path.exists(lab.inventory_path):
                 print(f"lab {lab.lab_id} is not up (no {lab.inventory_path})", file=sys.stderr)
