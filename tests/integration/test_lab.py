@@ -6,6 +6,7 @@ and does a power cut behave like one?"""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -231,6 +232,20 @@ def test_power_cut_and_revive(lab, lab_guest):
     dom = made["hv3"].domain()
     assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
     assert dom.isPersistent()
+
+
+def test_revive_after_the_keeper_alone_died(lab):
+    host = lab.host("hv2")
+    uts = host_uts(host)
+    daemons = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+               if ns_id(pid, "uts") == uts and pid != host.keeper_pid()]
+    assert daemons
+    os.kill(host.keeper_pid(), signal.SIGKILL)      # a process the lab started, by pid
+    wait_for("the keeper to die", lambda: not host.is_up(), timeout=10)
+    assert any(alive(pid, uts) for pid in daemons)  # orphaned daemons still hold the ports
+    lab.revive("hv2")
+    assert not any(alive(pid, uts) for pid in daemons)
+    assert host.connect().getHostname() == "hv2"
 
 
 def test_down_leaves_no_process_and_no_mount():

@@ -170,7 +170,8 @@ class Host:
         self.state_dir = os.path.join(lab.state_dir, "hosts", self.name)
         self.images_dir = os.path.join(self.state_dir, "lib-libvirt", "images")
         self.ssh_dir = os.path.join(self.state_dir, "ssh")
-        self.runtime_file = os.path.join(self.state_dir, "keeper.json")
+        self.runtime_file = os.path.join(self.state_dir, "keeper.json")   # pid + namespace ids
+        self.pid_file = os.path.join(self.state_dir, "keeper.pid")        # the pid alone
         self.log_file = os.path.join(self.state_dir, "keeper.log")
         self.host_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{self.name}.lab{lab.lab_id}.hotiron"))
         # QEMU listens on the host's own address, so ranges could even overlap; they do not
@@ -338,6 +339,7 @@ class Host:
     # --- starting (runs in the lab's own process) ----------------------------------------
     def start(self):
         """Start the keeper (which sets up the namespaces and daemons); returns at once."""
+        self.kill()          # daemons left over by a keeper that died would hold the ports
         self.prepare()
         log = open(self.log_file, "ab")
         try:
@@ -445,10 +447,11 @@ class Host:
         return None
 
     def _forget(self):
-        try:
-            os.unlink(self.runtime_file)
-        except FileNotFoundError:
-            pass
+        for path in (self.runtime_file, self.pid_file):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     # --- status -----------------------------------------------------------------------------
     def guests(self):
@@ -678,6 +681,7 @@ def keeper_main(marker):
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
     # Recorded before any daemon starts, so that `kill` finds them even if a start fails.
+    _atomic_write(host.pid_file, f"{os.getpid()}\n")
     _atomic_write(host.runtime_file, json.dumps({
         "pid": os.getpid(), "mnt": ns_id("self", "mnt"), "uts": ns_id("self", "uts"),
         "started": time.time()}) + "\n")
