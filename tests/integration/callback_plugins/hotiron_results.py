@@ -31,6 +31,12 @@ class CallbackModule(CallbackBase):
         super().__init__(*args, **kwargs)
         self._path = os.environ.get("HOTIRON_RESULTS_FILE")
 
+    @staticmethod
+    def _data(result):
+        # ansible-core 2.19 gives `result.result` (native types); `_result` before it
+        data = getattr(result, "result", None)
+        return data if isinstance(data, dict) else result._result
+
     def _write(self, result, status):
         if not self._path:
             return
@@ -40,13 +46,13 @@ class CallbackModule(CallbackBase):
             "task": task.get_name(),
             "action": task.action,
             "status": status,
-            "result": result._result,
+            "result": self._data(result),
         }
         with open(self._path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, default=repr, sort_keys=True) + "\n")
 
     def v2_runner_on_ok(self, result):
-        self._write(result, "changed" if result._result.get("changed") else "ok")
+        self._write(result, "changed" if self._data(result).get("changed") else "ok")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._write(result, "ignored" if ignore_errors else "failed")
