@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -45,7 +44,7 @@ def converge(the_lab):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", CONTROLLER_INVENTORY, "-i",
            the_lab.inventory_path, os.path.join(SCENARIO, "converge.yml")]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode:
         sys.exit("converge failed (rc %d):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
@@ -54,7 +53,7 @@ def converge(the_lab):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--hosts", type=int, default=3)
     args = parser.parse_args()

@@ -54,7 +54,7 @@ notes:
   - Run with C(become) set to true, since an unprivileged probe cannot open C(/dev/kvm) and reports
     V(no_permission).
 author:
-  - hotiron.virt developers
+  - hotiron.virt contributors (@hotiron-virt)
 """
 
 EXAMPLES = r"""
@@ -196,9 +196,20 @@ committed:
       guests, with their ratios to the host's CPUs and memory.
   returned: when O(libvirt=true)
   type: dict
-  sample:
-    running: {vcpus: 6, memory_mib: 3072, vcpu_ratio: 0.375, memory_ratio: 0.188}
-    defined: {vcpus: 14, memory_mib: 7168, vcpu_ratio: 0.875, memory_ratio: 0.438}
+  contains:
+    running:
+      description: vcpus, memory_mib, vcpu_ratio and memory_ratio of the active guests (current memory).
+      type: dict
+      sample: {vcpus: 6, memory_mib: 3072, vcpu_ratio: 0.375, memory_ratio: 0.188}
+    defined:
+      description: The same for every guest, running or not (maximum memory).
+      type: dict
+      sample: {vcpus: 14, memory_mib: 7168, vcpu_ratio: 0.875, memory_ratio: 0.438}
+libvirt_error:
+  description: libvirt's error code, domain and message when a libvirt call failed.
+  returned: on failure from libvirt
+  type: dict
+  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 7, domain_name: VIR_FROM_RPC, message: Connection refused}
 """
 
 from ansible.module_utils.basic import AnsibleModule

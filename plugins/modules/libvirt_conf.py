@@ -41,7 +41,7 @@ options:
     type: str
     default: "0644"
 author:
-  - hotiron.virt developers
+  - hotiron.virt contributors (@hotiron-virt)
 """
 
 EXAMPLES = r"""

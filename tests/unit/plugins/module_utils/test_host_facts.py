@@ -72,7 +72,7 @@ def test_probe_pvm_tree_closes_vm_and_device_fds():
 
 
 def test_probe_intel_tree_reads_nested_parameter():
-    system, _ = fake_system()
+    system = fake_system()[0]
     facts = hf.virtualisation_facts(os.path.join(DATA, "intel"), "/dev/kvm", system=system)
     assert facts["verdict"] == "hardware"
     assert facts["nested_for_guests"] is True
@@ -101,13 +101,13 @@ def test_probe_create_vm_refused_closes_device():
 
 
 def test_stat_device_reports_mode_owner_group():
-    system, _ = fake_system(mode=stat.S_IFCHR | 0o600)
+    system = fake_system(mode=stat.S_IFCHR | 0o600)[0]
     dev = hf.stat_device("/dev/kvm", system)
     assert dev.mode == 0o600 and dev.is_char_device and dev.owner == "root" and dev.group == "root"
 
 
 def test_probe_of_a_missing_root_reads_nothing():
-    system, _ = fake_system(exists=False)
+    system = fake_system(exists=False)[0]
     p = hf.probe_virtualisation("/nonexistent-hotiron", "/dev/kvm", system)
     assert p.cpu_flags == frozenset() and p.modules == frozenset() and p.nested_param is None
 

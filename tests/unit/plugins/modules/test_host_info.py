@@ -41,8 +41,8 @@ def test_reports_host_guests_and_verdict(capsys, monkeypatch):
 
 
 def test_check_mode_reports_the_same(capsys, monkeypatch):
-    normal, _ = run({"uri": MIXED}, capsys, monkeypatch)
-    checked, _ = run({"uri": MIXED}, capsys, monkeypatch, check_mode=True)
+    normal = run({"uri": MIXED}, capsys, monkeypatch)[0]
+    checked = run({"uri": MIXED}, capsys, monkeypatch, check_mode=True)[0]
     assert checked["changed"] is False
     assert checked["guests"] == normal["guests"] and checked["committed"] == normal["committed"]
 
@@ -55,19 +55,19 @@ def test_virtualisation_false_skips_probe(capsys, monkeypatch):
 
 def test_libvirt_false_needs_no_daemon(capsys, monkeypatch):
     # An unreachable URI is not touched when libvirt=false: this is the role's pre-flight.
-    result, _ = run({"uri": "qemu+tcp://127.0.0.1:1/system", "libvirt": False, "qemu_group": "qemu"}, capsys, monkeypatch)
+    result = run({"uri": "qemu+tcp://127.0.0.1:1/system", "libvirt": False, "qemu_group": "qemu"}, capsys, monkeypatch)[0]
     assert not result.get("failed")
     assert set(result) >= {"changed", "virtualisation"} and "guests" not in result
     assert result["virtualisation"]["qemu_group"] == "qemu"
 
 
 def test_unreachable_host_fails_with_message_not_traceback(capsys, monkeypatch):
-    result, _ = run({"uri": "qemu+tcp://127.0.0.1:1/system"}, capsys, monkeypatch)
+    result = run({"uri": "qemu+tcp://127.0.0.1:1/system"}, capsys, monkeypatch)[0]
     assert result["failed"] is True
     assert result["msg"].startswith("Failed to connect to libvirt at qemu+tcp://127.0.0.1:1/system")
     assert "exception" not in result
 
 
 def test_unknown_option_is_rejected(capsys, monkeypatch):
-    result, _ = run({"uri": MIXED, "guests": True}, capsys, monkeypatch)
+    result = run({"uri": MIXED, "guests": True}, capsys, monkeypatch)[0]
     assert result["failed"] is True and "guests" in result["msg"]
