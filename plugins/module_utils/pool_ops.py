@@ -218,9 +218,9 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
     except lc.VirtError as err:
         if created:
             # Nothing half-made: a pool this run defined but could not build or start goes again.
-            _rollback(conn, name, spec if "define secret" in actions else None)
-            err.message += "; the storage pool definition this run made was removed again"
-            err.args = (err.message,)
+            if _rollback(conn, name, spec if "define secret" in actions else None):
+                err.message += "; the storage pool definition this run made was removed again"
+                err.args = (err.message,)
         raise
     result["pool"] = pool_info(conn, pool)
     if "refresh" in actions and before_volumes is not None:
@@ -230,6 +230,7 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
 
 
 def _rollback(conn, name, spec_with_new_secret):
+    """Remove what a failed run made; True when there was a pool definition to remove."""
     pool = lc.lookup_pool(conn, name)
     with lc.attempt("remove storage pool %s again after the failure" % name):
         if pool is not None:
@@ -238,7 +239,10 @@ def _rollback(conn, name, spec_with_new_secret):
             pool.undefine()
     if spec_with_new_secret is not None:
         auth = spec_with_new_secret["source"]["auth"]
-        _undefine_secret(conn, (_secret_usage_type(auth["type"]), auth["secret_usage"]))
+        usage = (_secret_usage_type(auth["type"]), auth["secret_usage"])
+        if lc.lookup("look up secret %s" % auth["secret_usage"], conn.secretLookupByUsage, *usage) is not None:
+            _undefine_secret(conn, usage)
+    return pool is not None
 
 
 def _our_secret(conn, pool):
