@@ -54,10 +54,10 @@ options:
         O(clone_from) or O(backing_volume).
       - VHD (V(vpc)) sizes are rounded by qemu-img to a disk geometry; a capacity within that
         rounding counts as equal.
-    type: str
+    type: raw
   allocation:
     description: Bytes to allocate when creating (sparse otherwise). Same units as O(capacity).
-    type: str
+    type: raw
   preallocation:
     description:
       - V(off) creates a sparse volume; V(metadata) preallocates qcow2 metadata; V(full)
@@ -242,8 +242,8 @@ def argument_spec():
         pool=dict(type="str", required=True),
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
-        capacity=dict(type="str"),
-        allocation=dict(type="str"),
+        capacity=dict(type="raw"),
+        allocation=dict(type="raw"),
         preallocation=dict(type="str", default="off", choices=["off", "metadata", "full"]),
         format=dict(type="str"),
         shrink=dict(type="bool", default=False),
