@@ -660,6 +660,23 @@ def _mount(*args):
     subprocess.run(["mount", *args], check=True)
 
 
+def _mount_shared(source):
+    """The shared directory, presented as a file system libvirt knows to be shared.
+
+    A plain bind mount is ext4 to libvirt, which (rightly) refuses to live-migrate a guest whose
+    disk is there.  bindfs (FUSE) with the subtype ``glusterfs`` makes the mount
+    ``fuse.glusterfs``, which libvirt counts as a cluster file system, as it would the real
+    shared storage of a resource group.  bindfs runs inside the host, so a power cut of the host
+    takes it down with everything else.  Without bindfs or /dev/fuse, a bind mount (and a
+    warning in the lab's state) is the fallback.
+    """
+    if shutil.which("bindfs") and os.path.exists("/dev/fuse"):
+        subprocess.run(["bindfs", "-o", "subtype=glusterfs,fsname=hotiron-lab-shared,allow_other",
+                        source, SHARED_PATH], check=True, stdin=subprocess.DEVNULL)
+    else:
+        _mount("--bind", source, SHARED_PATH)
+
+
 def keeper_main(marker):
     lab_id, name = marker.split("/")
     lab = Lab(int(lab_id))
@@ -674,7 +691,6 @@ def keeper_main(marker):
     os.makedirs("/srv", exist_ok=True)
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv")
     os.makedirs(SHARED_PATH)
-    _mount("--bind", lab.shared_dir, SHARED_PATH)
     socket.sethostname(host.name)
     # Daemons that detach land with us (a subreaper), not with the machine's init.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -689,6 +705,7 @@ def keeper_main(marker):
     # it probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is
     # thrown away and probed again (~3 s).  QEMU processes still get every CPU: libvirt
     # resets their affinity to all online CPUs when a guest sets no placement.
+    _mount_shared(lab.shared_dir)
     for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"],
                 ["taskset", "-c", "0", "libvirtd", "-d", "--listen"],
                 ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
