@@ -200,3 +200,41 @@ def test_parse_pool_reports_source():
     assert info["source"]["iqn"] == "iqn.2026-11.com.example:san1"
     assert info["source"]["auth"] == {"type": "chap", "username": "hv", "secret_usage": "hotiron-pool-san"}
     assert info["target_path"] == "/dev/disk/by-path"
+
+
+# --- property: laying the same options over twice changes nothing the second time -------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TAGS = st.sampled_from(["source", "target", "host", "device", "name", "path", "auth"])
+ATTRS = st.dictionaries(st.sampled_from(["name", "path", "port", "type"]), st.sampled_from(["a", "b", "1"]), max_size=2)
+
+
+def _tree(depth):
+    leaf = st.builds(lambda tag, attrs: ET.Element(tag, attrs), TAGS, ATTRS)
+    if depth == 0:
+        return leaf
+
+    def build(tag, attrs, children):
+        elem = ET.Element(tag, attrs)
+        elem.extend(children)
+        return elem
+
+    return st.builds(build, TAGS, ATTRS, st.lists(_tree(depth - 1), max_size=3))
+
+
+ROOTS = st.builds(lambda children: _root(children), st.lists(_tree(2), max_size=4))
+
+
+def _root(children):
+    root = ET.Element("pool", {"type": "dir"})
+    root.extend(children)
+    return root
+
+
+@settings(max_examples=200, deadline=None)
+@given(ROOTS, ROOTS)
+def test_overlay_is_idempotent(current, desired):
+    once = px.overlay(current, desired)
+    assert px.canonical(px.overlay(once, desired)) == px.canonical(once)
