@@ -390,6 +390,9 @@ def _overlay_into(target, desired, list_tags):
 def canonical(elem, drop=()):
     """Text of ``elem`` without formatting whitespace, for comparison.
 
+    Attributes are sorted, and so are children by tag (a stable sort: the order
+    of repeated elements such as ``<host>`` still counts), since libvirt reads
+    its XML by name and writes it back in an order of its own.
     ``drop`` lists child tags of the root to ignore (values libvirt computes,
     such as ``capacity``).
     """
@@ -405,6 +408,8 @@ def canonical(elem, drop=()):
             ordered = sorted(node.attrib.items())
             node.attrib.clear()
             node.attrib.update(ordered)
+        if len(node) > 1:
+            node[:] = sorted(node, key=lambda child: child.tag)
     return ET.tostring(elem, encoding="unicode")
 
 

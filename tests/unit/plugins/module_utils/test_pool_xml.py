@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.hotiron.virt.plugins.module_utils import pool_xml as px
 
@@ -204,9 +206,6 @@ def test_parse_pool_reports_source():
 
 # --- property: laying the same options over twice changes nothing the second time -------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 TAGS = st.sampled_from(["source", "target", "host", "device", "name", "path", "auth"])
 ATTRS = st.dictionaries(st.sampled_from(["name", "path", "port", "type"]), st.sampled_from(["a", "b", "1"]), max_size=2)
 
@@ -224,13 +223,13 @@ def _tree(depth):
     return st.builds(build, TAGS, ATTRS, st.lists(_tree(depth - 1), max_size=3))
 
 
-ROOTS = st.builds(lambda children: _root(children), st.lists(_tree(2), max_size=4))
-
-
 def _root(children):
     root = ET.Element("pool", {"type": "dir"})
     root.extend(children)
     return root
+
+
+ROOTS = st.builds(_root, st.lists(_tree(2), max_size=4))
 
 
 @settings(max_examples=200, deadline=None)
