@@ -211,7 +211,7 @@ ATTRS = st.dictionaries(st.sampled_from(["name", "path", "port", "type"]), st.sa
 
 
 def _tree(depth):
-    leaf = st.builds(lambda tag, attrs: ET.Element(tag, attrs), TAGS, ATTRS)
+    leaf = st.builds(ET.Element, TAGS, ATTRS)
     if depth == 0:
         return leaf
 
