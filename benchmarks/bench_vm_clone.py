@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -246,8 +245,18 @@ def main():
     args = parser.parse_args()
 
     lab = Lab(int(os.environ.get("LAB_ID", "0")))
-    if not lab.hosts or not lab.hosts[0].is_up():
+    started = not lab.hosts or not lab.hosts[0].is_up()
+    if started:
         lab.up(1)
+    try:
+        run(lab, args)
+    finally:
+        if started:
+            lab.down()
+
+
+def run(lab, args):
+    """Measure on the lab's first host; the template and pool stay for the next run."""
     host = lab.hosts[0]
     conn, pool, outside = setup(host, args.template_gib)
     uri = host.uri

@@ -254,22 +254,22 @@ def run_playbook_module(run_playbook, env, args, module="hotiron.virt.vm"):
 
 
 EXPECTED_FAILURES = {
-    "unknown option": "Unsupported parameters for (hotiron.virt.vm) module: vcpu",
-    "non-numeric vcpus": "argument 'vcpus' is of type",
-    "zero memory": "memory: must be greater than zero",
-    "negative disk size": "disks[0].size: expected a size",
-    "non-numeric memory": "memory: expected a size",
-    "bad name": "name: 'bad/name' is not a usable VM name",
-    "unknown pool": "disks[0].pool: no storage pool called 'nopool'",
-    "unknown network": "interfaces[0].network: no network called 'nonet'",
-    "unknown template": "clone_from: no VM called 'no-such-template'",
-    "machine the host cannot run": "machine: this host cannot emulate machine 'virt'",
-    "above the per-guest limit": "vcpus: 9 vCPUs is above the per-guest limit of 8",
-    "above the host": "memory: 64GiB is more than the host's",
-    "uefi without firmware": "firmware: this host has no UEFI firmware",
-    "unreachable host": "Failed to connect to libvirt at qemu+tcp://127.77.",
-    "running template": "state: vm '%s' is a template: templates cannot be started" % TEMPLATE,
-    "half-failed create": "Failed to start vm bad1",
+    "Unknown option": "Unsupported parameters for (hotiron.virt.vm) module: vcpu",
+    "Non-numeric vcpus": "argument 'vcpus' is of type",
+    "Zero memory": "memory: must be greater than zero",
+    "Negative disk size": "disks[0].size: expected a size",
+    "Non-numeric memory": "memory: expected a size",
+    "Bad name": "name: 'bad/name' is not a usable VM name",
+    "Unknown pool": "disks[0].pool: no storage pool called 'nopool'",
+    "Unknown network": "interfaces[0].network: no network called 'nonet'",
+    "Unknown template": "clone_from: no VM called 'no-such-template'",
+    "Machine the host cannot run": "machine: this host cannot emulate machine 'virt'",
+    "Above the per-guest limit": "vcpus: 9 vCPUs is above the per-guest limit of 8",
+    "Above the host": "memory: 64GiB is more than the host's",
+    "Uefi without firmware": "firmware: this host has no UEFI firmware",
+    "Unreachable host": "Failed to connect to libvirt at qemu+tcp://127.77.",
+    "Running template": "state: vm '%s' is a template: templates cannot be started" % TEMPLATE,
+    "Half-failed create": "Failed to start vm bad1",
 }
 
 
@@ -282,7 +282,7 @@ def test_bad_input_fails_cleanly_and_a_half_failed_create_leaves_nothing(env, ru
         assert result.get("failed"), (task, result)
         assert expected in result["msg"], (task, result["msg"])
         assert "Unexpected error" not in result["msg"] and "Traceback" not in json.dumps(result), task
-    half = task_results(run, "half-failed create")[0]
+    half = task_results(run, "Half-failed create")[0]
     assert "everything this task created was removed again" in half["msg"]
     assert snapshot(env) == before
     assert lc.lookup_domain(env["conn"], "bad1") is None
