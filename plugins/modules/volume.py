@@ -26,7 +26,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: The plan is returned in RV(actions); nothing is changed or downloaded.
+    description: >-
+      The plan is returned in RV(actions); nothing is changed or written. Deciding on
+      O(upload_when=changed) or O(download_to) still reads the volume to compare checksums.
   diff_mode:
     support: full
     description: Name, path, format, capacity and backing chain before and after.
