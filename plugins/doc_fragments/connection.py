@@ -25,5 +25,5 @@ requirements:
     system Python if that has them.
 notes:
   - Errors name what was being attempted and carry libvirt's error code and domain in
-    RV(libvirt_error) of the failed result.
+    C(libvirt_error) of the failed result.
 """
