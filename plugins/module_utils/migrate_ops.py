@@ -523,6 +523,11 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
     try:
         if not running and copy:
             copy_volumes_offline(src, dest, copy)
+        # The job is watched and tuned through a connection of its own: the one carrying the
+        # blocking migrate call is never shared between threads.
+        watch = lc.connect(lc.safe_uri(src))
+        with lc.attempt("look up vm %s to watch its migration" % name):
+            watched = watch.lookupByUUIDString(dom.UUIDString())
         runner = _Runner(dom, dest_uri, params, flags)
         runner.start()
         while runner.is_alive():
@@ -530,16 +535,16 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
             if not runner.is_alive() or not running:
                 break
             try:
-                raw = dom.jobStats(0)
+                raw = watched.jobStats(0)
             except libvirt.libvirtError:
                 continue  # the job just ended or the domain left; the runner tells
             if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
                 continue
             last = raw
-            stats = JobStats.from_libvirt(raw, libvirt.VIR_DOMAIN_JOB_NONE, _in_postcopy(dom))
+            stats = JobStats.from_libvirt(raw, libvirt.VIR_DOMAIN_JOB_NONE, _in_postcopy(watched))
             for action, value, _ in policy.step(stats):
                 try:
-                    _apply(dom, policy, action, value)
+                    _apply(watched, policy, action, value)
                 except lc.VirtError:
                     if not runner.is_alive():
                         break

@@ -133,7 +133,7 @@ def downtime_steps(max_downtime_ms, steps, delay_s_per_gib, memory_bytes):
     base = max_downtime_ms / steps
     offset = (max_downtime_ms - base) / steps
     delay = delay_s_per_gib * max(memory_bytes / GIB, 1.0)
-    return [(delay * i, int(round(base + offset * i))) for i in range(steps + 1)]
+    return [(delay * i, max(1, int(round(base + offset * i)))) for i in range(steps + 1)]
 
 
 def downtime_for(elapsed_s, schedule):

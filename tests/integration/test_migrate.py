@@ -403,8 +403,18 @@ def test_dirty_guest_precopy_times_out_and_postcopy_completes(lab, guest, run_mo
     assert g.domain().state()[0] == libvirt.VIR_DOMAIN_RUNNING
 
     before = counter(g.domain())
-    result = run_module("hotiron.virt.vm_migrate", migrate_args(
-        lab, g.name, bandwidth=4, postcopy=True, postcopy_after=3, completion_timeout=60))
+    # QEMU 7.2 (running as libvirt-qemu) needs unprivileged userfaultfd for post-copy.
+    knob = "/proc/sys/vm/unprivileged_userfaultfd"
+    with open(knob, encoding="ascii") as handle:
+        old = handle.read().strip()
+    try:
+        with open(knob, "w", encoding="ascii") as handle:
+            handle.write("1")
+        result = run_module("hotiron.virt.vm_migrate", migrate_args(
+            lab, g.name, bandwidth=4, postcopy=True, postcopy_after=3, completion_timeout=60))
+    finally:
+        with open(knob, "w", encoding="ascii") as handle:
+            handle.write(old)
     assert not result["failed"], result
     assert [e["action"] for e in result["events"]][-1] == "start_postcopy"
     dom = assert_still_running(lab, g.name, "hv2")
