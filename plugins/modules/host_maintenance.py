@@ -27,14 +27,16 @@ description:
   - O(state=active) removes the mark, starts the VMs shut down for maintenance and, with
     O(bring_back), migrates back the VMs that were moved away.
 author:
-  - hotiron.virt developers
+  - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
 attributes:
   check_mode:
+    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Returns the evacuation plan (RV(plan)) without moving anything.
   diff_mode:
+    description: Would return the changes as a diff.
     support: none
 options:
   uri:
@@ -129,7 +131,7 @@ state:
   returned: always
   type: str
 plan:
-  description: The evacuation plan (RV(plan.moves), RV(plan.shutdown), RV(plan.unplaced)) or, for
+  description: The evacuation plan (C(moves), C(shutdown), C(unplaced)) or, for
     O(state=active), what comes back.
   returned: when there is work
   type: dict

@@ -22,17 +22,19 @@ description:
     do); it can switch to post-copy after a time or when pre-copy stalls, and give up after a
     completion timeout.
   - On failure the VM keeps running on the source and nothing is left on the destination.
-  - A VM already on the destination is left alone (RV(changed=false)).
+  - A VM already on the destination is left alone (C(changed=false)).
 author:
-  - hotiron.virt developers
+  - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
 attributes:
   check_mode:
+    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs,
       storage, name clash) without moving anything.
   diff_mode:
+    description: Would return the changes as a diff.
     support: none
 options:
   name:
