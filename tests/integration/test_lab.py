@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 import libvirt
 import pytest
 
+import guests as lab_guests
 from lab import Lab, LabError, ns_id, tcp_open, wait_for
 
 pytestmark = pytest.mark.lab
@@ -178,6 +179,21 @@ def test_live_migration_between_hosts(lab, lab_guest):
     assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert guest.name not in {d.name() for d in src.connect().listAllDomains()}
     assert ns_id(qemu_pid(dst, guest.name), "uts") == host_uts(dst)
+
+
+def test_shared_directory_carries_locks_between_hosts(lab, lab_guest):
+    """The hosts share one file system, not copies of it: a disk that runs on hv1 is locked
+    for hv2 too (QEMU's image locks), as on a real SAN or cluster file system."""
+    guest = lab_guest("hv1", kind="idle", shared=True)
+    conn = lab.host("hv2").connect()
+    twin = conn.defineXML(lab_guests.domain_xml(guest.name + "-twin", guest.disk, lab.virt_type))
+    try:
+        with pytest.raises(libvirt.libvirtError) as refused:
+            twin.create()
+        assert "lock" in str(refused.value)
+        assert not twin.isActive()
+    finally:
+        twin.undefine()
 
 
 def test_dirty_guest_does_not_converge_at_low_bandwidth(lab, lab_guest):

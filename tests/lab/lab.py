@@ -480,6 +480,9 @@ class Lab:
         self.state_dir = os.path.join(ROOT_DIR, str(self.lab_id))
         self.shared_dir = os.path.join(self.state_dir, "shared")
         self.shared_path = SHARED_PATH
+        # The shared directory as a file system libvirt counts as shared (see _ensure_shared_fs).
+        self.shared_fs = os.path.join(self.state_dir, "shared-fs")
+        self.shared_fs_pid_file = os.path.join(self.state_dir, "shared-fs.pid")
         self.key_file = os.path.join(self.state_dir, "id_ed25519")
         self.inventory_path = os.path.join(self.state_dir, "inventory.yml")
         self.state_file = os.path.join(self.state_dir, "lab.json")
@@ -553,6 +556,7 @@ class Lab:
         state["hosts"] = max(count, state.get("hosts", 0))
         _atomic_write(self.state_file, json.dumps(state, indent=2) + "\n")
         self.write_inventory()
+        self._ensure_shared_fs(timeout)
         procs = [(host, host.start()) for host in self.hosts if not host.is_up()]
         try:
             for host, proc in procs:
@@ -564,6 +568,60 @@ class Lab:
                 host.kill()
             raise
         return time.monotonic() - started
+
+    # --- shared storage ----------------------------------------------------------------------
+    def shared_fs_mounted(self):
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            return any(line.split()[4] == self.shared_fs for line in handle)
+
+    def _ensure_shared_fs(self, timeout):
+        """Present the shared directory as one ``fuse.glusterfs`` mount that every host binds.
+
+        A plain directory is ext4 to libvirt, which (rightly) refuses to live-migrate a guest
+        whose disk is there.  bindfs with the subtype ``glusterfs`` makes it a file system
+        libvirt counts as a cluster file system, as the real shared storage of a resource group
+        would be.  It is ONE mount in the machine's namespace, bound into every host, so the
+        hosts see the same inodes and file locks (virtlockd leases, QEMU image locks) work
+        across hosts; a power cut of one host leaves it alone, like a real SAN.  bindfs is
+        started by the lab (pid in shared-fs.pid) and stopped by `down`.  Without bindfs or
+        /dev/fuse the hosts bind the plain directory instead.
+        """
+        os.makedirs(self.shared_fs, exist_ok=True)
+        if self.shared_fs_mounted():
+            return
+        if not (shutil.which("bindfs") and os.path.exists("/dev/fuse")):
+            return
+        env = dict(os.environ, HOTIRON_LAB_HOST=f"{self.lab_id}/shared-fs")
+        with open(os.path.join(self.state_dir, "shared-fs.log"), "ab") as log:
+            proc = subprocess.Popen(   # pylint: disable=consider-using-with  # runs on after us
+                ["bindfs", "-f", "-o", "subtype=glusterfs,fsname=hotiron-lab-shared,allow_other",
+                 self.shared_dir, self.shared_fs],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+        _atomic_write(self.shared_fs_pid_file, f"{proc.pid}\n")
+        wait_for("the shared file system", lambda: proc.poll() is not None or self.shared_fs_mounted(),
+                 timeout)
+        if proc.poll() is not None:
+            raise LabError(f"bindfs exited with {proc.returncode}: see {self.state_dir}/shared-fs.log")
+
+    def shared_source(self):
+        """What the hosts bind at SHARED_PATH: the shared file system, or the plain directory."""
+        return self.shared_fs if self.shared_fs_mounted() else self.shared_dir
+
+    def _stop_shared_fs(self):
+        if self.shared_fs_mounted():
+            subprocess.run(["umount", self.shared_fs], check=True)
+        try:
+            with open(self.shared_fs_pid_file, encoding="utf-8") as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return
+        if b"bindfs" in b" ".join(cmdline(pid)):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            wait_for("bindfs to exit", lambda: b"bindfs" not in b" ".join(cmdline(pid)), 10)
+        os.unlink(self.shared_fs_pid_file)
 
     def revive(self, name, timeout=READY_TIMEOUT):
         """Power a killed host on again: new namespaces, same persistent directories."""
@@ -584,6 +642,7 @@ class Lab:
         with self.lock():
             for host in self.hosts:
                 host.kill()
+            self._stop_shared_fs()
             leftovers = self.leftovers()
             if leftovers:
                 raise LabError("lab %d still has: %s" % (self.lab_id, "; ".join(leftovers)))
@@ -660,23 +719,6 @@ def _mount(*args):
     subprocess.run(["mount", *args], check=True)
 
 
-def _mount_shared(source):
-    """The shared directory, presented as a file system libvirt knows to be shared.
-
-    A plain bind mount is ext4 to libvirt, which (rightly) refuses to live-migrate a guest whose
-    disk is there.  bindfs (FUSE) with the subtype ``glusterfs`` makes the mount
-    ``fuse.glusterfs``, which libvirt counts as a cluster file system, as it would the real
-    shared storage of a resource group.  bindfs runs inside the host, so a power cut of the host
-    takes it down with everything else.  Without bindfs or /dev/fuse, a bind mount (and a
-    warning in the lab's state) is the fallback.
-    """
-    if shutil.which("bindfs") and os.path.exists("/dev/fuse"):
-        subprocess.run(["bindfs", "-o", "subtype=glusterfs,fsname=hotiron-lab-shared,allow_other",
-                        source, SHARED_PATH], check=True, stdin=subprocess.DEVNULL)
-    else:
-        _mount("--bind", source, SHARED_PATH)
-
-
 def keeper_main(marker):
     lab_id, name = marker.split("/")
     lab = Lab(int(lab_id))
@@ -705,7 +747,8 @@ def keeper_main(marker):
     # it probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is
     # thrown away and probed again (~3 s).  QEMU processes still get every CPU: libvirt
     # resets their affinity to all online CPUs when a guest sets no placement.
-    _mount_shared(lab.shared_dir)
+    # One shared file system for all hosts (Lab._ensure_shared_fs), bound here.
+    _mount("--bind", lab.shared_source(), SHARED_PATH)
     for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"],
                 ["taskset", "-c", "0", "libvirtd", "-d", "--listen"],
                 ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
