@@ -16,7 +16,7 @@ import libvirt
 import pytest
 
 import guests as lab_guests
-from lab import Lab, LabError, ns_id, tcp_open, wait_for
+from lab import Lab, LabError, ns_id, probe_kvm, tcp_open, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -179,6 +179,27 @@ def test_live_migration_between_hosts(lab, lab_guest):
     assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert guest.name not in {d.name() for d in src.connect().listAllDomains()}
     assert ns_id(qemu_pid(dst, guest.name), "uts") == host_uts(dst)
+
+
+def test_kvm_guest_runs_with_hardware_acceleration_when_dev_kvm_works(lab, lab_guest):
+    """Whatever type the lab's guests use (LAB_VIRT_TYPE=qemu makes the suite faster on
+    kvm_pvm machines), a lab host runs a KVM guest whenever /dev/kvm can create a VM."""
+    virt_type, reason = probe_kvm()
+    if virt_type != "kvm":
+        pytest.skip(reason)
+    host = lab.host("hv2")
+    name = "kvm-probe"
+    disk = os.path.join(host.images_dir, name + ".img")
+    lab_guests.make_image(disk, "busy")
+    conn = host.connect()
+    dom = conn.createXML(lab_guests.domain_xml(name, "/var/lib/libvirt/images/" + name + ".img", "kvm"), 0)
+    try:
+        args = open(f"/proc/{qemu_pid(host, name)}/cmdline", "rb").read().split(b"\0")
+        assert b"kvm" in args[args.index(b"-accel") + 1]
+        assert dom.info()[0] == libvirt.VIR_DOMAIN_RUNNING
+    finally:
+        dom.destroy()
+        os.unlink(disk)
 
 
 def test_shared_directory_carries_locks_between_hosts(lab, lab_guest):
