@@ -542,7 +542,7 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
                 continue
             last = raw
             stats = JobStats.from_libvirt(raw, libvirt.VIR_DOMAIN_JOB_NONE, _in_postcopy(watched))
-            for action, value, _ in policy.step(stats):
+            for action, value, _reason in policy.step(stats):
                 try:
                     _apply(watched, policy, action, value)
                 except lc.VirtError:
@@ -904,7 +904,7 @@ def _leave(conn, uri, name, hosts, params, check_mode):
         return {"changed": False, "host": name, "state": "active", "msg": "%s is not in maintenance" % name}
     back = []
     if params["bring_back"]:
-        back = [m for m in record.get("moved", [])]
+        back = list(record.get("moved", []))
     result = {"host": name, "state": "active", "record": record,
               "plan": {"bring_back": back, "start": list(record.get("shutdown", []))}}
     if check_mode:

@@ -180,4 +180,3 @@ def plan_evacuation(vms, hosts, source=None, anti_affinity=(), pinned_action="fa
         state[best.name] = best.take(vm)
         plan.moves.append((vm.name, best.name))
     return plan
-

@@ -8,7 +8,8 @@ import libvirt
 import pytest
 
 from lab import wait_for
-from test_migrate import find, guest, image_pools, run_module  # noqa: F401  (fixtures)
+# fixtures shared with test_migrate.py
+from test_migrate import find, guest, image_pools, run_module  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = pytest.mark.lab
 
@@ -42,7 +43,7 @@ def unmark(lab):
 
 
 def test_evacuate_six_vms_with_anti_affinity_and_a_pinned_vm(lab, guest, run_module, unmark):
-    vms = [guest("hv1", "idle") for _ in range(4)] + [guest("hv1", "busy"), guest("hv1", "idle")]
+    vms = [guest("hv1", "idle") for _i in range(4)] + [guest("hv1", "busy"), guest("hv1", "idle")]
     names = [g.name for g in vms]
     pair = [names[0], names[1]]
     pinned = names[5]
@@ -99,7 +100,7 @@ def test_evacuate_six_vms_with_anti_affinity_and_a_pinned_vm(lab, guest, run_mod
 
 
 def test_unplaceable_vm_moves_nothing(lab, guest, run_module, unmark):
-    a, b, c = (guest("hv1", "idle") for _ in range(3))
+    a, b, c = (guest("hv1", "idle") for _i in range(3))
     # three vms that must all be apart, but only two other hosts
     result = run_module("hotiron.virt.host_maintenance",
                         maintenance_args(lab, anti_affinity=[[a.name, b.name, c.name]]))
@@ -123,7 +124,7 @@ def test_partial_failure_leaves_every_vm_running(lab, guest, run_module, unmark)
 
 
 def test_maintenance_playbook(lab, guest, run_playbook, unmark):
-    vms = [guest("hv2", "idle") for _ in range(2)]
+    vms = [guest("hv2", "idle") for _i in range(2)]
     run = run_playbook("playbooks/maintenance.yml", extra_vars={"maintenance_host": "hv2", "maintenance_pause": 1})
     assert run.rc == 0, run.stdout + run.stderr
     entered = run.for_task("Enter maintenance (evacuate the host)")[0]["result"]

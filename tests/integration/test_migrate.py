@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 
 import libvirt
 import pytest
@@ -89,7 +88,7 @@ def shared_fs(lab, image_pools):
                                  "-o", "subtype=glusterfs,fsname=hotiron-lab-shared,allow_other",
                                  lab.shared_path, GLUSTER])
         procs.append((host, proc))
-    for host, _ in procs:
+    for host, _proc in procs:
         wait_for(f"bindfs on {host.name}", lambda h=host: "fuse.glusterfs" in h.run(["cat", "/proc/mounts"]).stdout,
                  timeout=20)
         made += [p for p in [ensure_pool(host, "mig-shared", GLUSTER)] if p is not None]
@@ -264,8 +263,8 @@ def test_shared_directory_disk_is_not_copied(lab, shared_fs, run_module):
         shared_guest(lab, name, "busy")
         path = os.path.join(lab.shared_dir, name + ".img")
         before = sha256(path)
-        result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, name, dest="hv3",
-                                                                     migration_address=None))
+        args = migrate_args(lab, name, dest="hv3", migration_address=None)
+        result = run_module("hotiron.virt.vm_migrate", args)
         assert not result["failed"], result
         assert [d["mode"] for d in result["disks"]] == ["shared"]
         assert "NON_SHARED_DISK" not in result["settings"]["flags"]

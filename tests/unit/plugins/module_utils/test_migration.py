@@ -35,9 +35,9 @@ def run(policy, clock, seconds, remaining, **stats):
     """Advance the clock to ``seconds`` after start and take one policy step, applying actions."""
     clock.now = policy.started + seconds
     actions = policy.step(JobStats(data_remaining=remaining, **stats))
-    for kind, value, _ in actions:
+    for kind, value, _reason in actions:
         policy.applied(kind, value)
-    return [(k, v) for k, v, _ in actions]
+    return [(k, v) for k, v, _reason in actions]
 
 
 def test_nova_schedule_for_one_gib():
@@ -119,7 +119,7 @@ def test_progress_resets_stall_timer():
     clock = Clock()
     policy = MigrationPolicy(Tuning(abort_on_stall=True, stall_timeout_s=10), GIB, clock)
     for second, remaining in [(0, 100), (8, 90), (16, 80), (24, 70)]:
-        assert ABORT not in [k for k, _ in run(policy, clock, second, remaining)]
+        assert ABORT not in [k for k, _v in run(policy, clock, second, remaining)]
     assert run(policy, clock, 34, 75) == [(ABORT, None)]
 
 
@@ -127,7 +127,7 @@ def test_stall_without_postcopy_or_abort_only_steps_downtime():
     clock = Clock()
     policy = MigrationPolicy(Tuning(stall_timeout_s=1), GIB, clock)
     run(policy, clock, 0, 100)
-    assert [k for k, _ in run(policy, clock, 500, 100)] == [SET_DOWNTIME]
+    assert [k for k, _v in run(policy, clock, 500, 100)] == [SET_DOWNTIME]
 
 
 def test_postcopy_phase_reported_by_libvirt_stops_decisions():

@@ -68,7 +68,7 @@ def test_anti_affinity_pair_split_even_when_capacity_invites_sharing():
         source="h1",
         anti_affinity=[{"db1", "db2"}],
     )
-    assert sorted(dest for _, dest in plan.moves) == ["big", "small"]
+    assert sorted(dest for _vm, dest in plan.moves) == ["big", "small"]
 
 
 def test_anti_affinity_counts_vms_already_on_destination():
@@ -159,7 +159,7 @@ def test_plan_properties(scenario):
     demand = {v.name: v for v in vms}
 
     # every VM is accounted for exactly once
-    moved = [v for v, _ in plan.moves]
+    moved = [v for v, _dest in plan.moves]
     assert sorted(moved + plan.shutdown + list(plan.unplaced)) == sorted(demand)
     # pinned never move, unpinned never shut down
     assert all(demand[v].pinned for v in plan.shutdown)
