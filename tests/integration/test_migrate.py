@@ -59,13 +59,12 @@ def ensure_pool(host, name, path):
 
 def drop_pools(made):
     for host, name in made:
-        try:
-            pool = host.connect().storagePoolLookupByName(name)
-            if pool.isActive():
-                pool.destroy()
-            pool.undefine()
-        except libvirt.libvirtError:
-            pass
+        if not host.is_up():
+            continue
+        pool = host.connect().storagePoolLookupByName(name)
+        if pool.isActive():
+            pool.destroy()
+        pool.undefine()
 
 
 @pytest.fixture(scope="module")
@@ -418,3 +417,49 @@ def test_dirty_guest_precopy_times_out_and_postcopy_completes(lab, guest, run_mo
     assert [e["action"] for e in result["events"]][-1] == "start_postcopy"
     dom = assert_still_running(lab, g.name, "hv2")
     assert counter(dom) > before
+
+
+# ---- a disk on the iSCSI SAN (tests/lab/san.py: tgtd, pools of type iscsi-direct) ------------
+
+@pytest.fixture
+def san_pool(lab, tmp_path):
+    from san import San  # tests/lab/san.py, the storage helper's SAN
+
+    if shutil.which("tgtd") is None:
+        pytest.skip("tgt is not installed: no iSCSI target for the lab")
+    san = San(lab.lab_id, os.path.join(lab.state_dir, "san-migrate"))
+    san.start()
+    made = []
+    try:
+        lun = str(tmp_path / "lun.img")
+        lab_guests.make_image(lun, "idle", size=4 * 1024 * 1024)
+        iqn = san.add_target("migrate", [(lun, 4 * 1024 * 1024)])
+        for name in ("hv1", "hv2"):
+            conn = lab.host(name).connect()
+            pool = conn.storagePoolDefineXML(
+                f"<pool type='iscsi-direct'><name>mig-san</name><source>"
+                f"<host name='{san.address}' port='3260'/><device path='{iqn}'/>"
+                f"<initiator><iqn name='{san.initiator(name)}'/></initiator></source></pool>")
+            made.append((lab.host(name), "mig-san"))
+            pool.create()
+        yield lun
+    finally:
+        remove_everywhere(lab, "mig-san-vm")
+        drop_pools(made)
+        san.stop()
+
+
+def test_san_disk_is_shared_not_copied(lab, san_pool, run_module):
+    before = sha256(san_pool)
+    xml = lab_guests.domain_xml("mig-san-vm", "/unused", lab.virt_type, memory_mib=32).replace(
+        "<disk type='file' device='disk'>", "<disk type='volume' device='disk'>").replace(
+        '<source file="/unused"/>', "<source pool='mig-san' volume='unit:0:0:1'/>")
+    dom = lab.host("hv1").connect().defineXML(xml)
+    dom.create()
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, "mig-san-vm"))
+    assert not result["failed"], result
+    assert result["disks"][0]["mode"] == "shared" and "NON_SHARED_DISK" not in result["settings"]["flags"]
+    assert "pool mig-san is shared storage" in result["disks"][0]["why"]
+    assert_still_running(lab, "mig-san-vm", "hv2")
+    lab.host("hv2").connect().lookupByName("mig-san-vm").destroy()
+    assert sha256(san_pool) == before
