@@ -147,6 +147,14 @@ options:
     default: 256
 notes:
   - Runs for as long as the migration; use C(async) and C(poll) for long ones.
+  - Copying a local disk, and telling whether a directory is shared, needs a storage pool covering
+    the disk's directory on both hosts (a C(dir) pool at C(/var/lib/libvirt/images) usually).
+    The copy on the source is removed after a successful migration.
+  - The downtime steps, post-copy switch and timeouts are applied by the module while it waits.
+    If the module process itself is killed, libvirt goes on with the migration untuned
+    (C(virsh domjobabort) stops it).
+  - Post-copy needs userfaultfd for QEMU; with QEMU before 8.1 running unprivileged, the
+    C(vm.unprivileged_userfaultfd) sysctl must be 1, else QEMU answers "Postcopy is not supported".
 seealso:
   - module: hotiron.virt.host_maintenance
 """
