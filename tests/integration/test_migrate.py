@@ -463,3 +463,17 @@ def test_san_disk_is_shared_not_copied(lab, san_pool, run_module):
     assert_still_running(lab, "mig-san-vm", "hv2")
     lab.host("hv2").connect().lookupByName("mig-san-vm").destroy()
     assert sha256(san_pool) == before
+
+
+def test_works_with_async_and_poll(lab, guest, ansible_runner):
+    g = guest("hv1", "idle")
+    fd, path = tempfile.mkstemp(prefix="mig-async-", suffix=".yml", dir=ansible_runner.workdir)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump([{"name": "async", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "move", "hotiron.virt.vm_migrate": migrate_args(lab, g.name), "async": 300, "poll": 1}]}],
+            handle)
+    run = ansible_runner.playbook(path)
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.for_task("move", "localhost")[-1]["result"]
+    assert result["changed"] is True and result["host"] == "hv2"
+    assert_still_running(lab, g.name, "hv2")
