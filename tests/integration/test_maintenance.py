@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import libvirt
 import pytest
 
@@ -112,7 +114,15 @@ def test_unplaceable_vm_moves_nothing(lab, guest, run_module, unmark):
 
 def test_partial_failure_leaves_every_vm_running(lab, guest, run_module, unmark):
     ok = guest("hv1", "idle")
-    stuck = guest("hv1", "idle", shared=True)  # plain bind mount: libvirt refuses, it stays
+    stuck = guest("hv1", "idle")
+    # a stale file where the stuck vm's disk would be copied to, on both other hosts: never overwritten
+    for name in ("hv2", "hv3"):
+        host = lab.host(name)
+        with open(os.path.join(host.images_dir, stuck.name + ".img"), "wb") as handle:
+            handle.write(b"stale")
+        for pool in host.connect().listAllStoragePools():
+            if pool.isActive():
+                pool.refresh()
     result = run_module("hotiron.virt.host_maintenance", maintenance_args(lab, migration={"max_downtime": 300}))
     assert result["failed"]
     assert "1 of 2 vm(s) could not leave hv1 and still run there: %s" % stuck.name in result["msg"]
@@ -120,6 +130,7 @@ def test_partial_failure_leaves_every_vm_running(lab, guest, run_module, unmark)
     assert moves[ok.name]["ok"] and not moves[stuck.name]["ok"]
     assert list(find(lab, stuck.name)) == ["hv1"] and stuck.domain().isActive()
     assert list(find(lab, ok.name)) == [moves[ok.name]["to"]]
+    assert "refusing to overwrite it" in moves[stuck.name]["error"]
     assert marked(lab, "hv1")  # being drained: nothing new goes there
 
 
