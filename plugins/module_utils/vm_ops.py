@@ -472,7 +472,7 @@ def ensure_created(conn, spec, host, state, check_mode):
     if spec["clone_from"]:
         base, disks, to_create, template = prepare_clone(conn, spec, check_mode)
         spec_for_resolve = dict(spec, disks=None)
-        resolved, _ = _resolve(conn, spec_for_resolve, host, base)
+        resolved, _unused = _resolve(conn, spec_for_resolve, host, base)
         if disks is not None:
             defaults = vs.profile_defaults(resolved["os"], spec["virtio"])
             resolved["disks"] = vs.assign_targets(disks, defaults["bus"])
@@ -629,7 +629,7 @@ def ensure_power(guest, state, params, is_template, check_mode, result, clock, s
         if state in ("running", "paused", "restarted"):
             result["plan"].append("start vm %s" % params["name"])
         return state != "stopped"
-    current, _ = guest.state()
+    current, _reason = guest.state()
     if state in ("running", "paused", "restarted") and is_template:
         _fail("state", "vm %r is a template: templates cannot be started" % guest.name)
     steps = []
@@ -650,10 +650,10 @@ def ensure_power(guest, state, params, is_template, check_mode, result, clock, s
         if current not in ("shutoff", "crashed"):
             steps.append(("stop", lambda: stop(guest, params, clock, sleep)))
         steps.append(("start", guest.start))
-    for what, _ in steps:
+    for what, _func in steps:
         result["plan"].append("%s vm %s" % (what, guest.name))
     if not check_mode:
-        for _, func in steps:
+        for _what, func in steps:
             func()
     return bool(steps)
 
@@ -816,7 +816,7 @@ def _describe_disk(guest, node, active):
     }
     vol = _optional(guest.conn.storageVolLookupByPath, path) if path else None
     if vol is not None:
-        _, disk["capacity"], disk["allocation"] = vol.info()
+        _type, disk["capacity"], disk["allocation"] = vol.info()
     elif active and disk["target"] and path:
         sizes = _optional(guest.dom.blockInfo, disk["target"])
         if sizes:

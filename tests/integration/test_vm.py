@@ -298,13 +298,13 @@ def test_stop_restart_and_remove_with_volumes(env, run_playbook, boot_volume):
     # the boot sector does not answer ACPI: a graceful stop times out, force powers it off
     with pytest.raises(lc.VirtError, match="did not shut down within 1s"):
         vm_ops.ensure(conn, dict(params, state="stopped", shutdown_timeout=1))
-    changed, result, _ = vm_ops.ensure(conn, dict(params, state="stopped", shutdown_timeout=1, force=True))
+    changed, result, _diff = vm_ops.ensure(conn, dict(params, state="stopped", shutdown_timeout=1, force=True))
     assert changed and dom(env, name).state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
-    changed, result, _ = vm_ops.ensure(conn, dict(params, state="paused"))
+    changed, result, _diff = vm_ops.ensure(conn, dict(params, state="paused"))
     assert changed and dom(env, name).state()[0] == libvirt.VIR_DOMAIN_PAUSED
-    changed, result, _ = vm_ops.ensure(conn, dict(params, state="restarted", shutdown_timeout=0, force=True))
+    changed, result, _diff = vm_ops.ensure(conn, dict(params, state="restarted", shutdown_timeout=0, force=True))
     assert changed and dom(env, name).state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert os.path.exists(os.path.join(env["outside"], name + "-vda.raw"))
-    changed, result, _ = vm_ops.ensure(conn, dict(params, state="absent", remove_volumes=True))
+    changed, result, _diff = vm_ops.ensure(conn, dict(params, state="absent", remove_volumes=True))
     assert changed and lc.lookup_domain(conn, name) is None
     assert not os.path.exists(os.path.join(env["outside"], name + "-vda.raw"))
