@@ -11,6 +11,7 @@ lives in plain Python next to it.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -72,3 +73,13 @@ def run_module(module, func):
 def open_connection(module, readonly=False):
     """Open the connection named by the module's ``uri`` option."""
     return lc.connect(module.params["uri"], readonly=readonly)
+
+
+@contextlib.contextmanager
+def connection(module, readonly=False):
+    """``with connection(module) as conn:``: the module's libvirt connection, closed after."""
+    conn = open_connection(module, readonly=readonly)
+    try:
+        yield conn
+    finally:
+        conn.close()

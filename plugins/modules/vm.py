@@ -358,11 +358,8 @@ def argument_spec():
 
 
 def run(module):
-    conn = module_base.open_connection(module)
-    try:
+    with module_base.connection(module) as conn:
         changed, result, diff = vm_ops.ensure(conn, module.params, check_mode=module.check_mode)
-    finally:
-        conn.close()
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     result["changed"] = changed

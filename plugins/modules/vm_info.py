@@ -150,13 +150,10 @@ def run(module):
     if module.params["cpu_sample"] < 0:
         module.fail_json(msg="cpu_sample: must be 0 or more seconds, got %s" % module.params["cpu_sample"])
     # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
-    conn = module_base.open_connection(module)
-    try:
+    with module_base.connection(module) as conn:
         vms = vm_ops.info(conn, name=module.params["name"], states=module.params["states"],
                           tags=module.params["tags"], metadata=module.params["metadata"],
                           cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
-    finally:
-        conn.close()
     return {"changed": False, "vms": vms}
 
 

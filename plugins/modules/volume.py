@@ -263,11 +263,8 @@ def argument_spec():
 
 
 def run(module):
-    conn = module_base.open_connection(module)
-    try:
+    with module_base.connection(module) as conn:
         return ensure_volume(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
-    finally:
-        conn.close()
 
 
 def main():
