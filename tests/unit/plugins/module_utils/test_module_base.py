@@ -1,0 +1,68 @@
+"""The shell every module shares: a real AnsibleModule, its exit and failure paths."""
+
+import json
+
+import libvirt
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+
+
+def run(capsys, monkeypatch, func, args=None):
+    """Run ``func`` through run_module in a real AnsibleModule; the JSON it printed."""
+    args = dict(args or {}, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    module = basic.AnsibleModule(argument_spec=module_base.connection_argument_spec(), supports_check_mode=True)
+    with pytest.raises(SystemExit) as info:
+        module_base.run_module(module, func)
+    out = json.loads(capsys.readouterr().out)
+    return info.value.code, out
+
+
+def test_result_is_returned(capsys, monkeypatch):
+    code, out = run(capsys, monkeypatch, lambda m: {"changed": True, "uri": m.params["uri"]})
+    assert code == 0 and out["changed"] is True and out["uri"] == lc.DEFAULT_URI
+
+
+def test_virt_error_becomes_fail_json_with_libvirt_fields(capsys, monkeypatch, tmp_path):
+    def fail(module):
+        with lc.attempt("undefine vm ghost"):
+            lc.connect("test://" + str(tmp_path / "missing.xml"))
+
+    code, out = run(capsys, monkeypatch, fail)
+    assert code == 1 and out["failed"]
+    assert out["msg"].startswith("Failed to connect to libvirt at test://")
+    assert out["libvirt_error"]["code"] is not None
+
+
+def test_unexpected_error_is_reported_not_crashed(capsys, monkeypatch):
+    def broken(module):
+        raise KeyError("vcpus")
+
+    code, out = run(capsys, monkeypatch, broken)
+    assert code == 1
+    assert out["msg"].startswith("Unexpected error in ")
+    assert out["msg"].endswith(": KeyError: 'vcpus'")
+    assert "Traceback" not in out["msg"]  # the traceback goes to -vvv output, never the message
+
+
+def test_connection_context_closes(capsys, monkeypatch, tmp_path):
+    host = tmp_path / "host.xml"
+    host.write_text("<node><cpu><mhz>1</mhz><model>x</model><active>1</active><nodes>1</nodes>"
+                    "<sockets>1</sockets><cores>1</cores><threads>1</threads></cpu><memory>1048576</memory></node>")
+    seen = []
+
+    def use(module):
+        with module_base.connection(module) as conn:
+            seen.append(conn)
+            assert conn.isAlive()
+        return {"changed": False}
+
+    code, _out = run(capsys, monkeypatch, use, {"uri": "test://" + str(host)})
+    assert code == 0
+    with pytest.raises(libvirt.libvirtError):
+        seen[0].isAlive()
