@@ -22,7 +22,7 @@ def test_build_install_and_document_every_plugin(tmp_path):
     _run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), ROOT])
     (tarball,) = glob.glob(str(tmp_path / "hotiron-virt-*.tar.gz"))
     dest = tmp_path / "collections"
-    _run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-p", str(dest), tarball])
+    _run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "-p", str(dest), tarball])
     installed = dest / "ansible_collections" / "hotiron" / "virt"
     assert (installed / "MANIFEST.json").exists()
     assert not (installed / "build").exists() and not (installed / ".git").exists()
