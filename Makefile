@@ -84,6 +84,7 @@ demo: collection
 
 test: collection
 	@$(MAKE) -k --no-print-directory unit integration molecule sanity lint changelog-lint
+	@echo "== make test: unit, integration, molecule, sanity, lint and changelog lint all passed"
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
