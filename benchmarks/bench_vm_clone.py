@@ -46,11 +46,8 @@ TEMPLATE = "bench-tmpl"
 GIB = 1024 ** 3
 BIN = os.path.dirname(sys.executable)
 
-PLAYBOOK = """
-- name: Linked clones of the template, running
-  hosts: localhost
-  gather_facts: false
-  tasks:
+# One clone task, shared by the sequential and the concurrent playbook.
+CLONE_TASK = """
     - name: Clone
       hotiron.virt.vm:
         uri: "{{ uri }}"
@@ -62,21 +59,18 @@ PLAYBOOK = """
       loop: "{{ range(1, (count | int) + 1) | list }}"
 """ % TEMPLATE
 
+PLAYBOOK = """
+- name: Linked clones of the template, running
+  hosts: localhost
+  gather_facts: false
+  tasks:""" + CLONE_TASK
+
 # The same, with the clones made concurrently (async tasks, then wait for all of them).
 PLAYBOOK_ASYNC = """
 - name: Linked clones of the template, running, concurrently
   hosts: localhost
   gather_facts: false
-  tasks:
-    - name: Clone
-      hotiron.virt.vm:
-        uri: "{{ uri }}"
-        name: "bench-pb{{ item }}"
-        clone_from: "%s"
-        clone: linked
-        memory: 32MiB
-        state: running
-      loop: "{{ range(1, (count | int) + 1) | list }}"
+  tasks:""" + CLONE_TASK.rstrip("\n") + """
       async: 600
       poll: 0
       register: started
@@ -93,7 +87,7 @@ PLAYBOOK_ASYNC = """
       retries: 600
       delay: 0.5
       changed_when: done.changed
-""" % TEMPLATE
+"""
 
 
 # What ansible-playbook itself costs before any VM work: parse, inventory, one no-op task.
@@ -131,13 +125,7 @@ def setup(host, size_gib):
     os.makedirs(outside, exist_ok=True)
     make_template(outside, size_gib)
     conn = lc.connect(host.uri)
-    pool = lc.lookup_pool(conn, POOL)
-    if pool is None:
-        pool = conn.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>/var/lib/libvirt/images/%s"
-                                         "</path></target></pool>" % (POOL, POOL))
-    if not pool.isActive():
-        pool.create()
-    pool.refresh()
+    pool = host.dir_pool(conn, POOL)
     vm_ops.ensure(conn, {"name": TEMPLATE, "memory": "32MiB", "template": True,
                          "disks": [{"pool": POOL, "volume": "tmpl.qcow2"}]})
     return conn, pool, outside

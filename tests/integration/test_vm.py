@@ -59,13 +59,7 @@ def env(lab):
         subprocess.run(["qemu-img", "resize", "-q", tmpl_disk, "2G"], check=True)
         os.chmod(tmpl_disk, 0o644)
     conn = lc.connect(host.uri)
-    pool = lc.lookup_pool(conn, POOL)
-    if pool is None:
-        pool = conn.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>/var/lib/libvirt/images/%s"
-                                         "</path></target></pool>" % (POOL, POOL))
-    if not pool.isActive():
-        pool.create()
-    pool.refresh()
+    pool = host.dir_pool(conn, POOL)
     vm_ops.ensure(conn, {"name": TEMPLATE, "memory": "32MiB", "template": True,
                          "disks": [{"pool": POOL, "volume": "tmpl.qcow2"}]})
     env = {"host": host, "conn": conn, "uri": host.uri, "pool": pool, "outside": outside,

@@ -235,6 +235,23 @@ class Host:
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         return libvirt.open(self.uri)
 
+    def dir_pool(self, conn, name):
+        """A running, refreshed ``dir`` pool ``name`` at /var/lib/libvirt/images/<name> inside
+        the host (defined if missing), for tests and benchmarks that need one."""
+        import libvirt  # pylint: disable=import-outside-toplevel
+        try:
+            pool = conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise
+            pool = conn.storagePoolDefineXML(
+                f"<pool type='dir'><name>{name}</name>"
+                f"<target><path>/var/lib/libvirt/images/{name}</path></target></pool>")
+        if not pool.isActive():
+            pool.create()
+        pool.refresh()
+        return pool
+
     # --- preparing the persistent directories --------------------------------------------
     def prepare(self):
         """Create the host's persistent directories the first time (kept across kill/revive)."""
