@@ -386,11 +386,13 @@ def _mark_template(template, disk_paths):
 
 # --- ensure --------------------------------------------------------------------------------
 
-def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.sleep):
+def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, host=None):
     """Bring the VM described by module ``params`` to its state.
 
     Returns ``(changed, result, diff)``; ``diff`` has normalised XML before
     and after.  Raises VirtError (message naming the option) on bad input.
+    ``host`` is :func:`host_facts` of ``conn`` when the caller already read
+    them (they describe the host, not its guests, so one read serves many VMs).
     """
     try:
         spec = vs.validate(params)
@@ -401,7 +403,7 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
     if state == "absent":
         return ensure_absent(conn, dom, spec, params, check_mode)
     try:
-        host = host_facts(conn)
+        host = host or host_facts(conn)
         if dom is None:
             changed, result, diff, guest = ensure_created(conn, spec, host, state, check_mode)
         else:

@@ -235,6 +235,37 @@ def test_linked_and_full_clones_of_a_template(env, run_playbook):
     assert vm["state"] == "running" and vm["reason"] == "booted" and vm["clone_of"] == TEMPLATE
 
 
+def test_many_clones_in_one_task_then_nothing_to_do_then_gone(env, run_playbook):
+    playbook = os.path.join(PLAYBOOKS, "many.yml")
+    names = ["%s-m%d" % (PREFIX, i) for i in range(1, 5)]
+    extra = dict(env["vars"], clone_count=4)
+    before = snapshot(env)
+    run = run_playbook(playbook, extra_vars=extra, check=True)
+    assert run.rc == 0 and run.recap["localhost"]["changed"] == 1, run.stdout
+    assert snapshot(env) == before
+
+    run = run_playbook(playbook, extra_vars=extra, diff=True)
+    assert run.rc == 0 and run.recap["localhost"]["changed"] == 1, run.stdout
+    (result,) = task_results(run, "The clones")
+    assert [(r["name"], r["vm"]["state"]) for r in result["vms"]] == [(n, "running") for n in names]
+    for name in names:
+        root = dx.parse(dom(env, name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        assert dom(env, name).state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        info = qemu_img_info(os.path.join(env["outside"], name + "-vda.qcow2"))
+        assert info["backing-filename"] == "/var/lib/libvirt/images/%s/tmpl.qcow2" % POOL
+        assert dx.read_metadata(root)["clone_of"] == TEMPLATE
+    assert "vm %s-m2 (after)" % PREFIX in run.stdout      # one diff per VM, headed with its name
+
+    again = run_playbook(playbook, extra_vars=extra)
+    assert again.rc == 0 and again.recap["localhost"]["changed"] == 0, again.stdout
+
+    gone = run_playbook(playbook, extra_vars=dict(extra, vm_state="absent"))
+    assert gone.rc == 0 and gone.recap["localhost"]["changed"] == 1, gone.stdout
+    for name in names:
+        assert lc.lookup_domain(env["conn"], name) is None
+        assert not os.path.exists(os.path.join(env["outside"], name + "-vda.qcow2"))
+
+
 def run_playbook_module(run_playbook, env, args, module="hotiron.virt.vm"):
     path = os.path.join(env["outside"], "..", "vmit-module.yml")
     args = dict(args, uri=env["uri"])

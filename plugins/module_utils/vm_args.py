@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The options of a VM, shared by hotiron.virt.vm (one VM) and hotiron.virt.vms (many).
+
+Plain data: the argument spec AnsibleModule validates ``vm``'s parameters with,
+and that ``vms`` validates each of its entries with, so both accept and refuse
+exactly the same input.
+"""
+
+from __future__ import annotations
+
+MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
+
+
+def vm_options():
+    """The options of one VM (hotiron.virt.vm without the connection options)."""
+    disk = dict(
+        pool=dict(type="str"), volume=dict(type="str"), path=dict(type="str"), size=dict(type="str"),
+        format=dict(type="str", choices=["raw", "qcow2"]),
+        bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
+        cache=dict(type="str", choices=["default", "none", "writethrough", "writeback", "directsync", "unsafe"]),
+        device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
+        readonly=dict(type="bool", default=False), boot_order=dict(type="int"), target=dict(type="str"),
+    )
+    nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
+               model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]))
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present",
+                   choices=["present", "running", "stopped", "paused", "restarted", "absent"]),
+        vcpus=dict(type="int"), max_vcpus=dict(type="int"),
+        memory=dict(type="str"), max_memory=dict(type="str"),
+        cpu=dict(type="dict", options=dict(mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
+                                           model=dict(type="str"))),
+        arch=dict(type="str", choices=["x86_64", "i686"]), machine=dict(type="str"), domain_type=dict(type="str"),
+        firmware=dict(type="str", choices=["bios", "uefi"]),
+        os=dict(type="str", choices=["linux", "windows", "other"]), virtio=dict(type="bool"),
+        disks=dict(type="list", elements="dict", options=disk),
+        interfaces=dict(type="list", elements="dict", options=nic),
+        console=dict(type="bool"), graphics=dict(type="str", choices=["none", "vnc", "spice"]),
+        autostart=dict(type="bool"), description=dict(type="str"),
+        tags=dict(type="list", elements="str"), owner=dict(type="str"), resource_group=dict(type="str"),
+        ha_priority=dict(type="int"), template=dict(type="bool"), metadata=dict(type="dict"),
+        xml=dict(type="str"),
+        clone_from=dict(type="str"), clone=dict(type="str", choices=["linked", "full"], default="linked"),
+        pool=dict(type="str"),
+        remove_volumes=dict(type="bool", default=False),
+        shutdown_timeout=dict(type="int", default=120), force=dict(type="bool", default=False),
+        limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8),
+                                              max_memory=dict(type="str", default="96GiB"))),
+        overcommit=dict(type="bool", default=False),
+    )

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hotiron.virt.vms and vm_batch against libvirt's test driver (tests/data/vm/host.xml).
+
+The host has pool ``local`` (tmpl.qcow2, data.raw), network ``lan``, a running VM
+``web1`` and a shut-off template ``tmpl``.  Every test opens a fresh connection,
+so the test driver starts from that file each time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import libvirt
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_batch
+from ansible_collections.hotiron.virt.plugins.modules import vms
+
+HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
+CLONES = {"clone_from": "tmpl", "memory": "64MiB", "state": "running"}
+
+
+@pytest.fixture
+def conn():
+    connection = lc.connect(HOST)
+    yield connection
+    connection.close()
+
+
+def snapshot(conn):
+    doms = {d.name(): (dx.normalise(d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)), d.state()[0])
+            for d in conn.listAllDomains()}
+    return doms, sorted(conn.storagePoolLookupByName("local").listVolumes())
+
+
+def batch(conn, vms_=None, names=None, defaults=None, check=False):
+    checked = vm_batch.validate(vm_batch.entries(vms_, names, defaults))
+    return vm_batch.ensure_all(conn, checked, check_mode=check)
+
+
+# --- entries and validation: pure, nothing touched ----------------------------------------
+
+def test_defaults_apply_to_every_entry_and_an_entry_replaces_them_whole():
+    out = vm_batch.entries([{"name": "a", "memory": "1GiB", "tags": ["x"]}], ["b"],
+                           {"memory": "512MiB", "tags": ["web", "db"], "state": "running"})
+    assert out == [("vms[0] a", {"name": "a", "memory": "1GiB", "tags": ["x"], "state": "running"}),
+                   ("names[0] b", {"name": "b", "memory": "512MiB", "tags": ["web", "db"], "state": "running"})]
+
+
+def test_validation_fills_the_defaults_of_the_vm_module():
+    ((label, params),) = vm_batch.validate(vm_batch.entries(None, ["a"], {"clone_from": "tmpl"}))
+    assert label == "names[0] a"
+    assert params["state"] == "present" and params["clone"] == "linked" and params["remove_volumes"] is False
+    assert params["shutdown_timeout"] == 120 and params["memory"] is None
+
+
+@pytest.mark.parametrize("vms_,names,defaults,message", [
+    ([{"name": "a"}], ["a"], {}, r"^names\[0\] a: VM 'a' is also given as vms\[0\] a"),
+    ([{"name": "a"}, {"name": "a"}], None, {}, r"^vms\[1\] a: VM 'a' is also given as vms\[0\] a"),
+    (None, ["a"], {"name": "x"}, "^defaults: name cannot have a default"),
+    (None, ["a"], {"memroy": "1GiB"}, "^defaults: unsupported option.s. memroy"),
+    (["a"], None, {}, r"^vms\[0\]: must be a dict"),
+    ([{"memory": "1GiB"}], None, {}, r"^vms\[0\]: name is required"),
+    (None, [""], {}, r"^names\[0\]: must be a VM name"),
+    ([], [], {}, "^vms: no VMs given"),
+    ([{"name": "a", "vcpu": 2}], None, {}, r"^vms\[0\] a: unsupported option vcpu"),
+    ([{"name": "a", "vcpus": "two"}], None, {}, r"^vms\[0\] a: argument 'vcpus' is of type str"),
+    ([{"name": "a", "disks": [{"pool": "local", "volume": "a", "size": "0"}]}], None, {},
+     r"^vms\[0\] a: disks\[0\]\.size: must be greater than zero"),
+    ([{"name": "a", "disks": []}], None, {"clone_from": "tmpl"}, r"^vms\[0\] a: parameters are mutually exclusive"),
+    (None, ["a", "b"], {"memory": "-1MiB"}, r"^names\[0\] a: memory:"),
+    (None, ["a"], {"state": "gone"}, r"^names\[0\] a: value of state must be one of"),
+])
+def test_bad_input_is_refused_naming_the_entry_and_the_option(vms_, names, defaults, message):
+    with pytest.raises(lc.VirtError, match=message):
+        vm_batch.validate(vm_batch.entries(vms_, names, defaults))
+
+
+# --- against the test driver --------------------------------------------------------------
+
+def test_many_clones_running_then_a_second_run_changes_nothing(conn):
+    changed, results, diffs, warnings = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)
+    assert changed and not warnings
+    assert [r["name"] for r in results] == ["c1", "c2", "c3"] and all(r["changed"] for r in results)
+    assert results[0]["plan"][-1] == "start vm c1"
+    for name in ("c1", "c2", "c3"):
+        dom = conn.lookupByName(name)
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        assert dx.read_metadata(dx.parse(dom.XMLDesc(0)))["clone_of"] == "tmpl"
+    assert [d["after_header"] for d in diffs] == ["vm c1 (after)", "vm c2 (after)", "vm c3 (after)"]
+    assert "<name>c2</name>" in diffs[1]["after"] and diffs[1]["before"] == ""
+    uuids = {conn.lookupByName(n).UUIDString() for n in ("c1", "c2", "c3")}
+    assert len(uuids) == 3
+
+    changed, results, diffs, _ = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)
+    assert not changed and not diffs and not any(r["changed"] for r in results)
+
+
+def test_entries_change_only_what_they_say(conn):
+    batch(conn, names=["c1", "c2"], defaults=CLONES)
+    changed, results, _, _ = batch(conn, vms_=[{"name": "c1"}, {"name": "c2", "memory": "32MiB", "state": "stopped",
+                                                               "force": True, "shutdown_timeout": 0}],
+                                   defaults={"clone_from": "tmpl"})
+    assert changed and [r["changed"] for r in results] == [False, True]
+    assert conn.lookupByName("c1").state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert conn.lookupByName("c2").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    assert dx.memory_kib(dx.parse(conn.lookupByName("c2").XMLDesc(0)), "currentMemory") == 32 * 1024
+
+
+def test_check_mode_plans_every_vm_and_changes_nothing(conn):
+    before = snapshot(conn)
+    changed, results, diffs, _ = batch(conn, names=["c1", "c2"], defaults=CLONES, check=True)
+    assert changed and [r["plan"][-1] for r in results] == ["start vm c1", "start vm c2"]
+    assert len(diffs) == 2 and "<name>c1</name>" in diffs[0]["after"]
+    assert snapshot(conn) == before
+
+
+def test_absent_removes_every_vm_and_its_volumes(conn):
+    batch(conn, names=["c1", "c2"], defaults=CLONES)
+    changed, results, _, _ = batch(conn, names=["c1", "c2", "never-made"],
+                                   defaults={"state": "absent", "remove_volumes": True})
+    assert changed and [r["changed"] for r in results] == [True, True, False]
+    assert {d.name() for d in conn.listAllDomains()} == {"web1", "tmpl"}
+    assert not [v for v in conn.storagePoolLookupByName("local").listVolumes() if v.startswith("c")]
+
+
+def test_one_vm_failing_leaves_nothing_of_it_and_the_others_are_made(conn):
+    vms_ = [{"name": "c1"}, {"name": "c2", "clone_from": "ghost"}, {"name": "c3"}]
+    changed, results, _, _ = batch(conn, vms_=vms_, defaults=CLONES)
+    assert changed and [r.get("failed", False) for r in results] == [False, True, False]
+    assert results[1]["msg"].startswith("vms[1] c2: clone_from: no VM called 'ghost'")
+    assert lc.lookup_domain(conn, "c2") is None
+    assert conn.lookupByName("c3").state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert vm_batch.failures(results).startswith("1 of 3 VMs failed: vms[1] c2: clone_from:")
+    assert vm_batch.failures(results[:1]) is None
+
+
+# --- through AnsibleModule -----------------------------------------------------------------
+
+def run_module(args, capsys):
+    with patch_module_args(dict(args, uri=HOST)):
+        with pytest.raises(SystemExit):
+            vms.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_makes_the_vms_and_returns_one_result_each(capsys):
+    out = run_module({"names": ["c1", "c2"], "defaults": CLONES, "_ansible_diff": True}, capsys)
+    assert not out.get("failed") and out["changed"]
+    assert [(r["name"], r["vm"]["state"]) for r in out["vms"]] == [("c1", "running"), ("c2", "running")]
+    assert [d["before_header"] for d in out["diff"]] == ["vm c1 (before)", "vm c2 (before)"]
+
+
+def test_module_check_mode_plans(capsys):
+    out = run_module({"vms": [{"name": "c1", **CLONES}], "_ansible_check_mode": True}, capsys)
+    assert out["changed"] and out["vms"][0]["plan"][0].startswith("create volume local/c1-vda.qcow2")
+    assert "vm" not in out["vms"][0]
+
+
+def test_module_needs_vms_or_names(capsys):
+    out = run_module({"defaults": CLONES}, capsys)
+    assert out["failed"] and "one of the following is required: vms, names" in out["msg"]
+
+
+def test_module_bad_entry_fails_before_anything_is_made(capsys):
+    out = run_module({"names": ["c1"], "vms": [{"name": "c2", "memory": "lots"}], "defaults": CLONES}, capsys)
+    assert out["failed"] and out["msg"].startswith("vms[0] c2: memory:")
+    assert "vms" not in out and "exception" not in out
+
+
+def test_module_partial_failure_fails_with_every_result(capsys):
+    out = run_module({"vms": [{"name": "c1"}, {"name": "c2", "clone_from": "web1"}], "defaults": CLONES}, capsys)
+    assert out["failed"] and out["changed"]
+    assert out["msg"] == "1 of 2 VMs failed: vms[1] c2: clone_from: template 'web1' is running: stop it " \
+                         "(and mark it template: true) before cloning"
+    assert [r["name"] for r in out["vms"]] == ["c1", "c2"] and out["vms"][0]["changed"]
+
+
+def test_module_unreachable_host_fails_cleanly(capsys):
+    with patch_module_args({"uri": "qemu+tcp://127.77.250.250:1/system", "names": ["a"]}):
+        with pytest.raises(SystemExit):
+            vms.main()
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"] and "connect to libvirt at qemu+tcp://127.77.250.250:1/system" in out["msg"]
