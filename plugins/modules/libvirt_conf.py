@@ -17,6 +17,8 @@ description:
     that key (later duplicates are removed) or appended at the end. Comments and every key not
     in O(settings) are kept, so settings made by others survive.
   - A value of V(null) removes the key's active lines, which gives libvirt's default.
+  - Several files can be set in one task with O(files); every file's new content is worked out
+    before any file is written, so a bad setting in one file leaves all of them as they were.
   - Does not restart any daemon; notify a handler on RV(keys_changed).
 attributes:
   check_mode:
@@ -27,19 +29,39 @@ attributes:
     description: The file before and after.
 options:
   path:
-    description: The configuration file; created when missing.
+    description:
+      - The configuration file; created when missing.
+      - Required unless O(files) is given.
     type: path
-    required: true
   settings:
     description:
       - Keys and values. Booleans are written as C(1)/C(0), integers as they are, strings
         quoted, lists as C([ "a", "b" ]). Give numbers as integers, not strings.
+      - Required with O(path).
     type: dict
-    required: true
   mode:
     description: Mode of the file when it is created; an existing file keeps its mode and owner.
     type: str
     default: "0644"
+  files:
+    description:
+      - Several files in one task, each with its own O(files[].path), O(files[].settings) and
+        O(files[].mode), instead of O(path) and O(settings).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The configuration file; created when missing.
+        type: path
+        required: true
+      settings:
+        description: Keys and values, as O(settings).
+        type: dict
+        required: true
+      mode:
+        description: Mode of the file when it is created.
+        type: str
+        default: "0644"
 author:
   - hotiron.virt contributors (@hotiron-virt)
 """
@@ -53,6 +75,15 @@ EXAMPLES = r"""
       listen_tls: false
       auth_tcp: none
 
+- name: Two files in one task
+  hotiron.virt.libvirt_conf:
+    files:
+      - path: /etc/libvirt/libvirtd.conf
+        settings: {listen_tls: true}
+      - path: /etc/libvirt/qemu.conf
+        settings: {migration_port_min: 49152, migration_port_max: 49215}
+        mode: "0600"
+
 - name: Back to libvirt's default migration port range
   hotiron.virt.libvirt_conf:
     path: /etc/libvirt/qemu.conf
@@ -63,11 +94,19 @@ EXAMPLES = r"""
 
 RETURN = r"""
 keys_changed:
-  description: The keys whose lines were added, changed or removed (or would be, in check mode).
+  description:
+    - The keys whose lines were added, changed or removed (or would be, in check mode).
+    - With O(files), the keys of every file, each once.
   type: list
   elements: str
   returned: always
   sample: [listen_tcp, auth_tcp]
+files:
+  description: With O(files), per file its C(path), C(changed) and C(keys_changed).
+  type: list
+  elements: dict
+  returned: when O(files) is given
+  sample: [{path: /etc/libvirt/qemu.conf, changed: true, keys_changed: [migration_port_min]}]
 """
 
 import os
@@ -78,39 +117,84 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_conf import apply
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            settings=dict(type="dict", required=True),
-            mode=dict(type="str", default="0644"),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
+def plan(path, settings, mode):
+    """What one file would become: a dict with its old and new content, or a ValueError."""
     exists = os.path.exists(path)
     old = ""
     if exists:
         with open(path, encoding="utf-8") as handle:
             old = handle.read()
-    try:
-        new, keys = apply(old, module.params["settings"])
-    except ValueError as err:
-        module.fail_json(msg="settings: %s" % err)
-    result = dict(changed=new != old, keys_changed=keys)
-    if module._diff and result["changed"]:
-        result["diff"] = dict(before=old, after=new, before_header=path, after_header=path)
-    if result["changed"] and not module.check_mode:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".hotiron-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(new)
-        if exists:
-            st = os.stat(path)
-            os.chmod(tmp, st.st_mode & 0o7777)
-            os.chown(tmp, st.st_uid, st.st_gid)
-        else:
-            os.chmod(tmp, int(module.params["mode"], 8))
-        module.atomic_move(tmp, path)
+    new, keys = apply(old, settings)
+    return dict(path=path, exists=exists, old=old, new=new, keys=keys, mode=mode)
+
+
+def write(module, item):
+    """Replace the file atomically; an existing file keeps its mode and owner."""
+    path = item["path"]
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".hotiron-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(item["new"])
+    if item["exists"]:
+        st = os.stat(path)
+        os.chmod(tmp, st.st_mode & 0o7777)
+        os.chown(tmp, st.st_uid, st.st_gid)
+    module.atomic_move(tmp, path)
+    if not item["exists"]:
+        # atomic_move gives a new file the default mode (0666 less the umask): set ours after it.
+        os.chmod(path, int(item["mode"], 8))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path"),
+            settings=dict(type="dict"),
+            mode=dict(type="str", default="0644"),
+            files=dict(type="list", elements="dict", options=dict(
+                path=dict(type="path", required=True),
+                settings=dict(type="dict", required=True),
+                mode=dict(type="str", default="0644"),
+            )),
+        ),
+        mutually_exclusive=[("files", "path"), ("files", "settings")],
+        required_one_of=[("files", "path")],
+        required_together=[("path", "settings")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    many = p["files"] is not None
+    wanted = p["files"] if many else [dict(path=p["path"], settings=p["settings"], mode=p["mode"])]
+    items = []
+    for index, spec in enumerate(wanted):
+        prefix = "files[%d]." % index if many else ""
+        try:
+            int(spec["mode"], 8)
+        except ValueError:
+            module.fail_json(msg="%smode: %r is not an octal file mode such as '0644'" % (prefix, spec["mode"]))
+        try:
+            items.append(plan(spec["path"], spec["settings"], spec["mode"]))
+        except ValueError as err:
+            module.fail_json(msg="%ssettings: %s" % (prefix, err))
+        except OSError as err:
+            module.fail_json(msg="%spath: cannot read %s: %s" % (prefix, spec["path"], err.strerror))
+    changed_items = [item for item in items if item["new"] != item["old"]]
+    keys = []
+    for item in items:
+        keys.extend(k for k in item["keys"] if k not in keys)
+    result = dict(changed=bool(changed_items), keys_changed=keys)
+    if many:
+        result["files"] = [dict(path=item["path"], changed=item["new"] != item["old"], keys_changed=item["keys"])
+                           for item in items]
+    if module._diff and changed_items:
+        diffs = [dict(before=item["old"], after=item["new"], before_header=item["path"], after_header=item["path"])
+                 for item in changed_items]
+        result["diff"] = diffs if many else diffs[0]
+    if not module.check_mode:
+        for item in changed_items:
+            try:
+                write(module, item)
+            except OSError as err:
+                module.fail_json(msg="cannot write %s: %s" % (item["path"], err.strerror), **result)
     module.exit_json(**result)
 
 

@@ -81,7 +81,7 @@ def test_check_mode_then_converge_verify_and_converge_again(role_lab, run_playbo
     # A fresh lab host needs the role's qemu.conf/lockd keys: check mode says so ...
     assert all(checked.changed(h) > 0 for h in hosts), checked.recap
     conf = [item for r in role_task(checked, "Set the managed keys of the libvirt configuration files")
-            for item in r["result"]["results"] if item["changed"]]
+            for item in r["result"]["files"] if item["changed"]]
     assert conf and all(item["keys_changed"] for item in conf)
     assert {"lock_manager", "migration_port_min"} <= {k for item in conf for k in item["keys_changed"]}
     # ... and changed nothing: same files, same libvirtd process.
