@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 import libvirt  # noqa: E402
 
+import guests  # noqa: E402
 from lab import Lab  # noqa: E402
 
 MAX_DOWNTIME_MS = 500
@@ -43,6 +44,26 @@ def domain_xml(name, virt_type, memory_mib):
     return (f"<domain type='{virt_type}'><name>{name}</name><memory unit='MiB'>{memory_mib}</memory>"
             "<vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type></os>"
             "<devices><memballoon model='none'/></devices></domain>")
+
+
+def filled_domain_xml(lab, name, memory_mib, fill_mib):
+    """A guest whose boot sector writes ``fill_mib`` of its memory once, then halts; its disk
+    is on the lab's shared storage, so a migration moves memory and device state only."""
+    guests.make_image(os.path.join(lab.shared_dir, name + ".img"), "filled", dirty_mib=fill_mib)
+    return guests.domain_xml(name, "%s/%s.img" % (lab.shared_path, name), lab.virt_type, memory_mib=memory_mib)
+
+
+def settle(doms, timeout=120.0, quiet=0.05):
+    """Wait until the guests have booted: together they use under ``quiet`` of one CPU
+    over half a second (a booting guest, above all under kvm_pvm, takes seconds of CPU,
+    which would be timed with whatever runs first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(d.info()[4] for d in doms)
+        time.sleep(0.5)
+        if sum(d.info()[4] for d in doms) - before < quiet * 0.5e9:
+            return
+    raise SystemExit("the guests did not settle within %.0f s" % timeout)
 
 
 def src_link():
@@ -99,6 +120,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--memory", type=int, default=64, help="guest memory in MiB")
+    parser.add_argument("--fill", type=int, default=0,
+                        help="MiB of the guest's memory its boot code writes before it idles "
+                             "(a guest with data in memory; 0: an empty guest without a disk)")
     opts = parser.parse_args()
 
     lab = Lab(int(os.environ.get("LAB_ID", "0")))
@@ -107,8 +131,14 @@ def main():
         lab.up(3)
     a, b = lab.host("hv1"), lab.host("hv2")
     name = "bench-mig-%d" % os.getpid()
-    dom = a.connect().defineXML(domain_xml(name, lab.virt_type, opts.memory))
+    if opts.fill:
+        for host in (a, b):   # vm_migrate moves a disk as is only where it knows it is shared
+            host.dir_pool(host.connect(), "bench-shared", lab.shared_path)
+        dom = a.connect().defineXML(filled_domain_xml(lab, name, opts.memory, opts.fill))
+    else:
+        dom = a.connect().defineXML(domain_xml(name, lab.virt_type, opts.memory))
     dom.create()
+    settle([dom])
     tools = ["vm_migrate", "library", "virsh"]
     times = {t: [] for t in tools}
     downtimes = {t: [] for t in tools}
@@ -137,11 +167,14 @@ def main():
                 d.undefine()
             except libvirt.libvirtError:
                 pass
+        if opts.fill and os.path.exists(os.path.join(lab.shared_dir, name + ".img")):
+            os.unlink(os.path.join(lab.shared_dir, name + ".img"))
         if not was_up:
             lab.down()
 
     total_virsh = sum(times["virsh"])
-    print("migrations per tool: %d (guest %d MiB, %s)" % (opts.rounds, opts.memory, lab.virt_type))
+    print("migrations per tool: %d (guest %d MiB, %s, %s)" % (
+        opts.rounds, opts.memory, "%d MiB of it written" % opts.fill if opts.fill else "empty", lab.virt_type))
     for tool in tools:
         print("  %-10s total %6.2f s  per migration %s  downtime ms %s" % (
             tool, sum(times[tool]), " ".join("%.2f" % t for t in times[tool]),

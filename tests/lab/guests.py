@@ -9,6 +9,8 @@ Kinds:
 - ``dirty``: switches to 32-bit protected mode and writes one dword into every 4 KiB page
   from 1 MiB up to 1 MiB + ``dirty_mib``, forever: every page is dirty again within
   milliseconds, so a live migration with a low bandwidth limit does not converge.
+- ``filled``: the same writes, once, then ``hlt`` with interrupts off: ``dirty_mib`` of the
+  guest's memory hold data (a migration must send it), and then the guest idles.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 SECTOR = 512
 IMAGE_SIZE = 1024 * 1024
 BOOT_SIGNATURE = b"\x55\xaa"
-KINDS = ("idle", "busy", "dirty")
+KINDS = ("idle", "busy", "dirty", "filled")
 
 IDLE_CODE = bytes.fromhex("fb f4 ebfd")     # sti; 1: hlt; jmp 1b
 BUSY_CODE = bytes.fromhex("ebfe")           # jmp $
@@ -44,6 +46,9 @@ DIRTY_CODE = bytes.fromhex(
 )
 DIRTY_START = 0x100000
 DIRTY_END_OFFSET = 0x44          # offset of END (little-endian imm32) in DIRTY_CODE
+# ``filled``: ``jmp outer`` and the 4-byte alignment nop after it become ``1: hlt; jmp 1b``
+# and nops (same length, so the GDT stays where its descriptor says).
+FILLED_CODE = DIRTY_CODE.replace(bytes.fromhex("ebe88d742600"), bytes.fromhex("f4ebfd909090"))
 
 
 def boot_sector(kind, dirty_mib=24):
@@ -52,10 +57,10 @@ def boot_sector(kind, dirty_mib=24):
         code = IDLE_CODE
     elif kind == "busy":
         code = BUSY_CODE
-    elif kind == "dirty":
+    elif kind in ("dirty", "filled"):
         if not 1 <= dirty_mib <= 3000:
             raise ValueError("dirty_mib must be 1..3000")
-        code = bytearray(DIRTY_CODE)
+        code = bytearray(DIRTY_CODE if kind == "dirty" else FILLED_CODE)
         code[DIRTY_END_OFFSET:DIRTY_END_OFFSET + 4] = struct.pack(
             "<I", DIRTY_START + dirty_mib * 1024 * 1024)
         code = bytes(code)
@@ -65,7 +70,7 @@ def boot_sector(kind, dirty_mib=24):
 
 
 def make_image(path, kind, size=IMAGE_SIZE, dirty_mib=24):
-    """Write a raw bootable disk image of ``kind`` (idle, busy, dirty) at ``path``."""
+    """Write a raw bootable disk image of ``kind`` (see :data:`KINDS`) at ``path``."""
     if size < SECTOR or size % SECTOR:
         raise ValueError("size must be a positive multiple of 512")
     sector = boot_sector(kind, dirty_mib)

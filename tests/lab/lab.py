@@ -235,9 +235,9 @@ class Host:
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         return libvirt.open(self.uri)
 
-    def dir_pool(self, conn, name):
-        """A running, refreshed ``dir`` pool ``name`` at /var/lib/libvirt/images/<name> inside
-        the host (defined if missing), for tests and benchmarks that need one."""
+    def dir_pool(self, conn, name, path=None):
+        """A running, refreshed ``dir`` pool ``name`` at ``path`` inside the host (default
+        /var/lib/libvirt/images/<name>), defined if missing, for tests and benchmarks."""
         import libvirt  # pylint: disable=import-outside-toplevel
         try:
             pool = conn.storagePoolLookupByName(name)
@@ -246,7 +246,7 @@ class Host:
                 raise
             pool = conn.storagePoolDefineXML(
                 f"<pool type='dir'><name>{name}</name>"
-                f"<target><path>/var/lib/libvirt/images/{name}</path></target></pool>")
+                f"<target><path>{path or '/var/lib/libvirt/images/' + name}</path></target></pool>")
         if not pool.isActive():
             pool.create()
         pool.refresh()

@@ -41,8 +41,18 @@ def test_dirty_end_address_is_patched():
     assert guests.boot_sector("dirty", dirty_mib=24) != sector
 
 
-def test_dirty_gdt_descriptor_points_at_its_gdt():
-    sector = guests.boot_sector("dirty")
+def test_filled_writes_once_then_halts_with_the_gdt_in_place():
+    dirty, filled = guests.boot_sector("dirty", dirty_mib=16), guests.boot_sector("filled", dirty_mib=16)
+    assert len(filled) == len(dirty) == 512
+    # only `jmp outer` (eb e8) and the alignment nop after it differ: hlt; jmp back to the hlt
+    jmp = dirty.index(bytes.fromhex("72f0ebe8")) + 2
+    assert dirty[jmp:jmp + 2] == bytes.fromhex("ebe8") and filled[jmp:jmp + 3] == bytes.fromhex("f4ebfd")
+    assert [i for i in range(512) if dirty[i] != filled[i]] == list(range(jmp, jmp + 6))
+
+
+@pytest.mark.parametrize("kind", ["dirty", "filled"])
+def test_dirty_gdt_descriptor_points_at_its_gdt(kind):
+    sector = guests.boot_sector(kind)
     lgdt_operand = struct.unpack_from("<H", sector, 0x16)[0]
     limit, base = struct.unpack_from("<HI", sector, lgdt_operand - 0x7C00)
     assert limit == 3 * 8 - 1
