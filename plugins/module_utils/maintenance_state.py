@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import time
-from xml.sax.saxutils import escape
+from html import escape  # &, <, > as xml.sax.saxutils does, without its import of urllib
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -94,7 +94,7 @@ def mark(conn, reason="", moved=(), shutdown=(), clock=time.time):
         "<secret ephemeral='no' private='no'>%s"
         "<description>%s</description>"
         "<usage type='volume'><volume>%s</volume></usage>"
-        "</secret>" % (uuid, escape(json.dumps(record, sort_keys=True)), USAGE_ID)
+        "</secret>" % (uuid, escape(json.dumps(record, sort_keys=True), quote=False), USAGE_ID)
     )
     with lc.attempt("mark %s as in maintenance" % lc.safe_uri(conn)):
         conn.secretDefineXML(xml, 0)

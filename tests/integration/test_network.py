@@ -13,8 +13,10 @@ unique to the lab and the test process. Everything is removed at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -127,3 +129,61 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
         assert link_exists(n["hostbr"]), "the host bridge of a bridge-mode network is the host's, left alone"
     finally:
         conn.close()
+
+
+def vm_play(uri, disk_path, interfaces):
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "vm", "hotiron.virt.vm": {
+            "uri": uri, "name": VM, "memory": "32MiB", "state": "running",
+            "disks": [{"path": disk_path, "format": "raw"}], "interfaces": interfaces}},
+        {"name": "info", "hotiron.virt.vm_info": {"uri": uri, "name": VM}},
+    ]}]
+
+
+def test_nic_hot_plug_into_a_running_vm_and_its_dhcp_lease_reported(lab, net_names, run_playbook, tmp_path):
+    """A NIC added to a running VM is attached live (no restart), and vm_info reports the
+    address of its DHCP lease.  The guest has no OS to ask dnsmasq for a lease: the test
+    writes the lease where libvirt's lease helper keeps them (<bridge>.status), and libvirt
+    reads it from there as it reads dnsmasq's."""
+    host = lab.host("hv1")
+    n = net_names
+    subnet = f"198.18.{lab.lab_id}"
+    assert run_playbook(write_play(tmp_path, "net.yml", net_play(host.uri, n, subnet))).rc == 0
+    disk = make_marker_image(os.path.join(host.images_dir, VM + ".img"), "HOTIRON-BOOT-nic", size=1024 * 1024)
+    disk_path = "/var/lib/libvirt/images/" + os.path.basename(disk)
+    status = os.path.join(os.path.dirname(host.images_dir), "dnsmasq", n["iso"] + ".status")
+    conn = host.connect()
+    try:
+        first = run_playbook(write_play(tmp_path, "vm.yml", vm_play(host.uri, disk_path, [])))
+        assert first.rc == 0, first.stdout
+        dom = conn.lookupByName(VM)
+        qemu_pid = dom.ID()
+
+        nic = {"network": n["net"], "mac": "52:54:00:77:00:05", "model": "virtio"}
+        plugged = run_playbook(write_play(tmp_path, "vm-nic.yml", vm_play(host.uri, disk_path, [nic])), diff=True)
+        assert plugged.rc == 0, plugged.stdout
+        result = plugged.for_task("vm")[0]["result"]
+        assert result["changed"] and not result["restart_required"], result
+        assert [(c["field"], c["apply"]) for c in result["changes"]] == [("interfaces.52:54:00:77:00:05", "live")]
+        assert dom.ID() == qemu_pid, "attached live: the same QEMU process"
+        live = ET.fromstring(dom.XMLDesc(0))
+        (iface,) = live.iter("interface")
+        assert iface.find("mac").get("address") == "52:54:00:77:00:05"
+        assert os.path.basename(os.readlink(f"/sys/class/net/{iface.find('target').get('dev')}/master")) == n["iso"]
+        info = plugged.for_task("info")[0]["result"]["vms"][0]["interfaces"]
+        assert info == [{"mac": "52:54:00:77:00:05", "type": "network", "network": n["net"], "bridge": n["iso"],
+                         "model": "virtio", "device": iface.find("target").get("dev"), "addresses": []}]
+
+        with open(status, "w", encoding="utf-8") as handle:
+            json.dump([{"ip-address": f"{subnet}.5", "mac-address": "52:54:00:77:00:05", "hostname": VM,
+                        "expiry-time": int(time.time()) + 3600}], handle)
+        again = run_playbook(write_play(tmp_path, "vm-nic.yml", vm_play(host.uri, disk_path, [nic])))
+        assert again.rc == 0 and not again.for_task("vm")[0]["result"]["changed"], again.stdout
+        (vm_info,) = again.for_task("info")[0]["result"]["vms"]
+        assert vm_info["interfaces"][0]["addresses"] == [f"{subnet}.5/24"]
+    finally:
+        remove_vm(conn, VM)
+        conn.close()
+        for path in (disk, status):
+            if os.path.exists(path):
+                os.unlink(path)
