@@ -12,7 +12,11 @@ scenario's converge playbook (the lab's plain-TCP settings).  Usage:
 
 The lab's hosts share this machine's /usr, so the packages are already installed on a
 "fresh" host: the first run measures pre-flight, package check, configuration and the
-libvirtd restart, not a download.
+libvirtd restart, not a download.  ``--fresh`` uses fresh Debian 12 hosts instead
+(tests/lab/fresh_host.py, instance ``FRESH_ID``, default 230): a minimal debootstrap root of
+their own, so the first run really installs libvirt and QEMU from deb.debian.org (with
+Recommends, as apt does by default) and starts libvirtd.  After the second run each fresh
+host must answer host_info over qemu+tcp from the controller.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 
 from lab import Lab  # noqa: E402
+import fresh_host  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 SCENARIO = os.path.join(ROOT, "extensions", "molecule", "default")
@@ -36,36 +41,66 @@ CONTROLLER_INVENTORY = os.path.join(ROOT, "extensions", "molecule", "inventory",
 TARGET = 0.3
 
 
-def converge(the_lab):
+def ansible_env():
     env = dict(os.environ)
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "src"))
     env.update(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_PIPELINING="True", ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORKS="10", PATH=BIN + os.pathsep + env.get("PATH", ""))
+    return env
+
+
+def converge(the_lab):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", CONTROLLER_INVENTORY, "-i",
            the_lab.inventory_path, os.path.join(SCENARIO, "converge.yml")]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), cwd=ROOT, check=False)
     elapsed = time.monotonic() - start
     if proc.returncode:
         sys.exit("converge failed (rc %d):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
-    changed = {host: int(n) for host, n in re.findall(r"^(hv\d+)\s+:.*changed=(\d+)", proc.stdout, re.M)}
+    changed = {host: int(n) for host, n in
+               re.findall(r"^((?:hv|fresh)\d+)\s+:.*changed=(\d+)", proc.stdout, re.M)}
     return elapsed, changed
+
+
+def check_remote_host_info(the_lab):
+    """Every host answers hotiron.virt.host_info over its qemu+tcp URI, run on the controller."""
+    cmd = [os.path.join(BIN, "ansible"), "lab", "-i", the_lab.inventory_path, "-o",
+           "-e", "ansible_connection=local", "-e", "ansible_python_interpreter=" + sys.executable,
+           "-m", "hotiron.virt.host_info", "-a", "uri={{ libvirt_uri }} virtualisation=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), cwd=ROOT, check=False)
+    answered = re.findall(r'^(\S+) \| SUCCESS => .*"hostname": "([^"]+)"', proc.stdout, re.M)
+    wanted = [(host.name, host.name) for host in the_lab.hosts]
+    if proc.returncode or sorted(answered) != wanted:
+        sys.exit("host_info over qemu+tcp failed (rc %d, answered %s):\n%s\n%s"
+                 % (proc.returncode, answered, proc.stdout[-3000:], proc.stderr[-2000:]))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--fresh", action="store_true",
+                        help="fresh Debian 12 hosts (tests/lab/fresh_host.py) instead of lab hosts")
     args = parser.parse_args()
     lab_id = (int(os.environ.get("LAB_ID", "0")) + 192) % 256
+    kind = "fresh Debian 12" if args.fresh else "lab"
     firsts, seconds = [], []
     for round_no in range(1, args.rounds + 1):
-        the_lab = Lab(lab_id)
+        the_lab = fresh_host.FreshInstance() if args.fresh else Lab(lab_id)
         the_lab.down()
         try:
-            the_lab.up(args.hosts)
+            if args.fresh:
+                times = the_lab.up(args.hosts)
+                print("round %d: %d fresh hosts up in %.1f s (%s)"
+                      % (round_no, args.hosts, times["up"],
+                         "debootstrap made the root file system in %.0f s" % times["rootfs"]
+                         if times["rootfs"] else "root file system from the cache"))
+            else:
+                the_lab.up(args.hosts)
             first, changed1 = converge(the_lab)
             second, changed2 = converge(the_lab)
+            if args.fresh:
+                check_remote_host_info(the_lab)
         finally:
             if os.environ.get("LAB_KEEP") != "1":
                 the_lab.down()
@@ -79,9 +114,9 @@ def main():
               % (round_no, first, sum(changed1.values()), second, second / first))
     first, second = statistics.median(firsts), statistics.median(seconds)
     ratio = second / first
-    print("hypervisor role converge on %d lab hosts: first run %.1f s, second run %.1f s, "
+    print("hypervisor role converge on %d %s hosts: first run %.1f s, second run %.1f s, "
           "second/first = %.2f (target <= %.1f: %s)"
-          % (args.hosts, first, second, ratio, TARGET, "met" if ratio <= TARGET else "NOT met"))
+          % (args.hosts, kind, first, second, ratio, TARGET, "met" if ratio <= TARGET else "NOT met"))
     return 0
 
 
