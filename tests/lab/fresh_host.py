@@ -353,6 +353,10 @@ class FreshInstance(lab.Lab):
         Returns {'rootfs': seconds making the rootfs (0 if cached), 'up': seconds in all}."""
         if not 1 <= count <= MAX_HOSTS:
             raise LabError(f"a fresh instance has 1 to {MAX_HOSTS} hosts")
+        # Lab <id> and fresh instance <id> would both use 127.77.<id>.<n>.
+        if any(host.is_up() for host in lab.Lab(self.lab_id).hosts):
+            raise LabError(f"lab {self.lab_id} is up and uses the addresses 127.77.{self.lab_id}.*: "
+                           f"take it down or use another FRESH_ID")
         started = time.monotonic()
         tarball, rootfs_seconds = rootfs_tarball(log)
         with self.lock():
