@@ -330,8 +330,8 @@ def run(lab, args):
         figures[variant] = {"first_s": round(first_m, 2), "rerun_s": round(rerun_m, 2),
                             "vs_shell": round(first_m / shell_m, 2), "rerun_vs_first": round(rerun_m / first_m, 2)}
         print("  %-62s %6.2f s   ratio %.2f (target <= 1.5)" % (LABELS[variant], first_m, first_m / shell_m))
-        print("  %-62s %6.2f s   ratio %.2f (target <= 0.5)" % ("  the same again, nothing to do:", rerun_m,
-                                                                  rerun_m / first_m))
+        print("  %-62s %6.2f s   ratio %.2f (target <= 0.5)"
+              % ("  the same again, nothing to do:", rerun_m, rerun_m / first_m))
     print("  ansible-playbook's own start (a no-op playbook):               %6.2f s" % startup_m)
     print("  (load average during the run: %.1f on %d CPUs; figures on a shared machine are noisy)"
           % (os.getloadavg()[0], os.cpu_count()))

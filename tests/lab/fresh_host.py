@@ -157,9 +157,8 @@ def host_pids(namespaces, keeper_ns, self_pid):
 
 
 # --- the root file system -----------------------------------------------------------------------
-def _run(cmd, **kwargs):
-    kwargs.setdefault("check", True)
-    return subprocess.run(cmd, **kwargs)
+def _run(cmd, check=True, **kwargs):
+    return subprocess.run(cmd, check=check, **kwargs)
 
 
 def rootfs_tarball(log=print):

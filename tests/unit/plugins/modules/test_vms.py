@@ -98,15 +98,14 @@ def test_many_clones_running_then_a_second_run_changes_nothing(conn):
     uuids = {conn.lookupByName(n).UUIDString() for n in ("c1", "c2", "c3")}
     assert len(uuids) == 3
 
-    changed, results, diffs, _ = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)
+    changed, results, diffs = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)[:3]
     assert not changed and not diffs and not any(r["changed"] for r in results)
 
 
 def test_entries_change_only_what_they_say(conn):
     batch(conn, names=["c1", "c2"], defaults=CLONES)
-    changed, results, _, _ = batch(conn, vms_=[{"name": "c1"}, {"name": "c2", "memory": "32MiB", "state": "stopped",
-                                                               "force": True, "shutdown_timeout": 0}],
-                                   defaults={"clone_from": "tmpl"})
+    stop_c2 = {"name": "c2", "memory": "32MiB", "state": "stopped", "force": True, "shutdown_timeout": 0}
+    changed, results = batch(conn, vms_=[{"name": "c1"}, stop_c2], defaults={"clone_from": "tmpl"})[:2]
     assert changed and [r["changed"] for r in results] == [False, True]
     assert conn.lookupByName("c1").state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert conn.lookupByName("c2").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
@@ -115,7 +114,7 @@ def test_entries_change_only_what_they_say(conn):
 
 def test_check_mode_plans_every_vm_and_changes_nothing(conn):
     before = snapshot(conn)
-    changed, results, diffs, _ = batch(conn, names=["c1", "c2"], defaults=CLONES, check=True)
+    changed, results, diffs = batch(conn, names=["c1", "c2"], defaults=CLONES, check=True)[:3]
     assert changed and [r["plan"][-1] for r in results] == ["start vm c1", "start vm c2"]
     assert len(diffs) == 2 and "<name>c1</name>" in diffs[0]["after"]
     assert snapshot(conn) == before
@@ -123,8 +122,8 @@ def test_check_mode_plans_every_vm_and_changes_nothing(conn):
 
 def test_absent_removes_every_vm_and_its_volumes(conn):
     batch(conn, names=["c1", "c2"], defaults=CLONES)
-    changed, results, _, _ = batch(conn, names=["c1", "c2", "never-made"],
-                                   defaults={"state": "absent", "remove_volumes": True})
+    changed, results = batch(conn, names=["c1", "c2", "never-made"],
+                             defaults={"state": "absent", "remove_volumes": True})[:2]
     assert changed and [r["changed"] for r in results] == [True, True, False]
     assert {d.name() for d in conn.listAllDomains()} == {"web1", "tmpl"}
     assert not [v for v in conn.storagePoolLookupByName("local").listVolumes() if v.startswith("c")]
@@ -132,7 +131,7 @@ def test_absent_removes_every_vm_and_its_volumes(conn):
 
 def test_one_vm_failing_leaves_nothing_of_it_and_the_others_are_made(conn):
     vms_ = [{"name": "c1"}, {"name": "c2", "clone_from": "ghost"}, {"name": "c3"}]
-    changed, results, _, _ = batch(conn, vms_=vms_, defaults=CLONES)
+    changed, results = batch(conn, vms_=vms_, defaults=CLONES)[:2]
     assert changed and [r.get("failed", False) for r in results] == [False, True, False]
     assert results[1]["msg"].startswith("vms[1] c2: clone_from: no VM called 'ghost'")
     assert lc.lookup_domain(conn, "c2") is None
