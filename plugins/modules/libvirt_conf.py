@@ -138,10 +138,12 @@ def write(module, item):
         st = os.stat(path)
         os.chmod(tmp, st.st_mode & 0o7777)
         os.chown(tmp, st.st_uid, st.st_gid)
-    module.atomic_move(tmp, path)
-    if not item["exists"]:
-        # atomic_move gives a new file the default mode (0666 less the umask): set ours after it.
-        os.chmod(path, int(item["mode"], 8))
+        module.atomic_move(tmp, path)
+    else:
+        # atomic_move would give a new file the default mode (0666 less the umask) after the
+        # rename: a qemu.conf readable by all for a moment. Rename it with its mode already set.
+        os.chmod(tmp, int(item["mode"], 8))
+        os.rename(tmp, path)
 
 
 def main():
