@@ -143,7 +143,7 @@ libvirt_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
 
 
 def run(module):
@@ -151,7 +151,7 @@ def run(module):
         module.fail_json(msg="cpu_sample: must be 0 or more seconds, got %s" % module.params["cpu_sample"])
     # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
     with module_base.connection(module) as conn:
-        vms = vm_ops.info(conn, name=module.params["name"], states=module.params["states"],
+        vms = vm_query.info(conn, name=module.params["name"], states=module.params["states"],
                           tags=module.params["tags"], metadata=module.params["metadata"],
                           cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
     return {"changed": False, "vms": vms}

@@ -13,6 +13,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
 from ansible_collections.hotiron.virt.plugins.modules import vm_info
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
@@ -45,11 +46,11 @@ def names(vms):
     ({"name": "ghost"}, []),
 ])
 def test_filters(conn, filters, expected):
-    assert names(vm_ops.info(conn, **filters)) == expected
+    assert names(vm_query.info(conn, **filters)) == expected
 
 
 def test_clone_described_with_backing_chain_addresses_and_metadata(conn):
-    (c1,) = vm_ops.info(conn, name="c1")
+    (c1,) = vm_query.info(conn, name="c1")
     assert c1["state"] == "running" and c1["reason"] == "booted"
     assert c1["clone_of"] == "tmpl" and not c1["template"] and c1["tags"] == ["eu", "web"]
     assert c1["memory_mib"] == 256 and c1["vcpus"] == 1
@@ -59,7 +60,7 @@ def test_clone_described_with_backing_chain_addresses_and_metadata(conn):
     assert disk["backing_chain"] == [{"path": "/var/lib/hotiron-test/local/tmpl.qcow2", "format": "qcow2"}]
     (nic,) = c1["interfaces"]
     assert nic["network"] == "lan" and nic["addresses"] and nic["addresses"][0].startswith("192.168.99.")
-    (tmpl,) = vm_ops.info(conn, name="tmpl")
+    (tmpl,) = vm_query.info(conn, name="tmpl")
     assert tmpl["template"] and tmpl["disks"][0]["readonly"] and tmpl["disks"][0]["allocation"] == 300 * 1024 ** 2
     assert tmpl["interfaces"][0]["addresses"] == [] and tmpl["cpu_time_ns"] == 0
 
@@ -77,7 +78,7 @@ class Clock:
 
 def test_cpu_sample_reports_percent_for_running_vms(conn):
     clock = Clock()
-    vms = {v["name"]: v for v in vm_ops.info(conn, cpu_sample=2.0, clock=clock, sleep=clock.sleep)}
+    vms = {v["name"]: v for v in vm_query.info(conn, cpu_sample=2.0, clock=clock, sleep=clock.sleep)}
     assert clock.now == 2.0
     assert vms["tmpl"]["cpu_percent"] == 0.0
     assert isinstance(vms["c1"]["cpu_percent"], float)
@@ -88,7 +89,7 @@ def test_cpu_sample_reports_percent_for_running_vms(conn):
     (0, 1, 0.0, 1, None), (0, 1, 1.0, 0, None),
 ])
 def test_cpu_percent(t0, t1, elapsed, vcpus, expected):
-    assert vm_ops.cpu_percent(t0, t1, elapsed, vcpus) == expected
+    assert vm_query.cpu_percent(t0, t1, elapsed, vcpus) == expected
 
 
 def test_module_runs_in_check_mode(capsys):

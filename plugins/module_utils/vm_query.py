@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What hotiron.virt.vm_info reports: VMs described from their live or inactive XML.
+
+Read-only: state and reason, resources, disks with sizes and backing chains, NICs
+with the addresses of DHCP leases or the guest agent, metadata, and CPU use sampled
+over an interval (with an injectable clock).  :func:`matches` and
+:func:`cpu_percent` are pure.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
+from ansible_collections.hotiron.virt.plugins.module_utils.vm_ops import Guest, all_guests
+
+# Codes meaning "this source of information is not available here" (no guest agent,
+# inactive guest, a driver without the call): the field is left empty, not an error.
+_UNAVAILABLE = tuple(getattr(libvirt, n) for n in (
+    "VIR_ERR_NO_SUPPORT", "VIR_ERR_OPERATION_INVALID", "VIR_ERR_ARGUMENT_UNSUPPORTED",
+    "VIR_ERR_AGENT_UNRESPONSIVE", "VIR_ERR_OPERATION_UNSUPPORTED", "VIR_ERR_INVALID_ARG",
+    "VIR_ERR_AGENT_UNSYNCED") if libvirt is not None and hasattr(libvirt, n))
+
+
+def _optional(func, *args):
+    """``func(*args)``, or None when libvirt says the information is unavailable."""
+    try:
+        return func(*args)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() in _UNAVAILABLE or lc.is_not_found(err):
+            return None
+        raise
+
+
+def matches(info, states=None, tags=None, metadata=None):
+    """Whether a described VM passes the vm_info filters (pure)."""
+    if states and info["state"] not in states:
+        return False
+    if tags and not set(tags) <= set(info["tags"]):
+        return False
+    for key, value in (metadata or {}).items():
+        meta = info["metadata"]
+        have = meta.get(key, meta.get("extra", {}).get(key))
+        if have is None or str(have) != str(value):
+            return False
+    return True
+
+
+def cpu_percent(t0_ns, t1_ns, elapsed_s, vcpus):
+    """Share of the VM's vCPUs used between two samples of its CPU time, in percent."""
+    if elapsed_s <= 0 or not vcpus:
+        return None
+    return round(100.0 * (t1_ns - t0_ns) / (elapsed_s * 1e9 * vcpus), 1)
+
+
+def describe(guest, addresses=True):
+    """What vm_info reports about one guest."""
+    with lc.attempt("describe vm %s on %s" % (guest.name, guest.uri)):
+        dom = guest.dom
+        state, reason = guest.state()
+        active = state not in ("shutoff", "crashed")
+        root = dx.parse(guest.live_xml() if active else guest.inactive_xml())
+        summary = vs.summarise(root)
+        meta = dx.read_metadata(root)
+        info = {
+            "name": guest.name, "uuid": dom.UUIDString(), "state": state, "reason": reason,
+            "persistent": bool(dom.isPersistent()), "autostart": bool(_optional(dom.autostart)),
+            "domain_type": summary["type"], "arch": summary["arch"], "machine": summary["machine"],
+            "vcpus": summary["vcpus"], "max_vcpus": summary["max_vcpus"],
+            "memory_mib": (summary["memory"] or 0) // 1024, "max_memory_mib": (summary["max_memory"] or 0) // 1024,
+            "cpu_time_ns": dom.info()[4] if active else 0,
+            "description": summary["description"], "metadata": meta, "tags": meta.get("tags", []),
+            "template": meta.get("template") == "true", "clone_of": meta.get("clone_of"),
+            "os": meta.get("os"),
+            "disks": [_describe_disk(guest, node, active) for node in root.findall("devices/disk")],
+            "interfaces": [],
+        }
+        leases = {}
+        if active and addresses:
+            for source in (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT):
+                for value in (_optional(dom.interfaceAddresses, source) or {}).values():
+                    mac = (value.get("hwaddr") or "").lower()
+                    for addr in value.get("addrs") or []:
+                        entry = "%s/%s" % (addr["addr"], addr["prefix"])
+                        if entry not in leases.setdefault(mac, []):
+                            leases[mac].append(entry)
+        for node in root.findall("devices/interface"):
+            mac = node.find("mac").get("address").lower() if node.find("mac") is not None else None
+            source = node.find("source")
+            model = node.find("model")
+            target = node.find("target")
+            info["interfaces"].append({
+                "mac": mac, "type": node.get("type"),
+                "network": source.get("network") if source is not None else None,
+                "bridge": source.get("bridge") if source is not None else None,
+                "model": model.get("type") if model is not None else None,
+                "device": target.get("dev") if target is not None and active else None,
+                "addresses": leases.get(mac, []),
+            })
+    return info
+
+
+def _describe_disk(guest, node, active):
+    source = node.find("source")
+    target = node.find("target")
+    driver = node.find("driver")
+    path = None
+    if source is not None:
+        path = source.get("file") or source.get("dev") or source.get("name")
+    disk = {
+        "target": target.get("dev") if target is not None else None,
+        "bus": target.get("bus") if target is not None else None,
+        "device": node.get("device", "disk"), "path": path,
+        "format": driver.get("type") if driver is not None else None,
+        "readonly": node.find("readonly") is not None,
+        "capacity": None, "allocation": None, "backing_chain": [],
+    }
+    vol = _optional(guest.conn.storageVolLookupByPath, path) if path else None
+    if vol is not None:
+        _type, disk["capacity"], disk["allocation"] = vol.info()
+    elif active and disk["target"] and path:
+        sizes = _optional(guest.dom.blockInfo, disk["target"])
+        if sizes:
+            disk["capacity"], disk["allocation"] = sizes[0], sizes[1]
+    # libvirt fills <backingStore> in the running definition; otherwise ask the pools.
+    chain = []
+    store = node.find("backingStore")
+    while store is not None and store.find("source") is not None:
+        fmt = store.find("format")
+        chain.append({"path": store.find("source").get("file") or store.find("source").get("dev"),
+                      "format": fmt.get("type") if fmt is not None else None})
+        store = store.find("backingStore")
+    if not chain:
+        seen = {path}
+        while vol is not None and len(chain) < 16:
+            backing = dx.parse(vol.XMLDesc(0)).find("backingStore")
+            bpath = dx.get_text(backing, "path") if backing is not None else None
+            if not bpath or bpath in seen:
+                break
+            fmt = backing.find("format")
+            chain.append({"path": bpath, "format": fmt.get("type") if fmt is not None else None})
+            seen.add(bpath)
+            vol = _optional(guest.conn.storageVolLookupByPath, bpath)
+    disk["backing_chain"] = chain
+    return disk
+
+
+def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,
+         clock=time.monotonic, sleep=time.sleep):
+    """Describe one VM (``name``) or every VM passing the filters."""
+    if name:
+        dom = lc.lookup_domain(conn, name)
+        guests = [Guest(conn, dom)] if dom is not None else []
+    else:
+        guests = all_guests(conn)
+    found = [d for d in (describe(g, addresses) for g in guests) if matches(d, states, tags, metadata)]
+    if cpu_sample and cpu_sample > 0:
+        running = [g for g in guests if g.name in {d["name"] for d in found if d["state"] == "running"}]
+        with lc.attempt("sample the cpu time of the vms on %s" % lc.safe_uri(conn)):
+            before = {g.name: g.dom.info()[4] for g in running}
+            start = clock()
+            sleep(cpu_sample)
+            elapsed = clock() - start
+            after = {g.name: g.dom.info()[4] for g in running}
+        for entry in found:
+            name_ = entry["name"]
+            entry["cpu_percent"] = cpu_percent(before[name_], after[name_], elapsed, entry["vcpus"]) if name_ in after else 0.0
+            entry["cpu_time_ns"] = after.get(name_, entry["cpu_time_ns"])
+    return sorted(found, key=lambda d: d["name"])
