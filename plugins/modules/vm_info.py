@@ -152,8 +152,8 @@ def run(module):
     # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
     with module_base.connection(module) as conn:
         vms = vm_query.info(conn, name=module.params["name"], states=module.params["states"],
-                          tags=module.params["tags"], metadata=module.params["metadata"],
-                          cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
+                            tags=module.params["tags"], metadata=module.params["metadata"],
+                            cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
     return {"changed": False, "vms": vms}
 
 
