@@ -39,7 +39,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lab  # noqa: E402  # pylint: disable=wrong-import-position
-from lab import LabError, ROOT_DIR, wait_for  # noqa: E402  # pylint: disable=wrong-import-position
+from lab import LabError, ROOT_DIR  # noqa: E402  # pylint: disable=wrong-import-position
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -263,34 +263,20 @@ class FreshHost(lab.Host):
         # same path inside as outside.
         os.makedirs(self.inside(self.lab.lockspace_dir), exist_ok=True)
 
+    KEEPER_SCRIPT = os.path.abspath(__file__)
+
     def start(self, tarball):
         self.kill()
         self.prepare(tarball)
-        log = open(self.log_file, "ab")   # pylint: disable=consider-using-with
-        try:
-            # unshare execs the keeper without forking: the pid we get is the keeper's.
-            proc = subprocess.Popen(   # pylint: disable=consider-using-with  # runs on after us
-                ["unshare", "--mount", "--uts", "--propagation", "private", "--",
-                 "/usr/bin/python3", os.path.abspath(__file__), "_keeper", self.marker],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                     "HOTIRON_LAB_HOST": self.marker, "FRESH_ID": str(self.lab.lab_id)})
-        finally:
-            log.close()
-        return proc
+        return self.spawn_keeper()
 
-    def wait_ready(self, proc, timeout=READY_TIMEOUT):
-        """Wait until the keeper recorded itself and the host's sshd greets."""
-        def alive_and(check):
-            def predicate():
-                if proc.poll() is not None:
-                    raise LabError(f"{self.name}: keeper exited with {proc.returncode}; "
-                                   f"see {self.log_file}")
-                return check()
-            return predicate
-        wait_for(f"{self.name} keeper", alive_and(self.keeper_pid), timeout)
-        wait_for(f"{self.name} sshd on {self.address}:22",
-                 alive_and(lambda: lab.tcp_open(self.address, 22, b"SSH-")), timeout)
+    def keeper_env(self):
+        return dict(super().keeper_env(), FRESH_ID=str(self.lab.lab_id))
+
+    def readiness(self):
+        """The keeper and sshd: libvirt comes later, installed by the role."""
+        return [(f"{self.name} keeper", self.keeper_pid, 0.05),
+                (f"{self.name} sshd on {self.address}:22", lambda: lab.tcp_open(self.address, 22, b"SSH-"), 0.05)]
 
     def _orphan_pid(self, runtime):
         """A process still in both recorded namespaces of a keeper that is gone.  Unlike the

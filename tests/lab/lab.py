@@ -354,25 +354,45 @@ class Host:
         ) % (self.name, self.address, key, self.lab.key_file + ".pub"))
 
     # --- starting (runs in the lab's own process) ----------------------------------------
+    KEEPER_SCRIPT = os.path.abspath(__file__)
+
     def start(self):
         """Start the keeper (which sets up the namespaces and daemons); returns at once."""
         self.kill()          # daemons left over by a keeper that died would hold the ports
         self.prepare()
+        return self.spawn_keeper()
+
+    def keeper_env(self):
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOTIRON_LAB_HOST": self.marker}
+
+    def spawn_keeper(self):
+        """Run ``KEEPER_SCRIPT _keeper <marker>`` in new mount and UTS namespaces."""
         log = open(self.log_file, "ab")
         try:
             # unshare execs the keeper without forking: the pid we get is the keeper's.
             proc = subprocess.Popen(
                 ["unshare", "--mount", "--uts", "--propagation", "private", "--",
-                 "/usr/bin/python3", os.path.abspath(__file__), "_keeper", self.marker],
+                 "/usr/bin/python3", self.KEEPER_SCRIPT, "_keeper", self.marker],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                     "HOTIRON_LAB_HOST": self.marker})
+                env=self.keeper_env())
         finally:
             log.close()
         return proc
 
+    def readiness(self):
+        """``(what, check, interval)``, in order, that the host must pass to be up."""
+        return [
+            (f"{self.name} keeper", self.keeper_pid, 0.05),
+            (f"{self.name} libvirtd on {self.address}:{LIBVIRTD_PORT}",
+             lambda: tcp_open(self.address, LIBVIRTD_PORT), 0.05),
+            (f"{self.name} sshd on {self.address}:22", lambda: tcp_open(self.address, 22, b"SSH-"), 0.05),
+            (f"{self.name} libvirtd answering on {self.uri}",
+             lambda: subprocess.run(["virsh", "-q", "-c", self.uri, "version"], check=False,
+                                    capture_output=True).returncode == 0, 0.2),
+        ]
+
     def wait_ready(self, proc, timeout=READY_TIMEOUT):
-        """Wait until the keeper wrote its runtime file, libvirtd answers and sshd greets."""
+        """Wait until every check of :meth:`readiness` passes, while the keeper lives."""
         def alive_and(check):
             def predicate():
                 if proc.poll() is not None:
@@ -380,15 +400,8 @@ class Host:
                                    f"see {self.log_file}")
                 return check()
             return predicate
-        wait_for(f"{self.name} keeper", alive_and(self.keeper_pid), timeout)
-        wait_for(f"{self.name} libvirtd on {self.address}:{LIBVIRTD_PORT}",
-                 alive_and(lambda: tcp_open(self.address, LIBVIRTD_PORT)), timeout)
-        wait_for(f"{self.name} sshd on {self.address}:22",
-                 alive_and(lambda: tcp_open(self.address, 22, b"SSH-")), timeout)
-        wait_for(f"{self.name} libvirtd answering on {self.uri}",
-                 alive_and(lambda: subprocess.run(
-                     ["virsh", "-q", "-c", self.uri, "version"], check=False,
-                     capture_output=True).returncode == 0), timeout, interval=0.2)
+        for what, check, interval in self.readiness():
+            wait_for(what, alive_and(check), timeout, interval=interval)
 
     def save_capabilities(self):
         """Keep this host's QEMU capabilities cache as the template for fresh hosts."""
