@@ -68,6 +68,11 @@ class VirtError(Exception):
         self.domain = domain
         self.libvirt_message = libvirt_message
 
+    def extend(self, text):
+        """Add ``text`` to the message (what was done about the failure, what to check)."""
+        self.message += text
+        self.args = (self.message,)
+
     def as_result(self):
         """The fields a module adds to ``fail_json``."""
         result = {"msg": self.message}
@@ -207,7 +212,7 @@ def connect(uri=DEFAULT_URI, readonly=False):
         return libvirt.open(uri)
     except libvirt.libvirtError as err:
         wrapped = wrap_libvirt_error("connect to libvirt at %s" % uri, err)
-        wrapped.message += (
+        wrapped.extend(
             ". Check that the host is reachable, that libvirtd is running there and"
             " listening for this transport, and that the URI is right"
         )

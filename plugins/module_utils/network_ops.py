@@ -101,8 +101,7 @@ def ensure_network(conn, params, check_mode=False, want_diff=False):
             if gone is not None:
                 with lc.attempt("remove network %s again after the failure" % name):
                     gone.undefine()
-                err.message += "; the network definition this run made was removed again"
-                err.args = (err.message,)
+                err.extend("; the network definition this run made was removed again")
         raise
     result["network"] = network_info(net) if params["state"] != "absent" else {}
     return result

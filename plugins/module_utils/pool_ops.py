@@ -219,8 +219,7 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
         if created:
             # Nothing half-made: a pool this run defined but could not build or start goes again.
             if _rollback(conn, name, spec if "define secret" in actions else None):
-                err.message += "; the storage pool definition this run made was removed again"
-                err.args = (err.message,)
+                err.extend("; the storage pool definition this run made was removed again")
         raise
     result["pool"] = pool_info(conn, pool)
     if "refresh" in actions and before_volumes is not None:

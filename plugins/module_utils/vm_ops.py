@@ -518,10 +518,9 @@ def ensure_created(conn, spec, host, state, check_mode):
     except lc.VirtError as err:
         failures = undo.rollback()
         if failures:
-            err.message += "; cleaning up also failed: " + "; ".join(failures)
+            err.extend("; cleaning up also failed: " + "; ".join(failures))
         else:
-            err.message += " (everything this task created was removed again)"
-        err.args = (err.message,)
+            err.extend(" (everything this task created was removed again)")
         raise
     diff["after"] = dx.normalise(guest.inactive_xml(), keep_uuid=False)
     return True, result, diff, guest

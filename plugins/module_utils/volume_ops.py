@@ -213,8 +213,7 @@ def apply(conn, pool, vol, spec, ctx, actions, params):
             # Nothing half-made: a volume this run created but could not fill goes again.
             with lc.attempt("delete volume %s again after the failure" % spec["name"]):
                 pool.storageVolLookupByName(spec["name"]).delete(0)
-            err.message += "; the volume this run created was deleted again"
-            err.args = (err.message,)
+            err.extend("; the volume this run created was deleted again")
         raise
 
 
