@@ -5,8 +5,8 @@
 
 Read-only: state and reason, resources, disks with sizes and backing chains, NICs
 with the addresses of DHCP leases or the guest agent, metadata, and CPU use sampled
-over an interval (with an injectable clock).  :func:`matches` and
-:func:`cpu_percent` are pure.
+over an interval (with an injectable clock), and the progress of a running job such as a
+migration.  :func:`matches`, :func:`cpu_percent` and :func:`job_progress` are pure.
 """
 
 from __future__ import annotations
@@ -58,6 +58,42 @@ def cpu_percent(t0_ns, t1_ns, elapsed_s, vcpus):
     return round(100.0 * (t1_ns - t0_ns) / (elapsed_s * 1e9 * vcpus), 1)
 
 
+# virDomainJobOperation, as reported in a job's "operation" field.
+JOB_OPERATIONS = {
+    0: "unknown", 1: "start", 2: "save", 3: "restore", 4: "incoming migration", 5: "outgoing migration",
+    6: "snapshot", 7: "snapshot revert", 8: "dump", 9: "backup", 10: "snapshot delete",
+}
+_MIB = 1024 * 1024
+
+
+def job_progress(stats, postcopy=False):
+    """What vm_info reports of a VM's running job from ``virDomainGetJobStats`` (pure).
+
+    None when there is no job.  ``percent`` is the share of the job's data done; during a
+    migration the remaining data grows again whenever the guest dirties memory faster than it is
+    sent, so the percentage can fall between two reads.
+    """
+    if not stats or stats.get("type", 0) == 0:
+        return None
+    total = int(stats.get("data_total", 0))
+    remaining = int(stats.get("data_remaining", 0))
+    progress = {
+        "operation": JOB_OPERATIONS.get(stats.get("operation", 0), "unknown"),
+        "elapsed_s": round(int(stats.get("time_elapsed", 0)) / 1000.0, 1),
+        "percent": round(100.0 * (total - remaining) / total, 1) if total > 0 else None,
+        "data_total_mib": round(total / _MIB, 1),
+        "data_processed_mib": round(int(stats.get("data_processed", 0)) / _MIB, 1),
+        "data_remaining_mib": round(remaining / _MIB, 1),
+        "memory_iteration": stats.get("memory_iteration"),
+        "memory_dirty_rate_pages_s": stats.get("memory_dirty_rate"),
+        "memory_mib_s": round(int(stats["memory_bps"]) / _MIB, 1) if "memory_bps" in stats else None,
+        "expected_downtime_ms": stats.get("downtime"),
+        "disk_remaining_mib": round(int(stats["disk_remaining"]) / _MIB, 1) if "disk_remaining" in stats else None,
+        "postcopy": bool(postcopy),
+    }
+    return progress
+
+
 def describe(guest, addresses=True):
     """What vm_info reports about one guest."""
     with lc.attempt("describe vm %s on %s" % (guest.name, guest.uri)):
@@ -79,6 +115,7 @@ def describe(guest, addresses=True):
             "os": meta.get("os"),
             "disks": [_describe_disk(guest, node, active) for node in root.findall("devices/disk")],
             "interfaces": [],
+            "job": job_progress(_optional(dom.jobStats, 0), reason.startswith("post-copy")) if active else None,
         }
         leases = {}
         if active and addresses:

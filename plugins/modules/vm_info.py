@@ -13,7 +13,8 @@ description:
   - Reports one VM or every VM of a host, optionally filtered by state, tags and collection metadata.
   - For each VM, its state and reason, resources, disks (path, format, size, backing chain),
     interfaces (MAC, network, addresses from DHCP leases or the guest agent where available),
-    the collection metadata and CPU use.
+    the collection metadata, CPU use, and the progress of a running job such as a migration
+    (RV(vms[].job)), to poll while M(hotiron.virt.vm_migrate) runs with C(async).
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment: [hotiron.virt.connection]
@@ -67,6 +68,32 @@ EXAMPLES = r"""
     name: db1
     cpu_sample: 1
   register: db1
+
+- name: Start a long migration in the background
+  hotiron.virt.vm_migrate:
+    uri: qemu+tls://hv1.example.com/system
+    name: db1
+    dest_uri: qemu+tls://hv2.example.com/system
+  async: 3600
+  poll: 0
+  register: moving
+
+- name: Report its progress until it has ended
+  hotiron.virt.vm_info:
+    uri: qemu+tls://hv1.example.com/system
+    name: db1
+  register: db1_job
+  until: db1_job.vms == [] or db1_job.vms[0].job is none
+  retries: 720
+  delay: 5
+
+- name: Its result
+  ansible.builtin.async_status:
+    jid: "{{ moving.ansible_job_id }}"
+  register: moved
+  until: moved.finished
+  retries: 60
+  delay: 1
 """
 
 RETURN = r"""
@@ -131,6 +158,49 @@ vms:
     autostart:
       description: Starts with the host.
       type: bool
+    job:
+      description:
+        - The VM's running job (a migration, save, dump, backup, ...), or V(null) when none runs.
+        - During a migration the remaining data grows again when the guest writes memory faster
+          than it is sent, so RV(vms[].job.percent) can fall between two reads.
+      type: dict
+      contains:
+        operation:
+          description: What the job does, such as V(outgoing migration) or V(incoming migration).
+          type: str
+        elapsed_s:
+          description: Seconds since the job started.
+          type: float
+        percent:
+          description: Share of the job's data done, V(null) when libvirt gives no total.
+          type: float
+        data_total_mib:
+          description: Memory and disk data the job covers.
+          type: float
+        data_processed_mib:
+          description: Data sent so far.
+          type: float
+        data_remaining_mib:
+          description: Data still to send.
+          type: float
+        memory_iteration:
+          description: Pre-copy pass over the guest's memory.
+          type: int
+        memory_dirty_rate_pages_s:
+          description: Pages the guest writes per second.
+          type: int
+        memory_mib_s:
+          description: Memory transfer rate.
+          type: float
+        expected_downtime_ms:
+          description: Pause QEMU expects at the switch-over.
+          type: int
+        disk_remaining_mib:
+          description: Disk data still to copy (a migration that copies disks).
+          type: float
+        postcopy:
+          description: Whether the migration has switched to post-copy.
+          type: bool
     persistent:
       description: Has a persistent definition.
       type: bool

@@ -146,7 +146,8 @@ options:
     type: int
     default: 256
 notes:
-  - Runs for as long as the migration; use C(async) and C(poll) for long ones.
+  - Runs for as long as the migration; use C(async) and C(poll) for long ones. Meanwhile
+    M(hotiron.virt.vm_info) on the source reports its progress (RV(hotiron.virt.vm_info#module:vms[].job)).
   - Copying a local disk, and telling whether a directory is shared, needs a storage pool covering
     the disk's directory on both hosts (a C(dir) pool at C(/var/lib/libvirt/images) usually).
     The copy on the source is removed after a successful migration.

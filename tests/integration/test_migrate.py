@@ -401,6 +401,43 @@ def test_dirty_guest_precopy_times_out_and_postcopy_completes(lab, guest, run_mo
     assert counter(dom) > before
 
 
+def test_vm_info_reports_the_progress_of_a_running_migration(lab, guest, run_module):
+    """A migration capped at 4 MiB/s of a guest with 32 MiB written takes seconds: meanwhile
+    vm_info on the source reports the outgoing migration with data sent and a percentage,
+    and once it has ended the source has no vm and the destination's reports no job."""
+    g = guest("hv1", "filled", memory_mib=64, dirty_mib=32)
+    last_page = DIRTY_COUNTER_ADDR + 32 * 1024 * 1024 - 4096
+    wait_for("the guest to write its 32 MiB", lambda: int.from_bytes(
+        g.domain().memoryPeek(last_page, 4, libvirt.VIR_MEMORY_PHYSICAL), "little") >= 1, timeout=120)
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.update(run_module(
+        "hotiron.virt.vm_migrate", migrate_args(lab, g.name, bandwidth=4))))
+    runner.start()
+    seen = []
+
+    def progress():
+        vms = run_module("hotiron.virt.vm_info", {"uri": lab.host("hv1").uri, "name": g.name})["vms"]
+        job = vms[0]["job"] if vms else None
+        if job and job["data_processed_mib"] > 0:
+            seen.append(job)
+        return seen or not runner.is_alive()
+
+    try:
+        wait_for("vm_info to report the migration's progress", progress, timeout=120)
+    finally:
+        runner.join(timeout=300)
+    assert not runner.is_alive() and not outcome["failed"], outcome
+    assert seen, "the migration ended before vm_info saw it"
+    job = seen[0]
+    assert job["operation"] == "outgoing migration" and not job["postcopy"]
+    assert 0 <= job["percent"] < 100 and job["data_total_mib"] >= 64
+    assert job["data_processed_mib"] + job["data_remaining_mib"] <= job["data_total_mib"] + 1
+    assert find(lab, g.name) == {"hv2": (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_MIGRATED)}
+    assert run_module("hotiron.virt.vm_info", {"uri": lab.host("hv1").uri, "name": g.name})["vms"] == []
+    (arrived,) = run_module("hotiron.virt.vm_info", {"uri": lab.host("hv2").uri, "name": g.name})["vms"]
+    assert arrived["job"] is None and arrived["reason"] == "migrated"
+
+
 # ---- a disk on the iSCSI SAN (tests/lab/san.py: tgtd, pools of type iscsi-direct) ------------
 
 @pytest.fixture

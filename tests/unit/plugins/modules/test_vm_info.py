@@ -92,6 +92,37 @@ def test_cpu_percent(t0, t1, elapsed, vcpus, expected):
     assert vm_query.cpu_percent(t0, t1, elapsed, vcpus) == expected
 
 
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("stats", [None, {}, {"type": 0}, {"type": 0, "data_total": 5}])
+def test_no_job_is_none(stats):
+    assert vm_query.job_progress(stats) is None
+
+
+def test_migration_progress_from_job_stats():
+    stats = {"type": 2, "operation": 5, "time_elapsed": 12345, "data_total": 2048 * MIB,
+             "data_processed": 1600 * MIB, "data_remaining": 512 * MIB, "memory_iteration": 2,
+             "memory_dirty_rate": 1500, "memory_bps": 1190 * MIB, "downtime": 300}
+    assert vm_query.job_progress(stats) == {
+        "operation": "outgoing migration", "elapsed_s": 12.3, "percent": 75.0, "data_total_mib": 2048.0,
+        "data_processed_mib": 1600.0, "data_remaining_mib": 512.0, "memory_iteration": 2,
+        "memory_dirty_rate_pages_s": 1500, "memory_mib_s": 1190.0, "expected_downtime_ms": 300,
+        "disk_remaining_mib": None, "postcopy": False}
+
+
+def test_progress_of_a_job_without_totals_and_in_postcopy():
+    job = vm_query.job_progress({"type": 1, "operation": 4, "disk_remaining": 3 * MIB}, postcopy=True)
+    assert job["operation"] == "incoming migration" and job["percent"] is None
+    assert job["disk_remaining_mib"] == 3.0 and job["postcopy"] is True and job["memory_mib_s"] is None
+    assert vm_query.job_progress({"type": 2, "operation": 99})["operation"] == "unknown"
+
+
+def test_job_is_none_where_the_driver_reports_no_jobs(conn):
+    # The test driver has no virDomainGetJobStats: an unsupported call is "no job", not an error.
+    assert [v["job"] for v in vm_query.info(conn)] == [None, None, None]
+
+
 def test_module_runs_in_check_mode(capsys):
     with patch_module_args({"uri": HOST, "states": ["running"], "_ansible_check_mode": True}):
         with pytest.raises(SystemExit):
