@@ -157,7 +157,7 @@ unreachable_hosts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import run_host_maintenance
+from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops import run_host_maintenance
 from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
 
 
