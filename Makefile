@@ -117,6 +117,7 @@ changelog-lint: deps
 
 benchmarks: collection
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@echo "== benchmarks/bench_migrate.py --playbook"; $(PY) benchmarks/bench_migrate.py --playbook
 
 clean: lab-down
 	rm -rf $(BUILD)

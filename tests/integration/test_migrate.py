@@ -218,6 +218,22 @@ def test_memory_writing_guest_continues_where_it_was(lab, guest, run_module):
     wait_for("the counter to go on growing on hv2", lambda: counter(dom) > after, timeout=20)
 
 
+@pytest.mark.parametrize("tuning, flag", [
+    (dict(parallel_connections=2), "PARALLEL"),      # QEMU multifd, two channels
+    (dict(compression=True), "COMPRESSED"),          # xbzrle: pages re-sent as deltas
+])
+def test_parallel_connections_and_compression(lab, guest, run_module, tuning, flag):
+    """The memory-writing guest re-dirties its pages, which is where both options matter."""
+    g = guest("hv1", "dirty", memory_mib=64)
+    wait_for("the dirty guest to start counting", lambda: counter(g.domain()) > 2, timeout=120)
+    before = counter(g.domain())
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name, auto_converge=True, **tuning))
+    assert not result["failed"], result
+    assert flag in result["settings"]["flags"]
+    dom = assert_still_running(lab, g.name, "hv2")
+    assert counter(dom) > before
+
+
 def test_local_disk_copied_identical_and_source_copy_removed(lab, guest, run_module):
     g = guest("hv1", "idle")
     # data of the test's own beyond the boot sector, to compare after
