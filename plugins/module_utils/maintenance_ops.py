@@ -24,10 +24,7 @@ libvirt = lc.libvirt
 
 def _migration_params(extra):
     """vm_migrate's tuning options with their defaults, overridden by ``extra``."""
-    params = dict(bandwidth=0, max_downtime=500, downtime_steps=10, downtime_delay=75.0, auto_converge=False,
-                  postcopy=False, postcopy_after=0.0, postcopy_on_stall=True, stall_timeout=30.0,
-                  abort_on_stall=False, completion_timeout=0.0, timeout_action="abort", compression=False,
-                  parallel_connections=0)
+    params = mo.tuning_defaults()
     unknown = sorted(set(extra or {}) - set(params))
     if unknown:
         raise lc.VirtError("Unknown migration settings: %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(params))))

@@ -581,11 +581,13 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
     completed = {}
     if arrived is not None and running:
         try:
-            completed = arrived.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            # KEEP_COMPLETED: reading them here must not take them from virsh domjobinfo --completed.
+            completed = arrived.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+                                         | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
         except libvirt.libvirtError:
             completed = {}
     stats = completed or last
-    return {
+    result = {
         "changed": True,
         "vm": name,
         "source": lc.safe_uri(src),
@@ -603,6 +605,10 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
                          migration_address=migration_address, downtime_schedule=policy.schedule),
         "events": policy.events,
     }
+    if tuning.compression and running:
+        result["compression"] = {key: stats.get("compression_" + key)
+                                 for key in ("pages", "bytes", "cache_misses", "overflow")}
+    return result
 
 
 def _recover(src, dest, name, created, dest_had_definition, was_running=True, postcopy=False):
@@ -685,6 +691,35 @@ def locate(src, dest, name):
 
 
 # ---- the vm_migrate module's work -----------------------------------------------------------
+
+# The tuning options of vm_migrate (and host_maintenance's ``migration`` setting): one table for
+# the module's argument spec and for every caller that builds the parameters itself.
+TUNING_SPEC = dict(
+    bandwidth=dict(type="int", default=0),
+    max_downtime=dict(type="int", default=500),
+    downtime_steps=dict(type="int", default=10),
+    downtime_delay=dict(type="float", default=75.0),
+    auto_converge=dict(type="bool", default=False),
+    postcopy=dict(type="bool", default=False),
+    postcopy_after=dict(type="float", default=0.0),
+    postcopy_on_stall=dict(type="bool", default=True),
+    stall_timeout=dict(type="float", default=30.0),
+    abort_on_stall=dict(type="bool", default=False),
+    completion_timeout=dict(type="float", default=0.0),
+    timeout_action=dict(type="str", choices=["abort", "postcopy"], default="abort"),
+    compression=dict(type="bool", default=False),
+    parallel_connections=dict(type="int", default=0),
+)
+
+
+def tuning_argument_spec():
+    """The tuning options' argument spec (a copy the caller may change)."""
+    return {key: dict(spec) for key, spec in TUNING_SPEC.items()}
+
+
+def tuning_defaults():
+    return {key: spec["default"] for key, spec in TUNING_SPEC.items()}
+
 
 def tuning_from_params(params):
     from ansible_collections.hotiron.virt.plugins.module_utils.migration import Tuning, TuningError

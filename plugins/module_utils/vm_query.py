@@ -115,7 +115,7 @@ def describe(guest, addresses=True):
             "os": meta.get("os"),
             "disks": [_describe_disk(guest, node, active) for node in root.findall("devices/disk")],
             "interfaces": [],
-            "job": job_progress(_optional(dom.jobStats, 0), reason.startswith("post-copy")) if active else None,
+            "job": job_progress(_optional(dom.jobStats, 0), reason == "post-copy") if active else None,
         }
         leases = {}
         if active and addresses:

@@ -78,22 +78,23 @@ EXAMPLES = r"""
   poll: 0
   register: moving
 
-- name: Report its progress until it has ended
+- name: Its progress so far (no job yet while its checks run, none once it has ended)
   hotiron.virt.vm_info:
     uri: qemu+tls://hv1.example.com/system
     name: db1
-  register: db1_job
-  until: db1_job.vms == [] or db1_job.vms[0].job is none
-  retries: 720
-  delay: 5
+  register: db1_now
 
-- name: Its result
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ (db1_now.vms | first | default({})).job | default(none) }}"
+
+- name: Wait for the migration's result
   ansible.builtin.async_status:
     jid: "{{ moving.ansible_job_id }}"
   register: moved
   until: moved.finished
-  retries: 60
-  delay: 1
+  retries: 720
+  delay: 5
 """
 
 RETURN = r"""
