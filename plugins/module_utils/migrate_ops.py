@@ -586,6 +586,8 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
                                          | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
         except libvirt.libvirtError:
             completed = {}
+    if completed.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+        completed = {}  # none kept (after post-copy the destination keeps none): the last ones read
     stats = completed or last
     result = {
         "changed": True,
@@ -596,7 +598,7 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
         "running": is_active(arrived),
         "live": bool(live and running),
         "duration_s": round(duration, 3),
-        "downtime_ms": stats.get("downtime"),
+        "downtime_ms": completed.get("downtime"),  # measured; a running job only has an estimate
         "data_sent_bytes": stats.get("data_processed"),
         "memory_iterations": stats.get("memory_iteration"),
         "disks": [d.as_dict() for d in pre.disks],
@@ -606,7 +608,10 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
         "events": policy.events,
     }
     if tuning.compression and running:
-        result["compression"] = {key: stats.get("compression_" + key)
+        # After a switch to post-copy libvirt's completed statistics have no XBZRLE figures: the
+        # last ones read while pre-copy ran are what there is.
+        source = completed if "compression_pages" in completed else last
+        result["compression"] = {key: source.get("compression_" + key)
                                  for key in ("pages", "bytes", "cache_misses", "overflow")}
     return result
 

@@ -210,16 +210,21 @@ duration_s:
   returned: when moved
   type: float
 downtime_ms:
-  description: How long the VM was paused at the switch-over, as libvirt measured it.
+  description:
+    - How long the VM was paused at the switch-over, as libvirt measured it.
+    - V(null) after a switch to post-copy, where the destination keeps no measurement.
   returned: when moved live
   type: int
 data_sent_bytes:
-  description: Memory data sent.
+  description:
+    - Memory data sent.
+    - After a switch to post-copy, what libvirt reported at the last read during the migration.
   returned: when moved live
   type: int
 compression:
   description:
-    - What xbzrle compression did, from libvirt's statistics of the completed migration; V(null)
+    - What xbzrle compression did, from libvirt's statistics of the completed migration (after a
+      switch to post-copy, which leaves them out, the last ones read while pre-copy ran); V(null)
       values where libvirt reports none.
     - C(pages) and C(bytes) are the pages sent as deltas and their size, C(cache_misses) the pages
       not in the cache, C(overflow) the deltas too large to send as such.
@@ -227,7 +232,8 @@ compression:
   type: dict
   sample: {pages: 5021, bytes: 180112, cache_misses: 32788, overflow: 0}
 memory_iterations:
-  description: Pre-copy passes over the VM's memory.
+  description:
+    - Pre-copy passes over the VM's memory (after a switch to post-copy, as at the last read).
   returned: when moved live
   type: int
 disks:
