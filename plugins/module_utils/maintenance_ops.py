@@ -32,6 +32,20 @@ def _migration_params(extra):
     return params
 
 
+def maintenance_diff(host, state_before, running_before, state_after, running_after):
+    """Diff-mode view of entering or leaving maintenance: the host's state and the VMs running on
+    it, before and after (pure)."""
+    return {
+        "before": {"host": host, "state": state_before, "running_vms": sorted(running_before)},
+        "after": {"host": host, "state": state_after, "running_vms": sorted(running_after)},
+    }
+
+
+def _running_names(conn, uri):
+    with lc.attempt("list the running vms of %s" % uri):
+        return [d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)]
+
+
 def _host_name_of(uri, hosts):
     for name, host_uri in hosts.items():
         if host_uri == uri:
@@ -116,9 +130,11 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     if not plan.complete:
         raise lc.VirtError("Cannot put %s in maintenance: %s; nothing was moved" % (
             name, "; ".join("%s: %s" % kv for kv in sorted(plan.unplaced.items()))))
+    before = "maintenance" if already else "active"
     if check_mode:
         result.update(changed=True, state="maintenance", msg="%d vm(s) would move, %d would be shut down"
-                      % (len(plan.moves), len(plan.shutdown)))
+                      % (len(plan.moves), len(plan.shutdown)),
+                      diff=maintenance_diff(name, before, [d.name for d in demands], "maintenance", []))
         return result
 
     started = time.monotonic()
@@ -145,7 +161,9 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     # should be placed there; state=active clears it.
     maintenance_state.mark(conn, reason="hotiron.virt.host_maintenance", moved=moved, shutdown=plan.shutdown)
     result.update(changed=True, state="maintenance", moves=moves, shutdown=shutdown,
-                  duration_s=round(time.monotonic() - started, 3))
+                  duration_s=round(time.monotonic() - started, 3),
+                  diff=maintenance_diff(name, before, [d.name for d in demands], "maintenance",
+                                        [m["vm"] for m in failed]))
     if failed:
         result["failed"] = True
         result["msg"] = ("%d of %d vm(s) could not leave %s and still run there: %s" % (
@@ -164,8 +182,11 @@ def _leave(conn, uri, name, hosts, params, check_mode):
         back = list(record.get("moved", []))
     result = {"host": name, "state": "active", "record": record,
               "plan": {"bring_back": back, "start": list(record.get("shutdown", []))}}
+    running = _running_names(conn, uri)
     if check_mode:
-        result.update(changed=True, msg="%s would leave maintenance" % name)
+        result.update(changed=True, msg="%s would leave maintenance" % name, diff=maintenance_diff(
+            name, "maintenance", running, "active",
+            set(running) | {m["vm"] for m in back} | set(record.get("shutdown", []))))
         return result
     maintenance_state.clear(conn)
     started = {}
@@ -187,7 +208,9 @@ def _leave(conn, uri, name, hosts, params, check_mode):
         for m, future in futures:
             moves.append(dict({"vm": m["vm"], "from": m["to"], "to": name}, **future.result()))
     failed = [m for m in moves if not m["ok"]]
-    result.update(changed=True, moves=moves, started=sorted(started))
+    result.update(changed=True, moves=moves, started=sorted(started), diff=maintenance_diff(
+        name, "maintenance", running, "active",
+        set(running) | {m["vm"] for m in moves if m["ok"]} | set(started)))
     if failed:
         result["failed"] = True
         result["msg"] = "%s left maintenance but %d vm(s) could not come back: %s" % (

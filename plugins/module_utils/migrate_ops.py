@@ -356,13 +356,14 @@ class Preflight:
         self.reserved_memory_mib = reserved_memory_mib
         self.dom = None
         self.disks = []
+        self.src_name = None
         self.dest_name = None
 
     def run(self):
         src_uri, dest_uri = lc.safe_uri(self.src), lc.safe_uri(self.dest)
         with lc.attempt("compare hosts %s and %s" % (src_uri, dest_uri)):
             src_host, dest_host = self.src.getHostname(), self.dest.getHostname()
-        self.dest_name = dest_host
+        self.src_name, self.dest_name = src_host, dest_host
         if src_host == dest_host:
             raise lc.VirtError("Source and destination are the same host (%s): choose another destination" % src_host)
         self.dom = lc.lookup_domain(self.src, self.name)
@@ -593,6 +594,7 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
         "changed": True,
         "vm": name,
         "source": lc.safe_uri(src),
+        "source_host": pre.src_name,
         "destination": dest_uri,
         "host": pre.dest_name,
         "running": is_active(arrived),
@@ -726,6 +728,14 @@ def tuning_defaults():
     return {key: spec["default"] for key, spec in TUNING_SPEC.items()}
 
 
+def migration_diff(result):
+    """Diff-mode view of a (planned) migration result: where the VM runs before and after (pure)."""
+    return {
+        "before": {"vm": result["vm"], "host": result.get("source_host"), "uri": result.get("source")},
+        "after": {"vm": result["vm"], "host": result.get("host"), "uri": result.get("destination")},
+    }
+
+
 def tuning_from_params(params):
     from ansible_collections.hotiron.virt.plugins.module_utils.migration import Tuning, TuningError
 
@@ -790,7 +800,8 @@ def run_vm_migrate(params, check_mode):
     if check_mode:
         flags, names = migration_flags(params["live"], is_active(pre.dom),
                                        any(d.mode == "copy" for d in pre.disks), tuning)
-        return {"changed": True, "vm": name, "source": src_uri, "destination": dest_uri, "host": pre.dest_name,
+        return {"changed": True, "vm": name, "source": src_uri, "source_host": pre.src_name,
+                "destination": dest_uri, "host": pre.dest_name,
                 "disks": [d.as_dict() for d in pre.disks], "settings": dict(tuning.as_dict(), flags=names),
                 "msg": "vm %s would move to %s" % (name, dest_uri)}
     return migrate(src, dest, dest_uri, name, tuning, live=params["live"],

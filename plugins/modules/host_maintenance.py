@@ -36,8 +36,9 @@ attributes:
     support: full
     details: Returns the evacuation plan (RV(plan)) without moving anything.
   diff_mode:
-    description: Would return the changes as a diff.
-    support: none
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+    details: The host's state and the VMs running on it, before and after (planned in check mode).
 options:
   uri:
     description: libvirt URI of the host entering or leaving maintenance.
@@ -161,6 +162,14 @@ from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops impor
 from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
 
 
+def run(module):
+    result = run_host_maintenance(module.params, module.check_mode)
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None and result.get("changed"):
+        result["diff"] = diff
+    return result
+
+
 def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
@@ -178,7 +187,7 @@ def main():
         reserved_host_memory=dict(type="int", default=256),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, lambda m: run_host_maintenance(m.params, m.check_mode))
+    run_module(module, run)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ attributes:
     details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs,
       storage, name clash) without moving anything.
   diff_mode:
-    description: Would return the changes as a diff.
-    support: none
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+    details: The host and URI the VM runs on before and after.
 options:
   name:
     description: Name of the VM, on the host of O(uri) (the source).
@@ -197,6 +198,10 @@ destination:
   description: URI of the host the VM is on now.
   returned: always
   type: str
+source_host:
+  description: Hostname of the source.
+  returned: when moved or in check mode
+  type: str
 host:
   description: Hostname of the destination.
   returned: success
@@ -255,7 +260,18 @@ events:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import run_vm_migrate, tuning_argument_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import (
+    migration_diff,
+    run_vm_migrate,
+    tuning_argument_spec,
+)
+
+
+def run(module):
+    result = run_vm_migrate(module.params, module.check_mode)
+    if module._diff and result["changed"]:
+        result["diff"] = migration_diff(result)
+    return result
 
 
 def main():
@@ -279,7 +295,7 @@ def main():
         required_one_of=[("dest_uri", "dest")],
         required_by={"dest": "hosts"},
     )
-    run_module(module, lambda m: run_vm_migrate(m.params, m.check_mode))
+    run_module(module, run)
 
 
 if __name__ == "__main__":

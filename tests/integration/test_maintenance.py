@@ -53,9 +53,11 @@ def test_evacuate_six_vms_with_anti_affinity_and_a_pinned_vm(lab, guest, run_mod
                             shutdown_timeout=2)
 
     # check mode: the plan, nothing moves
-    plan = run_module("hotiron.virt.host_maintenance", args, check=True)
+    plan = run_module("hotiron.virt.host_maintenance", args, check=True, diff=True)
     assert not plan["failed"], plan
     assert plan["changed"] is True
+    assert plan["diff"] == {"before": {"host": "hv1", "state": "active", "running_vms": sorted(names)},
+                            "after": {"host": "hv1", "state": "maintenance", "running_vms": []}}
     assert sorted(m["vm"] for m in plan["plan"]["moves"]) == sorted(names[:5])
     assert plan["plan"]["shutdown"] == [pinned]
     assert all(list(find(lab, n)) == ["hv1"] for n in names)

@@ -115,12 +115,12 @@ def shared_guest(lab, name, kind="idle", memory_mib=32, host="hv1"):
 def run_module(ansible_runner):
     """Like conftest's run_module, with ``failed`` set from the task's status (ansible-core 2.19
     no longer keeps it in the result dict the callback sees)."""
-    def run(module, args, check=False):
+    def run(module, args, check=False, diff=False):
         fd, path = tempfile.mkstemp(prefix="mig-", suffix=".yml", dir=ansible_runner.workdir)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump([{"name": "m", "hosts": "localhost", "gather_facts": False,
                         "tasks": [{"name": "run_module", module: args}]}], handle)
-        run = ansible_runner.playbook(path, check=check)
+        run = ansible_runner.playbook(path, check=check, diff=diff)
         found = run.for_task("run_module", "localhost")
         assert found, "%s produced no result (rc %s):\n%s\n%s" % (module, run.rc, run.stdout, run.stderr)
         result = dict(found[-1]["result"])
@@ -381,9 +381,12 @@ def test_check_mode_moves_nothing(lab, guest, run_module):
     g = guest("hv1", "idle")
     before = find(lab, g.name)
     vols_before = sorted(os.listdir(lab.host("hv2").images_dir))
-    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name), check=True)
+    result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, g.name), check=True, diff=True)
     assert result["changed"] is True and not result["failed"], result
-    assert result["host"] == "hv2"
+    assert result["host"] == "hv2" and result["source_host"] == "hv1"
+    assert result["diff"] == {
+        "before": {"vm": g.name, "host": "hv1", "uri": lab.host("hv1").uri},
+        "after": {"vm": g.name, "host": "hv2", "uri": lab.host("hv2").uri}}
     assert [d["mode"] for d in result["disks"]] == ["copy"]
     assert find(lab, g.name) == before
     assert sorted(os.listdir(lab.host("hv2").images_dir)) == vols_before

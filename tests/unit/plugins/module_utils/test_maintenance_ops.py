@@ -10,11 +10,15 @@ the maintenance record, and each connection to a ``test://`` file has its own co
 
 from __future__ import annotations
 
+import json
+
 import libvirt
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops as mops
+from ansible_collections.hotiron.virt.plugins.modules import host_maintenance
 
 HOST = """<node>
   <cpu><mhz>2400</mhz><model>x86_64</model><active>%d</active><nodes>1</nodes><sockets>1</sockets>
@@ -58,6 +62,9 @@ def test_check_mode_returns_the_plan(group):
     assert sorted(moves) == ["db1", "web1", "web2"]
     assert set(moves.values()) <= {"hv2", "hv3"} and moves["web1"] != moves["web2"]
     assert result["msg"] == "3 vm(s) would move, 0 would be shut down"
+    assert result["diff"] == {
+        "before": {"host": "hv1", "state": "active", "running_vms": ["db1", "web1", "web2"]},
+        "after": {"host": "hv1", "state": "maintenance", "running_vms": []}}
 
 
 def test_pinned_vm_refuses_or_is_shut_down_in_the_plan(group):
@@ -134,3 +141,18 @@ def test_shutdown_asks_then_forces_after_the_timeout(group):
     clock, deaf = Clock(), DeafGuest()
     assert mops._shutdown(deaf, 5, clock=clock, sleep=clock.sleep) == "forced off after 5s"
     assert not deaf.active and clock.now >= 5
+
+
+def test_maintenance_diff_sorts_and_keeps_states():
+    assert mops.maintenance_diff("hv1", "maintenance", {"b", "a"}, "active", ["c", "a", "b"]) == {
+        "before": {"host": "hv1", "state": "maintenance", "running_vms": ["a", "b"]},
+        "after": {"host": "hv1", "state": "active", "running_vms": ["a", "b", "c"]}}
+
+
+@pytest.mark.parametrize("diff", [True, False])
+def test_module_returns_the_diff_only_in_diff_mode(group, capsys, diff):
+    with patch_module_args({"uri": group["hv1"], "hosts": group, "_ansible_check_mode": True, "_ansible_diff": diff}):
+        with pytest.raises(SystemExit):
+            host_maintenance.main()
+    out = json.loads(capsys.readouterr().out)
+    assert out["changed"] is True and ("diff" in out) is diff

@@ -209,3 +209,11 @@ def test_module_arguments(monkeypatch, capsys, hosts):
         vm_migrate.main()
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is False and out["msg"] == "vm web1 is already on %s" % dest
+
+
+def test_migration_diff_is_where_the_vm_runs_before_and_after():
+    result = {"vm": "web1", "source": "qemu+tls://a/system", "source_host": "a",
+              "destination": "qemu+tls://b/system", "host": "b"}
+    assert mo.migration_diff(result) == {
+        "before": {"vm": "web1", "host": "a", "uri": "qemu+tls://a/system"},
+        "after": {"vm": "web1", "host": "b", "uri": "qemu+tls://b/system"}}
