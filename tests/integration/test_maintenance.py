@@ -91,10 +91,13 @@ def test_evacuate_six_vms_with_anti_affinity_and_a_pinned_vm(lab, guest, run_mod
     assert other["failed"] and "is in maintenance" in other["msg"]
 
     # back: the pinned vm starts again, the others come home
-    back = run_module("hotiron.virt.host_maintenance", maintenance_args(lab, state="active", bring_back=True))
+    back = run_module("hotiron.virt.host_maintenance", maintenance_args(lab, state="active", bring_back=True),
+                      diff=True)
     assert not back["failed"], back
     assert sorted(m["vm"] for m in back["moves"]) == sorted(dest)
     assert back["started"] == [pinned]
+    assert back["diff"] == {"before": {"host": "hv1", "state": "maintenance", "running_vms": []},
+                            "after": {"host": "hv1", "state": "active", "running_vms": sorted(names)}}
     for name in names:
         where = find(lab, name)
         assert list(where) == ["hv1"] and where["hv1"][0] == libvirt.VIR_DOMAIN_RUNNING
