@@ -99,16 +99,20 @@ def virsh_argv(src, dest, name, bandwidth):
     return argv + (["--bandwidth", str(bandwidth)] if bandwidth else [])
 
 
-def run_module(src, dest, name, workdir, bandwidth):
-    args = {"ANSIBLE_MODULE_ARGS": module_args(src, dest, name, bandwidth)}
+def module_process(args, workdir):
+    """Run the vm_migrate file as a command with ``args`` in a JSON file, as Ansible's module
+    runner does; returns (seconds, result)."""
     path = os.path.join(workdir, "args.json")
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(args, handle)
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
     env = dict(os.environ, PYTHONPATH=src_link())
     started = time.monotonic()
     proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, env=env, check=False)
-    elapsed = time.monotonic() - started
-    result = json.loads(proc.stdout)
+    return time.monotonic() - started, json.loads(proc.stdout)
+
+
+def run_module(src, dest, name, workdir, bandwidth):
+    elapsed, result = module_process(module_args(src, dest, name, bandwidth), workdir)
     if result.get("failed") or not result.get("changed"):
         raise SystemExit("vm_migrate failed: %s" % result.get("msg"))
     return elapsed, result["downtime_ms"]
@@ -117,18 +121,13 @@ def run_module(src, dest, name, workdir, bandwidth):
 def startup(src, dest, workdir, runs=5):
     """Median time of a vm_migrate run that fails at its first lookup (a VM that exists nowhere):
     interpreter, imports, argument checks, two connections, exit."""
-    args = {"ANSIBLE_MODULE_ARGS": module_args(src, dest, "bench-absent-%d" % os.getpid(), 0)}
-    path = os.path.join(workdir, "absent.json")
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(args, handle)
-    env = dict(os.environ, PYTHONPATH=src_link())
+    args = module_args(src, dest, "bench-absent-%d" % os.getpid(), 0)
     times = []
     for _run in range(runs):
-        started = time.monotonic()
-        proc = subprocess.run([sys.executable, MODULE, path], capture_output=True, text=True, env=env, check=False)
-        times.append(time.monotonic() - started)
-        if "exists neither on" not in proc.stdout:
-            raise SystemExit("vm_migrate did not fail as expected: %s" % proc.stdout[-500:])
+        elapsed, result = module_process(args, workdir)
+        times.append(elapsed)
+        if "exists neither on" not in result.get("msg", ""):
+            raise SystemExit("vm_migrate did not fail as expected: %s" % result.get("msg"))
     return sorted(times)[len(times) // 2]
 
 

@@ -21,9 +21,10 @@ if not os.path.islink(LINK):
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
-# Test helpers that are plain modules, not packages (the lab, the integration helpers): tests
-# import them by name.  Needed with --import-mode=importlib, which pytest.ini sets so that test
-# files of the same name under unit/ and integration/ do not clash.
-for _helpers in (os.path.join(ROOT, "tests", "lab"), os.path.join(ROOT, "tests", "integration")):
+# Test helpers that are plain modules, not packages (the lab, the integration helpers, the unit
+# tests' fakes): tests import them by name.  Needed with --import-mode=importlib, which pytest.ini
+# sets so that test files of the same name under unit/ and integration/ do not clash.
+for _helpers in (os.path.join(ROOT, "tests", "lab"), os.path.join(ROOT, "tests", "integration"),
+                 os.path.join(ROOT, "tests", "unit")):
     if _helpers not in sys.path:
         sys.path.append(_helpers)

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import errno
 import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -425,12 +423,8 @@ class FreshInstance(lab.Lab):
 
 
 # --- the keeper: runs inside the new namespaces (as pid of `unshare`) -------------------------
-def _mount(*args):
-    _run(["mount", *args])
-
-
 def _make_dev(dev):
-    _mount("-t", "tmpfs", "-o", "mode=755,nosuid,noexec", "tmpfs", dev)
+    lab._mount("-t", "tmpfs", "-o", "mode=755,nosuid,noexec", "tmpfs", dev)
     for name, major, minor, mode in DEVICES:
         if name == "kvm" and not os.path.exists("/dev/kvm"):
             continue
@@ -439,9 +433,9 @@ def _make_dev(dev):
         os.chmod(path, mode)
     for sub in ("pts", "shm", "net"):
         os.makedirs(os.path.join(dev, sub))
-    _mount("-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,nosuid,noexec", "devpts",
-           os.path.join(dev, "pts"))
-    _mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", os.path.join(dev, "shm"))
+    lab._mount("-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,nosuid,noexec", "devpts",
+               os.path.join(dev, "pts"))
+    lab._mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", os.path.join(dev, "shm"))
     for name, target in DEV_LINKS:
         os.symlink(target, os.path.join(dev, name))
 
@@ -451,29 +445,21 @@ def keeper_main(marker):
     instance = FreshInstance(int(instance_part.split("-")[1]))
     host = FreshHost(instance, int(name[len("fresh"):]))
     root = host.root
-    _mount("--bind", root, root)                   # pivot_root wants a mount point
-    _mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", os.path.join(root, "proc"))
+    lab._mount("--bind", root, root)                   # pivot_root wants a mount point
+    lab._mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", os.path.join(root, "proc"))
     # The host shares the machine's network namespace: its sysctls must stay read-only.
-    _mount("--bind", os.path.join(root, "proc/sys"), os.path.join(root, "proc/sys"))
-    _mount("-o", "remount,bind,ro", os.path.join(root, "proc/sys"))
-    _mount("-t", "sysfs", "-o", "ro,nosuid,nodev,noexec", "sysfs", os.path.join(root, "sys"))
+    lab._mount("--bind", os.path.join(root, "proc/sys"), os.path.join(root, "proc/sys"))
+    lab._mount("-o", "remount,bind,ro", os.path.join(root, "proc/sys"))
+    lab._mount("-t", "sysfs", "-o", "ro,nosuid,nodev,noexec", "sysfs", os.path.join(root, "sys"))
     _make_dev(os.path.join(root, "dev"))
     run = os.path.join(root, "run")
-    _mount("-t", "tmpfs", "-o", "mode=755,nosuid,nodev", "tmpfs", run)
+    lab._mount("-t", "tmpfs", "-o", "mode=755,nosuid,nodev", "tmpfs", run)
     for sub, mode in (("lock", 0o1777), ("sshd", 0o755)):
         os.makedirs(os.path.join(run, sub))
         os.chmod(os.path.join(run, sub), mode)
-    _mount("--bind", instance.lockspace_dir, host.inside(instance.lockspace_dir))
+    lab._mount("--bind", instance.lockspace_dir, host.inside(instance.lockspace_dir))
     socket.sethostname(host.name)
-    libc = ctypes.CDLL(None, use_errno=True)
-    # Daemons that detach land with us (a subreaper), not with the machine's init.
-    if libc.prctl(lab.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    # Recorded before any daemon starts, so that `down` finds them even if a start fails.
-    lab._atomic_write(host.pid_file, f"{os.getpid()}\n")
-    lab._atomic_write(host.runtime_file, json.dumps({
-        "pid": os.getpid(), "mnt": lab.ns_id("self", "mnt"), "uts": lab.ns_id("self", "uts"),
-        "started": time.time()}) + "\n")
+    libc = lab.keeper_register(host)
     # Into the new root; the machine's root is detached, so nsenter -m lands in the host.
     os.chdir(root)
     os.makedirs(".oldroot", exist_ok=True)
@@ -484,15 +470,7 @@ def keeper_main(marker):
         raise OSError(ctypes.get_errno(), "umount /.oldroot")
     os.rmdir("/.oldroot")
     subprocess.run(["/usr/sbin/sshd", "-f", SSHD_CONFIG], check=True, stdin=subprocess.DEVNULL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    while True:            # reap whatever dies in here; the keeper itself only dies by SIGKILL
-        try:
-            os.wait()
-        except ChildProcessError:
-            time.sleep(1)
-        except OSError as exc:
-            if exc.errno != errno.EINTR:
-                raise
+    lab.keeper_reap_forever()
 
 
 # --- command line ---------------------------------------------------------------------------------

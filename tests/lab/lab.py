@@ -749,6 +749,33 @@ def _mount(*args):
     subprocess.run(["mount", *args], check=True)
 
 
+def keeper_register(host):
+    """In a keeper: become the subreaper of the daemons it starts (those that detach land with
+    it, not with the machine's init), and record its pid and namespaces before any daemon
+    starts, so that ``kill``/``down`` find them even if a start fails.  Returns libc."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    _atomic_write(host.pid_file, f"{os.getpid()}\n")
+    _atomic_write(host.runtime_file, json.dumps({
+        "pid": os.getpid(), "mnt": ns_id("self", "mnt"), "uts": ns_id("self", "uts"),
+        "started": time.time()}) + "\n")
+    return libc
+
+
+def keeper_reap_forever():
+    """The keeper's last act: reap whatever dies in its namespaces; it only dies by SIGKILL."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            time.sleep(1)
+        except OSError as exc:
+            if exc.errno != errno.EINTR:
+                raise
+
+
 def keeper_main(marker):
     lab_id, name = marker.split("/")
     lab = Lab(int(lab_id))
@@ -764,15 +791,7 @@ def keeper_main(marker):
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/srv")
     os.makedirs(SHARED_PATH)
     socket.sethostname(host.name)
-    # Daemons that detach land with us (a subreaper), not with the machine's init.
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    # Recorded before any daemon starts, so that `kill` finds them even if a start fails.
-    _atomic_write(host.pid_file, f"{os.getpid()}\n")
-    _atomic_write(host.runtime_file, json.dumps({
-        "pid": os.getpid(), "mnt": ns_id("self", "mnt"), "uts": ns_id("self", "uts"),
-        "started": time.time()}) + "\n")
+    keeper_register(host)
     # libvirtd runs on CPU 0 only: its QEMU capabilities cache records the CPUID of the CPU
     # it probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is
     # thrown away and probed again (~3 s).  QEMU processes still get every CPU: libvirt
@@ -783,15 +802,7 @@ def keeper_main(marker):
                 ["taskset", "-c", "0", "libvirtd", "-d", "--listen"],
                 ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    while True:            # reap whatever dies in here; the keeper itself only dies by SIGKILL
-        try:
-            os.wait()
-        except ChildProcessError:
-            time.sleep(1)
-        except OSError as exc:
-            if exc.errno != errno.EINTR:
-                raise
+    keeper_reap_forever()
 
 
 # --- command line -----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import libvirt
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from fakes import Clock  # tests/unit/fakes.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops as mops
 from ansible_collections.hotiron.virt.plugins.modules import host_maintenance
@@ -103,17 +105,6 @@ def test_migration_settings_take_vm_migrate_defaults_and_refuse_unknown_keys():
     assert mops._migration_params(None)["max_downtime"] == 500
     with pytest.raises(lc.VirtError, match="Unknown migration settings: speed, turbo \\(known: abort_on_stall, "):
         mops._migration_params({"speed": 1, "turbo": True})
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 class DeafGuest:

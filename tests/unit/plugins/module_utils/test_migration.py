@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fakes import Clock  # tests/unit/fakes.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import (
     ABORT,
     GIB,
@@ -21,14 +23,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration import (
     downtime_for,
     downtime_steps,
 )
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def run(policy, clock, seconds, remaining, **stats):
@@ -69,7 +63,7 @@ def test_downtime_never_exceeds_max_and_never_goes_down(max_ms, steps, delay, me
 
 
 def test_downtime_is_set_once_per_step():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(max_downtime_ms=300, downtime_steps=3, downtime_delay_s_per_gib=10), GIB, clock)
     assert run(policy, clock, 0, 100) == [(SET_DOWNTIME, 100)]
     assert run(policy, clock, 5, 90) == []
@@ -79,7 +73,7 @@ def test_downtime_is_set_once_per_step():
 
 
 def test_completion_timeout_aborts():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(completion_timeout_s=20), GIB, clock)
     run(policy, clock, 0, 100)
     assert run(policy, clock, 19.9, 100) == []
@@ -90,7 +84,7 @@ def test_completion_timeout_aborts():
 
 
 def test_completion_timeout_switches_to_postcopy_when_asked():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(completion_timeout_s=20, postcopy=True, timeout_action="postcopy",
                                     postcopy_on_stall=False), GIB, clock)
     run(policy, clock, 0, 100)
@@ -99,7 +93,7 @@ def test_completion_timeout_switches_to_postcopy_when_asked():
 
 
 def test_postcopy_after_time():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(postcopy=True, postcopy_after_s=5, postcopy_on_stall=False), GIB, clock)
     run(policy, clock, 0, 100)
     assert run(policy, clock, 4, 50) == []
@@ -107,7 +101,7 @@ def test_postcopy_after_time():
 
 
 def test_stall_switches_to_postcopy():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(postcopy=True, stall_timeout_s=10), GIB, clock)
     run(policy, clock, 0, 100)
     assert run(policy, clock, 5, 50) == []      # new minimum at 5 s
@@ -116,7 +110,7 @@ def test_stall_switches_to_postcopy():
 
 
 def test_progress_resets_stall_timer():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(abort_on_stall=True, stall_timeout_s=10), GIB, clock)
     for second, remaining in [(0, 100), (8, 90), (16, 80), (24, 70)]:
         assert ABORT not in [k for k, _v in run(policy, clock, second, remaining)]
@@ -124,14 +118,14 @@ def test_progress_resets_stall_timer():
 
 
 def test_stall_without_postcopy_or_abort_only_steps_downtime():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(stall_timeout_s=1), GIB, clock)
     run(policy, clock, 0, 100)
     assert [k for k, _v in run(policy, clock, 500, 100)] == [SET_DOWNTIME]
 
 
 def test_postcopy_phase_reported_by_libvirt_stops_decisions():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(completion_timeout_s=1), GIB, clock)
     clock.now += 5
     assert policy.step(JobStats(postcopy=True)) == []
@@ -139,7 +133,7 @@ def test_postcopy_phase_reported_by_libvirt_stops_decisions():
 
 
 def test_finished_job_needs_nothing():
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(Tuning(completion_timeout_s=1), GIB, clock)
     clock.now += 5
     assert policy.step(JobStats(active=False)) == []
@@ -188,7 +182,7 @@ def test_job_stats_from_libvirt_dict():
 def test_policy_properties(tuning, trace):
     """Whatever happens: at most one terminal action, none after it, downtime within max,
     never an abort after post-copy started, no post-copy unless allowed."""
-    clock = Clock()
+    clock = Clock(1000.0)
     policy = MigrationPolicy(tuning, GIB, clock)
     terminal = []
     for delta, remaining in trace:

@@ -21,6 +21,8 @@ import libvirt
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from fakes import Clock  # tests/unit/fakes.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
@@ -277,17 +279,6 @@ class FakeGuest:
 
     def is_active(self):
         return self.active
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_stop_times_out_then_forces_only_when_asked():

@@ -11,6 +11,8 @@ import os
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from fakes import Clock  # tests/unit/fakes.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
@@ -63,17 +65,6 @@ def test_clone_described_with_backing_chain_addresses_and_metadata(conn):
     (tmpl,) = vm_query.info(conn, name="tmpl")
     assert tmpl["template"] and tmpl["disks"][0]["readonly"] and tmpl["disks"][0]["allocation"] == 300 * 1024 ** 2
     assert tmpl["interfaces"][0]["addresses"] == [] and tmpl["cpu_time_ns"] == 0
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def test_cpu_sample_reports_percent_for_running_vms(conn):
