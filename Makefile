@@ -28,7 +28,7 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	qemu-block-extra libvirt-clients libvirt-dev pkg-config python3-libvirt python3-venv \
 	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
 	iproute2 util-linux procps git gcc python3-dev bindfs e2fsprogs dnsmasq-base python3-apt openssl \
-	debootstrap
+	debootstrap fence-agents ipmitool prometheus prometheus-libvirt-exporter openjdk-17-jre-headless
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
 	changelog-lint lab-up lab-down lab-status benchmarks clean
@@ -37,12 +37,17 @@ help:
 	@sed -n 's/^#   //p' Makefile
 
 # --- installation (each step is skipped when already done) -----------------------------
+# Daemons that packages would start on installing (prometheus, libvirtd, tgtd) are kept from
+# starting by a policy-rc.d for the duration: the lab starts its own, on its own addresses.
 $(BUILD)/.apt-stamp: Makefile
 	@mkdir -p $(BUILD)
 	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
 	    || [ $$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l) -ne $(words $(APT_PACKAGES)) ]; then \
 	  echo "== installing Debian packages"; \
+	  policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+	    printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  status=$$?; [ -z "$$policy" ] || rm -f $$policy; exit $$status; \
 	fi
 	@touch $@
 
