@@ -12,6 +12,38 @@ import json
 import re
 
 
+VALUE_KINDS = "a string, a whole number, a boolean, or a list of strings"
+
+
+def check_value(key, value):
+    """Refuse what libvirt's configuration syntax cannot hold, naming the key (ValueError).
+
+    libvirt's files (virconf) have strings, whole numbers, booleans (written 1/0) and lists of
+    strings; a dict, a fraction or a list of anything else would be written as text libvirt
+    either rejects at start-up or reads as something else.
+    """
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, str):
+        _check_string(key, value)
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError("%s[%d]: %r is not a string: a libvirt setting takes %s"
+                                 % (key, index, item, VALUE_KINDS))
+            _check_string("%s[%d]" % (key, index), item)
+        return
+    raise ValueError("%s: %s %r is not a libvirt configuration value: a setting takes %s"
+                     % (key, type(value).__name__, value, VALUE_KINDS))
+
+
+def _check_string(key, value):
+    if "\n" in value or '"' in value or "\\" in value:
+        raise ValueError("%s: %r cannot be written as a libvirt string (no newline, double quote or backslash)"
+                         % (key, value))
+
+
 def render(value):
     """A value in libvirt's configuration syntax: ``1``/``0``, ``42``, ``"text"``, ``[ "a", "b" ]``."""
     if isinstance(value, bool):
@@ -38,10 +70,12 @@ def apply(text, settings):
     lines = text.splitlines(True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    changed = []
     for key in sorted(settings):
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             raise ValueError("%r is not a libvirt configuration key" % key)
+        check_value(key, settings[key])
+    changed = []
+    for key in sorted(settings):
         value = settings[key]
         pattern = _active(key)
         positions = [i for i, line in enumerate(lines) if pattern.match(line)]

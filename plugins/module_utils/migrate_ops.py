@@ -205,8 +205,25 @@ def _same_storage(src, dest, directory):
     return seen
 
 
-def classify_disks(src, dest, disks, copy_storage="auto"):
-    """Decide for each disk whether it is shared or copied; raise VirtError when neither works."""
+def _listed_on_dest(dest, path):
+    """Check mode's read-only stand-in for the probe: whether the destination's pool for the
+    directory lists the file, as its last refresh saw it (``None`` without such a pool)."""
+    dest_pool = _pool_by_dir(dest, os.path.dirname(path))
+    if dest_pool is None:
+        return None
+    where = "look for %s in the pool of %s on %s" % (os.path.basename(path), os.path.dirname(path), lc.safe_uri(dest))
+    return lc.lookup(where, dest_pool.storageVolLookupByName, os.path.basename(path)) is not None
+
+
+CHECK_MODE_NOTE = " (check mode reads the destination's pool as last refreshed and does not probe; the run does)"
+
+
+def classify_disks(src, dest, disks, copy_storage="auto", probe=True):
+    """Decide for each disk whether it is shared or copied; raise VirtError when neither works.
+
+    ``probe=False`` (check mode) changes nothing on either host: whether a directory is shared
+    is then read from the destination pool's listing instead of probed with a file.
+    """
     problems = []
     for disk in disks:
         if disk.source is None:
@@ -237,9 +254,15 @@ def classify_disks(src, dest, disks, copy_storage="auto"):
             else:
                 problems.append("disk %s: block device %s is not visible on the destination" % (disk.target, disk.source))
             continue
-        shared = _same_storage(src, dest, os.path.dirname(disk.source)) if copy_storage == "auto" else False
+        if copy_storage != "auto":
+            shared = False
+        elif probe:
+            shared = _same_storage(src, dest, os.path.dirname(disk.source))
+        else:
+            shared = _listed_on_dest(dest, disk.source)
+        note = "" if probe else CHECK_MODE_NOTE
         if shared:
-            disk.mode, disk.why = "shared", "the destination sees the same directory"
+            disk.mode, disk.why = "shared", "the destination sees the same directory" + note
         elif disk.readonly:
             problems.append("disk %s: read-only/shareable %s is not on storage the destination sees" % (disk.target, disk.source))
         elif shared is None:
@@ -255,7 +278,7 @@ def classify_disks(src, dest, disks, copy_storage="auto"):
                 problems.append("disk %s: the destination already has a different file at %s; refusing to overwrite it"
                                 % (disk.target, disk.source))
                 continue
-            disk.mode, disk.why = "copy", "local storage, copied with the VM"
+            disk.mode, disk.why = "copy", "local storage, copied with the VM" + note
     if problems:
         raise lc.VirtError("Storage of the vm cannot be migrated: " + "; ".join(problems))
     return disks
@@ -346,7 +369,9 @@ def check_cpu(src, dest, dom):
 class Preflight:
     """Everything checked before a migration (and all that check mode does)."""
 
-    def __init__(self, src, dest, name, live=True, copy_storage="auto", cpu_ratio=4.0, reserved_memory_mib=256):
+    def __init__(self, src, dest, name, live=True, copy_storage="auto", cpu_ratio=4.0, reserved_memory_mib=256,
+                 check_mode=False):
+        self.check_mode = check_mode  # read only: no storage probe, no pool refresh
         self.src = src
         self.dest = dest
         self.name = name
@@ -391,7 +416,7 @@ class Preflight:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))
         with lc.attempt("read the definition of vm %s" % self.name):
             xml = self.dom.XMLDesc(0)
-        self.disks = classify_disks(self.src, self.dest, parse_disks(xml), self.copy_storage)
+        self.disks = classify_disks(self.src, self.dest, parse_disks(xml), self.copy_storage, probe=not self.check_mode)
         return self
 
 
@@ -702,20 +727,26 @@ def locate(src, dest, name):
 # The tuning options of vm_migrate (and host_maintenance's ``migration`` setting): one table for
 # the module's argument spec and for every caller that builds the parameters itself.
 TUNING_SPEC = dict(
-    bandwidth=dict(type="int", default=0),
-    max_downtime=dict(type="int", default=500),
-    downtime_steps=dict(type="int", default=10),
-    downtime_delay=dict(type="float", default=75.0),
+    bandwidth=dict(type="int", default=0, min=0, max=1048576),
+    max_downtime=dict(type="int", default=500, min=1, max=60000),
+    downtime_steps=dict(type="int", default=10, min=1, max=100),
+    downtime_delay=dict(type="float", default=75.0, min=0, max=3600),
     auto_converge=dict(type="bool", default=False),
     postcopy=dict(type="bool", default=False),
-    postcopy_after=dict(type="float", default=0.0),
+    postcopy_after=dict(type="float", default=0.0, min=0),
     postcopy_on_stall=dict(type="bool", default=True),
-    stall_timeout=dict(type="float", default=30.0),
+    stall_timeout=dict(type="float", default=30.0, min=0),
     abort_on_stall=dict(type="bool", default=False),
-    completion_timeout=dict(type="float", default=0.0),
+    completion_timeout=dict(type="float", default=0.0, min=0),
     timeout_action=dict(type="str", choices=["abort", "postcopy"], default="abort"),
     compression=dict(type="bool", default=False),
-    parallel_connections=dict(type="int", default=0),
+    parallel_connections=dict(type="int", default=0, min=0, max=255),
+)
+
+# How much a host may take, for the capacity checks of every module that places VMs.
+HOST_LIMITS_SPEC = dict(
+    cpu_allocation_ratio=dict(type="float", default=4.0, min=0.1, max=64),
+    reserved_host_memory=dict(type="int", default=256, min=0),
 )
 
 
@@ -726,6 +757,11 @@ def tuning_argument_spec():
 
 def tuning_defaults():
     return {key: spec["default"] for key, spec in TUNING_SPEC.items()}
+
+
+def tuning_group_spec():
+    """The ``migration`` option of modules that migrate many VMs: the tuning options nested."""
+    return dict(type="dict", default={}, options=tuning_argument_spec())
 
 
 def migration_diff(result):
@@ -796,7 +832,7 @@ def run_vm_migrate(params, check_mode):
     if where is None:
         raise lc.VirtError("vm %s exists neither on %s nor on %s" % (name, src_uri, dest_uri))
     pre = Preflight(src, dest, name, params["live"], params["copy_storage"],
-                    params["cpu_allocation_ratio"], params["reserved_host_memory"]).run()
+                    params["cpu_allocation_ratio"], params["reserved_host_memory"], check_mode=check_mode).run()
     if check_mode:
         flags, names = migration_flags(params["live"], is_active(pre.dom),
                                        any(d.mode == "copy" for d in pre.disks), tuning)

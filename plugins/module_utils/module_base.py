@@ -21,6 +21,7 @@ from ansible.module_utils.common.respawn import (
     respawn_module,
 )
 
+from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 
 # Interpreters that usually carry distribution-packaged libvirt bindings.
@@ -49,14 +50,24 @@ def ensure_libvirt(module):
     )
 
 
-def run_module(module, func):
-    """Call ``func(module)`` and exit with its result dict.
+def split_ranges(argument_spec):
+    """``(spec for AnsibleModule, ranges)``: see :mod:`arg_ranges` (``min``/``max`` in a spec)."""
+    return arg_ranges.split(argument_spec)
 
+
+def run_module(module, func, ranges=None):
+    """Check the ranges of the module's numbers, call ``func(module)``, exit with its result dict.
+
+    ``ranges`` comes from :func:`split_ranges`: every value outside its range is named in one
+    failure before ``func`` runs, so a typo never reaches a host.
     A VirtError (the only error type the collection raises on purpose)
     becomes ``fail_json`` with its message and the libvirt code/domain.
     Anything else is a bug: it is still reported through ``fail_json``, with
     the traceback kept in ``exception`` for ``-vvv``, never as a crash.
     """
+    problems = arg_ranges.check(module.params, ranges or {})
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     ensure_libvirt(module)
     try:
         result = func(module)

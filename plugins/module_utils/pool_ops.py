@@ -11,6 +11,9 @@ failure names the pool, the host and what was being done.
 
 from __future__ import annotations
 
+import uuid as uuidlib
+from html import escape
+
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import pool_xml as px
 
@@ -213,13 +216,21 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
         result["pool"] = {}
         return result
     created = pool is None
+    made_dir = None
+    if created and any(a.startswith("build") for a in actions) and spec["type"] in BUILD_MAKES_DIRECTORY:
+        # A build makes the target directory; whether it is there already decides whether a
+        # failed create removes it again.
+        made_dir = directory_exists(conn, spec["target"]["path"]) is False
     try:
         pool = apply_actions(conn, pool, name, actions, new_xml, spec)
     except lc.VirtError as err:
         if created:
-            # Nothing half-made: a pool this run defined but could not build or start goes again.
-            if _rollback(conn, name, spec if "define secret" in actions else None):
-                err.extend("; the storage pool definition this run made was removed again")
+            # Nothing half-made: a pool this run defined but could not build or start goes
+            # again, with the directory its build made.
+            removed = _rollback(conn, name, spec if "define secret" in actions else None, remove_directory=made_dir)
+            if removed:
+                err.extend("; %s this run made %s removed again" % (
+                    " and ".join(removed), "was" if len(removed) == 1 else "were"))
         raise
     result["pool"] = pool_info(conn, pool)
     if "refresh" in actions and before_volumes is not None:
@@ -228,20 +239,54 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
     return result
 
 
-def _rollback(conn, name, spec_with_new_secret):
-    """Remove what a failed run made; True when there was a pool definition to remove."""
+BUILD_MAKES_DIRECTORY = ("dir", "fs", "netfs")
+
+
+def directory_exists(conn, path):
+    """Whether directory ``path`` exists on the host of ``conn``: True, False, or None (unknown).
+
+    Asked through libvirt, so it holds for a remote host too: a transient ``dir`` pool on the
+    path is started (which only lists the directory) and destroyed at once; nothing is written.
+    """
+    xml = ("<pool type='dir'><name>.hotiron-probe-%s</name><target><path>%s</path></target></pool>"
+           % (uuidlib.uuid4().hex, escape(path, quote=True)))
+    try:
+        probe = conn.storagePoolCreateXML(xml, 0)
+    except libvirt.libvirtError as err:
+        message = err.get_error_message() or ""
+        if err.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and "No such file or directory" in message:
+            return False
+        return None  # another pool owns the path, or the driver cannot tell: do not guess
+    try:
+        probe.destroy()
+    except libvirt.libvirtError:
+        pass  # a transient pool that cannot be stopped goes with the connection
+    return True
+
+
+def _rollback(conn, name, spec_with_new_secret, remove_directory=False):
+    """Remove what a failed run made; the list of what was removed (for the message)."""
+    removed = []
     pool = lc.lookup_pool(conn, name)
     with lc.attempt("remove storage pool %s again after the failure" % name):
         if pool is not None:
             if pool.isActive():
                 pool.destroy()
+            if remove_directory:
+                try:
+                    pool.delete(0)  # rmdir of the target directory: refuses one that holds files
+                    removed.append("the target directory")
+                except libvirt.libvirtError:
+                    pass  # the build failed before making it
             pool.undefine()
+            removed.insert(0, "the storage pool definition")
     if spec_with_new_secret is not None:
         auth = spec_with_new_secret["source"]["auth"]
         usage = (_secret_usage_type(auth["type"]), auth["secret_usage"])
         if lc.lookup("look up secret %s" % auth["secret_usage"], conn.secretLookupByUsage, *usage) is not None:
             _undefine_secret(conn, usage)
-    return pool is not None
+            removed.append("the secret")
+    return removed
 
 
 def _our_secret(conn, pool):

@@ -5,7 +5,8 @@
 
 Plain data: the argument spec AnsibleModule validates ``vm``'s parameters with,
 and that ``vms`` validates each of its entries with, so both accept and refuse
-exactly the same input.
+exactly the same input.  Numbers carry their ranges (``min``/``max``, see
+:mod:`arg_ranges`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def vm_options():
         bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide", "usb"]),
         cache=dict(type="str", choices=["default", "none", "writethrough", "writeback", "directsync", "unsafe"]),
         device=dict(type="str", choices=["disk", "cdrom"], default="disk"),
-        readonly=dict(type="bool", default=False), boot_order=dict(type="int"), target=dict(type="str"),
+        readonly=dict(type="bool", default=False), boot_order=dict(type="int", min=1, max=64), target=dict(type="str"),
     )
     nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
                model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]))
@@ -29,7 +30,7 @@ def vm_options():
         name=dict(type="str", required=True),
         state=dict(type="str", default="present",
                    choices=["present", "running", "stopped", "paused", "restarted", "absent"]),
-        vcpus=dict(type="int"), max_vcpus=dict(type="int"),
+        vcpus=dict(type="int", min=1, max=4096), max_vcpus=dict(type="int", min=1, max=4096),
         memory=dict(type="str"), max_memory=dict(type="str"),
         cpu=dict(type="dict", options=dict(mode=dict(type="str", choices=["host-passthrough", "host-model", "custom"]),
                                            model=dict(type="str"))),
@@ -41,13 +42,13 @@ def vm_options():
         console=dict(type="bool"), graphics=dict(type="str", choices=["none", "vnc", "spice"]),
         autostart=dict(type="bool"), description=dict(type="str"),
         tags=dict(type="list", elements="str"), owner=dict(type="str"), resource_group=dict(type="str"),
-        ha_priority=dict(type="int"), template=dict(type="bool"), metadata=dict(type="dict"),
+        ha_priority=dict(type="int", min=0, max=1000), template=dict(type="bool"), metadata=dict(type="dict"),
         xml=dict(type="str"),
         clone_from=dict(type="str"), clone=dict(type="str", choices=["linked", "full"], default="linked"),
         pool=dict(type="str"),
         remove_volumes=dict(type="bool", default=False),
-        shutdown_timeout=dict(type="int", default=120), force=dict(type="bool", default=False),
-        limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8),
+        shutdown_timeout=dict(type="int", default=120, min=0, max=86400), force=dict(type="bool", default=False),
+        limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8, min=1, max=4096),
                                               max_memory=dict(type="str", default="96GiB"))),
         overcommit=dict(type="bool", default=False),
     )

@@ -4,11 +4,17 @@
 """Many VMs of one host in one task: the engine of hotiron.virt.vms.
 
 Every entry is ``defaults`` overlaid with the entry's own options, validated
-with exactly the argument spec of hotiron.virt.vm, and then brought to its
-state by :func:`vm_ops.ensure`, one after the other over one connection.
-All entries are validated before anything is touched, so bad input changes
-nothing; a VM that fails later is undone by ``ensure`` itself (nothing
-half-made) and the others still run, as the items of a loop do.
+with exactly the argument spec of hotiron.virt.vm (types, choices, ranges), and
+then brought to its state by :func:`vm_ops.ensure`, one after the other over one
+connection.
+
+Nothing is touched before every entry has passed every check that does not
+change the host: :func:`ensure_all` first plans each VM in check mode (sizes,
+names, limits, the host's capabilities, the pools, volumes, networks and
+templates it refers to) and refuses the whole task, naming each bad entry, when
+one fails.  A VM that fails later (libvirt refusing a start, say) is undone by
+``ensure`` itself (nothing half-made) and the others still run, as the items of
+a loop do.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
@@ -60,23 +67,44 @@ def entries(vms, names, defaults):
     return out
 
 
+def _validator():
+    spec, ranges = arg_ranges.split(vm_args.vm_options())
+    return ArgumentSpecValidator(spec, mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE), ranges
+
+
+def _checked(label, raw, validator, ranges):
+    """``raw`` validated and converted by the argument spec (types, choices, ranges)."""
+    checked = validator.validate(raw)
+    if checked.error_messages:
+        messages = []
+        for err in checked.errors:
+            prefix = "unsupported option " if isinstance(err, UnsupportedError) else ""
+            messages.append(prefix + err.msg)
+        raise lc.VirtError("%s: %s" % (label, "; ".join(messages)))
+    params = checked.validated_parameters
+    problems = arg_ranges.check(params, ranges)
+    if problems:
+        raise lc.VirtError("%s: %s" % (label, "; ".join(problems)))
+    return params
+
+
+def validate_defaults(defaults):
+    """The types, choices and ranges of ``defaults`` alone, so that a bad default is named as
+    such rather than as a fault of the first entry."""
+    validator, ranges = _validator()
+    _checked("defaults", dict(defaults or {}, name="defaults"), validator, ranges)
+
+
 def validate(raw_entries):
     """``[(label, params)]``: each entry checked as hotiron.virt.vm checks its parameters.
 
     The message of the first bad entry names it and the option, for example
     ``vms[3] web4: memory: must be greater than zero``.
     """
-    validator = ArgumentSpecValidator(vm_args.vm_options(), mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
+    validator, ranges = _validator()
     out = []
     for label, raw in raw_entries:
-        checked = validator.validate(raw)
-        if checked.error_messages:
-            messages = []
-            for err in checked.errors:
-                prefix = "unsupported option " if isinstance(err, UnsupportedError) else ""
-                messages.append(prefix + err.msg)
-            raise lc.VirtError("%s: %s" % (label, "; ".join(messages)))
-        params = checked.validated_parameters
+        params = _checked(label, raw, validator, ranges)
         try:
             vs.validate(params)
         except vs.SpecError as err:
@@ -96,6 +124,8 @@ def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
     host = None
     if any(params["state"] != "absent" for _label, params in checked):
         host = vm_ops.host_facts(conn)
+    if not check_mode:
+        preflight(conn, checked, host, **ensure_kwargs)
     changed, results, diffs, warnings = False, [], [], []
     for label, params in checked:
         name = params["name"]
@@ -112,6 +142,25 @@ def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
             changed = True
             diffs.append(dict(diff, before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
     return changed, results, diffs, warnings
+
+
+def preflight(conn, checked, host, **ensure_kwargs):
+    """Plan every entry in check mode; raise one VirtError naming every entry that fails.
+
+    This is the whole validation of an entry short of changing the host, so a task with one bad
+    entry among good ones changes nothing.  An entry that refers to a VM made earlier in the same
+    task (a template defined by entry 1 and cloned by entry 2) cannot be planned before it
+    exists: make the template in a task of its own.
+    """
+    problems = []
+    for label, params in checked:
+        try:
+            vm_ops.ensure(conn, params, check_mode=True, host=host, **ensure_kwargs)
+        except lc.VirtError as err:
+            problems.append("%s: %s" % (label, err))
+    if problems:
+        raise lc.VirtError("%d of %d VMs cannot be made as given, so none was touched: %s"
+                           % (len(problems), len(checked), "; ".join(problems)))
 
 
 def failures(results):

@@ -30,6 +30,7 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.migration_tuning.group
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -54,7 +55,7 @@ options:
     type: dict
     required: true
   concurrency:
-    description: How many migrations run at once.
+    description: How many migrations run at once (1 to 64).
     type: int
     default: 2
   pinned:
@@ -68,7 +69,7 @@ options:
     choices: [fail, shutdown]
     default: fail
   shutdown_timeout:
-    description: Seconds a pinned VM gets to shut down cleanly before it is forced off.
+    description: Seconds (0 or more) a pinned VM gets to shut down cleanly before it is forced off.
     type: float
     default: 120
   anti_affinity:
@@ -80,23 +81,16 @@ options:
     description: With O(state=active), migrate back the VMs that maintenance moved away.
     type: bool
     default: false
-  migration:
-    description:
-      - Tuning for every migration, with the option names of M(hotiron.virt.vm_migrate)
-        (O(hotiron.virt.vm_migrate#module:bandwidth), O(hotiron.virt.vm_migrate#module:max_downtime),
-        O(hotiron.virt.vm_migrate#module:auto_converge), ...).
-    type: dict
-    default: {}
   migration_addresses:
     description: Host name to the address it receives migrations on (V(tcp://10.0.0.2) or V(10.0.0.2)).
     type: dict
     default: {}
   cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU.
+    description: vCPUs a host may run per physical CPU (0.1 to 64).
     type: float
     default: 4.0
   reserved_host_memory:
-    description: Memory in MiB kept for each host itself.
+    description: Memory in MiB (0 or more) kept for each host itself.
     type: int
     default: 256
 seealso:
@@ -159,7 +153,8 @@ unreachable_hosts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops import run_host_maintenance
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module, split_ranges
 
 
 def run(module):
@@ -175,19 +170,19 @@ def main():
     argument_spec.update(
         state=dict(type="str", choices=["maintenance", "active"], default="maintenance"),
         hosts=dict(type="dict", required=True),
-        concurrency=dict(type="int", default=2),
+        concurrency=dict(type="int", default=2, min=1, max=64),
         pinned=dict(type="list", elements="str", default=[]),
         pinned_action=dict(type="str", choices=["fail", "shutdown"], default="fail"),
-        shutdown_timeout=dict(type="float", default=120.0),
+        shutdown_timeout=dict(type="float", default=120.0, min=0),
         anti_affinity=dict(type="list", elements="list", default=[]),
         bring_back=dict(type="bool", default=False),
-        migration=dict(type="dict", default={}),
+        migration=tuning_group_spec(),
         migration_addresses=dict(type="dict", default={}),
-        cpu_allocation_ratio=dict(type="float", default=4.0),
-        reserved_host_memory=dict(type="int", default=256),
+        **HOST_LIMITS_SPEC,
     )
+    argument_spec, ranges = split_ranges(argument_spec)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, run)
+    run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

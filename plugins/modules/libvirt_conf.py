@@ -36,7 +36,10 @@ options:
   settings:
     description:
       - Keys and values. Booleans are written as C(1)/C(0), integers as they are, strings
-        quoted, lists as C([ "a", "b" ]). Give numbers as integers, not strings.
+        quoted, lists of strings as C([ "a", "b" ]). Give numbers as integers, not strings.
+      - libvirt's configuration syntax has nothing else, so a dict, a fraction, or a list holding
+        anything but strings is refused, as is a string with a newline, double quote or
+        backslash; V(null) removes the key.
       - Required with O(path).
     type: dict
   mode:

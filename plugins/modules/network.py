@@ -58,7 +58,7 @@ options:
     description: MAC address of the bridge libvirt creates.
     type: str
   mtu:
-    description: MTU of the bridge libvirt creates.
+    description: MTU of the bridge libvirt creates (68 to 65535).
     type: int
   domain:
     description: DNS domain of the network's guests.
@@ -75,7 +75,7 @@ options:
         type: str
         required: true
       prefix:
-        description: Prefix length of the network, such as V(24).
+        description: Prefix length of the network, such as V(24) (0 to 32 for IPv4, to 128 for IPv6).
         type: int
         required: true
       dhcp_ranges:
@@ -222,14 +222,14 @@ def argument_spec():
         bridge=dict(type="str"),
         forward_dev=dict(type="str"),
         mac=dict(type="str"),
-        mtu=dict(type="int"),
+        mtu=dict(type="int", min=68, max=65535),
         domain=dict(type="str"),
         ips=dict(
             type="list",
             elements="dict",
             options=dict(
                 address=dict(type="str", required=True),
-                prefix=dict(type="int", required=True),
+                prefix=dict(type="int", required=True, min=0, max=128),
                 dhcp_ranges=dict(
                     type="list", elements="dict", options=dict(start=dict(type="str", required=True), end=dict(type="str", required=True))
                 ),
@@ -252,8 +252,9 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module_base.run_module(module, run)
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -63,10 +63,10 @@ options:
         description: Octal mode of the directory, such as V('0755').
         type: str
       owner:
-        description: Numeric user id owning the directory.
+        description: Numeric user id owning the directory (0 or more).
         type: int
       group:
-        description: Numeric group id owning the directory.
+        description: Numeric group id owning the directory (0 or more).
         type: int
   source:
     description:
@@ -86,7 +86,7 @@ options:
             type: str
             required: true
           port:
-            description: TCP port, when not the protocol's default.
+            description: TCP port (1 to 65535), when not the protocol's default.
             type: int
       devices:
         description: Block devices of an C(fs) pool (one) or the physical volumes of a C(logical) pool.
@@ -350,12 +350,13 @@ def argument_spec():
         state=dict(type="str", default="active", choices=["present", "active", "inactive", "absent", "deleted"]),
         target=dict(
             type="dict",
-            options=dict(path=dict(type="str"), mode=dict(type="str"), owner=dict(type="int"), group=dict(type="int")),
+            options=dict(path=dict(type="str"), mode=dict(type="str"),
+                         owner=dict(type="int", min=0, max=4294967294), group=dict(type="int", min=0, max=4294967294)),
         ),
         source=dict(
             type="dict",
             options=dict(
-                hosts=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True), port=dict(type="int"))),
+                hosts=dict(type="list", elements="dict", options=dict(name=dict(type="str", required=True), port=dict(type="int", min=1, max=65535))),
                 devices=dict(type="list", elements="str"),
                 dir=dict(type="str"),
                 name=dict(type="str"),
@@ -402,8 +403,9 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module_base.run_module(module, run)
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,10 @@ options:
     choices: [present, running, stopped, paused, restarted, absent]
     default: present
   vcpus:
-    description: Number of vCPUs (active).
+    description: Number of vCPUs (active), 1 to 4096 (and within O(limits.max_vcpus)).
     type: int
   max_vcpus:
-    description: vCPUs the VM can be hot-plugged up to without a restart.
+    description: vCPUs the VM can be hot-plugged up to without a restart, 1 to 4096.
     type: int
   memory:
     description: Memory of the VM (balloon target), with units.
@@ -132,7 +132,7 @@ options:
         type: bool
         default: false
       boot_order:
-        description: Boot order (1 boots first).
+        description: Boot order (1 boots first), 1 to 64.
         type: int
       target:
         description: Target device name such as V(vda) or V(sdb); assigned in order when left out.
@@ -212,7 +212,7 @@ options:
     type: bool
     default: false
   shutdown_timeout:
-    description: Seconds to wait for a graceful shutdown; V(0) skips it.
+    description: Seconds to wait for a graceful shutdown (0 to 86400); V(0) skips it.
     type: int
     default: 120
   force:
@@ -224,7 +224,7 @@ options:
     type: dict
     suboptions:
       max_vcpus:
-        description: Most vCPUs a guest may have.
+        description: Most vCPUs a guest may have (1 to 4096).
         type: int
         default: 8
       max_memory:
@@ -335,9 +335,10 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
-    module_base.run_module(module, run)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ options:
   cpu_sample:
     description:
       - Seconds between two samples of each running VM's CPU time, to report RV(vms[].cpu_percent).
-        V(0) reports only RV(vms[].cpu_time_ns).
+        V(0) reports only RV(vms[].cpu_time_ns). At most 60.
     type: float
     default: 0
   addresses:
@@ -236,11 +236,12 @@ def main():
                     choices=["running", "paused", "shutoff", "shutdown", "crashed", "pmsuspended", "blocked", "nostate"]),
         tags=dict(type="list", elements="str"),
         metadata=dict(type="dict"),
-        cpu_sample=dict(type="float", default=0),
+        cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
     )
+    spec, ranges = module_base.split_ranges(spec)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.migration_tuning
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -79,76 +80,12 @@ options:
     type: str
     choices: [auto, always, never]
     default: auto
-  bandwidth:
-    description: Bandwidth limit in MiB/s, V(0) for none.
-    type: int
-    default: 0
-  max_downtime:
-    description: Largest pause of the VM allowed at the switch-over, in milliseconds, reached in steps.
-    type: int
-    default: 500
-  downtime_steps:
-    description: In how many steps the allowed downtime rises to O(max_downtime).
-    type: int
-    default: 10
-  downtime_delay:
-    description: Seconds between two downtime steps, per GiB of the VM's memory (at least one GiB counted).
-    type: float
-    default: 75
-  auto_converge:
-    description: Let QEMU slow the VM's vCPUs down when the copy does not converge.
-    type: bool
-    default: false
-  postcopy:
-    description:
-      - Allow switching to post-copy. After the switch the VM runs on the destination and pulls the
-        remaining memory from the source; a host or network failure then loses the VM.
-    type: bool
-    default: false
-  postcopy_after:
-    description: Switch to post-copy after this many seconds of pre-copy (V(0) never by time). Needs O(postcopy).
-    type: float
-    default: 0
-  postcopy_on_stall:
-    description: Switch to post-copy when pre-copy stalls (see O(stall_timeout)). Needs O(postcopy).
-    type: bool
-    default: true
-  stall_timeout:
-    description: Pre-copy has stalled when the remaining data made no new low for this many seconds.
-    type: float
-    default: 30
-  abort_on_stall:
-    description: Abort a stalled migration (when there is no post-copy to switch to).
-    type: bool
-    default: false
-  completion_timeout:
-    description: Seconds after which O(timeout_action) applies, V(0) for none.
-    type: float
-    default: 0
-  timeout_action:
-    description: What to do at O(completion_timeout).
-    type: str
-    choices: [abort, postcopy]
-    default: abort
-  compression:
-    description:
-      - Send pages that are sent again as XBZRLE deltas against their previous copy (from the
-        third pass over memory on).
-      - QEMU counts such pages at full size when it estimates the downtime, so against a guest that
-        keeps rewriting its memory under a bandwidth limit compression alone may never converge;
-        combine it with O(auto_converge) or O(postcopy).
-    type: bool
-    default: false
-  parallel_connections:
-    description: Number of parallel connections for the memory copy (QEMU multifd), V(0) for one.
-    type: int
-    default: 0
   cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU, for the free vCPU check.
+    description: vCPUs a host may run per physical CPU, for the free vCPU check (0.1 to 64).
     type: float
     default: 4.0
   reserved_host_memory:
-    description: Memory in MiB kept for the host itself, for the free memory check.
+    description: Memory in MiB kept for the host itself, for the free memory check (0 or more).
     type: int
     default: 256
 notes:
@@ -259,8 +196,9 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module
+from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module, split_ranges
 from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import (
+    HOST_LIMITS_SPEC,
     migration_diff,
     run_vm_migrate,
     tuning_argument_spec,
@@ -285,9 +223,9 @@ def main():
         live=dict(type="bool", default=True),
         copy_storage=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         **tuning_argument_spec(),
-        cpu_allocation_ratio=dict(type="float", default=4.0),
-        reserved_host_memory=dict(type="int", default=256),
+        **HOST_LIMITS_SPEC,
     )
+    argument_spec, ranges = split_ranges(argument_spec)
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
@@ -295,7 +233,7 @@ def main():
         required_one_of=[("dest_uri", "dest")],
         required_by={"dest": "hosts"},
     )
-    run_module(module, run)
+    run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,14 @@ description:
   - Use it instead of a loop over M(hotiron.virt.vm) to provision many VMs quickly, for example
     twenty linked clones of a template; Ansible starts one module per loop item, this module
     starts once.
-  - Every entry is validated before anything is changed, so bad input changes nothing. A VM that
-    fails later (for example the host refusing to start it) is left as M(hotiron.virt.vm) leaves
-    it (a create that fails removes what it made); the other VMs are still handled, as a loop's
-    items are, and the task then fails naming the VMs that failed.
+  - Every entry is validated, with the argument spec of M(hotiron.virt.vm) (types, choices,
+    ranges), and then planned as check mode would plan it (limits, the host's capabilities, the
+    pools, volumes, networks and templates it names) before the first VM is touched; when one
+    entry fails, the task fails naming every bad entry and nothing is changed. So a template
+    that an entry clones must exist before the task (make it in a task of its own).
+  - A VM that fails later (for example the host refusing to start it) is left as
+    M(hotiron.virt.vm) leaves it (a create that fails removes what it made); the other VMs are
+    still handled, as a loop's items are, and the task then fails naming the VMs that failed.
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment: [hotiron.virt.connection]
@@ -131,6 +135,7 @@ def argument_spec():
 
 def run(module):
     p = module.params
+    vm_batch.validate_defaults(p["defaults"])
     checked = vm_batch.validate(vm_batch.entries(p["vms"], p["names"], p["defaults"]))
     with module_base.connection(module) as conn:
         changed, results, diffs, warnings = vm_batch.ensure_all(conn, checked, check_mode=module.check_mode)

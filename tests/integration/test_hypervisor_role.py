@@ -64,11 +64,17 @@ def converge(run_playbook, the_lab, **kwargs):
                         inventory=[CONTROLLER_INVENTORY, the_lab.inventory_path], **kwargs)
 
 
-def test_bad_variable_fails_before_anything_changes(role_lab, run_playbook):
+@pytest.mark.parametrize("bad, shown", [
+    ({"hypervisor_migration_transport": "ftp"}, "ftp"),
+    ({"hypervisor_migration_port_min": 80}, "(got 80-"),
+    ({"hypervisor_migration_port_min": 49300, "hypervisor_migration_port_max": 49200}, "got 49300-49200"),
+    ({"hypervisor_tls_days": -1}, "hypervisor_tls_days from 1 to 36500 (got -1)"),
+])
+def test_bad_variable_fails_before_anything_changes(role_lab, run_playbook, bad, shown):
     before = snapshot(role_lab)
-    run = converge(run_playbook, role_lab, extra_vars={"hypervisor_migration_transport": "ftp"})
+    run = converge(run_playbook, role_lab, extra_vars=bad)
     assert run.rc != 0
-    assert "hypervisor_migration_transport" in run.stdout and "ftp" in run.stdout
+    assert list(bad)[0] in run.stdout and shown in run.stdout, run.stdout[-2000:]
     assert snapshot(role_lab) == before
 
 

@@ -94,3 +94,32 @@ def test_fs_pool_built_mounted_and_deleted(lab, loop_device, run_playbook, tmp_p
         assert "hi-fs2" not in conn.listDefinedStoragePools() + conn.listStoragePools()
     finally:
         conn.close()
+
+
+def test_fs_pool_on_a_missing_device_leaves_nothing_behind(lab, run_playbook, tmp_path):
+    """A typo in the device: the build fails after making the target directory, and the failed
+    create removes the definition and that directory; a directory that was there stays."""
+    host = lab.host("hv1")
+    target = TARGET + "-typo"
+    existing = TARGET + "-existing"
+    host.run(["mkdir", "-p", existing])
+    try:
+        tasks = [{"name": "pool %s" % path, "ignore_errors": True, "hotiron.virt.storage_pool": {
+            "name": "hi-typo-%d" % index, "type": "fs", "build": True,
+            "source": {"devices": ["/dev/hotiron-no-such-disk"]}, "target": {"path": path}}}
+            for index, path in enumerate((target, existing))]
+        run = run_playbook(write_play(tmp_path, "typo.yml", [{"hosts": "hv1", "gather_facts": False, "tasks": tasks}]))
+        made = run.for_task("pool %s" % target, "hv1")[0]
+        kept = run.for_task("pool %s" % existing, "hv1")[0]
+        assert made["status"] == kept["status"] == "ignored", run.stdout
+        assert "the storage pool definition and the target directory this run made were removed again" in made["result"]["msg"]
+        assert "the storage pool definition this run made was removed again" in kept["result"]["msg"]
+        assert host.run(["test", "-e", target], check=False).returncode != 0
+        assert host.run(["test", "-d", existing], check=False).returncode == 0
+        conn = host.connect()
+        try:
+            assert not [p for p in conn.listDefinedStoragePools() + conn.listStoragePools() if p.startswith("hi-typo")]
+        finally:
+            conn.close()
+    finally:
+        host.run(["sh", "-c", f"rmdir {target} {existing} 2>/dev/null; true"])

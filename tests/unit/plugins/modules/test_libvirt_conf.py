@@ -85,3 +85,24 @@ def test_check_mode_writes_nothing(conf, capsys):
 def test_bad_input_names_the_option(args, message, capsys):
     out = run(args, capsys)
     assert out["failed"] and message in out["msg"], out["msg"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"a": 1}, "settings: max_clients: dict {'a': 1} is not a libvirt configuration value"),
+    ([{"a": 1}], "settings: max_clients[0]: {'a': 1} is not a string"),
+    ([1, 2], "settings: max_clients[0]: 1 is not a string"),
+    (1.5, "settings: max_clients: float 1.5 is not a libvirt configuration value"),
+    ('say "hi"', "settings: max_clients: 'say \"hi\"' cannot be written as a libvirt string"),
+])
+def test_values_libvirt_cannot_hold_are_refused_and_nothing_is_written(conf, capsys, value, message):
+    libvirtd, qemu = str(conf / "libvirtd.conf"), str(conf / "qemu.conf")
+    out = run({"files": [{"path": qemu, "settings": {"user": "qemu"}},
+                         {"path": libvirtd, "settings": {"listen_tcp": True, "max_clients": value}}]}, capsys)
+    assert out["failed"] and out["msg"].startswith("files[1]." + message), out["msg"]
+    assert open(libvirtd).read() == LIBVIRTD and not os.path.exists(qemu)
+
+
+def test_lists_of_strings_and_null_are_accepted(conf, capsys):
+    libvirtd = str(conf / "libvirtd.conf")
+    out = run({"path": libvirtd, "settings": {"cgroup_controllers": ["cpu", "cpuacct"], "listen_addr": None}}, capsys)
+    assert not out.get("failed") and 'cgroup_controllers = [ "cpu", "cpuacct" ]' in open(libvirtd).read()

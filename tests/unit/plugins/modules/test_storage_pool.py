@@ -255,7 +255,7 @@ class StartFailsConn(SecretConn):
 def test_new_pool_that_cannot_start_is_removed_again_with_its_secret(conn):
     fake = StartFailsConn(conn)
     src = {"hosts": [{"name": "127.0.0.1"}], "iqn": "iqn.2026-11.x:san", "initiator_iqn": "iqn.2026-11.x:hv", "auth": {"username": "hv", "password": "pw"}}
-    with pytest.raises(lc.VirtError, match="cannot log in to the target.*; the storage pool definition this run made was removed again"):
+    with pytest.raises(lc.VirtError, match="cannot log in to the target.*; the storage pool definition and the secret this run made were removed again"):
         pool_ops.ensure_pool(fake, params(name="bad", type="iscsi-direct", source=src))
     assert lc.lookup_pool(conn, "bad") is None
     assert fake.secrets["hotiron-pool-bad"].undefined

@@ -129,15 +129,51 @@ def test_absent_removes_every_vm_and_its_volumes(conn):
     assert not [v for v in conn.storagePoolLookupByName("local").listVolumes() if v.startswith("c")]
 
 
-def test_one_vm_failing_leaves_nothing_of_it_and_the_others_are_made(conn):
-    vms_ = [{"name": "c1"}, {"name": "c2", "clone_from": "ghost"}, {"name": "c3"}]
-    changed, results = batch(conn, vms_=vms_, defaults=CLONES)[:2]
+def test_one_bad_entry_among_good_ones_changes_nothing(conn):
+    before = snapshot(conn)
+    vms_ = [{"name": "c1"}, {"name": "c2", "clone_from": "ghost"}, {"name": "c3", "vcpus": 6, "limits": {"max_vcpus": 4}}]
+    with pytest.raises(lc.VirtError) as err:
+        batch(conn, vms_=vms_, defaults=CLONES)
+    assert str(err.value).startswith("2 of 3 VMs cannot be made as given, so none was touched: ")
+    assert "vms[1] c2: clone_from: no VM called 'ghost'" in str(err.value)
+    assert "vms[2] c3: vcpus: 6 vCPUs is above the per-guest limit of 4" in str(err.value)
+    assert snapshot(conn) == before
+
+
+def test_one_vm_failing_when_made_leaves_nothing_of_it_and_the_others_are_made(conn):
+    # c2's linked clone needs volume c2-vda.qcow2, which the first entry makes: the plan of each
+    # entry alone is sound, so the failure comes while the task runs.
+    vms_ = [{"name": "c1", "memory": "64MiB", "disks": [{"pool": "local", "volume": "c2-vda.qcow2", "size": "1GiB"}]},
+            dict(CLONES, name="c2"), dict(CLONES, name="c3")]
+    changed, results = batch(conn, vms_=vms_)[:2]
     assert changed and [r.get("failed", False) for r in results] == [False, True, False]
-    assert results[1]["msg"].startswith("vms[1] c2: clone_from: no VM called 'ghost'")
+    assert results[1]["msg"].startswith("vms[1] c2: name: volume 'c2-vda.qcow2' already exists in pool 'local'")
     assert lc.lookup_domain(conn, "c2") is None
     assert conn.lookupByName("c3").state()[0] == libvirt.VIR_DOMAIN_RUNNING
-    assert vm_batch.failures(results).startswith("1 of 3 VMs failed: vms[1] c2: clone_from:")
+    assert vm_batch.failures(results).startswith("1 of 3 VMs failed: vms[1] c2: name: volume")
     assert vm_batch.failures(results[:1]) is None
+
+
+def test_a_bad_default_is_named_as_a_default():
+    with pytest.raises(lc.VirtError, match=r"^defaults: .*vcpus"):
+        vm_batch.validate_defaults({"vcpus": "many"})
+    with pytest.raises(lc.VirtError, match=r"^defaults: vcpus: must be from 1 to 4096, got 0$"):
+        vm_batch.validate_defaults({"vcpus": 0})
+    vm_batch.validate_defaults({"vcpus": 2, "clone_from": "tmpl"})
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "a", "vcpus": "many"}, "vms[0] a: argument 'vcpus' is of type"),
+    ({"name": "a", "vcpus": -1}, "vms[0] a: vcpus: must be from 1 to 4096, got -1"),
+    ({"name": "a", "shutdown_timeout": -5}, "vms[0] a: shutdown_timeout: must be from 0 to 86400, got -5"),
+    ({"name": "a", "disks": [{"path": "/x", "boot_order": 0}]}, "vms[0] a: disks[0].boot_order: must be from 1 to 64, got 0"),
+    ({"name": "a", "limits": {"max_vcpus": "lots"}}, "vms[0] a: argument 'max_vcpus' is of type"),
+    ({"name": "a", "ha_priority": 1001}, "vms[0] a: ha_priority: must be from 0 to 1000, got 1001"),
+])
+def test_entries_are_checked_by_type_and_range(entry, message):
+    with pytest.raises(lc.VirtError) as err:
+        vm_batch.validate(vm_batch.entries([entry], None, None))
+    assert str(err.value).startswith(message)
 
 
 # --- through AnsibleModule -----------------------------------------------------------------
@@ -173,11 +209,20 @@ def test_module_bad_entry_fails_before_anything_is_made(capsys):
     assert "vms" not in out and "exception" not in out
 
 
-def test_module_partial_failure_fails_with_every_result(capsys):
+def test_module_entry_that_cannot_be_planned_fails_before_anything_is_made(capsys):
     out = run_module({"vms": [{"name": "c1"}, {"name": "c2", "clone_from": "web1"}], "defaults": CLONES}, capsys)
+    assert out["failed"] and not out.get("changed")
+    assert out["msg"] == "1 of 2 VMs cannot be made as given, so none was touched: vms[1] c2: clone_from: template" \
+                         " 'web1' is running: stop it (and mark it template: true) before cloning"
+    assert "vms" not in out
+
+
+def test_module_partial_failure_fails_with_every_result(capsys):
+    vms_ = [{"name": "c1", "memory": "64MiB", "disks": [{"pool": "local", "volume": "c2-vda.qcow2", "size": "1GiB"}]},
+            dict(CLONES, name="c2")]
+    out = run_module({"vms": vms_}, capsys)
     assert out["failed"] and out["changed"]
-    assert out["msg"] == "1 of 2 VMs failed: vms[1] c2: clone_from: template 'web1' is running: stop it " \
-                         "(and mark it template: true) before cloning"
+    assert out["msg"].startswith("1 of 2 VMs failed: vms[1] c2: name: volume 'c2-vda.qcow2' already exists")
     assert [r["name"] for r in out["vms"]] == ["c1", "c2"] and out["vms"][0]["changed"]
 
 

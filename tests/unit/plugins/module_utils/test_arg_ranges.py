@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ranges declared in argument specs: split off for AnsibleModule, checked at every depth."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
+
+SPEC = dict(
+    count=dict(type="int", default=2, min=1, max=64),
+    timeout=dict(type="float", min=0),
+    name=dict(type="str"),
+    tuning=dict(type="dict", options=dict(bandwidth=dict(type="int", min=0), mode=dict(type="str"))),
+    disks=dict(type="list", elements="dict", options=dict(boot=dict(type="int", min=1, max=8), path=dict(type="str"))),
+    ports=dict(type="list", elements="int", min=1, max=65535),
+    plain=dict(type="dict", options=dict(note=dict(type="str"))),
+)
+
+
+def test_split_gives_a_plain_spec_and_the_table():
+    plain, table = arg_ranges.split(SPEC)
+    assert plain["count"] == dict(type="int", default=2)
+    assert plain["tuning"]["options"]["bandwidth"] == dict(type="int")
+    assert plain["disks"]["options"]["boot"] == dict(type="int")
+    assert SPEC["count"]["min"] == 1  # the given spec is not changed
+    assert set(table) == {"count", "timeout", "tuning", "disks", "ports"}  # name and plain carry no range
+    assert table["disks"] == {"options": {"boot": {"min": 1, "max": 8}}, "elements": "dict"}
+
+
+@pytest.mark.parametrize("params, problems", [
+    ({"count": 2, "timeout": 0.0}, []),
+    ({"count": None, "timeout": None, "tuning": None, "disks": None}, []),
+    ({"count": 0}, ["count: must be from 1 to 64, got 0"]),
+    ({"count": 65}, ["count: must be from 1 to 64, got 65"]),
+    ({"timeout": -0.5}, ["timeout: must be at least 0, got -0.5"]),
+    ({"tuning": {"bandwidth": -1, "mode": "x"}}, ["tuning.bandwidth: must be at least 0, got -1"]),
+    ({"disks": [{"boot": 1}, {"boot": 9}, {"boot": None}]}, ["disks[1].boot: must be from 1 to 8, got 9"]),
+    ({"ports": [80, 0, 70000]}, ["ports[1]: must be from 1 to 65535, got 0", "ports[2]: must be from 1 to 65535, got 70000"]),
+    ({"count": -1, "tuning": {"bandwidth": -2}}, ["count: must be from 1 to 64, got -1", "tuning.bandwidth: must be at least 0, got -2"]),
+    ({"count": "many"}, []),  # a type error: Ansible's type check names it
+    ({"count": True}, []),
+])
+def test_check_names_every_value_out_of_range(params, problems):
+    assert arg_ranges.check(params, arg_ranges.split(SPEC)[1]) == problems
+
+
+def test_describe():
+    assert arg_ranges.describe(1, 64) == "from 1 to 64"
+    assert arg_ranges.describe(0, None) == "at least 0"
+    assert arg_ranges.describe(None, 100) == "at most 100"
+    assert arg_ranges.describe(0.1, 64) == "from 0.1 to 64"
+
+
+@given(st.integers(-1000, 1000))
+def test_a_value_is_refused_exactly_when_outside_its_range(value):
+    table = arg_ranges.split(SPEC)[1]
+    problems = arg_ranges.check({"count": value, "disks": [{"boot": value}]}, table)
+    assert bool([p for p in problems if p.startswith("count:")]) == (not 1 <= value <= 64)
+    assert bool([p for p in problems if p.startswith("disks[0].boot:")]) == (not 1 <= value <= 8)
