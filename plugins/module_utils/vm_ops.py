@@ -15,7 +15,11 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_values as vv
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_xml as vx
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 
 STATE_NAMES = {
@@ -138,6 +142,20 @@ class Guest:
         with self._act("hot-plug vCPUs of"):
             self.dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
+    def set_crash_action_live(self, action):
+        # What the running guest does when it panics; the persistent definition says the same.
+        values = {"destroy": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY,
+                  "restart": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_RESTART,
+                  "preserve": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE}
+        with self._act("set the crash action of"):
+            self.dom.setLifecycleAction(libvirt.VIR_DOMAIN_LIFECYCLE_CRASH, values[action], libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    def set_cpu_shares_live(self, shares):
+        # Needs the host's cgroup cpu controller (qemu.conf cgroup_controllers); without it libvirt
+        # refuses, and the shares apply from the next start on.
+        with self._act("set the CPU shares of"):
+            self.dom.setSchedulerParametersFlags({"cpu_shares": shares}, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
     def attach_live(self, xml):
         with self._act("hot-plug a device into"):
             self.dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
@@ -184,7 +202,7 @@ def host_facts(conn):
         caps = conn.getCapabilities()
         info = conn.getInfo()
         test_driver = conn.getType() == "TEST"
-    return vs.parse_capabilities(caps, info, accept_any_arch=test_driver)
+    return vh.parse_capabilities(caps, info, accept_any_arch=test_driver)
 
 
 def _fail(param, message):
@@ -228,7 +246,7 @@ def _volume_xml(name, capacity, fmt, backing=None):
 def resolve_disks(conn, disks, default_bus):
     """Spec disks -> disks with ``path``/``format``, plus the volumes to create."""
     resolved, to_create = [], []
-    for i, disk in enumerate(vs.assign_targets(disks, default_bus)):
+    for i, disk in enumerate(vx.assign_targets(disks, default_bus)):
         p = "disks[%d]" % i
         if disk["path"]:
             disk["format"] = disk["format"] or ("qcow2" if disk["path"].endswith(".qcow2") else "raw")
@@ -251,7 +269,7 @@ def resolve_disks(conn, disks, default_bus):
             to_create.append({"pool": disk["pool"], "name": disk["volume"],
                               "xml": _volume_xml(disk["volume"], disk["size"], disk["format"]),
                               "what": "create volume %s/%s (%s %s)" % (
-                                  disk["pool"], disk["volume"], vs.human(disk["size"]), disk["format"])})
+                                  disk["pool"], disk["volume"], vv.human(disk["size"]), disk["format"])})
         resolved.append(disk)
     return resolved, to_create
 
@@ -425,8 +443,8 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         with lc.attempt("read the uuid of vm %s" % guest.name):
             result["vm"]["uuid"] = guest.dom.UUIDString()
         if guest.is_active():
-            pending = vs.restart_pending(vs.summarise(dx.parse(guest.live_xml())),
-                                         vs.summarise(dx.parse(guest.inactive_xml())))
+            pending = vp.restart_pending(vp.summarise(dx.parse(guest.live_xml())),
+                                         vp.summarise(dx.parse(guest.inactive_xml())))
             result["restart_required"] = bool(pending)
             if pending:
                 result["restart_pending"] = pending
@@ -436,17 +454,17 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
 def _resolve(conn, spec, host, current_root):
     meta = dx.read_metadata(current_root) if current_root is not None else {}
     os_profile = spec["os"] or meta.get("os") or "linux"
-    defaults = vs.profile_defaults(os_profile, spec["virtio"])
+    defaults = vx.profile_defaults(os_profile, spec["virtio"])
     current_arch = current_root.find("os/type").get("arch") if current_root is not None and current_root.find("os/type") is not None else None
-    resolved = vs.check_host(spec, host, current_arch)
+    resolved = vh.check_host(spec, host, current_arch)
     resolved["os"] = os_profile
-    vs.check_limits(spec, host)
+    vh.check_limits(spec, host)
     if spec["firmware"] == "uefi" or os_profile == "windows":
         caps = _domain_caps(conn, resolved)
-        if spec["firmware"] == "uefi" and caps is not None and not vs.uefi_available(caps):
+        if spec["firmware"] == "uefi" and caps is not None and not vh.uefi_available(caps):
             _fail("firmware", "this host has no UEFI firmware for %s %s guests (install OVMF / edk2)"
                   % (resolved["arch"], resolved["domain_type"]))
-        resolved["hyperv"] = vs.hyperv_supported(caps) if caps is not None else None
+        resolved["hyperv"] = vh.hyperv_supported(caps) if caps is not None else None
     to_create = []
     if spec["disks"] is not None:
         resolved["disks"], to_create = resolve_disks(conn, spec["disks"], defaults["bus"])
@@ -476,19 +494,19 @@ def ensure_created(conn, spec, host, state, check_mode):
         spec_for_resolve = dict(spec, disks=None)
         resolved, _unused = _resolve(conn, spec_for_resolve, host, base)
         if disks is not None:
-            defaults = vs.profile_defaults(resolved["os"], spec["virtio"])
-            resolved["disks"] = vs.assign_targets(disks, defaults["bus"])
+            defaults = vx.profile_defaults(resolved["os"], spec["virtio"])
+            resolved["disks"] = vx.assign_targets(disks, defaults["bus"])
         resolved["volumes"] = [{"pool": j["pool"], "name": j["name"]} for j in to_create]
         resolved["clone_of"] = spec["clone_from"]
         if base is None:
-            root = vs.apply(vs.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
+            root = vx.apply(vx.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
         else:
-            root = vs.apply(base, spec, resolved, creating=False)
+            root = vx.apply(base, spec, resolved, creating=False)
     else:
         resolved, to_create = _resolve(conn, spec, host, None)
         if spec["disks"] is None:
             resolved["disks"] = []
-        root = vs.apply(vs.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
+        root = vx.apply(vx.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
     is_template = dx.read_metadata(root).get("template") == "true"
     if is_template and state in ("running", "paused", "restarted"):
         _fail("state", "vm %r is a template: templates cannot be started" % spec["name"])
@@ -531,14 +549,14 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     running = guest.is_active()
     live = dx.parse(guest.live_xml()) if running else current
     resolved, to_create = _resolve(conn, spec, host, current)
-    desired = vs.apply(dx.clone(current), spec, resolved, creating=False)
+    desired = vx.apply(dx.clone(current), spec, resolved, creating=False)
     before_text, after_text = dx.normalise(current), dx.normalise(desired)
     is_template = dx.read_metadata(desired).get("template") == "true"
     result = {"plan": [], "changes": [], "restart_required": False, "_template": is_template}
     diff = {"before": before_text, "after": after_text}
     if before_text == after_text:
         return False, result, diff
-    changes = vs.plan(vs.summarise(current), vs.summarise(desired), running, vs.summarise(live))
+    changes = vp.plan(vp.summarise(current), vp.summarise(desired), running, vp.summarise(live))
     if not changes:
         changes = [{"field": "xml", "before": None, "after": None, "apply": "restart" if running else "config"}]
     result["changes"] = changes
@@ -581,6 +599,10 @@ def apply_live(guest, changes, live_root):
                 guest.set_memory_live(change["after"])
             elif field == "vcpus":
                 guest.set_vcpus_live(change["after"])
+            elif field == "on_crash":
+                guest.set_crash_action_live(change["after"])
+            elif field == "cpu_shares":
+                guest.set_cpu_shares_live(change["after"])
             elif field in ("metadata", "description") and not metadata_done:
                 metadata_done = True
                 guest.set_metadata_live(new)

@@ -15,7 +15,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm_ops import Guest, all_guests
 
@@ -101,7 +101,7 @@ def describe(guest, addresses=True):
         state, reason = guest.state()
         active = state not in ("shutoff", "crashed")
         root = dx.parse(guest.live_xml() if active else guest.inactive_xml())
-        summary = vs.summarise(root)
+        summary = vp.summarise(root)
         meta = dx.read_metadata(root)
         info = {
             "name": guest.name, "uuid": dom.UUIDString(), "state": state, "reason": reason,

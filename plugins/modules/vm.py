@@ -178,9 +178,52 @@ options:
   resource_group:
     description: Resource group stored in the collection metadata.
     type: str
+  ha:
+    description:
+      - Live recovery of this VM by M(hotiron.virt.recover) (kept in the collection metadata, which
+        travels with the VM): when it stops with reason crashed or failed it is started again on its
+        host (within O(restart_limit)), and when its host fails it is started on another host of
+        the group after the failed host is fenced.
+      - V(true) also sets the VM's crash action to C(destroy), so that a panicking guest stops and
+        the limited restart decides, rather than libvirt's own unlimited C(restart).
+      - A VM stopped by an operator or by the collection is never restarted.
+    type: bool
   ha_priority:
     description: HA restart priority (0-1000, higher first) stored in the collection metadata.
     type: int
+  restart_limit:
+    description:
+      - At most O(restart_limit.count) restarts by M(hotiron.virt.recover) within O(restart_limit.window)
+        seconds (as Pacemaker's migration-threshold and systemd's StartLimitBurst); a crash loop then
+        stops and recover reports it. Without it, 3 restarts in 600 seconds.
+    type: dict
+    suboptions:
+      count:
+        description: Restarts allowed within the window, 1 to 100 (default 3).
+        type: int
+      window:
+        description: The window in seconds, 1 to 604800 (default 600).
+        type: int
+  sla:
+    description:
+      - Service class of the VM (kept in the collection metadata), V(gold), V(silver), V(bronze) or a
+        name of the operator's (lower-case letters, digits, C(-) and C(_)).
+      - The balancer (M(hotiron.virt.rebalance)) moves lower classes first. The built-in classes set
+        the VM's CPU shares (gold 4096, silver 2048, bronze 512; libvirt's default is 1024) unless
+        O(cpu_shares) is given.
+    type: str
+  cpu_shares:
+    description:
+      - Relative CPU weight of the VM against the other VMs of its host (C(<cputune><shares>)), 2 to
+        262144. Applied live where the host has cgroups' CPU controller for QEMU, otherwise from the
+        next start (a warning says so).
+    type: int
+  expires:
+    description: Date (V(YYYY-MM-DD)) after which the VM is due for retirement (collection metadata).
+    type: str
+  purpose:
+    description: What the VM is for, in words (collection metadata).
+    type: str
   template:
     description: Mark the VM as a template; a template cannot be started, nor removed while clones use it.
     type: bool

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "build", "src"))
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx  # noqa: E402
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc  # noqa: E402
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops  # noqa: E402
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh  # noqa: E402
 
 pytestmark = pytest.mark.lab
 
@@ -113,8 +113,8 @@ def test_guests_of_every_kind_run_on_the_host_and_a_second_run_changes_nothing(e
     assert i686.find("os/type").get("arch") == "i686"
     assert dx.get_text(i686, "devices/emulator").endswith("qemu-system-i386")
     win = dx.parse(dom(env, PREFIX + "-win").XMLDesc(0))
-    offered = vs.hyperv_supported(env["conn"].getDomainCapabilities(None, "x86_64", None, win.get("type")))
-    assert [c.tag for c in win.findall("features/hyperv/*")] == vs.windows_enlightenments(offered)[0]
+    offered = vh.hyperv_supported(env["conn"].getDomainCapabilities(None, "x86_64", None, win.get("type")))
+    assert [c.tag for c in win.findall("features/hyperv/*")] == vh.windows_enlightenments(offered)[0]
     assert win.find("features/hyperv/spinlocks").get("state") == "on"
     assert win.find("clock").get("offset") == "localtime"
     assert win.find("devices/disk/target").get("bus") == "sata"

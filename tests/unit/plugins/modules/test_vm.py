@@ -143,6 +143,37 @@ def test_metadata_change_is_live(conn):
     assert dx.get_text(live, "description") == "moved"
 
 
+def test_ha_and_sla_options_are_stored_and_idempotent(conn):
+    policy = dict(ha=True, ha_priority=800, restart_limit={"count": 2, "window": 300}, sla="gold",
+                  expires="2027-03-31", purpose="billing")
+    changed, result, _ = ensure(conn, **dict(NEW, **policy))
+    assert changed
+    root = dx.parse(conn.lookupByName("n1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    meta = dx.read_metadata(root)
+    assert {k: meta[k] for k in ("ha", "ha_priority", "restart_limit", "sla", "expires", "purpose")} == {
+        "ha": "true", "ha_priority": "800", "restart_limit": "2/300", "sla": "gold", "expires": "2027-03-31",
+        "purpose": "billing"}
+    assert dx.get_text(root, "on_crash") == "destroy" and dx.get_text(root, "cputune/shares") == "4096"
+    assert ensure(conn, **dict(NEW, **policy))[0] is False
+    # Recovery's own bookkeeping in the metadata survives a later run of the module.
+    dom = conn.lookupByName("n1")
+    meta["restarts"] = "1795000000"
+    dx.write_metadata(root, meta)
+    conn.defineXML(dx.tostring(root))
+    assert ensure(conn, **dict(NEW, **policy))[0] is False
+    assert dx.read_metadata(dx.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))["restarts"] == "1795000000"
+
+
+def test_crash_action_and_shares_change_live(conn):
+    ensure(conn, **NEW)
+    changed, result, _ = ensure(conn, **dict(NEW, sla="silver", ha=True))
+    assert changed
+    fields = {c["field"]: c["apply"] for c in result["changes"]}
+    assert fields["cpu_shares"] == "live" and fields["metadata"] == "live"
+    live = dx.parse(conn.lookupByName("n1").XMLDesc(0))
+    assert dx.get_text(live, "on_crash") == "destroy"
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(vcpus=0), "^vcpus: must be at least 1"),
     (dict(memory="0GiB"), "^memory: must be greater than zero"),
@@ -156,6 +187,8 @@ def test_metadata_change_is_live(conn):
     (dict(disks=[dict(pool="local", volume="data.raw", format="qcow2")]), r"^disks\[0\]\.format: volume local/data.raw is raw"),
     (dict(disks=[dict(pool="local", volume="a.qcow2", size="-1GiB")]), r"^disks\[0\]\.size: "),
     (dict(interfaces=[dict(network="wan")]), r"^interfaces\[0\]\.network: no network called 'wan'"),
+    (dict(sla="Gold Class"), "^sla: 'Gold Class' is not a class name"),
+    (dict(expires="next year"), "^expires: expected a date such as 2027-03-31"),
 ])
 def test_bad_input_fails_naming_the_parameter_and_leaves_nothing(conn, kwargs, message):
     before = snapshot(conn)
