@@ -11,8 +11,13 @@ Usage::
 
     LAB_ID=0 python tests/lab/lab.py up --hosts 3 | down | kill HOST | revive HOST
                                      | status | inventory | run HOST [CMD...]
+                                     | hang HOST | unhang HOST | kill-libvirtd HOST
+                                     | restart-libvirtd HOST | bmc-stop HOST | bmc-start HOST
 
-Only the standard library is used, so the system python can run it too.
+Every host has a BMC (bmc.py: IPMI over LAN, for fence_ipmilan) outside its namespaces;
+failures.py hangs or kills a host's libvirtd alone.
+Only the standard library is used, so the system python can run it too (the BMC processes
+alone need pyghmi, and run with a Python that has it).
 Only processes the lab started are ever signalled, always by pid.
 """
 
@@ -33,6 +38,14 @@ import sys
 import time
 import uuid
 
+if __name__ == "__main__":
+    # bmc.py and failures.py import this file as `lab`; run as a script it is `__main__`:
+    # let them find this very module instead of loading a second copy of it.
+    sys.modules.setdefault("lab", sys.modules[__name__])
+
+import bmc  # noqa: E402  (tests/lab is not a package: its files import each other by name)
+import failures  # noqa: E402
+
 ROOT_DIR = "/var/tmp/hotiron-lab"
 SHARED_PATH = "/srv/hotiron/shared"      # the shared directory as seen inside every host
 PRISTINE_ETC = "/etc/libvirt"
@@ -40,6 +53,12 @@ LIBVIRTD_PORT = 16509
 KVM_CREATE_VM = 0xAE01
 PR_SET_CHILD_SUBREAPER = 36
 READY_TIMEOUT = 60.0
+# How a host's keeper starts libvirtd (and failures.restart_libvirtd after a kill-libvirtd).
+# It runs on CPU 0 only: its QEMU capabilities cache records the CPUID of the CPU it
+# probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is thrown
+# away and probed again (~3 s).  QEMU processes still get every CPU: libvirt resets their
+# affinity to all online CPUs when a guest sets no placement.
+LIBVIRTD_CMD = ["taskset", "-c", "0", "libvirtd", "-d", "--listen"]
 MAX_HOSTS = 31          # each host of each lab gets its own block of 16 migration ports
 # libvirtd probes every QEMU binary when its capabilities cache is empty (~3 s).  All lab
 # hosts run the same binaries, so a fresh host starts from a copy of what a host probed;
@@ -103,6 +122,40 @@ def cmdline(pid):
         return []
 
 
+def stat_fields(path):
+    """The fields of a ``/proc/<pid>[/task/<tid>]/stat`` after ``pid (comm)``: [state, ppid,
+    ...]; None if it is gone.  (comm may contain ") ", hence the last parenthesis.)"""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def start_time(pid):
+    """When ``pid`` started (clock ticks since boot): with the pid, it names one process."""
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return fields[19] if fields else None
+
+
+def has_exited(pid, started):
+    """Has the process ``pid`` (started at ``started``) wholly exited: gone, or a zombie all of
+    whose threads have exited too?  Only then are its files closed (a listening socket among
+    them), which can be a moment after its main thread has left its namespaces."""
+    if start_time(pid) != started:         # gone, or the pid is another process's by now
+        return True
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        fields = stat_fields(f"/proc/{pid}/task/{tid}/stat")
+        if fields and fields[0] not in ("Z", "X"):
+            return False
+    return True
+
+
 def choose_virt_type():
     """(virt_type, reason): LAB_VIRT_TYPE=kvm|qemu if set, else what probe_kvm finds."""
     wanted = os.environ.get("LAB_VIRT_TYPE", "")
@@ -147,7 +200,9 @@ def probe_kvm():
 
 def _atomic_write(path, text, mode=0o644):
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # Created with ``mode`` already (a secret is never readable meanwhile), chmod for the umask.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w",
+                   encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
@@ -209,6 +264,11 @@ class Host:
 
     def is_up(self):
         return self.keeper_pid() is not None
+
+    @property
+    def bmc(self):
+        """This host's BMC (bmc.py): a separate board, outside the host's namespaces."""
+        return bmc.HostBmc(self)
 
     def processes(self, mnt, uts):
         """Pids of every process in this host's namespaces (QEMU has a mount ns of its own,
@@ -441,17 +501,20 @@ class Host:
             for fd in pins:
                 os.close(fd)
             raise LabError(f"{self.name}: keeper {pid} changed under us")
-        killed = set()
+        killed = {}          # pid: start time
         try:
             def all_gone():
                 pids = self.processes(runtime["mnt"], runtime["uts"])
                 for victim in pids:
+                    started = killed.get(victim) or start_time(victim)
                     try:
                         os.kill(victim, signal.SIGKILL)
-                        killed.add(victim)
+                        killed[victim] = started
                     except ProcessLookupError:
                         pass
-                return not pids
+                # Out of the namespaces is not dead yet: every thread must have exited (and
+                # with the last one the sockets closed) before the power is really off.
+                return not pids and all(has_exited(pid, started) for pid, started in killed.items())
             wait_for(f"every process of {self.name} to die", all_gone, timeout, interval=0.02)
         finally:
             for fd in pins:
@@ -588,12 +651,20 @@ class Lab:
         self.write_inventory()
         self._ensure_shared_fs(timeout)
         procs = [(host, host.start()) for host in self.hosts if not host.is_up()]
+        boards = []
         try:
+            python = bmc.bmc_python()
+            boards = [(host.bmc, host.bmc.start(python)) for host in self.hosts
+                      if not host.bmc.is_running()]
             for host, proc in procs:
                 host.wait_ready(proc, timeout)
             if procs:
                 procs[0][0].save_capabilities()
+            for board, proc in boards:
+                board.wait_ready(proc, timeout)
         except LabError:
+            for board, _proc in boards:
+                board.stop()
             for host, _proc in procs:
                 host.kill()
             raise
@@ -654,11 +725,14 @@ class Lab:
         os.unlink(self.shared_fs_pid_file)
 
     def revive(self, name, timeout=READY_TIMEOUT):
-        """Power a killed host on again: new namespaces, same persistent directories."""
+        """Power a killed host on again: new namespaces, same persistent directories.  A host
+        that is up but whose libvirtd was killed (``kill-libvirtd``) gets its libvirtd back."""
         with self.lock():
             host = self.host(name)
             if not host.is_up():
                 host.wait_ready(host.start(), timeout)
+            else:
+                failures.restart_libvirtd_if_dead(host)
             return host
 
     def kill(self, name):
@@ -666,10 +740,46 @@ class Lab:
         with self.lock():
             return self.host(name).kill()
 
+    # --- failures short of a power cut (failures.py) and BMCs (bmc.py) ----------------------
+    def hang(self, name):
+        """SIGSTOP the host's libvirtd alone; returns its pid."""
+        with self.lock():
+            return failures.hang(self.host(name))
+
+    def unhang(self, name):
+        """SIGCONT the host's libvirtd; returns its pid."""
+        with self.lock():
+            return failures.unhang(self.host(name))
+
+    def kill_libvirtd(self, name):
+        """SIGKILL the host's libvirtd alone; returns its pid."""
+        with self.lock():
+            return failures.kill_libvirtd(self.host(name))
+
+    def restart_libvirtd(self, name, timeout=READY_TIMEOUT):
+        """Start a killed libvirtd again and wait until it answers; returns the seconds taken."""
+        with self.lock():
+            return failures.restart_libvirtd(self.host(name), timeout)
+
+    def bmc_stop(self, name):
+        """Stop the host's BMC (fencing it must then fail); the host runs on."""
+        with self.lock():
+            return self.host(name).bmc.stop()
+
+    def bmc_start(self, name, timeout=READY_TIMEOUT):
+        """Start the host's BMC again (if it is not running) and wait until it answers."""
+        with self.lock():
+            board = self.host(name).bmc
+            if not board.is_running():
+                board.wait_ready(board.start(), timeout)
+            return board
+
     # --- down ----------------------------------------------------------------------------------
     def down(self):
         """Stop every host (by pid), check nothing is left running or mounted, remove state."""
         with self.lock():
+            for host in self.hosts:     # first the BMCs, so that none powers a host on again
+                host.bmc.stop()
             for host in self.hosts:
                 host.kill()
             self._stop_shared_fs()
@@ -715,7 +825,12 @@ class Lab:
                     ("lab_virt_type", self.virt_type),
                     ("lab_shared_path", SHARED_PATH)):
                 lines.append(f"          {key}: {_yaml_str(value)}")
-        _atomic_write(self.inventory_path, "\n".join(lines) + "\n")
+            # How to fence the host: its BMC (bmc.py), for fence_ipmilan.
+            lines.append("          hotiron_fence:")
+            for key, value in host.bmc.fence_vars().items():
+                lines.append(f"            {key}: {json.dumps(value)}")      # JSON is YAML
+        # It holds the BMC passwords.
+        _atomic_write(self.inventory_path, "\n".join(lines) + "\n", mode=0o600)
         return self.inventory_path
 
     def status_lines(self):
@@ -729,9 +844,15 @@ class Lab:
             pid = host.keeper_pid()
             if pid is None:
                 lines.append(f"{host.name}  down  {host.uri}")
+                lines.append(f"    {self._bmc_line(host)}")
                 continue
             hostname = host.run(["hostname"], check=False).stdout.strip()
             lines.append(f"{host.name}  up (keeper {pid})  hostname={hostname}  {host.uri}")
+            lines.append(f"    {self._bmc_line(host)}")
+            libvirtd = failures.libvirtd_state(host)
+            if libvirtd != "running":
+                lines.append(f"    libvirtd {libvirtd} (see `hang`, `unhang`, `restart-libvirtd`)")
+                continue
             try:
                 guests = host.guests()
             except (LabError, subprocess.TimeoutExpired) as exc:
@@ -742,6 +863,13 @@ class Lab:
             if not guests:
                 lines.append("    (no guests)")
         return lines
+
+    @staticmethod
+    def _bmc_line(host):
+        board = host.bmc
+        pid = board.pid()
+        where = f"ipmi {board.address}:{board.port}"
+        return f"BMC {where}: pid {pid}" if pid else f"BMC {where}: not running"
 
 
 # --- the keeper: runs inside the new namespaces (as pid of `unshare`) -----------------------
@@ -792,14 +920,9 @@ def keeper_main(marker):
     os.makedirs(SHARED_PATH)
     socket.sethostname(host.name)
     keeper_register(host)
-    # libvirtd runs on CPU 0 only: its QEMU capabilities cache records the CPUID of the CPU
-    # it probed on (leaf 0x1f gives the x2APIC id), and a cache probed on another CPU is
-    # thrown away and probed again (~3 s).  QEMU processes still get every CPU: libvirt
-    # resets their affinity to all online CPUs when a guest sets no placement.
     # One shared file system for all hosts (Lab._ensure_shared_fs), bound here.
     _mount("--bind", lab.shared_source(), SHARED_PATH)
-    for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"],
-                ["taskset", "-c", "0", "libvirtd", "-d", "--listen"],
+    for cmd in (["virtlogd", "-d"], ["virtlockd", "-d"], LIBVIRTD_CMD,
                 ["/usr/sbin/sshd", "-f", os.path.join(host.ssh_dir, "sshd_config")]):
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
     keeper_reap_forever()
@@ -819,12 +942,22 @@ def main(argv=None):
     run = sub.add_parser("run", help="run a command inside a host's namespaces")
     run.add_argument("host")
     run.add_argument("cmd", nargs=argparse.REMAINDER)
-    keeper = sub.add_parser("_keeper")
-    keeper.add_argument("marker")
+    for command, text in (
+            ("hang", "SIGSTOP a host's libvirtd (guests run on; only keepalive notices)"),
+            ("unhang", "SIGCONT a host's libvirtd"),
+            ("kill-libvirtd", "SIGKILL a host's libvirtd alone (guests run on)"),
+            ("restart-libvirtd", "start a killed libvirtd again"),
+            ("bmc-stop", "stop a host's BMC (fencing it then fails)"),
+            ("bmc-start", "start a host's BMC again")):
+        sub.add_parser(command, help=text).add_argument("host")
+    for internal in ("_keeper", "_bmc"):
+        sub.add_parser(internal).add_argument("marker")
     args = parser.parse_args(argv)
     if args.command == "_keeper":
         keeper_main(args.marker)
         return 0
+    if args.command == "_bmc":
+        return bmc.serve(args.marker)
     lab = Lab()
     try:
         if args.command == "up":
@@ -842,6 +975,20 @@ def main(argv=None):
         elif args.command == "revive":
             host = lab.revive(args.host)
             print(f"{host.name}: up again at {host.uri}")
+        elif args.command in ("hang", "unhang", "kill-libvirtd"):
+            pid = getattr(lab, args.command.replace("-", "_"))(args.host)
+            done = {"hang": "stopped (SIGSTOP)", "unhang": "continued (SIGCONT)",
+                    "kill-libvirtd": "killed (SIGKILL)"}[args.command]
+            print(f"{args.host}: libvirtd {pid} {done}")
+        elif args.command == "restart-libvirtd":
+            seconds = lab.restart_libvirtd(args.host)
+            print(f"{args.host}: libvirtd answering again after {seconds:.2f} s")
+        elif args.command == "bmc-stop":
+            was = lab.bmc_stop(args.host)
+            print(f"{args.host}: BMC {'stopped' if was else 'was not running'}")
+        elif args.command == "bmc-start":
+            board = lab.bmc_start(args.host)
+            print(f"{args.host}: BMC answering on {board.address}:{board.port} (pid {board.pid()})")
         elif args.command == "status":
             print("\n".join(lab.status_lines()))
         elif args.command == "run":

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -143,3 +145,25 @@ def test_wait_for_times_out():
 def test_wait_for_returns_the_value():
     values = iter([None, 0, "ready"])
     assert labmod.wait_for("x", lambda: next(values), timeout=5, interval=0) == "ready"
+
+
+def test_a_process_has_exited_only_when_every_thread_has():
+    # A two-threaded process of this test's own, killed by its pid and reaped only at the end.
+    proc = subprocess.Popen([sys.executable, "-c", (
+        "import sys, threading\n"
+        "threading.Thread(target=threading.Event().wait).start()\n"
+        "print(len(threading.enumerate()), flush=True)\n"
+        "sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "2\n"
+        started = labmod.start_time(proc.pid)
+        assert started is not None and len(os.listdir(f"/proc/{proc.pid}/task")) == 2
+        assert not labmod.has_exited(proc.pid, started)
+        assert labmod.has_exited(proc.pid, str(int(started) + 1))    # the pid is not that one's
+        os.kill(proc.pid, signal.SIGKILL)
+        labmod.wait_for("every thread to exit", lambda: labmod.has_exited(proc.pid, started), 10)
+        assert labmod.stat_fields(f"/proc/{proc.pid}/stat")[0] == "Z"   # a zombie: exited
+    finally:
+        proc.kill()
+        proc.wait()
+    assert labmod.start_time(proc.pid) is None and labmod.has_exited(proc.pid, started)
