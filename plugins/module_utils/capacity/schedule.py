@@ -14,7 +14,8 @@ zone, sets some of ``vcpus``, ``memory``, ``cpu_shares``, ``vcpu_quota`` and
 
 :func:`parse_rules` validates rules and names the rule and field of the
 first error; :func:`rule_in_force` and :func:`desired` answer for one VM at
-one instant; :class:`Desired` also tells the next instant the answer changes.
+one instant; :class:`Desired` also tells the next instant the answer changes;
+:func:`desired_all` answers for many VMs and gives the earliest change.
 
 Meaning, as the tests check it:
 
@@ -391,3 +392,12 @@ def desired(vm, rules, at):
             break
     return Desired(vm=vm.name, values=values, rule=None if rule is None else rule.index,
                    rule_name=None if rule is None else rule.name, reason=reason, clipped=clipped, next_change=next_change)
+
+
+def desired_all(vms, rules, at):
+    """``({vm name: Desired}, next change)`` for many VMs: the rules are validated once, and the
+    next change is the earliest of theirs (when a timer should run again), None when none changes."""
+    rules = parse_rules(rules)
+    answers = {vm.name: desired(vm, rules, at) for vm in vms}
+    changes = [a.next_change for a in answers.values() if a.next_change is not None]
+    return answers, min(changes) if changes else None

@@ -16,6 +16,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.capacity.schedule imp
     ScheduleError,
     VmDeclared,
     desired,
+    desired_all,
     parse_rule,
     parse_rules,
     rule_in_force,
@@ -288,6 +289,19 @@ def test_as_dict():
     assert out == {"vm": "batch-1", "values": {"vcpus": 4, "memory_mib": 2048, "cpu_shares": 1024, "vcpu_quota": None, "sla": "silver"},
                    "rule": 0, "rule_name": None, "reason": "rule 0 in force (mon 22:00-06:00 UTC)", "clipped": [],
                    "next_change": "2026-01-06T06:00:00+00:00"}
+
+
+def test_many_vms_at_once_and_the_earliest_change():
+    web = VmDeclared("web-1", 1, 1024, tags=("web",))
+    rules = [MONDAY_NIGHT, {"tags": ["web"], "days": ["tue"], "from": "08:00", "to": "09:00", "set": {"cpu_shares": 512}}]
+    answers, next_change = desired_all([VM, web], rules, utc(2026, 1, 5, 12, 0))
+    assert sorted(answers) == ["batch-1", "web-1"]
+    assert answers["batch-1"].next_change == utc(2026, 1, 5, 22, 0)
+    assert answers["web-1"].next_change == utc(2026, 1, 6, 8, 0)
+    assert next_change == utc(2026, 1, 5, 22, 0)
+    assert desired_all([VM], [], utc(2026, 1, 5, 12, 0))[1] is None
+    with pytest.raises(ScheduleError, match=r"rules\[0\]"):
+        desired_all([VM], [{"vms": "x"}], utc(2026, 1, 5, 12, 0))
 
 
 # --- properties ------------------------------------------------------------------------------
