@@ -34,16 +34,22 @@ Rules every plan obeys (the property tests check them on random groups):
 Among the possible moves from a source host the planner takes the one with
 the largest imbalance gain divided by the unit's SLA weight, so that bronze
 VMs move before gold ones unless moving gold gains several times more.
-Only the few least loaded hosts that can take a VM are tried as its
-destination; loads, capacities and the imbalance are updated incrementally.
+Only the few least loaded hosts that can take a VM (among the 100 least
+loaded) are tried as its destination; loads, capacities and the imbalance
+are updated incrementally.
+
+``min_gain`` is in the imbalance's own unit.  One VM's move changes the
+imbalance of a group of n hosts by roughly 1/n of what it changes between
+its two hosts: a group of hundreds of hosts needs a much smaller ``min_gain``
+than the default (made for groups of a few to a few dozen hosts).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev, sustained_above
 from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
