@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from fnmatch import fnmatchcase
 
-from ansible_collections.hotiron.virt.plugins.module_utils.vm_spec import SpecError, parse_size
+from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import SpecError, parse_size
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
