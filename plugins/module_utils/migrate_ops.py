@@ -152,7 +152,7 @@ def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_mainten
 
 # ---- storage --------------------------------------------------------------------------------
 
-def _pool_by_dir(conn, directory):
+def pool_by_dir(conn, directory):
     try:
         return conn.storagePoolLookupByTargetPath(directory)
     except libvirt.libvirtError as err:
@@ -161,7 +161,7 @@ def _pool_by_dir(conn, directory):
         raise lc.wrap_libvirt_error("find the storage pool of %s on %s" % (directory, lc.safe_uri(conn)), err) from err
 
 
-def _vol_by_path(conn, path):
+def vol_by_path(conn, path):
     try:
         return conn.storageVolLookupByPath(path)
     except libvirt.libvirtError as err:
@@ -170,7 +170,7 @@ def _vol_by_path(conn, path):
         raise lc.wrap_libvirt_error("look up volume %s on %s" % (path, lc.safe_uri(conn)), err) from err
 
 
-def _pool_type(pool):
+def pool_type(pool):
     return ET.fromstring(pool.XMLDesc(0)).get("type")
 
 
@@ -182,8 +182,8 @@ def _same_storage(src, dest, directory):
     have the same path on two hosts (a stale copy) are not mistaken for
     shared storage this way. ``None`` when either host has no pool there.
     """
-    src_pool = _pool_by_dir(src, directory)
-    dest_pool = _pool_by_dir(dest, directory)
+    src_pool = pool_by_dir(src, directory)
+    dest_pool = pool_by_dir(dest, directory)
     if src_pool is None or dest_pool is None:
         return None
     name = ".hotiron-probe-%s" % uuidlib.uuid4().hex
@@ -208,7 +208,7 @@ def _same_storage(src, dest, directory):
 def _listed_on_dest(dest, path):
     """Check mode's read-only stand-in for the probe: whether the destination's pool for the
     directory lists the file, as its last refresh saw it (``None`` without such a pool)."""
-    dest_pool = _pool_by_dir(dest, os.path.dirname(path))
+    dest_pool = pool_by_dir(dest, os.path.dirname(path))
     if dest_pool is None:
         return None
     where = "look for %s in the pool of %s on %s" % (os.path.basename(path), os.path.dirname(path), lc.safe_uri(dest))
@@ -238,7 +238,7 @@ def classify_disks(src, dest, disks, copy_storage="auto", probe=True):
             if pool is None:
                 problems.append("disk %s: the destination has no storage pool %s" % (disk.target, pool_name))
                 continue
-            if _pool_type(pool) in SHARED_POOL_TYPES:
+            if pool_type(pool) in SHARED_POOL_TYPES:
                 disk.mode, disk.why = "shared", "pool %s is shared storage" % pool_name
                 continue
             problems.append("disk %s: volumes of local pool %s cannot be copied by vm_migrate" % (disk.target, pool_name))
@@ -248,7 +248,7 @@ def classify_disks(src, dest, disks, copy_storage="auto", probe=True):
             disk.mode, disk.why = "shared", "copy_storage=never"
             continue
         if disk.kind == "block":
-            vol = _vol_by_path(dest, disk.source)
+            vol = vol_by_path(dest, disk.source)
             if vol is not None:
                 disk.mode, disk.why = "shared", "the destination has the same block device"
             else:
@@ -270,11 +270,11 @@ def classify_disks(src, dest, disks, copy_storage="auto", probe=True):
                 "disk %s: cannot tell whether %s is shared: define a storage pool for %s on both hosts"
                 " (or set copy_storage)" % (disk.target, disk.source, os.path.dirname(disk.source)))
         else:
-            if _pool_by_dir(dest, os.path.dirname(disk.source)) is None:
+            if pool_by_dir(dest, os.path.dirname(disk.source)) is None:
                 problems.append("disk %s: no storage pool for %s on the destination to copy it into"
                                 % (disk.target, os.path.dirname(disk.source)))
                 continue
-            if _vol_by_path(dest, disk.source) is not None:
+            if vol_by_path(dest, disk.source) is not None:
                 problems.append("disk %s: the destination already has a different file at %s; refusing to overwrite it"
                                 % (disk.target, disk.source))
                 continue
@@ -291,13 +291,13 @@ def precreate_volumes(src, dest, disks):
         for disk in disks:
             if disk.mode != "copy":
                 continue
-            src_vol = _vol_by_path(src, disk.source)
+            src_vol = vol_by_path(src, disk.source)
             if src_vol is None:
                 raise lc.VirtError("Cannot copy disk %s: %s is not a volume of a storage pool on the source"
                                    % (disk.target, disk.source))
             with lc.attempt("read volume %s on the source" % disk.source):
                 capacity = src_vol.info()[1]
-            pool = _pool_by_dir(dest, os.path.dirname(disk.source))
+            pool = pool_by_dir(dest, os.path.dirname(disk.source))
             xml = ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity>"
                    "<target><format type='%s'/></target></volume>") % (os.path.basename(disk.source), capacity, disk.format)
             with lc.attempt("create volume %s on %s" % (disk.source, lc.safe_uri(dest))):
@@ -321,8 +321,8 @@ def copy_volumes_offline(src, dest, disks):
     for disk in disks:
         if disk.mode != "copy":
             continue
-        src_vol = _vol_by_path(src, disk.source)
-        dest_vol = _vol_by_path(dest, disk.source)
+        src_vol = vol_by_path(src, disk.source)
+        dest_vol = vol_by_path(dest, disk.source)
         with lc.attempt("copy volume %s to %s" % (disk.source, lc.safe_uri(dest))):
             size = src_vol.info()[1]
             down = src.newStream(0)
@@ -597,7 +597,7 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
     # from them and the VM can come back later (a file in the way is never overwritten).
     removed = []
     for disk in copy:
-        vol = _vol_by_path(src, disk.source)
+        vol = vol_by_path(src, disk.source)
         if vol is not None:
             with lc.attempt("remove the source copy of disk %s (%s)" % (disk.target, disk.source)):
                 vol.delete(0)

@@ -151,7 +151,10 @@ class AnsibleRunner:
         if not found:
             raise AssertionError(f"{module} produced no result on {host} (rc {run.rc}):\n"
                                  f"{run.stdout}\n{run.stderr}")
-        return found[-1]["result"]
+        result = found[-1]["result"]
+        # ansible-core 2.19 keeps a failure in the task's status rather than in the result dict
+        result.setdefault("failed", found[-1]["status"] in ("failed", "ignored"))
+        return result
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,240 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ansible-rulebook event source: the libvirt hosts of a resource group, watched.
+
+Emits one event per thing worth a recovery pass, as plain dicts under the key ``hotiron``:
+
+``{"hotiron": {"type": "vm_stopped", "host": "hv1", "vm": "db1", "reason": "crashed", "time": ...}}``
+    a VM stopped with reason ``crashed`` or ``failed`` (QEMU died), or panicked (``vm_crashed``).
+    An operator's shutdown or destroy, a migration or a save emit nothing.
+``{"hotiron": {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": ..., "time": ...}}``
+    the host's connection closed (``eof``, ``keepalive``: a hung libvirtd, ``error``) or cannot be
+    opened; ``since`` is when it was first missed, for recover's ``unreachable_since``.
+``{"hotiron": {"type": "host_back", "host": "hv2", "time": ...}}`` the host answers again.
+``{"hotiron": {"type": "sweep", "time": ...}}`` every ``sweep_interval`` seconds, so that the
+    rulebook runs a pass even when an event was missed.
+
+Each host is opened in a thread of its own with a timeout (``libvirt.open`` blocks on a hung or
+powered-off host) and watched with libvirt keepalive (``keepalive_interval`` x ``keepalive_count``:
+a hung libvirtd is noticed after about interval x (count + 1) seconds).  libvirt's events run on
+this process's asyncio loop (``libvirtaio``), registered once before any connection.  Events go
+through a local unbounded queue to the rulebook's queue (which holds one event) with
+``await queue.put()``, so none is lost while the rulebook is busy.  No Ansible imports; the
+decisions are the collection's ``recover`` module's, which the rulebook runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+DOCUMENTATION = r"""
+---
+short_description: Watch the libvirt hosts of a resource group for crashed VMs and lost hosts.
+description:
+  - Emits C(vm_stopped) (a VM stopped with reason crashed or failed), C(vm_crashed) (a guest panic),
+    C(host_lost) (connection closed, keepalive timeout, or cannot connect), C(host_back) and
+    periodic C(sweep) events, each a dict under the key C(hotiron).
+options:
+  hosts:
+    description: The hosts of the group, name to libvirt URI.
+    type: dict
+    required: true
+  keepalive_interval:
+    description: Seconds between keepalive messages to each host.
+    type: int
+    default: 1
+  keepalive_count:
+    description: Keepalive messages without answer before the connection counts as dead.
+    type: int
+    default: 3
+  connect_timeout:
+    description: Seconds a host gets to accept a connection.
+    type: float
+    default: 5
+  reconnect_interval:
+    description: Seconds between two attempts to reach a lost host.
+    type: float
+    default: 2
+  sweep_interval:
+    description: Seconds between two C(sweep) events; 0 for none.
+    type: float
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Live recovery
+  hosts: all
+  sources:
+    - hotiron.virt.libvirt_events:
+        hosts:
+          hv1: qemu+tls://hv1.example.com/system
+          hv2: qemu+tls://hv2.example.com/system
+        sweep_interval: 60
+  rules:
+    - name: Recover
+      condition: event.hotiron is defined
+      action:
+        run_playbook:
+          name: hotiron.virt.recover
+"""
+
+_REGISTERED = {}
+
+
+def _register_event_loop(loop):
+    """libvirt's event implementation on ``loop``, once per process and before any connection."""
+    if "loop" not in _REGISTERED:
+        import libvirtaio  # pylint: disable=import-outside-toplevel
+
+        libvirtaio.virEventRegisterAsyncIOImpl(loop=loop)
+        _REGISTERED["loop"] = loop
+
+
+def _open_in_thread(loop, uri, timeout):
+    """A future with ``libvirt.open(uri)``; a thread blocked on a hung host is abandoned."""
+    import libvirt  # pylint: disable=import-outside-toplevel
+
+    future = loop.create_future()
+
+    def work():
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError as err:
+            loop.call_soon_threadsafe(_settle, future, None, err)
+            return
+        loop.call_soon_threadsafe(_settle, future, conn, None)
+
+    threading.Thread(target=work, name="connect-" + uri, daemon=True).start()
+    return asyncio.wait_for(future, timeout)
+
+
+def _settle(future, value, error):
+    if future.done():
+        if value is not None:
+            value.close()  # answered after the timeout: not wanted any more
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+# Lifecycle event numbers (libvirt's virDomainEventType and its STOPPED details).
+EVENT_STOPPED, EVENT_CRASHED = 5, 8
+STOPPED_DETAIL = {2: "crashed", 5: "failed"}   # 0 shutdown, 1 destroyed, 3 migrated, 4 saved, 6 from snapshot
+CLOSE_REASONS = {0: "error", 1: "eof", 2: "keepalive", 3: "client"}
+
+
+class Watcher:
+    """Watches one host and puts its events on ``events``."""
+
+    def __init__(self, name, uri, events, args, clock=time.time):
+        self.name = name
+        self.uri = uri
+        self.events = events
+        self.args = args
+        self.clock = clock
+        self.conn = None
+        self.lost_since = None
+        self.closed = None
+
+    def emit(self, kind, **fields):
+        self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), **fields)})
+
+    def _lifecycle(self, _conn, dom, event, detail, _opaque):
+        if event == EVENT_STOPPED and detail in STOPPED_DETAIL:
+            self.emit("vm_stopped", vm=dom.name(), reason=STOPPED_DETAIL[detail])
+        elif event == EVENT_CRASHED:
+            self.emit("vm_crashed", vm=dom.name(), reason="panicked")
+
+    def _closed(self, _conn, reason, _opaque):
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(CLOSE_REASONS.get(reason, "error"))
+
+    def _lost(self, reason):
+        if self.lost_since is None:
+            self.lost_since = self.clock()
+            self.emit("host_lost", reason=reason, since=self.lost_since)
+
+    async def run(self):
+        import libvirt  # pylint: disable=import-outside-toplevel
+
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                self.conn = await _open_in_thread(loop, self.uri, self.args["connect_timeout"])
+            except (asyncio.TimeoutError, libvirt.libvirtError) as err:
+                reason = "no answer" if isinstance(err, asyncio.TimeoutError) else "connect: %s" % err.get_error_message()
+                self._lost(reason)
+                await asyncio.sleep(self.args["reconnect_interval"])
+                continue
+            self.closed = loop.create_future()
+            try:
+                self.conn.registerCloseCallback(self._closed, None)
+                self.conn.setKeepAlive(self.args["keepalive_interval"], self.args["keepalive_count"])
+                self.conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None)
+            except libvirt.libvirtError as err:
+                self._lost("watch: %s" % err.get_error_message())
+                await asyncio.sleep(self.args["reconnect_interval"])
+                continue
+            if self.lost_since is not None:
+                self.lost_since = None
+                self.emit("host_back")
+            reason = await self.closed
+            self.conn = None
+            self._lost(reason)
+
+
+async def _pump(events, queue):
+    while True:
+        await queue.put(await events.get())
+
+
+async def _sweep(events, interval, clock=time.time):
+    while True:
+        await asyncio.sleep(interval)
+        events.put_nowait({"hotiron": {"type": "sweep", "time": clock()}})
+
+
+def _arguments(args):
+    hosts = args.get("hosts")
+    if not isinstance(hosts, dict) or not hosts:
+        raise ValueError("hotiron.virt.libvirt_events: hosts must be a dict of host name to libvirt URI")
+    out = {"hosts": {str(k): str(v) for k, v in hosts.items()}}
+    for key, default, low in (("keepalive_interval", 1, 1), ("keepalive_count", 3, 1), ("connect_timeout", 5.0, 0.5),
+                              ("reconnect_interval", 2.0, 0.1), ("sweep_interval", 30.0, 0)):
+        value = args.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise ValueError("hotiron.virt.libvirt_events: %s must be a number of at least %s, got %r" % (key, low, value))
+        out[key] = value
+    return out
+
+
+async def main(queue, args):
+    args = _arguments(args)
+    _register_event_loop(asyncio.get_running_loop())
+    events = asyncio.Queue()
+    tasks = [asyncio.create_task(Watcher(name, uri, events, args).run()) for name, uri in sorted(args["hosts"].items())]
+    tasks.append(asyncio.create_task(_pump(events, queue)))
+    if args["sweep_interval"]:
+        tasks.append(asyncio.create_task(_sweep(events, args["sweep_interval"])))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+if __name__ == "__main__":
+    # Try it by hand: python libvirt_events.py qemu+tcp://127.77.0.1/system ...
+    import sys
+
+    class _Print:
+        async def put(self, event):
+            print(event, flush=True)
+
+    asyncio.run(main(_Print(), {"hosts": {"hv%d" % (i + 1): uri for i, uri in enumerate(sys.argv[1:])},
+                                "sweep_interval": 0}))

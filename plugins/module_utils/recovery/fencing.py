@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fencing a failed host with a ClusterLabs fence agent (Debian/RHEL ``fence-agents``).
+
+A host is fenced when its agent powered it off *and* a status read back says OFF; anything else
+(agent missing, wrong password, BMC unreachable, status ON or unknown) is a failed fence, and a
+failed fence starts nothing elsewhere.
+
+Options go to the agent on its standard input (``key=value`` lines, as Pacemaker's stonithd hands
+them), never on its command line, so the password is not in the process list of the agent itself
+(``fence_ipmilan`` passes it on to ``ipmitool -P``, which overwrites its copy once running: a
+window the agent gives no way around).  Nothing the agent prints is reported without the
+password replaced.  The agent's ``power_timeout`` bounds how long a dead BMC costs (20 s by
+default in the agents).  Plain Python: no libvirt, no Ansible.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+AGENT_RE = re.compile(r"^fence_[a-z0-9_]+$")
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+AGENT_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/usr/local/sbin")
+# Keys of a host's fencing configuration that are the collection's, not the agent's.
+OWN_KEYS = ("agent", "options")
+# Exit status of an agent's "status" action: 0 on, 2 off (the agents' documented convention).
+STATUS_ON, STATUS_OFF = 0, 2
+
+
+class FenceError(Exception):
+    """A fencing configuration that cannot work."""
+
+
+@dataclass
+class FenceResult:
+    host: str
+    agent: str
+    ok: bool
+    power: str
+    took_s: float
+    message: str
+
+    def as_dict(self):
+        return {"host": self.host, "agent": self.agent, "ok": self.ok, "power": self.power,
+                "time_s": round(self.took_s, 2), "message": self.message}
+
+
+def check_config(host, config):
+    """Refuse a configuration that cannot fence (FenceError naming the host and key)."""
+    agent = config.get("agent")
+    if agent == "manual":
+        return
+    if not agent or not AGENT_RE.match(agent):
+        raise FenceError("fencing.%s.agent: %r is neither manual nor a fence agent name such as fence_ipmilan"
+                         % (host, agent))
+    for key in list(config.get("options") or {}):
+        if not KEY_RE.match(str(key)):
+            raise FenceError("fencing.%s.options: %r is not an agent option name" % (host, key))
+
+
+def agent_path(agent, which=shutil.which):
+    path = which(agent) or which(agent, path=os.pathsep.join(AGENT_DIRS))
+    if path is None:
+        raise FenceError("fence agent %s is not installed on the controller (Debian and RHEL: package fence-agents)"
+                         % agent)
+    return path
+
+
+def agent_input(config, action):
+    """The agent's standard input: ``key=value`` lines, ``action`` first; booleans as 1."""
+    lines = ["action=%s" % action]
+    values = {k: v for k, v in config.items() if k not in OWN_KEYS and v is not None}
+    values.update({k: v for k, v in (config.get("options") or {}).items() if v is not None})
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, bool):
+            if not value:
+                continue
+            value = 1
+        text = str(value)
+        if "\n" in text:
+            raise FenceError("fencing option %s holds a newline" % key)
+        lines.append("%s=%s" % (key, text))
+    return "\n".join(lines) + "\n"
+
+
+def scrub(text, config):
+    """``text`` with the configuration's password (and any option named like one) masked."""
+    secrets = [str(v) for k, v in list(config.items()) + list((config.get("options") or {}).items())
+               if v and ("passw" in k or k in ("password", "passwd"))]
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return text
+
+
+def run_agent(path, config, action, timeout, run=subprocess.run):
+    """``(exit status, output)`` of one agent call; status ``None`` when it did not finish."""
+    try:
+        proc = run([path], input=agent_input(config, action), capture_output=True, text=True, timeout=timeout,
+                   check=False)
+    except subprocess.TimeoutExpired:
+        return None, "the agent did not finish within %gs" % timeout
+    except OSError as err:
+        return None, "cannot run %s: %s" % (path, err.strerror)
+    lines = [line.strip() for line in (proc.stdout + "\n" + proc.stderr).splitlines() if line.strip()]
+    # The agents' Python prints warnings about itself; what matters is the status and the errors.
+    wanted = [line for line in lines if re.search(r"Status:|ERROR|Failed|fail", line)] or lines
+    return proc.returncode, scrub(" ".join(wanted), config)
+
+
+def power_state(status, output):
+    """``off``, ``on`` or ``unknown`` from a status call."""
+    if status == STATUS_OFF or re.search(r"Status:\s*OFF", output):
+        return "off"
+    if status == STATUS_ON and re.search(r"Status:\s*ON", output):
+        return "on"
+    return "unknown"
+
+
+def fence_off(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
+    """Power ``host`` off with its agent and read the power state back.
+
+    ``timeout`` bounds each agent call.  The result is ``ok`` only when the status read after
+    the ``off`` says OFF.
+    """
+    started = clock()
+    agent = config.get("agent")
+    try:
+        check_config(host, config)
+        path = agent_path(agent, which)
+    except FenceError as err:
+        return FenceResult(host, agent, False, "unknown", clock() - started, str(err))
+    # An agent that fails to switch off may still have done it: the status read back decides.
+    status, output = run_agent(path, config, "off", timeout, run)
+    check, check_output = run_agent(path, config, "status", timeout, run)
+    power = power_state(check, check_output)
+    took = clock() - started
+    if power == "off":
+        return FenceResult(host, agent, True, "off", took, "%s powered %s off (status read back: OFF)" % (agent, host))
+    what = output if status not in (0,) else check_output
+    return FenceResult(host, agent, False, power, took, "%s could not fence %s: power %s after off (exit %s): %s"
+                       % (agent, host, power, "timeout" if status is None else status, what or "no output"))

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading a resource group for recovery: every host at once, each within a timeout.
+
+A host that does not answer within ``timeout`` seconds is unreachable, whatever the reason: a
+refused connection (libvirtd or the host down), or a hung libvirtd that accepts the TCP connection
+and never answers (only a timeout tells that).  Each host is read in a daemon thread of its own:
+a call blocked on a hung host is abandoned, never waited for, and never holds up the others.
+
+For each reachable host: its VMs with state and reason, the collection's metadata (HA, priority,
+restart limit and history), size, and whether every disk is on storage the other hosts see; the
+definitions of its HA VMs; its capacity and maintenance mark.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_state
+from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
+from ansible_collections.hotiron.virt.plugins.module_utils.vm_ops import STATE_NAMES, state_reason
+
+libvirt = lc.libvirt
+
+
+class Observation:
+    """What one host answered: ``conn`` (open) and ``vms`` (VmRecords) when reachable, else ``why``."""
+
+    def __init__(self, name, uri):
+        self.name = name
+        self.uri = uri
+        self.conn = None
+        self.why = None
+        self.vms = ()
+        self.definitions = {}
+        self.capacity = None
+        self.in_maintenance = False
+        self.took_s = None
+
+    @property
+    def reachable(self):
+        return self.conn is not None and self.why is None
+
+
+def disk_storage(conn, xml, shared_paths):
+    """``(shared, why)``: whether every disk of a definition is on storage other hosts see."""
+    local = []
+    for disk in mo.parse_disks(xml):
+        if disk.source is None:
+            continue
+        if disk.kind == "network":
+            continue
+        if disk.kind == "volume":
+            pool = lc.lookup_pool(conn, disk.source.split("/", 1)[0])
+            if pool is None or mo.pool_type(pool) not in mo.SHARED_POOL_TYPES:
+                local.append("%s in local pool %s" % (disk.target, disk.source.split("/", 1)[0]))
+            continue
+        path = os.path.normpath(disk.source)
+        if any(path.startswith(os.path.normpath(p) + os.sep) for p in shared_paths):
+            continue
+        vol = mo.vol_by_path(conn, disk.source)
+        if vol is not None:
+            with lc.attempt("find the pool of %s on %s" % (disk.source, lc.safe_uri(conn))):
+                pool = vol.storagePoolLookupByVolume()
+            if mo.pool_type(pool) in mo.SHARED_POOL_TYPES:
+                continue
+            local.append("%s (%s) in local pool %s" % (disk.target, disk.source, pool.name()))
+        else:
+            local.append("%s (%s) is on no shared pool nor under shared_paths" % (disk.target, disk.source))
+    if local:
+        return False, "local disk " + "; ".join(local)
+    return True, "every disk is on shared storage"
+
+
+def read_vm(conn, dom, host, shared_paths):
+    """``(VmRecord, inactive XML)`` of one domain."""
+    with lc.attempt("read vm %s on %s" % (dom.name(), host)):
+        state, reason = dom.state()
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        uuid = dom.UUIDString()
+    root = dx.parse(xml)
+    meta = dx.read_metadata(root)
+    ha = vm_policy.is_ha(meta)
+    shared, why = disk_storage(conn, xml, shared_paths) if ha else (False, "not HA: not checked")
+    record = VmRecord(
+        name=dom.name(), host=host, uuid=uuid, state=STATE_NAMES.get(state, "unknown"),
+        reason=state_reason(state, reason), ha=ha, priority=int(meta.get("ha_priority") or 0),
+        restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
+        memory_mib=mo.memory_mib(xml), vcpus=mo.vcpu_count(xml), shared=shared, storage=why)
+    return record, xml
+
+
+def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
+    started = time.monotonic()
+    try:
+        conn = lc.connect(obs.uri)
+        records, definitions = [], {}
+        with lc.attempt("list the vms of %s" % obs.uri):
+            domains = conn.listAllDomains(0)
+        for dom in domains:
+            record, xml = read_vm(conn, dom, obs.name, shared_paths)
+            records.append(record)
+            if record.ha:
+                definitions[record.name] = xml
+        obs.in_maintenance = maintenance_state.in_maintenance(conn)
+        obs.capacity = mo.host_capacity(conn, obs.name, cpu_ratio, reserved_mib, in_maintenance=obs.in_maintenance)
+        obs.vms, obs.definitions = tuple(records), definitions
+        obs.conn = conn
+    except lc.VirtError as err:
+        obs.why = err.message
+    obs.took_s = time.monotonic() - started
+
+
+def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256):
+    """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`."""
+    out, threads = {}, []
+    for name, uri in sorted(hosts.items()):
+        obs = Observation(name, uri)
+        out[name] = obs
+        thread = threading.Thread(target=_read_host, args=(obs, shared_paths, cpu_ratio, reserved_mib),
+                                  name="observe-%s" % name, daemon=True)
+        thread.start()
+        threads.append((obs, thread))
+    deadline = time.monotonic() + timeout
+    for obs, thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
+            obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+            obs.conn = None
+        elif obs.why is None and obs.conn is None:
+            obs.why = "no answer"
+    return out

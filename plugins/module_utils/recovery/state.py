@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What recovery remembers between passes: one JSON file per resource group, and its lock.
+
+The file (``state_file`` of hotiron.virt.recover) holds, per host, since when it is unreachable
+and whether it was fenced; per HA VM, where it last ran with its definition (so that its host's
+failure does not take the definition with it); and which VMs were recovered where.  Put it where
+every controller that runs recover reads the same file (a shared directory when playbooks run from
+several machines).
+
+Passes are serialised by an exclusive ``flock`` on ``<state_file>.lock``: two recoveries of one
+group (a rulebook's event and its timer, say) never decide at the same time.  Writes go to a
+temporary file renamed into place, so a crash mid-write leaves the previous state.  Plain Python.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import time
+
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
+
+VERSION = 1
+
+
+class StateError(Exception):
+    """The state file cannot be read, written or locked."""
+
+
+def empty():
+    return {"version": VERSION, "hosts": {}, "vms": {}, "definitions": {}, "recovered": {}}
+
+
+def load(path):
+    """The state in ``path`` (an empty state when the file does not exist yet)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            state = json.load(handle)
+    except FileNotFoundError:
+        return empty()
+    except (OSError, ValueError) as err:
+        raise StateError("cannot read the recovery state %s: %s" % (path, err)) from err
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise StateError("%s is not a recovery state of this collection (version %s)" % (path, VERSION))
+    for key, value in empty().items():
+        state.setdefault(key, value)
+    return state
+
+
+def save(path, state):
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".recover-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o600)  # VM definitions: not for every local user
+        os.rename(tmp, path)
+    except OSError as err:
+        raise StateError("cannot write the recovery state %s: %s" % (path, err)) from err
+
+
+class Lock:
+    """``with Lock(path, timeout):`` one recovery pass of the group at a time."""
+
+    def __init__(self, path, timeout, clock=time.monotonic, sleep=time.sleep):
+        self.path = path + ".lock"
+        self.timeout = timeout
+        self.clock = clock
+        self.sleep = sleep
+        self.handle = None
+
+    def __enter__(self):
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), mode=0o700, exist_ok=True)
+            self.handle = open(self.path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+        except OSError as err:
+            raise StateError("cannot open the lock %s: %s" % (self.path, err)) from err
+        deadline = self.clock() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES) or self.clock() >= deadline:
+                    self.handle.close()
+                    raise StateError("another recovery pass of this group holds %s (waited %gs)"
+                                     % (self.path, self.timeout)) from err
+            self.sleep(0.1)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+        return False
+
+
+# --- records <-> JSON ------------------------------------------------------------------------------
+
+_VM_FIELDS = ("name", "host", "uuid", "state", "reason", "ha", "priority", "memory_mib", "vcpus", "shared", "storage")
+
+
+def vm_to_json(vm):
+    data = {key: getattr(vm, key) for key in _VM_FIELDS}
+    data["restart_limit"] = list(vm.restart_limit)
+    data["restarts"] = list(vm.restarts)
+    return data
+
+
+def vm_from_json(data):
+    fields = {key: data[key] for key in _VM_FIELDS if key in data}
+    return VmRecord(restart_limit=tuple(data.get("restart_limit") or (3, 600)),
+                    restarts=tuple(data.get("restarts") or ()), **fields)
+
+
+def remembered(state):
+    return {name: vm_from_json(data) for name, data in state["vms"].items()}
+
+
+def set_remembered(state, records, definitions):
+    """Store ``records`` (name -> VmRecord); ``definitions`` (name -> XML) replace the stored
+    ones for the VMs seen in this pass, the others keep theirs."""
+    state["vms"] = {name: vm_to_json(vm) for name, vm in sorted(records.items())}
+    kept = {name: xml for name, xml in state["definitions"].items() if name in records}
+    kept.update({name: xml for name, xml in definitions.items() if name in records})
+    state["definitions"] = kept

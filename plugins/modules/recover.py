@@ -1,0 +1,322 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: recover
+short_description: Live recovery of a resource group - restart crashed HA VMs, fence failed hosts, restart their VMs elsewhere
+version_added: 0.1.0
+description:
+  - One reconciliation pass over the hosts of a resource group (O(hosts)), for the VMs declared
+    O(hotiron.virt.vm#module:ha=true) with M(hotiron.virt.vm). Run it from a playbook on a schedule
+    (cron, AWX) and from the collection's rulebook on libvirt events; each pass does what the
+    group needs at that moment and a pass with nothing to do changes nothing.
+  - Every host is read at once, each within O(connect_timeout). On a reachable host, an HA VM that
+    stopped with reason C(crashed) or C(failed) is started again, within its
+    O(hotiron.virt.vm#module:restart_limit); a VM shut down or destroyed by an operator (or by the
+    collection) is never restarted, and a crash loop stops at the limit and is reported.
+  - A host that stays unreachable for O(host_timeout) is declared failed and B(fenced first) - its fence
+    agent (O(fencing)) powers it off and the module reads the power state back as off. Only then, or
+    after an operator confirmed it off (O(confirmed_off)), are its HA VMs started on the other hosts,
+    highest O(hotiron.virt.vm#module:ha_priority) first, placed as host maintenance places VMs (free
+    memory and vCPUs, O(anti_affinity), never on a host in maintenance). The definitions come from
+    the group's state file (O(state_file)), where every pass keeps those of the HA VMs it saw.
+    A VM whose disks are on local storage is reported, not started elsewhere; it starts on its own
+    host when that host is back.
+  - When fencing fails, nothing of that host is started elsewhere and the task fails saying why. Disk
+    locks are the second line of defence - QEMU's image locks and virtlockd's leases (the
+    M(hotiron.virt.hypervisor) role's lock manager) refuse a start while another host holds the disks;
+    such a refusal is reported and the definition made for it is removed again.
+  - When a fenced host is back, its stale definitions of VMs that now run elsewhere are removed from
+    it (disks kept), never started, and reported.
+  - Passes of one group are serialised by a lock next to O(state_file).
+author:
+  - hotiron.virt contributors (@hotiron-virt)
+attributes:
+  check_mode:
+    description: Can run in check mode and return what would change without changing it.
+    support: full
+    details: Reads the group and returns every decision (what would be restarted where, which host
+      would be fenced) without waiting, fencing, starting or writing the state file. Placements are
+      shown as if the fencing succeeded.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+options:
+  hosts:
+    description: The hosts of the resource group, name to libvirt URI (as M(hotiron.virt.host_maintenance) takes them).
+    type: dict
+    required: true
+  fencing:
+    description:
+      - How to fence the hosts, one entry per host; in an inventory, each host's C(hotiron_fence)
+        variable (a dict of these options without O(fencing[].host)), as C(playbooks/recover.yml) builds it.
+      - The fence agent is a ClusterLabs agent installed on the machine running the module (Debian and
+        RHEL package C(fence-agents)); its options are handed to it on its standard input, never on its
+        command line, and the password never appears in the task's output or logs.
+      - A host without an entry is never fenced, so its VMs start elsewhere only on an operator's
+        confirmation (O(confirmed_off)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: The host (a name of O(hosts)).
+        type: str
+        required: true
+      agent:
+        description: V(manual) (an operator confirms the host is off, O(confirmed_off)), or a fence agent such as V(fence_ipmilan) or V(fence_redfish).
+        type: str
+        required: true
+      ip:
+        description: Address of the host's BMC or power switch.
+        type: str
+      ipport:
+        description: Port of the BMC (1 to 65535), when not the agent's default.
+        type: int
+      username:
+        description: Login on the BMC.
+        type: str
+      password:
+        description: Password on the BMC.
+        type: str
+      lanplus:
+        description: IPMI v2.0 (lanplus), which fence_ipmilan needs for most BMCs.
+        type: bool
+      power_timeout:
+        description: Seconds (1 to 600) the agent waits for the power state to change; bounds what a dead BMC costs (the agents' default is 20).
+        type: int
+      power_wait:
+        description: Seconds (0 to 600) the agent waits after a power action before reading the state.
+        type: int
+      options:
+        description: Further agent options, name to value (as the agent's C(--help) lists them, without dashes).
+        type: dict
+  confirmed_off:
+    description:
+      - Hosts an operator confirms are powered off (as oVirt's "confirm host has been rebooted"):
+        their HA VMs start elsewhere without fencing once they are unreachable for O(host_timeout).
+      - Confirm only what you have checked; the disk locks still refuse a VM whose disks are held.
+    type: list
+    elements: str
+    default: []
+  host_timeout:
+    description:
+      - Seconds (0 to 3600) a host must stay unreachable before it is declared failed and fenced.
+      - The default, 10, is longer than a libvirtd restart (0.2 to 0.8 s on the project's lab hosts,
+        a few seconds on a host with hundreds of guests) and than a keepalive timeout of (1, 3) to
+        notice a hung libvirtd, and short enough that a hung host's VMs run elsewhere within 30 s,
+        fencing included. A false alarm costs a host reboot, never a VM running twice.
+    type: float
+    default: 10
+  wait:
+    description:
+      - When a host is unreachable but not yet for O(host_timeout), wait within this pass (reading it
+        again every second) until it is back or due for fencing. V(false) ends the pass at once; the
+        next pass continues the count from the state file.
+    type: bool
+    default: true
+  unreachable_since:
+    description:
+      - Host name to the time (seconds since the epoch) its loss was noticed, for example by the
+        collection's event source; counts towards O(host_timeout) when earlier than this pass's own
+        observation.
+    type: dict
+    default: {}
+  connect_timeout:
+    description: Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
+    type: float
+    default: 5
+  fence_timeout:
+    description: Seconds (1 to 600) each fence agent call may take.
+    type: float
+    default: 60
+  state_file:
+    description:
+      - The group's recovery state - unreachable hosts and since when, fenced hosts, the definitions of
+        its HA VMs, what was recovered where (JSON, mode 0600). One file per group, read by every
+        controller that runs recover for it (put it on shared storage when several do).
+    type: path
+    default: /var/lib/hotiron-virt/recover.json
+  lock_timeout:
+    description: Seconds (0 to 3600) to wait for another pass of the group to finish.
+    type: float
+    default: 120
+  shared_paths:
+    description:
+      - Directories on storage that every host of the group sees (a cluster file system, NFS), for
+        disks given by path. Disks in storage pools of shared types (netfs, iscsi, iscsi-direct, rbd,
+        gluster, scsi, mpath) and network disks count as shared without it.
+    type: list
+    elements: path
+    default: []
+  anti_affinity:
+    description: Groups of VM names, no two of a group on one host.
+    type: list
+    elements: list
+    default: []
+  cpu_allocation_ratio:
+    description: vCPUs a host may run per physical CPU (0.1 to 64).
+    type: float
+    default: 4.0
+  reserved_host_memory:
+    description: Memory in MiB (0 or more) kept for each host itself.
+    type: int
+    default: 256
+notes:
+  - The module runs where Ansible runs it (usually the controller, C(delegate_to=localhost)), reaches
+    every host by its URI and runs the fence agents there, so that machine needs the fence agents
+    and a route to the BMCs.
+  - C(playbooks/recover.yml) runs one pass for an inventory group, taking each host's C(libvirt_uri)
+    and C(hotiron_fence); C(extensions/eda/rulebooks/recover.yml) runs it on libvirt events and on a
+    timer.
+seealso:
+  - module: hotiron.virt.vm
+  - module: hotiron.virt.host_maintenance
+"""
+
+EXAMPLES = r"""
+- name: One recovery pass over the group
+  hotiron.virt.recover:
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    fencing:
+      - {host: hv1, agent: fence_ipmilan, ip: 10.0.9.1, username: fence, password: "{{ vault_hv1_bmc }}", lanplus: true}
+      - {host: hv2, agent: fence_redfish, ip: 10.0.9.2, username: fence, password: "{{ vault_hv2_bmc }}",
+         options: {ssl_insecure: true}}
+    shared_paths: [/srv/vmstore]
+    state_file: /srv/vmstore/.hotiron/recover-cluster1.json
+  delegate_to: localhost
+  run_once: true
+
+- name: An operator confirms hv3 is off (its BMC died with it)
+  hotiron.virt.recover:
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    confirmed_off: [hv3]
+  delegate_to: localhost
+  run_once: true
+
+# host_vars/hv1.yml
+# hotiron_fence:
+#   agent: fence_ipmilan
+#   ip: 10.0.9.1
+#   username: fence
+#   password: "{{ vault_hv1_bmc_password }}"
+#   lanplus: true
+#   power_timeout: 10
+"""
+
+RETURN = r"""
+hosts:
+  description: Each host as the pass saw it - C(state) (V(up), V(unreachable), V(fenced), V(fence failed)),
+    and for an unreachable one C(why) and C(unreachable_for_s).
+  returned: always
+  type: dict
+decisions:
+  description:
+    - Every decision with its C(action) (V(restart), V(limit), V(wait), V(fence), V(confirmed),
+      V(fenced), V(no_fencing), V(failover), V(elsewhere), V(was_stopped), V(local_storage),
+      V(unplaced), V(clean_stale), V(start_returned), V(returned)), C(host), C(vm), C(target),
+      C(reason); and, for what was carried out, C(done), C(ok) and C(outcome).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {action: failover, host: hv2, vm: db1, target: hv3, reason: "priority 900, 2048 MiB, 2 vCPU(s): hv3 has the most free memory (6144 MiB)",
+       done: true, ok: true, outcome: running on hv3}
+fenced:
+  description: Each fencing - C(host), C(agent), C(ok), C(power) read back, C(time_s), C(message) (no password).
+  returned: always
+  type: list
+  elements: dict
+restarted:
+  description: HA VMs started again on their own host.
+  returned: always
+  type: list
+  elements: str
+recovered:
+  description: HA VMs started on another host, with C(vm), C(from), C(to).
+  returned: always
+  type: list
+  elements: dict
+attention:
+  description: Decisions an operator should look at - crash loops at their limit, VMs that could not be
+    placed or are on local storage, hosts without fencing, anything that failed.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops import run_recover
+
+
+def argument_spec():
+    return dict(
+        hosts=dict(type="dict", required=True),
+        fencing=dict(type="list", elements="dict", default=[], options=dict(
+            host=dict(type="str", required=True),
+            agent=dict(type="str", required=True),
+            ip=dict(type="str"),
+            ipport=dict(type="int", min=1, max=65535),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            lanplus=dict(type="bool"),
+            power_timeout=dict(type="int", min=1, max=600),
+            power_wait=dict(type="int", min=0, max=600),
+            options=dict(type="dict"),
+        )),
+        confirmed_off=dict(type="list", elements="str", default=[]),
+        host_timeout=dict(type="float", default=10.0, min=0, max=3600),
+        wait=dict(type="bool", default=True),
+        unreachable_since=dict(type="dict", default={}),
+        connect_timeout=dict(type="float", default=5.0, min=0.5, max=120),
+        fence_timeout=dict(type="float", default=60.0, min=1, max=600),
+        state_file=dict(type="path", default="/var/lib/hotiron-virt/recover.json"),
+        lock_timeout=dict(type="float", default=120.0, min=0, max=3600),
+        shared_paths=dict(type="list", elements="path", default=[]),
+        anti_affinity=dict(type="list", elements="list", default=[]),
+        **HOST_LIMITS_SPEC,
+    )
+
+
+def check_input(params):
+    """What AnsibleModule cannot check: one fencing entry per host, every time a number."""
+    seen = set()
+    for index, entry in enumerate(params["fencing"] or []):
+        if entry["host"] in seen:
+            return "fencing[%d]: host %s has two entries" % (index, entry["host"])
+        seen.add(entry["host"])
+    for name, when in (params["unreachable_since"] or {}).items():
+        if isinstance(when, bool) or not isinstance(when, (int, float)):
+            try:
+                params["unreachable_since"][name] = float(when)
+            except (TypeError, ValueError):
+                return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
+    return None
+
+
+def run(module):
+    problem = check_input(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    result = run_recover(module.params, module.check_mode)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    return result
+
+
+def main():
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recovery decisions (recovery.plan): every rule by example, the safety rules by property."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
+
+NOW = 1_800_000_000.0
+
+
+def vm(name, host="hv1", state="running", reason="booted", ha=True, priority=0, memory=512, vcpus=1, shared=True,
+       limit=(3, 600), restarts=()):
+    return rp.VmRecord(name, host, state=state, reason=reason, ha=ha, priority=priority, memory_mib=memory,
+                       vcpus=vcpus, shared=shared, storage="" if shared else "local disk vda", restart_limit=limit,
+                       restarts=tuple(restarts))
+
+
+def up(name, vms=(), free_mib=4096, free_vcpus=8, maintenance=False, fenced=False):
+    cap = HostCapacity(name, free_mib, free_vcpus, in_maintenance=maintenance,
+                       vms=frozenset(v.name for v in vms if v.state not in rp.STOPPED_STATES))
+    return rp.HostRecord(name, True, in_maintenance=maintenance, capacity=cap, vms=tuple(vms), fenced=fenced,
+                         fencing="agent")
+
+
+def down(name, since=NOW - 60, fencing="agent", confirmed=False, fenced=False):
+    return rp.HostRecord(name, False, unreachable_since=since, why="connection refused", fencing=fencing,
+                         confirmed_off=confirmed, fenced=fenced)
+
+
+def actions(decisions):
+    return [(d.action, d.vm or d.host) for d in decisions]
+
+
+# --- restarts ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("record, expected", [
+    (vm("a", state="shutoff", reason="crashed"), "restart"),
+    (vm("a", state="shutoff", reason="failed"), "restart"),
+    (vm("a", state="crashed", reason="panicked"), "restart"),
+    (vm("a", state="shutoff", reason="shutdown"), None),       # an operator shut it down
+    (vm("a", state="shutoff", reason="destroyed"), None),      # an operator (or the collection) destroyed it
+    (vm("a", state="shutoff", reason="migrated"), None),
+    (vm("a", state="shutoff", reason="saved"), None),
+    (vm("a", state="shutoff", reason="unknown"), None),
+    (vm("a", state="shutoff", reason="crashed", ha=False), None),
+    (vm("a", state="running"), None),
+    (vm("a", state="paused", reason="I/O error"), None),
+    (vm("a", state="shutoff", reason="crashed", restarts=[NOW - 10, NOW - 20, NOW - 30]), "limit"),
+    (vm("a", state="shutoff", reason="crashed", restarts=[NOW - 10, NOW - 20, NOW - 700]), "restart"),
+    (vm("a", state="shutoff", reason="crashed", limit=(1, 60), restarts=[NOW - 59]), "limit"),
+    (vm("a", state="shutoff", reason="crashed", limit=(1, 60), restarts=[NOW - 61]), "restart"),
+])
+def test_which_stopped_vms_restart(record, expected):
+    decided = rp.plan_restarts([up("hv1", [record])], NOW)
+    assert [d.action for d in decided] == ([expected] if expected else [])
+
+
+def test_restart_reasons_name_the_limit():
+    (limit,) = rp.plan_restarts([up("hv1", [vm("a", state="shutoff", reason="crashed", restarts=[NOW - 5] * 3)])], NOW)
+    assert limit.reason.startswith("crash loop: restarted 3 times in the last 600s (limit 3 in 600s)")
+    (restart,) = rp.plan_restarts([up("hv1", [vm("a", state="shutoff", reason="crashed", restarts=[NOW - 5])])], NOW)
+    assert restart.reason == "HA vm stopped (crashed) on hv1; restart 2 of 3 allowed in 600s"
+
+
+def test_no_restart_on_an_unreachable_host():
+    assert rp.plan_restarts([down("hv1")], NOW) == []
+
+
+# --- failed hosts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host, expected", [
+    (down("hv2", since=NOW - 3), "wait"),
+    (down("hv2", since=NOW - 10), "fence"),
+    (down("hv2", since=NOW - 10, fencing="none"), "no_fencing"),
+    (down("hv2", since=NOW - 10, fencing="manual"), "no_fencing"),
+    (down("hv2", since=NOW - 10, fencing="manual", confirmed=True), "confirmed"),
+    (down("hv2", since=NOW - 3, confirmed=True), "wait"),        # a confirmation does not skip the timeout
+    (down("hv2", since=NOW - 1, fenced=True), "fenced"),
+])
+def test_fencing_due(host, expected):
+    (decision,) = rp.fencing_due([up("hv1"), host], 10, NOW)
+    assert decision.action == expected and decision.host == "hv2"
+
+
+def test_failover_by_priority_when_capacity_is_short():
+    remembered = {v.name: v for v in [vm("low", "hv2", priority=1), vm("high", "hv2", priority=900),
+                                      vm("mid", "hv2", priority=500)]}
+    hosts = [up("hv1", free_mib=1200), up("hv3", free_mib=300), down("hv2")]
+    decided = rp.plan_failover(["hv2"], hosts, remembered)
+    assert actions(decided) == [("failover", "high"), ("failover", "mid"), ("unplaced", "low")]
+    assert [d.target for d in decided[:2]] == ["hv1", "hv1"]
+    assert decided[2].reason.startswith("priority 1: no host can take it: hv1 has 176 MiB free, low needs 512 MiB")
+
+
+def test_failover_never_to_maintenance_nor_down_hosts_and_respects_anti_affinity():
+    remembered = {v.name: v for v in [vm("db1", "hv2"), vm("db2", "hv2")]}
+    hosts = [up("hv1", [vm("db3")]), up("hv3", maintenance=True), up("hv4"), down("hv2"), down("hv5")]
+    decided = rp.plan_failover(["hv2"], hosts, remembered, anti_affinity=[{"db1", "db2", "db3"}])
+    assert actions(decided) == [("failover", "db1"), ("unplaced", "db2")]
+    assert decided[0].target == "hv4"
+    assert "hv3 is in maintenance" in decided[1].reason and "anti-affinity" in decided[1].reason
+
+
+def test_failover_skips_what_runs_elsewhere_was_stopped_local_or_not_ha():
+    remembered = {v.name: v for v in [
+        vm("moved", "hv2"), vm("off", "hv2", state="shutoff", reason="shutdown"), vm("local", "hv2", shared=False),
+        vm("plain", "hv2", ha=False), vm("other", "hv3")]}
+    hosts = [up("hv1", [vm("moved")]), down("hv2"), down("hv3")]
+    decided = rp.plan_failover(["hv2"], hosts, remembered)
+    assert actions(decided) == [("local_storage", "local"), ("elsewhere", "moved"), ("was_stopped", "off")]
+
+
+def test_decide_places_only_for_fenced_or_confirmed_hosts():
+    remembered = {"a": vm("a", "hv2"), "b": vm("b", "hv3"), "c": vm("c", "hv4")}
+    hosts = [up("hv1"), down("hv2"), down("hv3", confirmed=True), down("hv4", since=NOW - 2)]
+    decided = rp.decide(hosts, remembered, 10, NOW)
+    assert actions(decided.decisions) == [("fence", "hv2"), ("confirmed", "hv3"), ("wait", "hv4"), ("failover", "b")]
+    # the caller fenced hv2: now its VM is placed too
+    decided = rp.decide(hosts, remembered, 10, NOW, fenced_ok=["hv2"])
+    assert ("failover", "a") in actions(decided.decisions)
+
+
+def test_a_fenced_host_back_cleans_stale_definitions_and_starts_what_went_nowhere():
+    remembered = {v.name: v for v in [vm("moved", "hv2"), vm("stuck", "hv2", shared=False),
+                                      vm("was_off", "hv2", state="shutoff", reason="shutdown")]}
+    back = up("hv2", [vm("moved", "hv2", state="shutoff", reason="unknown"), vm("stuck", "hv2", state="shutoff"),
+                      vm("was_off", "hv2", state="shutoff")], fenced=True)
+    hosts = [up("hv1", [vm("moved")]), back]
+    decided = rp.decide(hosts, remembered, 10, NOW)
+    assert actions(decided.decisions) == [("clean_stale", "moved"), ("start_returned", "stuck"), ("returned", "hv2")]
+    assert decided.decisions[0].target == "hv1"
+
+
+def test_a_stale_definition_running_on_the_returned_host_too_is_stopped_first():
+    back = up("hv2", [vm("twice", "hv2")], fenced=True)
+    decided = rp.decide([up("hv1", [vm("twice")]), back], {}, 10, NOW)
+    assert decided.decisions[0].action == "clean_stale" and "running here too: stopped first" in decided.decisions[0].reason
+
+
+def test_remember_keeps_down_hosts_vms_and_follows_the_running_copy():
+    remembered = {"a": vm("a", "hv2"), "gone": vm("gone", "hv1"), "b": vm("b", "hv2")}
+    hosts = [up("hv1", [vm("a", "hv1", state="shutoff", reason="unknown"), vm("c", "hv1")]),
+             up("hv3", [vm("b", "hv3")]), down("hv2")]
+    kept = rp.remember(remembered, hosts)
+    assert sorted(kept) == ["a", "b", "c"]
+    assert kept["a"].host == "hv2"       # a stopped definition elsewhere is not the VM that ran on hv2
+    assert kept["b"].host == "hv3"       # running on a reachable host: recovered (or moved) there
+    assert kept["c"].host == "hv1"
+
+
+# --- properties --------------------------------------------------------------------------------------
+
+NAMES = [f"v{i}" for i in range(12)]
+
+
+@st.composite
+def groups(draw):
+    host_names = [f"hv{i}" for i in range(1, draw(st.integers(2, 5)) + 1)]
+    failed = set(draw(st.lists(st.sampled_from(host_names), min_size=1, max_size=len(host_names) - 1, unique=True)))
+    remembered, observed = {}, {h: [] for h in host_names}
+    for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=12)):
+        home = draw(st.sampled_from(host_names))
+        record = vm(name, home, ha=draw(st.booleans()), priority=draw(st.integers(0, 3)),
+                    memory=draw(st.sampled_from([256, 512, 1024, 2048])), vcpus=draw(st.integers(1, 4)),
+                    shared=draw(st.booleans()))
+        remembered[name] = record
+        if home not in failed:
+            observed[home].append(record)
+        elif draw(st.booleans()) and len(host_names) > len(failed):
+            # seen running on a reachable host already (recovered, or migrated before the failure)
+            other = draw(st.sampled_from([h for h in host_names if h not in failed]))
+            observed[other].append(rp.VmRecord(name, other, state="running"))
+    hosts = []
+    for name in host_names:
+        if name in failed:
+            hosts.append(down(name, since=NOW - draw(st.integers(0, 30)), fencing=draw(st.sampled_from(["agent", "none"])),
+                              confirmed=draw(st.booleans())))
+        else:
+            hosts.append(up(name, observed[name], free_mib=draw(st.integers(0, 4096)), free_vcpus=draw(st.integers(0, 8)),
+                            maintenance=draw(st.booleans())))
+    return hosts, remembered, [set(draw(st.lists(st.sampled_from(NAMES), max_size=3, unique=True)))]
+
+
+@settings(max_examples=600, deadline=None)
+@given(groups(), st.booleans())
+def test_safety_properties(group, fence_all):
+    hosts, remembered, anti = group
+    due = rp.fencing_due(hosts, 10, NOW)
+    fenced = [d.host for d in due if d.action == "fence"] if fence_all else []
+    decided = rp.decide(hosts, remembered, 10, NOW, anti_affinity=anti, fenced_ok=fenced)
+    failovers = decided.of("failover")
+    allowed = {d.host for d in due if d.action in ("confirmed", "fenced")} | set(fenced)
+    by_name = {h.name: h for h in hosts}
+    running = rp.running_on_reachable(hosts)
+    # A VM is placed at most once, never for a host that was not fenced or confirmed off,
+    # never when it already runs somewhere reachable, only HA VMs on shared storage.
+    assert len({d.vm for d in failovers}) == len(failovers)
+    for d in failovers:
+        assert d.host in allowed and d.vm not in running
+        assert remembered[d.vm].ha and remembered[d.vm].shared
+        target = by_name[d.target]
+        assert target.reachable and not target.in_maintenance and d.target not in allowed
+    # Capacity and anti-affinity hold on every target after all placements.
+    state = {h.name: h.capacity for h in hosts if h.reachable}
+    for d in failovers:
+        demand = VmDemand(d.vm, remembered[d.vm].memory_mib, remembered[d.vm].vcpus)
+        assert fits(demand, state[d.target], [frozenset(g) for g in anti]) is None
+        state[d.target] = state[d.target].take(demand)
+    # Priorities: a VM left unplaced fits nowhere once the VMs of its priority and above are placed
+    # (no VM of lower priority took its room).
+    for miss in decided.of("unplaced"):
+        record = remembered[miss.vm]
+        room = {h.name: h.capacity for h in hosts if h.reachable and not h.in_maintenance and h.name not in allowed}
+        for d in failovers:
+            if remembered[d.vm].priority >= record.priority:
+                room[d.target] = room[d.target].take(VmDemand(d.vm, remembered[d.vm].memory_mib, remembered[d.vm].vcpus))
+        demand = VmDemand(record.name, record.memory_mib, record.vcpus)
+        assert not [n for n, cap in room.items() if fits(demand, cap, [frozenset(g) for g in anti]) is None], miss
+    # Restarts only on reachable hosts, only of HA VMs.
+    for d in decided.of("restart"):
+        assert by_name[d.host].reachable

@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hotiron.virt.recover through AnsibleModule, with libvirt's test driver standing in for the
+reachable hosts (a host XML of the test's own) and a URI nothing answers for the failed one.
+
+The lab tests (tests/integration/test_recover.py) do the real thing: crashes, power cuts, hung
+hosts, fence_ipmilan.  Here: input checks, the state file, waiting, check mode, and a failover
+onto a test-driver host from the definition the state file kept.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state as rs
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
+from ansible_collections.hotiron.virt.plugins.modules import recover
+
+HOST = """<node><cpu><mhz>2400</mhz><model>x86_64</model><active>4</active><nodes>1</nodes><sockets>1</sockets>
+  <cores>4</cores><threads>1</threads></cpu><memory>8388608</memory></node>"""
+HA_VM = """<domain type="test"><name>db1</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e1a77</uuid>
+  <memory unit="MiB">256</memory><vcpu>1</vcpu><os><type arch="x86_64">hvm</type></os>
+  <metadata><hotiron:vm xmlns:hotiron="https://hotiron.example/virt/1"><hotiron:ha>true</hotiron:ha></hotiron:vm></metadata>
+</domain>"""
+DEAD = "qemu+tcp://127.77.250.250:1/system"
+
+
+@pytest.fixture
+def group(tmp_path):
+    path = tmp_path / "hv1.xml"
+    path.write_text(HOST)
+    return {"hv1": "test://%s" % path, "hv2": DEAD}, str(tmp_path / "recover.json")
+
+
+def run(args, capsys, check=False):
+    with patch_module_args(dict(args, _ansible_check_mode=check)):
+        with pytest.raises(SystemExit):
+            recover.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def remember_db1_on_hv2(state_file):
+    state = rs.empty()
+    rs.set_remembered(state, {"db1": VmRecord("db1", "hv2", state="running", reason="booted", ha=True, priority=5,
+                                              memory_mib=256, vcpus=1, shared=True)}, {"db1": HA_VM})
+    rs.save(state_file, state)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"host_timeout": -1}, "host_timeout: must be from 0 to 3600, got -1"),
+    ({"connect_timeout": 0}, "connect_timeout: must be from 0.5 to 120, got 0"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "ipport": 70000}]}, "fencing[0].ipport: must be from 1 to 65535"),
+    ({"fencing": [{"host": "hv2"}]}, "missing required arguments: agent found in fencing"),
+    ({"fencing": [{"host": "hv2", "agent": "manual"}, {"host": "hv2", "agent": "manual"}]}, "fencing[1]: host hv2 has two entries"),
+    ({"fencing": [{"host": "hv9", "agent": "manual"}]}, "fencing.hv9: no such host in hosts"),
+    ({"fencing": [{"host": "hv2", "agent": "rm -rf /"}]}, "is neither manual nor a fence agent name"),
+    ({"confirmed_off": ["hv9"]}, "confirmed_off: no such host in hosts: hv9"),
+    ({"unreachable_since": {"hv2": "yesterday"}}, "unreachable_since.hv2: 'yesterday' is not a time"),
+])
+def test_bad_input_is_refused_before_anything(group, capsys, extra, message):
+    hosts, state_file = group
+    out = run(dict({"hosts": hosts, "state_file": state_file}, **extra), capsys)
+    assert out["failed"] and message in out["msg"], out["msg"]
+
+
+def test_a_password_never_shows(group, capsys):
+    hosts, state_file = group
+    fencing = [{"host": "hv2", "agent": "fence_nothere", "password": "pa55word-xyz"}]
+    out = run({"hosts": hosts, "state_file": state_file, "fencing": fencing, "host_timeout": 0, "connect_timeout": 1},
+              capsys)
+    assert out["failed"] and "fence_nothere is not installed" in out["msg"]
+    assert "pa55word-xyz" not in json.dumps(out)
+    assert out["hosts"]["hv2"]["state"] == "fence failed" and out["recovered"] == []
+
+
+def test_an_unreachable_host_is_waited_for_then_counted_from_the_state_file(group, capsys):
+    hosts, state_file = group
+    out = run({"hosts": hosts, "state_file": state_file, "wait": False, "connect_timeout": 1}, capsys)
+    assert not out.get("failed") and out["changed"] is False
+    assert [d["action"] for d in out["decisions"]] == ["wait"]
+    since = rs.load(state_file)["hosts"]["hv2"]["unreachable_since"]
+    again = run({"hosts": hosts, "state_file": state_file, "wait": False, "connect_timeout": 1}, capsys)
+    assert rs.load(state_file)["hosts"]["hv2"]["unreachable_since"] == since
+    assert again["hosts"]["hv2"]["unreachable_for_s"] >= 0 and again["hosts"]["hv1"]["state"] == "up"
+
+
+def test_check_mode_decides_without_writing(group, capsys):
+    hosts, state_file = group
+    remember_db1_on_hv2(state_file)
+    before = open(state_file, encoding="utf-8").read()
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 0, "connect_timeout": 1,
+               "fencing": [{"host": "hv2", "agent": "fence_ipmilan"}]}, capsys, check=True)
+    assert out["changed"] and out["check_mode"]
+    assert [(d["action"], d.get("vm") or d["host"]) for d in out["decisions"]] == [("fence", "hv2"), ("failover", "db1")]
+    assert not any(d["done"] for d in out["decisions"])
+    assert open(state_file, encoding="utf-8").read() == before
+
+
+def test_confirmed_off_host_vms_start_from_the_kept_definition(group, capsys):
+    hosts, state_file = group
+    remember_db1_on_hv2(state_file)
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 0, "connect_timeout": 1,
+               "confirmed_off": ["hv2"]}, capsys)
+    assert not out.get("failed") and out["changed"]
+    assert out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
+    state = rs.load(state_file)
+    assert state["hosts"]["hv2"]["fenced_at"] and state["hosts"]["hv2"]["confirmed_by_operator"]
+    assert state["recovered"]["db1"]["to"] == "hv1"
