@@ -142,4 +142,3 @@ def check_limits(spec, host, current=None):
     if host.get("memory") and memory > host["memory"]:
         raise SpecError(mparam, "%s is more than the host's %s of memory (set overcommit to allow it)"
                         % (human(memory), human(host["memory"])))
-

@@ -137,4 +137,3 @@ def restart_pending(live, inactive):
             continue
         pending.append(change["field"])
     return pending
-

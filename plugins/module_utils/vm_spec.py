@@ -177,7 +177,6 @@ def _validate_interfaces(nics):
     return result
 
 
-
 def _validate_limits(limits):
     result = dict(DEFAULT_LIMITS)
     if limits:

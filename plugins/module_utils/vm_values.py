@@ -29,7 +29,6 @@ class SpecError(ValueError):
         self.param = param
 
 
-
 def parse_size(value, param):
     """Bytes from ``512MiB``/``2GiB``/``2G``/``2GB``/a bare number of MiB; > 0."""
     if isinstance(value, bool):
@@ -69,10 +68,8 @@ def choice(value, choices, param):
     return value
 
 
-
 def human(size):
     for unit, factor in (("TiB", 1024 ** 4), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
         if size >= factor and size % factor == 0:
             return "%d%s" % (size // factor, unit)
     return "%dB" % size
-

@@ -349,4 +349,3 @@ def _apply_graphics(devices, kind):
         node = dx.parse("<graphics autoport='yes' listen='127.0.0.1'/>")
         node.set("type", kind)
         devices.append(node)
-

@@ -98,7 +98,7 @@ options:
         type: dict
   confirmed_off:
     description:
-      - Hosts an operator confirms are powered off (as oVirt's "confirm host has been rebooted"):
+      - Hosts an operator confirms are powered off (as oVirt's "confirm host has been rebooted");
         their HA VMs start elsewhere without fencing once they are unreachable for O(host_timeout).
       - Confirm only what you have checked; the disk locks still refuse a VM whose disks are held.
     type: list

@@ -181,7 +181,7 @@ options:
   ha:
     description:
       - Live recovery of this VM by M(hotiron.virt.recover) (kept in the collection metadata, which
-        travels with the VM): when it stops with reason crashed or failed it is started again on its
+        travels with the VM). When it stops with reason crashed or failed it is started again on its
         host (within O(restart_limit)), and when its host fails it is started on another host of
         the group after the failed host is fenced.
       - V(true) also sets the VM's crash action to C(destroy), so that a panicking guest stops and

@@ -111,17 +111,17 @@ def test_fence_agent_powers_a_host_off_and_on(flab):
     keeper = host.keeper_pid()
     uts, pids = host_pids(host)
     assert len(pids) >= 5                 # keeper, virtlogd, virtlockd, libvirtd, sshd
-    rc, out, _ = fence(host, "status")
+    rc, out, _err = fence(host, "status")
     assert rc == 0 and "Status: ON" in out, out
     try:
-        rc, out, _ = fence(host, "off")
+        rc, out, _err = fence(host, "off")
         assert rc == 0 and "Powered OFF" in out, out
         assert not host.is_up()
         assert not any(alive(pid, uts) for pid in pids)
         assert not tcp_open(host.address, LIBVIRTD_PORT)
-        rc, out, _ = fence(host, "status")
+        rc, out, _err = fence(host, "status")
         assert rc == 2 and "Status: OFF" in out, out        # 2: the agent's "off"
-        rc, out, _ = fence(host, "on")
+        rc, out, _err = fence(host, "on")
         assert rc == 0 and "Powered ON" in out, out
         assert host.is_up()
         started = time.monotonic()
@@ -147,7 +147,7 @@ def test_fence_agent_with_options_on_its_command_line(flab):
 
 def test_wrong_password_fails(flab):
     host = flab.host("hv1")
-    rc, out, _ = fence(host, "off", password="not-the-password")
+    rc, out, _err = fence(host, "off", password="not-the-password")
     assert rc == 1 and "Powered OFF" not in out, out
     assert host.is_up()
 
@@ -159,12 +159,12 @@ def test_stopped_bmc_fails_and_the_host_runs_on(flab):
     try:
         assert not host.bmc.is_running()
         # The agent's power_timeout (default 20 s) bounds how long it tries a silent BMC.
-        rc, out, _ = fence(host, "off", power_timeout=5)
+        rc, out, _err = fence(host, "off", power_timeout=5)
         assert rc == 1 and "Powered OFF" not in out, out
         assert host.keeper_pid() == keeper and answers(host)
     finally:
         lab_cli("bmc-start", "hv1")
-    rc, out, _ = fence(host, "status")
+    rc, out, _err = fence(host, "status")
     assert rc == 0 and "Status: ON" in out, out
 
 
@@ -265,10 +265,10 @@ def test_a_hung_host_is_fenced(flab):
     stopped = flab.hang("hv2")
     uts, pids = host_pids(host)
     try:
-        rc, out, _ = fence(host, "off")
+        rc, out, _err = fence(host, "off")
         assert rc == 0 and "Powered OFF" in out, out
         assert not alive(stopped, uts) and not any(alive(pid, uts) for pid in pids)
-        rc, out, _ = fence(host, "on")
+        rc, out, _err = fence(host, "on")
         assert rc == 0 and "Powered ON" in out, out
         wait_for("libvirtd of hv2 after power on", lambda: answers(host), timeout=60)
         assert failures.libvirtd_state(host) == "running"

@@ -273,7 +273,6 @@ def test_disk_locks_refuse_a_wrong_confirmation(lab, recovery):
     assert running_on(lab, guest.name) == ["hv2"]
 
 
-
 def test_rulebook_recovers_a_crash_and_a_hung_host(lab, recovery, tmp_path):
     """ansible-rulebook with the collection's rulebook and event source, for real: a killed QEMU is
     restarted, a hung host's VM runs elsewhere after fencing, with no pass run by hand."""

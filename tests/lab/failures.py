@@ -126,4 +126,3 @@ def restart_libvirtd_if_dead(host):
     if host.is_up() and libvirtd_state(host) == "dead":
         return restart_libvirtd(host)
     return None
-

@@ -188,9 +188,9 @@ def plan_failover(down, hosts, remembered, anti_affinity=()):
             out.append(Decision("was_stopped", vm.host, vm.name, reason="%s was not running when %s was last seen"
                                 % (vm.name, vm.host)))
         elif not vm.shared:
+            why = vm.storage or "its disks are local"
             out.append(Decision("local_storage", vm.host, vm.name, reason=(
-                "%s cannot start on another host: %s; it starts again when %s is back" % (vm.name, vm.storage or
-                                                                                         "its disks are local", vm.host))))
+                "%s cannot start on another host: %s; it starts again when %s is back" % (vm.name, why, vm.host))))
         else:
             candidates.append(vm)
     state = {h.name: h.capacity for h in hosts

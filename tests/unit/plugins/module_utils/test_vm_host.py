@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_xml as vx
-from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import GIB, MIB, SpecError
+from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import MIB, SpecError
 from vm_examples import CAPS, HOST, spec
 
 
