@@ -15,8 +15,9 @@ description:
     resource group (C(resource_group_<name>)), tag (C(tag_<tag>)) and SLA class (C(sla_<class>)),
     read from this collection's metadata in each domain; all of them are in C(libvirt_vms), templates
     also in C(templates).
-  - Each VM gets C(hotiron_vm) (name, UUID, state, hypervisor and its URI, vCPUs, memory, tags,
-    resource group, SLA class, owner, metadata, NICs with their addresses) and, where libvirt knows
+  - Each VM gets C(hotiron_vm) (name, UUID, state, hypervisor and its URI, vCPUs, memory, description,
+    tags, resource group, SLA class, owner, OS profile, the free-form C(extra) metadata, NICs with their
+    addresses) and, where libvirt knows
     an address of the running VM (DHCP lease, guest agent or ARP, see O(address_sources)),
     C(ansible_host).
   - Hypervisors are queried concurrently (O(max_workers)); one that cannot be reached is reported
@@ -138,13 +139,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # --- which hypervisors ------------------------------------------------------------------
     def _hypervisors(self):
+        # str() drops the tags ansible-core puts on what it read from the configuration
+        # (trusted as a template, origin): VM variables are data reported by libvirt, and
+        # untagged strings are what a cache can store and read back cheaply.
         found = []
         for entry in self.get_option("uris"):
             if isinstance(entry, str):
-                found.append({"name": vm_inventory.hypervisor_name(entry), "uri": entry})
+                found.append({"name": vm_inventory.hypervisor_name(str(entry)), "uri": str(entry)})
             elif isinstance(entry, dict) and isinstance(entry.get("uri"), str):
-                found.append({"name": str(entry.get("name") or vm_inventory.hypervisor_name(entry["uri"])),
-                              "uri": entry["uri"]})
+                found.append({"name": str(entry.get("name") or vm_inventory.hypervisor_name(str(entry["uri"]))),
+                              "uri": str(entry["uri"])})
             else:
                 raise AnsibleError("uris: each entry is a URI or a dictionary with uri (and name), got %r" % (entry,))
         group = self.get_option("hypervisor_group")
@@ -158,7 +162,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     self.display.warning("hotiron.virt.libvirt: host %s of group %s has no %s: skipped"
                                          % (host.name, group, variable))
                     continue
-                found.append({"name": host.name, "uri": uri})
+                found.append({"name": str(host.name), "uri": str(uri)})
         if not found:
             raise AnsibleError("no hypervisor to list: give uris or hypervisor_group")
         return found
@@ -228,8 +232,7 @@ def list_hypervisor(hv, sources):
                 raise lc.wrap_libvirt_error("read vm %s on %s" % (dom.name(), hv["uri"]), err) from err
             state = values.get("state.state", 0)
             addresses = _addresses(dom, sources) if state == 1 else None
-            records.append(vm_inventory.record(xml, state, values.get("state.reason", 0), hv["name"], hv["uri"],
-                                               addresses))
+            records.append(vm_inventory.record(xml, state, hv["name"], hv["uri"], addresses))
         return records
     finally:
         conn.close()

@@ -38,10 +38,10 @@ def hypervisor_name(uri):
     return safe(uri)
 
 
-def record(xml, state, reason, hypervisor, uri, addresses=None):
+def record(xml, state, hypervisor, uri, addresses=None):
     """The inventory record of one domain.
 
-    ``state``/``reason``: libvirt's numbers; ``addresses``: ``virDomainInterfaceAddresses``'s
+    ``state``: libvirt's number; ``addresses``: ``virDomainInterfaceAddresses``'s
     dict (``{ifname: {"hwaddr", "addrs": [{"addr", "prefix", "type"}]}}``) or None.
     """
     root = dx.parse(xml)
@@ -59,21 +59,22 @@ def record(xml, state, reason, hypervisor, uri, addresses=None):
         mac = mac.get("address").lower() if mac is not None else None
         source = node.find("source")
         model = node.find("model")
-        interfaces.append({"mac": mac, "type": node.get("type"),
+        interfaces.append({"mac": mac,
                            "network": source.get("network") if source is not None else None,
                            "bridge": source.get("bridge") if source is not None else None,
                            "model": model.get("type") if model is not None else None,
                            "addresses": by_mac.get(mac, [])})
     memory = dx.memory_kib(root, "currentMemory") or dx.memory_kib(root, "memory") or 0
+    # Kept small: every key of every VM is copied, checked and (with --list) printed by
+    # ansible-core, which is most of an inventory's time at 10000 VMs.
     return {
         "name": dx.get_text(root, "name"), "uuid": dx.get_text(root, "uuid"),
-        "state": STATES.get(state, "unknown"), "reason": reason,
-        "hypervisor": hypervisor, "uri": uri,
+        "state": STATES.get(state, "unknown"), "hypervisor": hypervisor, "uri": uri,
         "vcpus": int(vcpu.get("current", max_vcpus)) if max_vcpus else None,
         "memory_mib": memory // 1024, "description": dx.get_text(root, "description"),
         "tags": meta.get("tags", []), "resource_group": meta.get("resource_group"),
         "sla": meta.get("sla"), "owner": meta.get("owner"), "template": meta.get("template") == "true",
-        "metadata": meta, "interfaces": interfaces,
+        "os": meta.get("os"), "extra": meta.get("extra", {}), "interfaces": interfaces,
     }
 
 

@@ -30,22 +30,22 @@ ADDRESSES = {"vnet0": {"hwaddr": "52:54:00:aa:00:01", "addrs": [{"addr": "fe80::
 
 
 def rec(**changes):
-    found = vi.record(XML, 1, 1, "hv1", "qemu+tcp://hv1/system", ADDRESSES)
+    found = vi.record(XML, 1, "hv1", "qemu+tcp://hv1/system", ADDRESSES)
     found.update(changes)
     return found
 
 
 def test_record_from_the_domain():
     found = rec()
-    assert {k: found[k] for k in ("name", "uuid", "state", "reason", "hypervisor", "vcpus", "memory_mib", "description",
-                                  "tags", "resource_group", "sla", "owner", "template")} == {
-        "name": "web1", "uuid": "7f3a9c1e-0000-4000-8000-00000000a001", "state": "running", "reason": 1,
+    assert {k: found[k] for k in ("name", "uuid", "state", "hypervisor", "vcpus", "memory_mib", "description",
+                                  "tags", "resource_group", "sla", "owner", "template", "os", "extra")} == {
+        "name": "web1", "uuid": "7f3a9c1e-0000-4000-8000-00000000a001", "state": "running", "os": None, "extra": {},
         "hypervisor": "hv1", "vcpus": 2, "memory_mib": 1536, "description": "front", "tags": ["web", "eu-west"],
         "resource_group": "rg 1", "sla": "gold", "owner": "team-a", "template": False}
     assert found["interfaces"] == [
-        {"mac": "52:54:00:aa:00:01", "type": "network", "network": "lan", "bridge": None, "model": "virtio",
+        {"mac": "52:54:00:aa:00:01", "network": "lan", "bridge": None, "model": "virtio",
          "addresses": ["fe80::1", "10.0.0.5"]},
-        {"mac": "52:54:00:aa:00:02", "type": "bridge", "network": None, "bridge": "br0", "model": None,
+        {"mac": "52:54:00:aa:00:02", "network": None, "bridge": "br0", "model": None,
          "addresses": ["2001:db8::5"]}]
 
 
