@@ -165,7 +165,7 @@ def direct(host, conn, ova, rounds, workdir):
     args = os.path.join(workdir, "fail.json")
     with open(args, "w", encoding="utf-8") as handle:       # start-up: a run that fails at its first check
         json.dump({"ANSIBLE_MODULE_ARGS": {"src": "/nonexistent.ova", "pool": POOL, "name": "x"}}, handle)
-    startup = statistics.median(timed(host, [PYTHON, MODULE, args], env, fails=True)[0] for _ in range(3))
+    startup = statistics.median(timed(host, [PYTHON, MODULE, args], env, fails=True)[0] for _run in range(3))
     return times, startup
 
 
@@ -236,8 +236,8 @@ def main():
         print("%-8s median %.2f s (%s)" % (tool, statistics.median(values), ", ".join("%.2f" % v for v in values)))
     for tool in times:
         if tool != "by hand":
-            print("%s / by hand: %.2f%s" % (tool, statistics.median(times[tool]) / base,
-                                             "  (target <= 1.2)" if tool == "module" else ""))
+            target = "  (target <= 1.2)" if tool == "module" else ""
+            print("%s / by hand: %.2f%s" % (tool, statistics.median(times[tool]) / base, target))
     if startup is not None:
         print("module start-up (a run failing at its first check): %.2f s" % startup)
 

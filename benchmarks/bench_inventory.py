@@ -183,5 +183,6 @@ def main():
         print("CPU time of ansible-inventory %s %s: median %.2f s (the machine's load does not count here)"
               % (os.path.basename(path), mode, statistics.median(values)))
 
+
 if __name__ == "__main__":
     main()

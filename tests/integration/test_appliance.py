@@ -230,8 +230,9 @@ def test_export_then_import_gives_the_same_vm_and_the_same_disks(env, run_module
         members = tar.getmembers()
     assert [m.name for m in members] == [name + ".ovf", name + ".mf", name + "-disk1.vmdk", name + "-disk2.vmdk"]
     for member in members[2:]:      # each VMDK checked by qemu-img where it lies inside the OVA
-        spec = json.dumps({"driver": "vmdk", "file": {"driver": "raw", "offset": member.offset_data,
-                                                       "size": member.size, "file": {"driver": "file", "filename": path}}})
+        raw = {"driver": "raw", "offset": member.offset_data, "size": member.size,
+               "file": {"driver": "file", "filename": path}}
+        spec = json.dumps({"driver": "vmdk", "file": raw})
         check = subprocess.run(["qemu-img", "check", "--output=json", "json:" + spec], capture_output=True,
                                text=True, check=True)
         assert json.loads(check.stdout)["check-errors"] == 0

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 
-import libvirt
 import pytest
 
 import guests  # tests/lab/guests.py

@@ -119,10 +119,10 @@ def test_the_cache_answers_until_flushed(tmp_path):
     config = {"plugin": "hotiron.virt.libvirt", "uris": ["test://%s" % copy], "cache": True,
               "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(tmp_path / "cache"),
               "cache_timeout": 3600}
-    first, _ = listing(tmp_path, config)
+    first, _stderr = listing(tmp_path, config)
     assert members(first, "libvirt_vms") == ["app1", "dup"]
     copy.write_text(copy.read_text().replace("<name>app1</name>", "<name>app2</name>"))
-    cached, _ = listing(tmp_path, config)
+    cached, _stderr = listing(tmp_path, config)
     assert members(cached, "libvirt_vms") == ["app1", "dup"]          # from the cache, not from libvirt
     proc = inventory(tmp_path, config, "--list", "--flush-cache")
     assert proc.returncode == 0, proc.stderr

@@ -24,9 +24,11 @@ XML = """<domain type='kvm'>
   </devices>
 </domain>"""
 
-ADDRESSES = {"vnet0": {"hwaddr": "52:54:00:aa:00:01", "addrs": [{"addr": "fe80::1", "prefix": 64, "type": 1},
-                                                                 {"addr": "10.0.0.5", "prefix": 24, "type": 0}]},
-             "vnet1": {"hwaddr": "52:54:00:aa:00:02", "addrs": [{"addr": "2001:db8::5", "prefix": 64, "type": 1}]}}
+ADDRESSES = {
+    "vnet0": {"hwaddr": "52:54:00:aa:00:01", "addrs": [{"addr": "fe80::1", "prefix": 64, "type": 1},
+                                                       {"addr": "10.0.0.5", "prefix": 24, "type": 0}]},
+    "vnet1": {"hwaddr": "52:54:00:aa:00:02", "addrs": [{"addr": "2001:db8::5", "prefix": 64, "type": 1}]},
+}
 
 
 def rec(**changes):

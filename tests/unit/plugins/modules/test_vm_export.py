@@ -98,8 +98,8 @@ def test_read_back_by_the_import_gives_the_same_vm(conn, vm, tmp_path):
     spec = result["spec"]
     assert (spec["vcpus"], spec["memory"], spec["firmware"], spec["os"], spec["description"]) == (
         2, "98304KiB", "bios", "linux", "exported")
-    assert [(d["bus"], d["target"], d["size"]) for d in spec["disks"]] == [("virtio", "vda", "%dB" % (4 * MIB)),
-                                                                        ("sata", "sda", "%dB" % (2 * MIB))]
+    assert [(d["bus"], d["target"], d["size"]) for d in spec["disks"]] == [
+        ("virtio", "vda", "%dB" % (4 * MIB)), ("sata", "sda", "%dB" % (2 * MIB))]
     assert [(n["network"], n["model"]) for n in spec["interfaces"]] == [("lan", "virtio")]
     assert (spec["tags"], spec["resource_group"]) == (["web"], "rg1")
     assert spec["xml"] is None
