@@ -22,6 +22,7 @@ import pytest
 from storage_helpers import marker_sector, outside_path, serial_log, wait_for_marker
 
 import appliances  # tests/lab/appliances.py
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
 
 pytestmark = pytest.mark.lab
 
@@ -271,11 +272,15 @@ def test_a_fixed_vhd_disk_image_imports_as_vhd_and_boots(env, run_module):
 
 @pytest.mark.parametrize("fmt, options, ext", [
     ("vhdx", None, "vhdx"), ("vmdk", "subformat=monolithicSparse", "vmdk"), ("qcow2", None, "qcow2"),
+    ("vmdk", "subformat=monolithicFlat", "vmdk"),             # a descriptor and its -flat extent
+    ("vmdk", "subformat=twoGbMaxExtentSparse", "vmdk"),       # a descriptor and its -s001 extent
     ("vpc", "subformat=dynamic,force_size=on", "vhd"),     # without force_size the size is a CHS rounding
+    ("raw", None, "img"),
 ])
 def test_single_images_of_each_format_keep_their_contents(env, run_module, fmt, options, ext):
-    name = PREFIX + "img-" + ext
-    work = workdir(env, "img-" + ext)
+    kind = ext + ("-" + options.split("=")[1].split(",")[0] if options else "")
+    name = PREFIX + "img-" + kind.lower()
+    work = workdir(env, "img-" + kind)
     raw = appliances.raw_disk(os.path.join(work, "d.raw"), marker_sector("IMG"), 4 * MIB)
     with open(raw, "r+b") as handle:
         handle.seek(3 * MIB)
@@ -284,3 +289,24 @@ def test_single_images_of_each_format_keep_their_contents(env, run_module, fmt, 
     result = run_module("hotiron.virt.vm_import", import_args(env, image, name=name, memory="32MiB"), host="hv1")
     assert result["changed"] and not result.get("failed"), result.get("msg")
     assert volume_raw_sha256(env, name + "-disk1.qcow2") == appliances.digest(raw)
+
+
+def test_an_efi_appliance_boots_with_ovmf_or_is_refused_before_anything_is_written(env, run_module):
+    """This machine has no OVMF (Debian's ovmf is not installed): the import must say so and
+    leave nothing; where the host offers UEFI, the VM must be defined with EFI firmware."""
+    name = PREFIX + "efi"
+    ova = appliances.vmware_ova(workdir(env, "efi"), name, [marker_sector("E1"), marker_sector("E2")],
+                                firmware="uefi")
+    caps = env["conn"].getDomainCapabilities(None, "x86_64", None, env["lab"].virt_type)
+    before = snapshot(env)
+    result = run_module("hotiron.virt.vm_import", import_args(env, ova, default_network="apl-net"), host="hv1")
+    if vs.uefi_available(caps):
+        assert result["changed"] and not result.get("failed"), result.get("msg")
+        assert dom_xml(env["conn"].lookupByName(name)).find("os").get("firmware") == "efi"
+    else:
+        assert result["failed"] and "firmware: this host has no UEFI firmware" in result["msg"], result
+        assert snapshot(env) == before
+    bios = run_module("hotiron.virt.vm_import", import_args(env, ova, name=name + "-bios", firmware="bios",
+                                                            default_network="apl-net"), host="hv1")
+    assert bios["changed"] and not bios.get("failed"), bios.get("msg")
+    assert bios["appliance"]["firmware"] == "uefi" and bios["spec"]["firmware"] == "bios"
