@@ -13,6 +13,8 @@ and said in ``notes``.  Options given to the module override the descriptor.  Pu
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
 
 BUS_OF = {"ide": "ide", "scsi": "scsi", "sata": "sata", "virtio": "virtio", "nvme": "sata"}
@@ -48,9 +50,14 @@ def image_model(name, fmt):
 
 
 def vm_name(model, options):
-    name = options.get("name") or model.get("name")
+    """The VM's name: the option, else the appliance's made fit for libvirt and the VM spec
+    (``My App 1.0`` -> ``My-App-1.0``)."""
+    if options.get("name"):
+        return options["name"]
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", model.get("name") or "").strip("-._+")[:63]
     if not name:
-        raise PlanError("name", "the appliance names no VM: give a name")
+        raise PlanError("name", "the appliance names no VM%s: give a name"
+                        % (" usable as a VM name (%r)" % model["name"] if model.get("name") else ""))
     return name
 
 
@@ -62,6 +69,8 @@ def plan(model, sources, options):
     """
     notes = list("ignored: %s" % what for what in model["ignored"])
     name = vm_name(model, options)
+    if not options.get("name") and name != model.get("name"):
+        notes.append("the appliance's name %r is not a VM name: %s used" % (model["name"], name))
     hints = model.get("hints") or {}
     os_profile = options.get("os") or hints.get("os") or model["os"]["family"]
     memory = options.get("memory") or model["memory"]

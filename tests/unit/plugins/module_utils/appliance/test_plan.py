@@ -152,3 +152,21 @@ def test_a_blank_disk_gets_an_empty_volume_of_its_capacity():
     model["disks"][1]["file"] = None
     decided = decide(model, sources(model)[:1] + [None])
     assert decided["volumes"][1]["source"] is None and decided["volumes"][1]["capacity"] == 2 * MIB
+
+
+@pytest.mark.parametrize("name, expected", [("My Appliance 1.0", "My-Appliance-1.0"), ("web_01", "web_01"),
+                                            ("../x/y", "x-y"), ("a" * 80, "a" * 63)])
+def test_the_appliance_name_is_made_a_vm_name(name, expected):
+    model = vmware_model()
+    model["name"] = name
+    decided = decide(model)
+    assert decided["vm"]["name"] == expected
+    assert (("the appliance's name %r is not a VM name: %s used" % (name, expected)) in decided["notes"]) == (name != expected)
+    vs.validate(decided["vm"])
+
+
+def test_an_unusable_appliance_name_asks_for_a_name():
+    model = vmware_model()
+    model["name"] = "!!!"
+    with pytest.raises(plans.PlanError, match="name: the appliance names no VM usable as a VM name .'!!!'.: give a name"):
+        decide(model)
