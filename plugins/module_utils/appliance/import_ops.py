@@ -229,13 +229,12 @@ def run(conn, params, check_mode=False):
     if dom is not None:
         before = dx.normalise(vm_ops.Guest(conn, dom).inactive_xml())
         result["plan"].append("remove vm %s and the volumes it owns (force)" % name)
+    # Every check vm_ops makes against the host (pool, networks, limits, firmware) before
+    # anything is written; with force, before the VM it replaces is removed.
+    planned, diff = _planned(conn, vm_params, dom is not None)
+    diff["before"] = before
     if check_mode:
-        if dom is None:
-            _changed, planned, diff = vm_ops.ensure(conn, vm_params, check_mode=True)
-            result["plan"] += _interleave(planned["plan"], result["conversions"])
-        else:
-            result["plan"] += ["define vm %s from %s" % (name, params["src"])]
-            diff = {"before": before, "after": ""}
+        result["plan"] += _interleave(planned["plan"], result["conversions"])
         return True, result, diff
     if dom is not None:
         vm_ops.ensure(conn, {"name": name, "state": "absent", "remove_volumes": True})
@@ -261,6 +260,23 @@ def run(conn, params, check_mode=False):
         step for step in final["plan"] if not step.startswith("redefine")]
     result["vm"] = final.get("vm")
     return True, result, {"before": before, "after": diff["after"]}
+
+
+CHECK_NAME = "hotiron-import-check"
+
+
+def _planned(conn, vm_params, replacing):
+    """vm_ops' check-mode plan and diff of defining the VM.  When it replaces a VM of the same
+    name, the check runs under a name no VM has (libvirt would otherwise plan a change of the
+    existing VM), and the real name is put back into the plan and the XML."""
+    name = vm_params["name"]
+    if not replacing:
+        _changed, planned, diff = vm_ops.ensure(conn, vm_params, check_mode=True)
+        return planned, diff
+    _changed, planned, diff = vm_ops.ensure(conn, dict(vm_params, name=CHECK_NAME), check_mode=True)
+    planned["plan"] = [step.replace("vm " + CHECK_NAME, "vm " + name) for step in planned["plan"]]
+    diff["after"] = diff["after"].replace("<name>%s</name>" % CHECK_NAME, "<name>%s</name>" % name)
+    return planned, diff
 
 
 def _result(prepared):

@@ -200,7 +200,17 @@ def test_a_vm_left_by_an_unfinished_import_needs_force(conn, ovas):
     refused(conn, params(ovas["vmware"]), "import that did not finish .* force: true")
     _changed, result, diff = import_ops.run(conn, params(ovas["vmware"], force=True), check_mode=True)
     assert result["plan"][0] == "remove vm app1 and the volumes it owns (force)"
-    assert "<name>app1</name>" in diff["before"]
+    assert result["plan"][-1] == "define vm app1"
+    assert "<name>app1</name>" in diff["before"] and "<name>app1</name>" in diff["after"]
+    assert "<memory unit=\"KiB\">32768</memory>" in diff["after"]
+
+
+def test_force_checks_the_new_vm_before_removing_the_old_one(conn, ovas):
+    """An appliance the host cannot take (here: a network that does not exist) must fail
+    before force removes the VM it would replace."""
+    vm_ops.ensure(conn, {"name": "app1", "memory": "32MiB"})
+    refused(conn, params(ovas["vmware"], force=True, network_map={"VM Network": "nosuch", "Backend": None}),
+            "no network called 'nosuch'")
 
 
 def test_pool_errors(conn, ovas):
