@@ -119,6 +119,22 @@ def test_a_disk_changed_after_the_manifest_is_refused_before_anything_is_written
         refused(conn, params(ova), "app1-disk2.vmdk does not match the manifest: its SHA256 is", check_mode)
 
 
+def test_an_ovf_with_its_files_in_a_directory(conn, ovas, tmp_path):
+    with tarfile.open(ovas["vmware"]) as tar:
+        tar.extractall(tmp_path, filter="data")
+    _changed, result, _diff = import_ops.run(conn, params(str(tmp_path / "app1.ovf")), check_mode=True)
+    assert result["appliance"]["kind"] == "ovf" and result["manifest"]["file"] == "app1.mf"
+    conversion = result["conversions"][0]
+    assert json.loads(conversion["source_spec"][5:]) == {
+        "driver": "vmdk", "file": {"driver": "file", "filename": str(tmp_path / "app1-disk1.vmdk")}}
+    assert conversion["source"] == str(tmp_path / "app1-disk1.vmdk")
+    with open(tmp_path / "app1-disk2.vmdk", "ab") as handle:
+        handle.write(b"\0")
+    refused(conn, params(str(tmp_path / "app1.ovf")), "app1-disk2.vmdk does not match the manifest")
+    os.unlink(tmp_path / "app1-disk2.vmdk")
+    refused(conn, params(str(tmp_path / "app1.ovf")), "app1-disk2.vmdk is missing from the package")
+
+
 def test_a_changed_descriptor_is_refused_too(conn, ovas, tmp_path):
     ova = copy(ovas, tmp_path)
     member = archive.open_package(ova).member("app1.ovf")
