@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hotiron.virt.vm_export: a stopped VM out as an OVA, or its disks as image files.
+
+The OVA is what VMware and VirtualBox import: the OVF 1.0 descriptor first, the SHA256
+manifest second, then one streamOptimized VMDK per disk (the order DSP0243 asks for).
+Disks are converted with ``qemu-img`` into a hidden directory next to the destination,
+hashed, and packed; the OVA is written as ``<dest>.part`` and renamed into place, so a
+failure never leaves a partial file under the destination's name.  ``qemu-img`` reads the
+disks where the module runs: run it on the VM's host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
+
+EXTENSIONS = {"vmdk": "vmdk", "vhd": "vhd", "qcow2": "qcow2", "raw": "img"}
+
+
+def _fail(message):
+    raise lc.VirtError(message)
+
+
+def export_spec(name, root, disks):
+    """The ovf_build spec of the VM ``root`` (inactive domain XML) with its exported ``disks``."""
+    summary = vs.summarise(root)
+    meta = summary["metadata"]
+    extra = meta.get("extra") or {}
+    controller = next((c for c in root.findall("devices/controller") if c.get("type") == "scsi"), None)
+    nics = []
+    for node in root.findall("devices/interface"):
+        source = node.find("source")
+        model = node.find("model")
+        network = (source.get("network") or source.get("bridge")) if source is not None else None
+        nics.append({"network": network or "VM Network", "model": model.get("type") if model is not None else None})
+    return {
+        "name": name, "description": summary["description"], "vcpus": summary["vcpus"] or 1,
+        "memory": (summary["memory"] or 0) * 1024, "firmware": summary["firmware"],
+        "os": {"profile": meta.get("os"), "cim_id": extra.get("ovf_os_id"), "type": extra.get("ovf_os_type"),
+               "bits": 32 if summary["arch"] == "i686" else 64},
+        "scsi_model": controller.get("model") if controller is not None else None,
+        "disks": disks, "nics": nics,
+        "metadata": {k: meta[k] for k in ("tags", "owner", "resource_group") if meta.get(k)},
+    }
+
+
+def _disks_of(root, name):
+    """The VM's disks to export, in definition order: ``[{target, bus, path, format}]``."""
+    disks = []
+    for node in root.findall("devices/disk"):
+        target = node.find("target")
+        source = node.find("source")
+        if node.get("device", "disk") != "disk":
+            continue
+        path = (source.get("file") or source.get("dev")) if source is not None else None
+        dev = target.get("dev") if target is not None else "?"
+        if not path:
+            _fail("vm %s: disk %s is not a file or block device (network disks cannot be exported)" % (name, dev))
+        driver = node.find("driver")
+        disks.append({"target": dev, "bus": target.get("bus") if target is not None else "virtio",
+                      "path": path, "format": (driver.get("type") if driver is not None else None) or "raw"})
+    return disks
+
+
+def destinations(params, name, disks):
+    """Where the files go: ``(ova path or None, [disk file paths])``."""
+    dest, kind = params["dest"], params.get("format") or "ova"
+    if not os.path.isabs(dest):
+        _fail("dest: %r is not an absolute path" % dest)
+    if kind == "ova":
+        path = os.path.join(dest, name + ".ova") if os.path.isdir(dest) else dest
+        if not os.path.isdir(os.path.dirname(path)):
+            _fail("dest: directory %s does not exist" % os.path.dirname(path))
+        return path, ["%s-disk%d.vmdk" % (name, i) for i in range(1, len(disks) + 1)]
+    if not os.path.isdir(dest):
+        _fail("dest: with format %s, dest is the directory for the disk files, and %s is none" % (kind, dest))
+    return None, [os.path.join(dest, "%s-%s.%s" % (name, d["target"], EXTENSIONS[kind])) for d in disks]
+
+
+def run(conn, params, check_mode=False):
+    """``(changed, result)`` of exporting the VM ``params["name"]``."""
+    images.require_qemu_img()
+    name, kind = params["name"], params.get("format") or "ova"
+    dom = lc.lookup_domain(conn, name)
+    if dom is None:
+        _fail("name: no vm called %r on %s" % (name, lc.safe_uri(conn)))
+    guest = vm_ops.Guest(conn, dom)
+    root = dx.parse(guest.inactive_xml())
+    disks = _disks_of(root, name)
+    ova, files = destinations(params, name, disks)
+    targets = [ova] if ova else files
+    result = {"format": kind, "files": [], "plan": [], "conversions": [], "descriptor": None, "manifest": None}
+    if all(os.path.exists(t) for t in targets) and not params.get("force"):
+        result["files"] = [{"path": t, "size": os.path.getsize(t)} for t in targets]
+        return False, result
+    if guest.is_active():
+        _fail("vm %s is running: stop it first (its disks change while it runs)" % name)
+    for disk in disks:
+        if not os.path.exists(disk["path"]):
+            _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
+                  % (name, disk["target"], disk["path"]))
+    for disk, out in zip(disks, files):
+        adapter = "ide" if disk["bus"] == "ide" else "lsilogic"
+        subformat = {"vmdk": params.get("vmdk_subformat"), "vhd": params.get("vhd_subformat")}.get(kind)
+        disk["command"] = images.export_command(disk["path"], disk["format"], out,
+                                                "vmdk" if kind == "ova" else kind, subformat, adapter)
+        result["conversions"].append({"source": disk["path"], "source_format": disk["format"],
+                                      "target": disk["target"], "file": out, "command": disk["command"]})
+        result["plan"].append("convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
+    if ova:
+        result["plan"].append("write %s (descriptor, SHA256 manifest, %d disk%s)"
+                              % (ova, len(disks), "" if len(disks) == 1 else "s"))
+    if check_mode:
+        return True, result
+    try:
+        if ova:
+            _write_ova(name, root, disks, files, ova, result)
+        else:
+            _write_disks(disks, files, result)
+    except (images.ImageError, OSError) as err:
+        raise lc.VirtError("%s (nothing was left under %s)" % (err, ova or params["dest"])) from None
+    return True, result
+
+
+def _write_disks(disks, files, result):
+    """Each disk to its file through ``.<name>.part``; on a failure, the files this run wrote are
+    removed again (a set of disks is whole or absent)."""
+    written = []
+    try:
+        for disk, out in zip(disks, files):
+            part = os.path.join(os.path.dirname(out), ".%s.part" % os.path.basename(out))
+            disk["command"][-1] = part
+            try:
+                images.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
+                os.replace(part, out)
+                written.append(out)
+            finally:
+                if os.path.exists(part):
+                    os.unlink(part)
+    except (images.ImageError, OSError):
+        for path in written:
+            os.unlink(path)
+        raise
+    result["files"] = [{"path": out, "size": os.path.getsize(out)} for out in written]
+
+
+def _write_ova(name, root, disks, files, ova, result):
+    work = tempfile.mkdtemp(prefix=".%s-export-" % name, dir=os.path.dirname(ova))
+    part = ova + ".part"
+    try:
+        for number, (disk, member) in enumerate(zip(disks, files), 1):
+            local = os.path.join(work, member)
+            disk["command"][-1] = local
+            images.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
+            info = images.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
+                               "read disk %s" % disk["path"])
+            disk.update(id="vmdisk%d" % number, file=member, local=local, file_size=os.path.getsize(local),
+                        capacity=int(info["virtual-size"]))
+        spec = export_spec(name, root, [dict(d) for d in disks])
+        descriptor = ovf_build.build(spec)
+        stem = name
+        ovf_path = os.path.join(work, stem + ".ovf")
+        with open(ovf_path, "w", encoding="utf-8") as handle:
+            handle.write(descriptor)
+        members = [(stem + ".ovf", ovf_path)] + [(d["file"], d["local"]) for d in disks]
+        digests = [(member, _sha256(path)) for member, path in members]
+        mf_path = os.path.join(work, stem + ".mf")
+        with open(mf_path, "w", encoding="utf-8") as handle:
+            handle.write(manifest.build(digests))
+        layout = archive.write_ova(part, [members[0], (stem + ".mf", mf_path)] + members[1:], time.time())
+        os.replace(part, ova)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if os.path.exists(part):
+            os.unlink(part)
+    result["descriptor"] = descriptor
+    result["manifest"] = manifest.build(digests)
+    result["members"] = layout
+    result["files"] = [{"path": ova, "size": os.path.getsize(ova)}]
+
+
+def _sha256(path):
+    digest = manifest.hasher("SHA256")
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(archive.CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
