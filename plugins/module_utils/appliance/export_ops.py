@@ -21,7 +21,7 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
@@ -36,7 +36,7 @@ def _fail(message):
 
 def export_spec(name, root, disks):
     """The ovf_build spec of the VM ``root`` (inactive domain XML) with its exported ``disks``."""
-    summary = vs.summarise(root)
+    summary = vp.summarise(root)
     meta = summary["metadata"]
     extra = meta.get("extra") or {}
     controller = next((c for c in root.findall("devices/controller") if c.get("type") == "scsi"), None)
