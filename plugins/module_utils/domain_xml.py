@@ -268,8 +268,28 @@ def _find_match(target, pchild):
     return None
 
 
-def _same_device(a, b):
-    return canonical(_strip_generated(a)) == canonical(_strip_generated(b))
+def _same_device(patch, existing):
+    """Whether device ``existing`` already is what the ``patch`` device asks for: the patch's
+    attributes, text and children are all there.  libvirt fills in what a device leaves out (a
+    ``<serial type='pty'/>`` comes back with its target and model), so a device the patch added
+    on an earlier run is recognised, not added again.  Addresses and aliases are libvirt's."""
+    return _contains(_strip_generated(existing), _strip_generated(patch))
+
+
+def _contains(node, wanted):
+    if node.tag != wanted.tag:
+        return False
+    if any(node.get(key) != value for key, value in wanted.attrib.items()):
+        return False
+    if (wanted.text or "").strip() and (wanted.text or "").strip() != (node.text or "").strip():
+        return False
+    free = list(node)
+    for child in wanted:
+        match = next((candidate for candidate in free if _contains(candidate, child)), None)
+        if match is None:
+            return False
+        free.remove(match)
+    return True
 
 
 def _strip_generated(node):

@@ -333,3 +333,21 @@ def test_stop_restart_and_remove_with_volumes(env, run_playbook, boot_volume):
     changed, result, _diff = vm_ops.ensure(conn, dict(params, state="absent", remove_volumes=True))
     assert changed and lc.lookup_domain(conn, name) is None
     assert not os.path.exists(os.path.join(env["outside"], name + "-vda.raw"))
+
+
+def test_xml_escape_hatch_is_idempotent_on_real_libvirt(env):
+    """libvirt expands what the xml option adds (a serial port gets its target type and model):
+    the second run must recognise the device, not add it again."""
+    conn, name = env["conn"], PREFIX + "-xml"
+    spec = {"name": name, "memory": "32MiB", "state": "running",
+            "disks": [{"pool": POOL, "volume": "boot-idle.img"}],
+            "xml": "<domain><devices><serial type='file'><source path='/var/lib/libvirt/qemu/%s-com2.log'/>"
+                   "<target port='1'/></serial></devices></domain>" % name}
+    try:
+        assert vm_ops.ensure(conn, spec)[0] is True
+        assert vm_ops.ensure(conn, spec)[0] is False
+        root = dx.parse(conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        assert [s.find("target").get("port") for s in root.findall("devices/serial")] == ["0", "1"]
+        assert conn.lookupByName(name).isActive()
+    finally:
+        remove_vm(conn, name)

@@ -147,6 +147,19 @@ def test_device_equality_ignores_addresses():
     assert len(root.findall("devices/rng")) == 1
 
 
+def test_a_device_libvirt_expanded_is_recognised_and_not_added_again():
+    # What libvirt returns for a patch's <serial type='pty'/> after a define.
+    root = dx.parse("<domain><devices><serial type='pty'><target type='isa-serial' port='0'>"
+                    "<model name='isa-serial'/></target><alias name='serial0'/></serial></devices></domain>")
+    dx.merge(root, dx.parse("<domain><devices><serial type='pty'/></devices></domain>"))
+    assert len(root.findall("devices/serial")) == 1
+    # A device that differs in what the patch says is still added.
+    dx.merge(root, dx.parse("<domain><devices><serial type='pty'><target port='1'/></serial></devices></domain>"))
+    assert [s.find("target").get("port") for s in root.findall("devices/serial")] == ["0", "1"]
+    dx.merge(root, dx.parse("<domain><devices><serial type='file'><source path='/tmp/x'/></serial></devices></domain>"))
+    assert len(root.findall("devices/serial")) == 3
+
+
 def test_helpers_create_and_remove_paths():
     root = dx.parse("<domain/>")
     dx.set_text(root, "os/type", "hvm")
