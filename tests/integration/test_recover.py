@@ -12,90 +12,17 @@ reachable host as it was.
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 
 import failures  # tests/lab
 import libvirt
 import pytest
 from host_snapshot import differences, snapshot
+from recovery_helpers import DoubleWatch, kill_qemu, rulebook, running_on, state_of, wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 HOST_TIMEOUT = 3  # short, to keep the suite fast; the module's default (10 s) is measured by the benchmark
-
-
-def wait_until(what, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def state_of(host, name):
-    """``(state, reason)`` numbers of a guest on a host, or None when it is not defined there."""
-    conn = host.connect()
-    try:
-        return tuple(conn.lookupByName(name).state())
-    except libvirt.libvirtError:
-        return None
-    finally:
-        conn.close()
-
-
-def running_on(lab, name, skip=()):
-    return sorted(h.name for h in lab.hosts if h.is_up() and h.name not in skip
-                  and (state_of(h, name) or (0,))[0] == libvirt.VIR_DOMAIN_RUNNING)
-
-
-def kill_qemu(host, name):
-    """SIGKILL the QEMU of guest ``name`` on ``host``, by the pid libvirt recorded for it."""
-    pid = int(host.run(["cat", f"/run/libvirt/qemu/{name}.pid"]).stdout.strip())
-    with open(f"/proc/{pid}/comm", encoding="utf-8") as handle:
-        assert handle.read().startswith("qemu-system"), "pid %d is not a QEMU" % pid
-    os.kill(pid, signal.SIGKILL)
-    wait_until(f"{name} shut off", lambda: (state_of(host, name) or (0,))[0] == libvirt.VIR_DOMAIN_SHUTOFF)
-
-
-class DoubleWatch:
-    """Lists every watched host's running VMs 5 times a second; records any VM seen on two."""
-
-    def __init__(self, lab, skip=()):
-        self.hosts = [h for h in lab.hosts if h.name not in skip]
-        self.seen_twice = []
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        conns = {}
-        while not self._stop.is_set():
-            where = {}
-            for host in self.hosts:
-                try:
-                    conn = conns.get(host.name) or host.connect()
-                    conns[host.name] = conn
-                    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-                        where.setdefault(dom.name(), []).append(host.name)
-                except libvirt.libvirtError:
-                    conns.pop(host.name, None)  # the host is down: it runs nothing
-            self.seen_twice.extend((name, hosts) for name, hosts in where.items() if len(hosts) > 1)
-            self.samples += 1
-            self._stop.wait(0.2)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
-        return False
 
 
 @pytest.fixture
@@ -276,32 +203,11 @@ def test_disk_locks_refuse_a_wrong_confirmation(lab, recovery):
 def test_rulebook_recovers_a_crash_and_a_hung_host(lab, recovery, tmp_path):
     """ansible-rulebook with the collection's rulebook and event source, for real: a killed QEMU is
     restarted, a hung host's VM runs elsewhere after fencing, with no pass run by hand."""
-    import subprocess  # pylint: disable=import-outside-toplevel
-    import sys  # pylint: disable=import-outside-toplevel
-
-    import yaml  # pylint: disable=import-outside-toplevel
-
     ha_guest, _recover = recovery
     crashing = ha_guest("hv1", priority=5)
     hanging = ha_guest("hv2", priority=5)
     state_file = tmp_path / "rulebook-recover.json"
-    with open(lab.inventory_path, encoding="utf-8") as handle:
-        inventory = yaml.safe_load(handle)
-    inventory["all"]["vars"] = {"recover_group": "lab", "recover_state_file": str(state_file),
-                                "recover_shared_paths": [lab.shared_path], "recover_host_timeout": HOST_TIMEOUT}
-    inventory["all"].setdefault("hosts", {})["localhost"] = {"ansible_connection": "local",
-                                                             "ansible_python_interpreter": sys.executable}
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "vars.yml").write_text(yaml.safe_dump({
-        "recover_group": "lab", "recover_sweep_interval": 5, "recover_hosts": {h.name: h.uri for h in lab.hosts}}))
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(os.path.dirname(__file__), "..", "..", "build", "collections"))
-    log = open(tmp_path / "rulebook.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    rulebook = subprocess.Popen(  # pylint: disable=consider-using-with
-        [os.path.join(os.path.dirname(sys.executable), "ansible-rulebook"), "-i", str(tmp_path / "inventory.yml"),
-         "--rulebook", "hotiron.virt.recover", "--vars", str(tmp_path / "vars.yml")],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with rulebook(lab, tmp_path, state_file, HOST_TIMEOUT, sweep_interval=5):
         # The first sweep remembers every HA VM and its definition.
         wait_until("the first sweep", lambda: state_file.exists() and hanging.name in state_file.read_text(), 90)
         started = time.monotonic()
@@ -317,11 +223,3 @@ def test_rulebook_recovers_a_crash_and_a_hung_host(lab, recovery, tmp_path):
                   % (hanging.name, where[0], time.monotonic() - started, HOST_TIMEOUT))
         assert watch.seen_twice == []
         assert not lab.host("hv2").is_up()      # fenced first
-    finally:
-        rulebook.send_signal(signal.SIGINT)
-        try:
-            rulebook.wait(30)
-        except subprocess.TimeoutExpired:
-            rulebook.kill()
-            rulebook.wait(10)
-        log.close()

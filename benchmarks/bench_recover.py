@@ -1,0 +1,334 @@
+# Copyright: (c) 2026, hotiron.virt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Live recovery on the lab: how fast, and never a VM twice.
+
+``--crash``: an HA VM's QEMU is SIGKILLed; time until it runs again
+  * through the collection's rulebook (event source -> rulebook -> playbooks/recover.yml), and
+  * through one playbooks/recover.yml run started right after the kill (cron/AWX style),
+  against a baseline in the same process: a script that polls libvirt for the stop and starts the
+  VM at once (no decisions, no limits).  Target: at most 10 s (vSphere VM monitoring: 30 s).
+``--host``: every HA VM of a host running elsewhere after the host hangs (libvirtd SIGSTOPped, so
+  only keepalive can tell) or loses power, fencing included, through the rulebook with the module's
+  default host_timeout (10 s), against a hand-made minimal recovery in the same process: keepalive
+  (1, 3) on libvirt's asyncio loop, the same host_timeout, fence_ipmilan off, define and start on
+  another host.  Target: at most 30 s (vSphere HA: 15 s detection alone; Proxmox about 2 min).
+``--injections N``: N failures of every kind in turn (QEMU killed, power cut, host hung, libvirtd
+  killed) with the rulebook running and every host polled 5 times a second: VMs ever on two hosts at
+  once (must be 0) and HA VMs left down that could run (must be 0), and each recovery's time.
+
+    LAB_ID=0 LAB_VIRT_TYPE=qemu .venv/bin/python benchmarks/bench_recover.py --crash --host [--injections 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for sub in (("tests", "lab"), ("tests", "integration")):
+    sys.path.insert(0, os.path.join(ROOT, *sub))
+
+import libvirt  # noqa: E402
+import failures  # noqa: E402
+import guests  # noqa: E402
+from lab import Lab  # noqa: E402
+from recovery_helpers import DoubleWatch, kill_qemu, rulebook, running_on, wait_until  # noqa: E402
+
+HOST_TIMEOUT = 10.0
+KINDS = ("qemu", "power", "hang", "libvirtd")
+
+
+def ansible_env():
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "collections"))
+    env.update(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
+    return env
+
+
+class Bench:
+    def __init__(self, lab, workdir):
+        self.lab = lab
+        self.workdir = workdir
+        self.made = []
+        self.state_file = os.path.join(workdir, "recover.json")
+
+    def ha_guest(self, host, priority=0):
+        """A shared-disk idle guest made HA by the vm module's own code."""
+        name = "bench-rec-%d-%d" % (os.getpid(), len(self.made))
+        disk_file = os.path.join(self.lab.shared_dir, name + ".img")
+        guests.make_image(disk_file, "idle")
+        conn = self.lab.host(host).connect()
+        conn.defineXML(guests.domain_xml(name, "%s/%s.img" % (self.lab.shared_path, name), self.lab.virt_type,
+                                         memory_mib=32))
+        self.made.append((name, disk_file))
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
+                        "-e", "ansible_python_interpreter=" + sys.executable, "-m", "hotiron.virt.vm", "-a",
+                        json.dumps({"uri": self.lab.host(host).uri, "name": name, "ha": True, "ha_priority": priority,
+                                    "state": "running", "restart_limit": {"count": 100, "window": 600}})],
+                       check=True, capture_output=True, env=ansible_env())
+        return name
+
+    def playbook_pass(self):
+        inventory = os.path.join(self.workdir, "inventory.yml")
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
+                        os.path.join(ROOT, "playbooks", "recover.yml")], check=False, capture_output=True,
+                       env=ansible_env())
+
+    def cleanup(self):
+        for host in self.lab.hosts:
+            if not host.is_up():
+                self.lab.revive(host.name)
+            state = failures.libvirtd_state(host)
+            if state == "hung":
+                self.lab.unhang(host.name)
+            elif state == "dead":
+                self.lab.restart_libvirtd(host.name)
+            self.lab.bmc_start(host.name)
+        for host in self.lab.hosts:
+            conn = host.connect()
+            for name, _disk in self.made:
+                try:
+                    dom = conn.lookupByName(name)
+                except libvirt.libvirtError:
+                    continue
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        for _name, disk in self.made:
+            if os.path.exists(disk):
+                os.unlink(disk)
+
+    def restore(self, host):
+        """Bring a failed host back, whatever its failure was."""
+        the_host = self.lab.host(host)
+        if not the_host.is_up():
+            self.lab.revive(host)
+        state = failures.libvirtd_state(the_host)
+        if state == "hung":
+            self.lab.unhang(host)
+        elif state == "dead":
+            self.lab.restart_libvirtd(host)
+
+
+# --- the baselines ---------------------------------------------------------------------------------
+
+def baseline_crash(lab, name):
+    """Kill, poll libvirt for the stop, start at once."""
+    host = lab.host("hv1")
+    conn = host.connect()
+    dom = conn.lookupByName(name)
+    started = time.monotonic()
+    kill_qemu(host, name)
+    dom.create()
+    wait_until("running", lambda: dom.isActive(), 30)
+    return time.monotonic() - started
+
+
+def baseline_host(lab, names, failure, target):
+    """Keepalive (1, 3) on libvirt's asyncio loop, host_timeout, fence_ipmilan off, define+start."""
+    import libvirtaio  # pylint: disable=import-outside-toplevel
+
+    source = lab.host("hv2")
+    definitions = {n: source.connect().lookupByName(n).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) for n in names}
+    fence = source.bmc.fence_vars()
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        conn = libvirt.open(source.uri)
+        closed = loop.create_future()
+        conn.registerCloseCallback(lambda *_: closed.done() or closed.set_result(True), None)
+        conn.setKeepAlive(1, 3)
+        started = time.monotonic()
+        failure()
+        try:
+            await asyncio.wait_for(closed, 60)
+        except asyncio.TimeoutError:
+            pass
+        await asyncio.sleep(HOST_TIMEOUT)
+        stdin = "action=off\nip=%s\nipport=%s\nusername=%s\npassword=%s\nlanplus=1\n" % (
+            fence["ip"], fence["ipport"], fence["username"], fence["password"])
+        subprocess.run(["fence_ipmilan"], input=stdin, text=True, capture_output=True, check=False)
+        dest = lab.host(target).connect()
+        for name in names:
+            dest.defineXML(definitions[name]).create()
+        return time.monotonic() - started
+
+    if "loop" not in _LOOP:  # libvirt takes one event implementation per process
+        _LOOP["loop"] = asyncio.new_event_loop()
+        libvirtaio.virEventRegisterAsyncIOImpl(loop=_LOOP["loop"])
+    return _LOOP["loop"].run_until_complete(run())
+
+
+_LOOP = {}
+
+
+# --- the runs -----------------------------------------------------------------------------------------
+
+def crash(bench, rounds):
+    lab = bench.lab
+    name = bench.ha_guest("hv1")
+    times = {"baseline": [], "rulebook": [], "playbook": []}
+    for _ in range(rounds):
+        times["baseline"].append(baseline_crash(lab, name))
+    with rulebook(lab, bench.workdir, bench.state_file, HOST_TIMEOUT, sweep_interval=60):
+        wait_until("the first pass", lambda: os.path.exists(bench.state_file), 90)
+        time.sleep(3)
+        for _ in range(rounds):
+            started = time.monotonic()
+            kill_qemu(lab.host("hv1"), name)
+            wait_until("running again", lambda: running_on(lab, name) == ["hv1"], 60)
+            times["rulebook"].append(time.monotonic() - started)
+            time.sleep(2)  # let the rulebook's pass finish before the next kill
+    for _ in range(rounds):
+        started = time.monotonic()
+        kill_qemu(lab.host("hv1"), name)
+        bench.playbook_pass()
+        wait_until("running again", lambda: running_on(lab, name) == ["hv1"], 60)
+        times["playbook"].append(time.monotonic() - started)
+    base = statistics.median(times["baseline"])
+    print("QEMU killed -> running again (median of %d): baseline %.2f s" % (rounds, base))
+    for path in ("rulebook", "playbook"):
+        value = statistics.median(times[path])
+        print("  %-9s %.2f s  ratio %.1f  (target <= 10 s: %s)" % (path, value, value / base, "met" if value <= 10 else "MISSED"))
+    return times
+
+
+def host_failure(bench, kind):
+    """The rulebook path for one host failure, then the minimal baseline for the same failure."""
+    lab = bench.lab
+    names = [bench.ha_guest("hv2", priority=i) for i in range(3)]
+    failure = {"hang": lambda: lab.hang("hv2"), "power": lambda: lab.kill("hv2")}[kind]
+    with rulebook(lab, bench.workdir, bench.state_file, HOST_TIMEOUT, sweep_interval=60):
+        wait_until("the first pass", lambda: all(n in open(bench.state_file).read() for n in names)
+                   if os.path.exists(bench.state_file) else False, 90)
+        with DoubleWatch(lab, skip=("hv2",)) as watch:
+            started = time.monotonic()
+            failure()
+            wait_until("all running elsewhere", lambda: all(running_on(lab, n, skip=("hv2",)) for n in names), 120)
+            took = time.monotonic() - started
+        twice = watch.seen_twice
+        bench.restore("hv2")
+        wait_until("hv2 cleaned", lambda: all(running_on(lab, n) and "hv2" not in running_on(lab, n) for n in names)
+                   and not [n for n in names if _defined(lab.host("hv2"), n)], 120)
+    # Baseline: the same failure, the same VMs back on hv2 first.
+    for name in names:
+        for host in lab.hosts:
+            dom = _defined(host, name)
+            if dom is not None and dom.isActive():
+                dom.destroy()
+            if dom is not None:
+                dom.undefine()
+        conn = lab.host("hv2").connect()
+        conn.defineXML(bench_definition(lab, name)).create()
+    base = baseline_host(lab, names, failure, "hv3")
+    bench.restore("hv2")
+    print("hv2 %s -> its %d HA VMs running elsewhere, fencing included (host_timeout %g s, keepalive (1,3)):"
+          % ("hung" if kind == "hang" else "power cut", len(names), HOST_TIMEOUT))
+    print("  rulebook %.1f s vs minimal %.1f s: ratio %.2f (target <= 30 s: %s); seen on two hosts: %d"
+          % (took, base, took / base, "met" if took <= 30 else "MISSED", len(twice)))
+    return took, base, twice
+
+
+def bench_definition(lab, name):
+    return guests.domain_xml(name, "%s/%s.img" % (lab.shared_path, name), lab.virt_type, memory_mib=32)
+
+
+def _defined(host, name):
+    try:
+        return host.connect().lookupByName(name)
+    except libvirt.libvirtError:
+        return None
+
+
+def injections(bench, count):
+    lab = bench.lab
+    names = {"hv1": [bench.ha_guest("hv1", 1)], "hv2": [bench.ha_guest("hv2", 2), bench.ha_guest("hv2", 3)],
+             "hv3": [bench.ha_guest("hv3", 4)]}
+    every = [n for group in names.values() for n in group]
+    times, twice, left_down = [], [], []
+    with rulebook(lab, bench.workdir, bench.state_file, HOST_TIMEOUT, sweep_interval=15):
+        wait_until("the first pass", lambda: os.path.exists(bench.state_file)
+                   and all(n in open(bench.state_file).read() for n in every), 90)
+        with DoubleWatch(lab) as watch:
+            for index in range(count):
+                kind = KINDS[index % len(KINDS)]
+                host = "hv%d" % (index % 3 + 1)
+                victims = [n for n in every if host in running_on(lab, n)]
+                started = time.monotonic()
+                if kind == "qemu":
+                    for name in victims:
+                        kill_qemu(lab.host(host), name)
+                else:
+                    {"power": lab.kill, "hang": lab.hang, "libvirtd": lab.kill_libvirtd}[kind](host)
+                skip = () if kind == "qemu" else (host,)
+                try:
+                    wait_until("recovered", lambda: all(running_on(lab, n, skip=skip) for n in every), 120)
+                    times.append((kind, time.monotonic() - started))
+                except AssertionError:
+                    left_down.append((index, kind, [n for n in every if not running_on(lab, n, skip=skip)]))
+                if kind != "qemu":
+                    bench.restore(host)
+                    wait_until("clean", lambda: all(len(running_on(lab, n)) == 1 for n in every)
+                               and all(_defined(lab.host(host), n) is None or host in running_on(lab, n) for n in every), 120)
+                print("injection %2d: %-8s on %s: recovered in %s" % (
+                    index + 1, kind, host, "%.1f s" % times[-1][1] if times and times[-1][0] == kind else "NOT"), flush=True)
+            twice = watch.seen_twice
+            samples = watch.samples
+    print("%d injections: VMs seen on two hosts at once: %d (over %d polls of every host); HA VMs left down: %d"
+          % (count, len(twice), samples, len(left_down)))
+    for kind in KINDS:
+        values = [t for k, t in times if k == kind]
+        if values:
+            print("  %-8s median %.1f s, max %.1f s over %d" % (kind, statistics.median(values), max(values), len(values)))
+    return twice, left_down
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--host", action="store_true")
+    parser.add_argument("--injections", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (rulebook log, state file)")
+    opts = parser.parse_args()
+    if not (opts.crash or opts.host or opts.injections):
+        opts.crash = opts.host = True
+    lab = Lab(int(os.environ.get("LAB_ID", "0")))
+    if not (len(lab.hosts) >= 3 and all(h.is_up() for h in lab.hosts)):
+        lab.up(3)
+    workdir = tempfile.mkdtemp(prefix="bench-recover-")
+    try:
+        bench = Bench(lab, workdir)
+        try:
+            if opts.crash:
+                crash(bench, opts.rounds)
+            if opts.host:
+                for kind in ("hang", "power"):
+                    bench.cleanup()
+                    bench.made = []
+                    bench.state_file = os.path.join(workdir, "recover-%s.json" % kind)
+                    host_failure(bench, kind)
+            if opts.injections:
+                bench.cleanup()
+                bench.made = []
+                bench.state_file = os.path.join(workdir, "recover-injections.json")
+                injections(bench, opts.injections)
+        finally:
+            bench.cleanup()
+    finally:
+        if opts.keep:
+            print("work directory kept: " + workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
