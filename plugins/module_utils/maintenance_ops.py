@@ -22,7 +22,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.placement import Plac
 libvirt = lc.libvirt
 
 
-def _migration_params(extra):
+def migration_params(extra):
     """vm_migrate's tuning options with their defaults, overridden by ``extra``."""
     params = mo.tuning_defaults()
     unknown = sorted(set(extra or {}) - set(params))
@@ -69,7 +69,7 @@ def _shutdown(dom, timeout, clock=time.monotonic, sleep=time.sleep):
     return "shut down"
 
 
-def _move_one(src_uri, dest_uri, name, tuning, migration_address, reserved, cpu_ratio):
+def move_one(src_uri, dest_uri, name, tuning, migration_address, reserved, cpu_ratio):
     """One migration of an evacuation, in its own connections (runs in a worker thread)."""
     started = time.monotonic()
     try:
@@ -96,7 +96,7 @@ def run_host_maintenance(params, check_mode):
 
 
 def _enter(conn, uri, name, hosts, params, check_mode):
-    tuning = mo.tuning_from_params(_migration_params(params.get("migration")))
+    tuning = mo.tuning_from_params(migration_params(params.get("migration")))
     record = maintenance_state.read(conn)
     with lc.attempt("list the running vms of %s" % uri):
         running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
@@ -140,7 +140,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     started = time.monotonic()
     addresses = params.get("migration_addresses") or {}
     with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
-        futures = [(vm, dest, pool.submit(_move_one, uri, hosts[dest], vm, tuning,
+        futures = [(vm, dest, pool.submit(move_one, uri, hosts[dest], vm, tuning,
                                           mo.normalise_address(addresses.get(dest)),
                                           params["reserved_host_memory"], params["cpu_allocation_ratio"]))
                    for vm, dest in plan.moves]
@@ -196,13 +196,13 @@ def _leave(conn, uri, name, hosts, params, check_mode):
             with lc.attempt("start vm %s again on %s" % (vm, uri)):
                 dom.create()
             started[vm] = True
-    tuning = mo.tuning_from_params(_migration_params(params.get("migration")))
+    tuning = mo.tuning_from_params(migration_params(params.get("migration")))
     addresses = params.get("migration_addresses") or {}
     moves = []
     with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
         futures = []
         for m in back:
-            futures.append((m, pool.submit(_move_one, m["to_uri"], uri, m["vm"], tuning,
+            futures.append((m, pool.submit(move_one, m["to_uri"], uri, m["vm"], tuning,
                                            mo.normalise_address(addresses.get(name)),
                                            params["reserved_host_memory"], params["cpu_allocation_ratio"])))
         for m, future in futures:

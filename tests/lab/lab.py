@@ -48,6 +48,11 @@ import failures  # noqa: E402
 
 ROOT_DIR = "/var/tmp/hotiron-lab"
 SHARED_PATH = "/srv/hotiron/shared"      # the shared directory as seen inside every host
+# Hosts whose libvirt manages the CPU cgroup controllers, as production hosts do (CPU shares and
+# quotas work there); the others have cgroup_controllers = [ ], since every lab host shares the
+# machine's cgroup tree.  Guest names must then be unique across labs (the tests' are).
+CGROUP_HOSTS = ("hv3",)
+CGROUP_DIRS = ("/sys/fs/cgroup/cpu/machine", "/sys/fs/cgroup/cpuacct/machine")
 PRISTINE_ETC = "/etc/libvirt"
 LIBVIRTD_PORT = 16509
 KVM_CREATE_VM = 0xAE01
@@ -196,6 +201,25 @@ def probe_kvm():
                    "kernel, so SeaBIOS takes seconds of CPU to boot a lab guest "
                    "(LAB_VIRT_TYPE=qemu boots one in under a second)")
     return "kvm", reason
+
+
+def remove_empty_guest_cgroups():
+    """Remove the CPU cgroups libvirt made for guests that no longer run (a power cut leaves
+    them): only directories of guests (``*.libvirt-qemu``) without a task, deepest first."""
+    for top in CGROUP_DIRS:
+        if not os.path.isdir(top):
+            continue
+        for entry in os.listdir(top):
+            if not entry.endswith(".libvirt-qemu"):
+                continue
+            for root, _dirs, _files in sorted(os.walk(os.path.join(top, entry)), key=lambda w: -len(w[0])):
+                try:
+                    with open(os.path.join(root, "cgroup.procs"), encoding="utf-8") as handle:
+                        if handle.read().strip():
+                            break  # a guest still runs there: not ours to remove
+                    os.rmdir(root)
+                except OSError:
+                    break
 
 
 def _atomic_write(path, text, mode=0o644):
@@ -379,10 +403,15 @@ class Host:
             'host_uuid = "%s"\n'
             "log_outputs = \"3:file:/var/log/libvirt/libvirtd.log\"\n"
         ) % (self.name, self.address, LIBVIRTD_PORT, self.host_uuid))
+        if self.name in CGROUP_HOSTS:
+            cgroups = ("# As a production host: libvirt puts each guest in the CPU controllers, so CPU\n"
+                       "# shares and quotas work (all lab hosts share the machine's cgroup tree).\n"
+                       'cgroup_controllers = [ "cpu", "cpuacct" ]\n')
+        else:
+            cgroups = ("# All lab hosts share one cgroup tree: libvirt must not manage cgroups.\n"
+                       "cgroup_controllers = [ ]\n")
         _atomic_write(os.path.join(etc, "qemu.conf"), (
-            "# Written by tests/lab/lab.py: lab host %s\n"
-            "# All lab hosts share one cgroup tree: libvirt must not manage cgroups.\n"
-            "cgroup_controllers = [ ]\n"
+            "# Written by tests/lab/lab.py: lab host %s\n" + cgroups +
             "migration_port_min = %d\n"
             "migration_port_max = %d\n"
             'migration_address = "%s"\n'
@@ -519,6 +548,8 @@ class Host:
         finally:
             for fd in pins:
                 os.close(fd)
+        if self.name in CGROUP_HOSTS:
+            remove_empty_guest_cgroups()
         self._forget()
         return len(killed)
 

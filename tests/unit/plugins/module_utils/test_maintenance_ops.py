@@ -101,10 +101,10 @@ def test_leaving_a_host_that_is_not_in_maintenance_changes_nothing(group):
 
 
 def test_migration_settings_take_vm_migrate_defaults_and_refuse_unknown_keys():
-    assert mops._migration_params({"bandwidth": 100})["bandwidth"] == 100
-    assert mops._migration_params(None)["max_downtime"] == 500
+    assert mops.migration_params({"bandwidth": 100})["bandwidth"] == 100
+    assert mops.migration_params(None)["max_downtime"] == 500
     with pytest.raises(lc.VirtError, match="Unknown migration settings: speed, turbo \\(known: abort_on_stall, "):
-        mops._migration_params({"speed": 1, "turbo": True})
+        mops.migration_params({"speed": 1, "turbo": True})
 
 
 class DeafGuest:

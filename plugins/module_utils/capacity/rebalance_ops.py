@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rebalancing a resource group: measure, plan (:mod:`capacity.balance`, pure), migrate.
+
+The load comes from the group's own libvirt statistics (two readings ``interval`` seconds apart on
+every host at once) or from Prometheus; whether a host stayed hot for the whole window is judged on
+its history: Prometheus's range query, the ``history`` a caller hands in (the collection's event
+source does), or the ``history_file`` that runs of this module keep (from cron).  The moves are
+carried out with vm_migrate's own code and tuning, ``concurrency`` at a time, as host maintenance
+does; each VM moved is stamped in its metadata (``moved_at``, which travels with it) so that the
+cooldown holds whoever plans next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops
+from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
+
+libvirt = lc.libvirt
+
+
+def _policy(p, classes):
+    weights = dict(balance.DEFAULT_SLA_WEIGHTS)
+    weights.update({str(k): float(v) for k, v in (p.get("sla_weights") or {}).items()})
+    unknown = sorted(c for c in classes if c not in weights)
+    for name in unknown:
+        weights[name] = 1.0
+    policy = balance.Policy(cpu_high=p["cpu_high"], window_s=float(p["window"]), max_imbalance=p["max_imbalance"],
+                            max_moves=p["max_moves"], min_gain=p["min_gain"], cooldown_s=float(p["cooldown"]),
+                            cpu_allocation_ratio=p["cpu_allocation_ratio"],
+                            reserved_memory_mib=p["reserved_host_memory"], sla_weights=weights)
+    try:
+        balance.validate_policy(policy)
+    except balance.PlanError as err:
+        raise lc.VirtError("Invalid rebalance policy: %s" % err) from None
+    warnings = ["SLA class %s has no weight in sla_weights: weighted 1 (as bronze)" % n for n in unknown]
+    return policy, warnings
+
+
+def _groups(lists, prefix):
+    """VM name -> names of the (anti-)affinity groups it is in, from a list of lists of names."""
+    out = {}
+    for index, members in enumerate(lists or []):
+        for name in members:
+            out.setdefault(str(name), []).append("%s%d" % (prefix, index))
+    return out
+
+
+# --- history -----------------------------------------------------------------------------------------
+
+def load_history(path):
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise lc.VirtError("cannot read the load history %s: %s" % (path, err)) from None
+    return {host: [tuple(point) for point in points] for host, points in data.items()}
+
+
+def save_history(path, history, keep_s, now):
+    kept = {host: [[t, v] for t, v in points if now - t <= keep_s] for host, points in history.items()}
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".history-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(kept, handle)
+        os.rename(tmp, path)
+    except OSError as err:
+        raise lc.VirtError("cannot write the load history %s: %s" % (path, err)) from None
+
+
+def _merge_history(*sources):
+    out = {}
+    for source in sources:
+        for host, points in (source or {}).items():
+            out.setdefault(host, []).extend((float(t), float(v)) for t, v in points)
+    return {host: sorted(set(points)) for host, points in out.items()}
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+def measure(p, now):
+    """``(hosts, vms, answer)``: balance.Host and balance.Vm of the group, and group_stats' answer."""
+    hosts = p["hosts"]
+    readings = stats_ops.read_group(hosts, groups=("cpu",), samples=0 if p["prometheus_url"] else 2,
+                                     interval=p["interval"], timeout=p["timeout"], with_policy=True)
+    for reading in readings.values():
+        if reading.conn is not None:
+            reading.conn.close()
+    unreachable = {n: r.error for n, r in readings.items() if r.error}
+    if p["prometheus_url"]:
+        answer = stats_ops.prometheus_group(p["prometheus_url"], p["rate_window"], hosts, timeout=p["timeout"])
+        try:
+            history = prometheus.cpu_history(p["prometheus_url"], [n for n in hosts if n not in unreachable],
+                                             "%ds" % int(p["window"]), max(int(p["window"] / 8), 15), timeout=p["timeout"])
+        except prometheus.PrometheusError as err:
+            raise lc.VirtError(str(err)) from None
+        history = {h: [(t, v / readings[h].cpus) for t, v in points] for h, points in history.items()}
+        loads = {name: answer["hosts"][name]["vms"] for name in answer["hosts"]}
+    else:
+        answer = {"hosts": {}, "unreachable": dict(unreachable)}
+        loads, history = {}, {}
+        for name, reading in readings.items():
+            if reading.error:
+                continue
+            host_load, vm_loads, _series = stats_ops.loads_of(reading)
+            loads[name] = {vm: load.as_dict() for vm, load in vm_loads.items()}
+            history[name] = [(now, host_load.load)]
+            answer["hosts"][name] = host_load.as_dict()
+    affinity, anti = _groups(p.get("affinity"), "affinity"), _groups(p.get("anti_affinity"), "anti-affinity")
+    pinned = set(p.get("pinned") or ())
+    out_hosts, out_vms = [], []
+    for name, reading in sorted(readings.items()):
+        if reading.error or name not in loads:
+            continue
+        out_hosts.append(balance.Host(name, reading.cpus, reading.memory_mib, in_maintenance=reading.in_maintenance))
+        for vm, load in sorted(loads[name].items()):
+            meta = reading.policy.get(vm, {})
+            moved = meta.get("moved_at")
+            out_vms.append(balance.Vm(
+                name=vm, host=name, vcpus=int(load["vcpus"] or 0), cpu=load["cpu_cpus"],
+                memory_mib=int(round(load["memory_max_mib"] or load["memory_mib"] or 0)),
+                sla=meta.get("sla") or "silver", pinned=vm in pinned,
+                last_moved=float(moved) if moved else None,
+                affinity=tuple(affinity.get(vm, ())), anti_affinity=tuple(anti.get(vm, ()))))
+    return out_hosts, out_vms, history, unreachable
+
+
+def _stamp_moved(dest_uri, name, when):
+    """Record ``moved_at`` in the VM's metadata on its new host (config and the running guest)."""
+    conn = lc.connect(dest_uri)
+    try:
+        dom = lc.lookup_domain(conn, name)
+        with lc.attempt("record the move of vm %s on %s" % (name, dest_uri)):
+            root = dx.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            meta = dx.read_metadata(root)
+            meta["moved_at"] = "%d" % when
+            dx.write_metadata(root, meta)
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, dx.metadata_xml(root), dx.PREFIX, dx.NS,
+                            libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    finally:
+        conn.close()
+
+
+def rebalance_diff(plan):
+    def view(loads, imbalance):
+        return {"loads": {h: round(v, 3) for h, v in sorted(loads.items())}, "imbalance": round(imbalance, 3)}
+    return {"before": view(plan.loads_before, plan.imbalance_before),
+            "after": view(plan.loads_after, plan.imbalance_after)}
+
+
+def run_rebalance(p, check_mode, clock=time.time):
+    now = clock()
+    hosts, vms, measured, unreachable = measure(p, now)
+    if not hosts:
+        raise lc.VirtError("no host of the group could be measured: %s" % "; ".join(
+            "%s: %s" % kv for kv in sorted(unreachable.items())))
+    policy, warnings = _policy(p, {v.sla for v in vms})
+    stored = load_history(p.get("history_file")) if not p["prometheus_url"] else {}
+    history = _merge_history(stored, p.get("history"), measured)
+    hosts = [balance.Host(h.name, h.cpus, h.memory_mib, history=tuple(history.get(h.name, ())),
+                          in_maintenance=h.in_maintenance) for h in hosts]
+    try:
+        plan = balance.plan_rebalance(hosts, vms, policy, now)
+    except balance.PlanError as err:
+        raise lc.VirtError("Cannot plan: %s" % err) from None
+    if p.get("history_file") and not p["prometheus_url"] and not check_mode:
+        save_history(p["history_file"], _merge_history(stored, measured), 2 * policy.window_s + 60, now)
+    result = {"plan": plan.as_dict(), "unreachable": unreachable, "warnings": warnings,
+              "imbalance_before": plan.imbalance_before, "imbalance_after": plan.imbalance_after,
+              "diff": rebalance_diff(plan), "moves": []}
+    if not plan.moves:
+        result.update(changed=False, msg="; ".join(plan.notes) or "nothing to do")
+        return result
+    if check_mode:
+        result.update(changed=True, msg="%d vm(s) would move: %s" % (len(plan.moves), "; ".join(
+            "%s %s -> %s" % (m.vm, m.source, m.dest) for m in plan.moves)))
+        return result
+    uris = p["hosts"]
+    tuning = mo.tuning_from_params(maintenance_ops.migration_params(p.get("migration")))
+    addresses = p.get("migration_addresses") or {}
+    with ThreadPoolExecutor(max_workers=p["concurrency"]) as pool:
+        futures = [(m, pool.submit(maintenance_ops.move_one, uris[m.source], uris[m.dest], m.vm, tuning,
+                                   mo.normalise_address(addresses.get(m.dest)), p["reserved_host_memory"],
+                                   p["cpu_allocation_ratio"])) for m in plan.moves]
+        for move, future in futures:
+            outcome = future.result()
+            if outcome["ok"]:
+                try:
+                    _stamp_moved(uris[move.dest], move.vm, now)
+                except lc.VirtError as err:
+                    warnings.append("%s moved, but its move could not be recorded (cooldown): %s" % (move.vm, err))
+            result["moves"].append(dict({"vm": move.vm, "from": move.source, "to": move.dest, "reason": move.reason},
+                                        **outcome))
+    failed = [m for m in result["moves"] if not m["ok"]]
+    result["changed"] = len(failed) < len(result["moves"])
+    if failed:
+        result["failed"] = True
+        result["msg"] = "%d of %d migration(s) failed (those VMs stay where they were): %s" % (
+            len(failed), len(result["moves"]), "; ".join("%s: %s" % (m["vm"], m["error"]) for m in failed))
+    else:
+        result["msg"] = "%d vm(s) moved; imbalance %.2f -> %.2f (planned)" % (
+            len(result["moves"]), plan.imbalance_before, plan.imbalance_after)
+    return result

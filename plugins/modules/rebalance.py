@@ -1,0 +1,265 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rebalance
+short_description: Even out the CPU load of a resource group by live-migrating VMs
+version_added: 0.1.0
+description:
+  - Measures every host of a resource group (O(hosts)) and plans, with rules an operator can read,
+    which running VMs to live-migrate - when a host's CPU stayed above O(cpu_high) for O(window)
+    seconds (oVirt's CpuOverCommitDurationMinutes), or when the imbalance of the group (the standard
+    deviation of the hosts' normalised CPU loads, as vSphere DRS measures it) is above
+    O(max_imbalance). Hot hosts are brought under the threshold first, hottest first; then the most
+    loaded hosts give VMs to the least loaded while that lowers the imbalance.
+  - Every move keeps the rules of host maintenance - never more memory or vCPUs on a host than it has
+    free, never to a host in maintenance, O(anti_affinity) groups never share a host, O(affinity)
+    groups move whole or not at all, O(pinned) VMs never move - and every move must lower the
+    imbalance by at least O(min_gain) (so a plan never raises it). A VM moved less than O(cooldown)
+    seconds ago (by any run: the time travels in its metadata) does not move, lower SLA classes move
+    before higher ones (the VM's O(hotiron.virt.vm#module:sla), weighted by O(sla_weights)), and at
+    most O(max_moves) VMs move per run. The same measurements give the same plan.
+  - Each move carries its reason in words, for example
+    "hv1 at 93 % for 2 min > 80 %; moving web3 (bronze, 0.95 CPUs); after the move hv1 61 %, hv3 58 %; imbalance 0.21 -> 0.07".
+  - The load is read as M(hotiron.virt.group_stats) reads it - libvirt's bulk statistics over
+    O(interval) seconds, or Prometheus (O(prometheus_url)). Whether a host stayed hot for the whole
+    window is judged on its history - Prometheus's, the O(history) given (the collection's event
+    source hands in what it sampled), or the O(history_file) runs of this module keep (when run from
+    cron). Without any, a host is judged on its current load alone.
+  - The migrations are M(hotiron.virt.vm_migrate)'s, with its tuning (O(migration)), O(concurrency) at a time.
+author:
+  - hotiron.virt contributors (@hotiron-virt)
+extends_documentation_fragment:
+  - hotiron.virt.migration_tuning.group
+attributes:
+  check_mode:
+    description: Can run in check mode and return what would change without changing it.
+    support: full
+    details: Measures and returns the plan with its reasons; moves nothing and writes no history.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+    details: The hosts' loads and the group's imbalance, before and after the plan.
+options:
+  hosts:
+    description: The hosts of the resource group, name to libvirt URI.
+    type: dict
+    required: true
+  cpu_high:
+    description: The CPU load (of a host's CPUs, above 0 up to 1) a host must stay under.
+    type: float
+    default: 0.8
+  window:
+    description: Seconds (0 to 86400) a host must stay above O(cpu_high) before VMs leave it.
+    type: int
+    default: 120
+  max_imbalance:
+    description: Imbalance (0 to 1) above which the group is evened out even with no hot host.
+    type: float
+    default: 0.1
+  max_moves:
+    description: Most VMs (0 to 1000) moved in one run.
+    type: int
+    default: 5
+  min_gain:
+    description:
+      - Least imbalance gain (0 to 1) of a move. One move changes the imbalance of a group of n hosts
+        by about 1/n of what it changes between its two hosts; lower it for groups of hundreds of hosts.
+    type: float
+    default: 0.002
+  cooldown:
+    description: Seconds (0 to 604800) after a VM's move during which it does not move again (no ping-pong).
+    type: int
+    default: 1800
+  pinned:
+    description: VMs that never move.
+    type: list
+    elements: str
+    default: []
+  affinity:
+    description: Groups of VM names that must share a host (moved whole or not at all).
+    type: list
+    elements: list
+    default: []
+  anti_affinity:
+    description: Groups of VM names, no two of a group on one host.
+    type: list
+    elements: list
+    default: []
+  sla_weights:
+    description:
+      - Weight of each SLA class (above 0); a move's gain is divided by its VM's weight, so heavier
+        classes move only when that gains several times more. Merged over V({gold: 4, silver: 2, bronze: 1});
+        a class found on a VM but named nowhere weighs 1. A VM without a class is V(silver).
+    type: dict
+    default: {}
+  interval:
+    description: Seconds (0.5 to 600) between the two libvirt readings of each host.
+    type: float
+    default: 5
+  history:
+    description:
+      - Each host's recent load, host name to a list of V([time, load]) pairs (seconds since the epoch,
+        load over the host's CPUs), for the O(window) test; what the collection's event source sampled.
+    type: dict
+    default: {}
+  history_file:
+    description:
+      - A file where runs of this module keep each host's load (JSON), so that runs from cron judge
+        the O(window) on their own measurements. Not written in check mode.
+    type: path
+  prometheus_url:
+    description: Base URL of a Prometheus scraping the group's libvirt exporters; the loads and the history come from it.
+    type: str
+  rate_window:
+    description: With O(prometheus_url), the PromQL duration the current loads are averaged over.
+    type: str
+    default: 1m
+  timeout:
+    description: Seconds (1 to 600) a host or Prometheus gets to answer.
+    type: float
+    default: 30
+  concurrency:
+    description: Migrations at once (1 to 64).
+    type: int
+    default: 2
+  migration_addresses:
+    description: Host name to the address it receives migrations on.
+    type: dict
+    default: {}
+  cpu_allocation_ratio:
+    description: vCPUs a host may run per physical CPU (0.1 to 64).
+    type: float
+    default: 4.0
+  reserved_host_memory:
+    description: Memory in MiB (0 or more) kept for each host itself.
+    type: int
+    default: 256
+seealso:
+  - module: hotiron.virt.group_stats
+  - module: hotiron.virt.host_maintenance
+  - module: hotiron.virt.vm_migrate
+"""
+
+EXAMPLES = r"""
+- name: What would move, and why
+  hotiron.virt.rebalance:
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    history_file: /var/lib/hotiron-virt/load-cluster1.json
+  check_mode: true
+  register: plan
+
+- name: Even the group out, at most 3 moves, keeping the databases apart
+  hotiron.virt.rebalance:
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    prometheus_url: http://mon1.example.com:9090
+    cpu_high: 0.75
+    window: 300
+    max_moves: 3
+    anti_affinity:
+      - [db1, db2]
+    migration:
+      max_downtime: 300
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - C(moves) (each with C(vm), C(from), C(to), C(reason), C(unit) the VMs moving with it, C(cpu),
+      C(memory_mib)), C(skipped) (VM to why it stayed), C(triggers), C(notes), C(loads_before),
+      C(loads_after), C(imbalance_before), C(imbalance_after).
+  returned: always
+  type: dict
+moves:
+  description: The migrations carried out, each with C(vm), C(from), C(to), C(reason), C(ok), C(time_s), C(error).
+  returned: always
+  type: list
+  elements: dict
+imbalance_before:
+  description: The group's imbalance as measured.
+  returned: always
+  type: float
+imbalance_after:
+  description: The imbalance the plan leads to.
+  returned: always
+  type: float
+unreachable:
+  description: Hosts that could not be measured (they neither give nor receive VMs).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity.rebalance_ops import run_rebalance
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
+
+
+def argument_spec():
+    return dict(
+        hosts=dict(type="dict", required=True),
+        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
+        window=dict(type="int", default=120, min=0, max=86400),
+        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
+        max_moves=dict(type="int", default=5, min=0, max=1000),
+        min_gain=dict(type="float", default=0.002, min=0, max=1),
+        cooldown=dict(type="int", default=1800, min=0, max=604800),
+        pinned=dict(type="list", elements="str", default=[]),
+        affinity=dict(type="list", elements="list", default=[]),
+        anti_affinity=dict(type="list", elements="list", default=[]),
+        sla_weights=dict(type="dict", default={}),
+        interval=dict(type="float", default=5.0, min=0.5, max=600),
+        history=dict(type="dict", default={}),
+        history_file=dict(type="path"),
+        prometheus_url=dict(type="str"),
+        rate_window=dict(type="str", default="1m"),
+        timeout=dict(type="float", default=30.0, min=1, max=600),
+        concurrency=dict(type="int", default=2, min=1, max=64),
+        migration=tuning_group_spec(),
+        migration_addresses=dict(type="dict", default={}),
+        **HOST_LIMITS_SPEC,
+    )
+
+
+def check_input(params):
+    """Shapes AnsibleModule cannot check: weights are positive numbers, history points are pairs."""
+    for name, weight in params["sla_weights"].items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            return "sla_weights.%s: must be a number above 0, got %r" % (name, weight)
+    for host, points in params["history"].items():
+        if not isinstance(points, list) or not all(
+                isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(x, (int, float)) for x in pt)
+                for pt in points):
+            return "history.%s: must be a list of [time, load] pairs of numbers" % host
+    return None
+
+
+def run(module):
+    problem = check_input(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    result = run_rebalance(module.params, module.check_mode)
+    diff = result.pop("diff")
+    if module._diff and result.get("changed"):
+        result["diff"] = diff
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    return result
+
+
+def main():
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
+
+
+if __name__ == "__main__":
+    main()
