@@ -94,7 +94,7 @@ options:
   sla_weights:
     description:
       - Weight of each SLA class (above 0); a move's gain is divided by its VM's weight, so heavier
-        classes move only when that gains several times more. Merged over V({gold: 4, silver: 2, bronze: 1});
+        classes move only when that gains several times more. Merged over the built-in weights (gold 4, silver 2, bronze 1);
         a class found on a VM but named nowhere weighs 1. A VM without a class is V(silver).
     type: dict
     default: {}
