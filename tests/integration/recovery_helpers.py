@@ -5,18 +5,13 @@ by its pid, a watcher for VMs running twice, and the collection's rulebook run f
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
+import eda_helpers
 import libvirt
-import yaml
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def wait_until(what, predicate, timeout=30.0):
@@ -90,34 +85,11 @@ class DoubleWatch:
         return False
 
 
-@contextlib.contextmanager
 def rulebook(lab, workdir, state_file, host_timeout, sweep_interval=30):
-    """ansible-rulebook running extensions/eda/rulebooks/recover.yml for the lab's group ``lab``
-    (its inventory plus the recover_* settings and an explicit localhost), stopped by its pid."""
-    with open(lab.inventory_path, encoding="utf-8") as handle:
-        inventory = yaml.safe_load(handle)
-    inventory["all"]["vars"] = {"recover_group": "lab", "recover_state_file": str(state_file),
-                                "recover_shared_paths": [lab.shared_path], "recover_host_timeout": host_timeout}
-    inventory["all"].setdefault("hosts", {})["localhost"] = {"ansible_connection": "local",
-                                                             "ansible_python_interpreter": sys.executable}
-    with open(os.path.join(workdir, "inventory.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(inventory, handle)
-    with open(os.path.join(workdir, "vars.yml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump({"recover_group": "lab", "recover_sweep_interval": sweep_interval,
-                        "recover_hosts": {h.name: h.uri for h in lab.hosts}}, handle)
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "collections"))
-    with open(os.path.join(workdir, "rulebook.log"), "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [os.path.join(os.path.dirname(sys.executable), "ansible-rulebook"), "-i", os.path.join(workdir, "inventory.yml"),
-             "--rulebook", "hotiron.virt.recover", "--vars", os.path.join(workdir, "vars.yml")],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    """The collection's recovery rulebook for the lab's group ``lab`` (see eda_helpers.rulebook)."""
+    return eda_helpers.rulebook(
+        lab, workdir, "hotiron.virt.recover",
+        {"recover_group": "lab", "recover_state_file": str(state_file), "recover_shared_paths": [lab.shared_path],
+         "recover_host_timeout": host_timeout},
+        {"recover_group": "lab", "recover_sweep_interval": sweep_interval,
+         "recover_hosts": {h.name: h.uri for h in lab.hosts}})

@@ -10,11 +10,15 @@ nothing to do; pinned VMs, anti-affinity and a host in maintenance are respected
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import time
 
 import libvirt
 import pytest
+import eda_helpers
 from host_snapshot import differences, snapshot
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -203,3 +207,70 @@ def test_bad_rules_are_refused_before_anything(lab, run_module):
                           ({"set": {"vcpus": 2}}, "rules[0]: selects no VM")):
         result = run_module("hotiron.virt.resource_schedule", {"hosts": hosts_of(lab), "rules": [rule]})
         assert result["failed"] and message in result["msg"], (message, result["msg"])
+
+
+def test_the_capacity_rulebook_balances_a_hot_group_by_itself(lab, hot_hv1, run_module, tmp_path):
+    """ansible-rulebook with the collection's capacity rulebook and event source, for real."""
+    busy, _idle = hot_hv1
+    window = 6
+    inventory_vars = {"rebalance_group": "lab", "rebalance_cpu_high": 0.25, "rebalance_window": window,
+                      "rebalance_max_imbalance": 0.1, "rebalance_cooldown": 60,
+                      "rebalance_history_file": str(tmp_path / "load.json")}
+    rulebook_vars = {"capacity_hosts": hosts_of(lab), "capacity_interval": 2, "capacity_cpu_high": 0.25,
+                     "capacity_window": window, "capacity_cooldown": 10, "capacity_schedule_interval": 0}
+    with eda_helpers.rulebook(lab, str(tmp_path), "hotiron.virt.capacity", inventory_vars, rulebook_vars):
+        started = time.monotonic()
+        first = wait_until_true(lambda: [g.name for g in busy if where(lab, g.name) not in ([], ["hv1"])], 120)
+        moved_after = time.monotonic() - started
+        # Balanced: the moves stop once no host is hot (the rulebook's cooldown lets it try again).
+        settled = wait_until_true(lambda: _balanced(lab, run_module), 180)
+        print("\ncapacity rulebook: first VM moved (%s) %.1f s after the guests were hot (window %d s);"
+              " group balanced after %.1f s: %s" % (first[0], moved_after, window, time.monotonic() - started, settled))
+    log = (tmp_path / "rulebook.log").read_text()
+    runs = log.count("TASK [Plan and move]")
+    print("rebalance runs: %d" % runs)
+    assert 1 <= runs
+
+
+def _balanced(lab, run_module):
+    stats = run_module("hotiron.virt.group_stats", {"hosts": hosts_of(lab), "interval": 2, "stats": ["cpu"]})
+    loads = {name: round(host["load"], 2) for name, host in stats["hosts"].items()}
+    return loads if max(loads.values()) <= 0.25 or stats["group"]["imbalance"] <= 0.1 else None
+
+
+def wait_until_true(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError("timed out")
+
+
+def test_capacity_report_is_a_page_an_operator_can_read(lab, hot_hv1, run_playbook, tmp_path):
+    """The report playbook on the lab, then the page in headless Chromium (a screenshot)."""
+    busy, _idle = hot_hv1
+    dest = tmp_path / "capacity.html"
+    run = run_playbook("playbooks/capacity_report.yml",
+                       extra_vars={"report_group": "lab", "report_dest": str(dest), "report_samples": 6,
+                                   "report_interval": 1, "report_cpu_high": 0.25})
+    assert run.rc == 0, run.stdout[-2000:]
+    page = dest.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page.split("<body>")[1]
+    for guest in busy:
+        assert guest.name in page
+    assert page.count("<svg") == 3 and "Rebalance plan" in page
+    shot = tmp_path / "capacity.png"
+    profile = tmp_path / "chromium-profile"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--user-data-dir=%s" % profile, "--window-size=1280,1100", "--screenshot=%s" % shot,
+                    "file://%s" % dest], check=True, capture_output=True, timeout=120)
+    with open(shot, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 30000  # a rendered page, not a blank one
+    keep = os.environ.get("HOTIRON_KEEP_REPORT")
+    if keep:
+        shutil.copy(dest, os.path.join(keep, "capacity.html"))
+        shutil.copy(shot, os.path.join(keep, "capacity.png"))

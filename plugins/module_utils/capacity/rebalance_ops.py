@@ -96,14 +96,21 @@ def _merge_history(*sources):
 
 # --- measuring ----------------------------------------------------------------------------------------
 
-def measure(p, now):
-    """``(hosts, vms, answer)``: balance.Host and balance.Vm of the group, and group_stats' answer."""
+def measure(p, now, samples=2, groups=("cpu",)):
+    """``(hosts, vms, history, unreachable)``: balance.Host and balance.Vm of the group as measured,
+    the load history measured, and the hosts that could not be read."""
     hosts = p["hosts"]
-    readings = stats_ops.read_group(hosts, groups=("cpu",), samples=0 if p["prometheus_url"] else 2,
+    readings = stats_ops.read_group(hosts, groups=groups, samples=0 if p["prometheus_url"] else samples,
                                      interval=p["interval"], timeout=p["timeout"], with_policy=True)
     for reading in readings.values():
         if reading.conn is not None:
             reading.conn.close()
+    return from_readings(p, readings, now)
+
+
+def from_readings(p, readings, now):
+    """:func:`measure` from readings already taken (the capacity report takes more of them)."""
+    hosts = p["hosts"]
     unreachable = {n: r.error for n, r in readings.items() if r.error}
     if p["prometheus_url"]:
         answer = stats_ops.prometheus_group(p["prometheus_url"], p["rate_window"], hosts, timeout=p["timeout"])
@@ -120,9 +127,10 @@ def measure(p, now):
         for name, reading in readings.items():
             if reading.error:
                 continue
-            host_load, vm_loads, _series = stats_ops.loads_of(reading)
+            host_load, vm_loads, series = stats_ops.loads_of(reading)
             loads[name] = {vm: load.as_dict() for vm, load in vm_loads.items()}
-            history[name] = [(now, host_load.load)]
+            # The load between each two readings, on the wall clock (the last one is now).
+            history[name] = [(now - (series[-1][0] - t), v) for t, v in series]
             answer["hosts"][name] = host_load.as_dict()
     affinity, anti = _groups(p.get("affinity"), "affinity"), _groups(p.get("anti_affinity"), "anti-affinity")
     pinned = set(p.get("pinned") or ())
@@ -166,21 +174,27 @@ def rebalance_diff(plan):
             "after": view(plan.loads_after, plan.imbalance_after)}
 
 
-def run_rebalance(p, check_mode, clock=time.time):
-    now = clock()
-    hosts, vms, measured, unreachable = measure(p, now)
+def decide(p, hosts, vms, measured, unreachable, now):
+    """``(plan, policy, warnings, stored history)`` for the group as measured (pure but for
+    reading the history file)."""
     if not hosts:
         raise lc.VirtError("no host of the group could be measured: %s" % "; ".join(
             "%s: %s" % kv for kv in sorted(unreachable.items())))
     policy, warnings = _policy(p, {v.sla for v in vms})
-    stored = load_history(p.get("history_file")) if not p["prometheus_url"] else {}
+    stored = load_history(p.get("history_file")) if not p.get("prometheus_url") else {}
     history = _merge_history(stored, p.get("history"), measured)
     hosts = [balance.Host(h.name, h.cpus, h.memory_mib, history=tuple(history.get(h.name, ())),
                           in_maintenance=h.in_maintenance) for h in hosts]
     try:
-        plan = balance.plan_rebalance(hosts, vms, policy, now)
+        return balance.plan_rebalance(hosts, vms, policy, now), policy, warnings, stored
     except balance.PlanError as err:
         raise lc.VirtError("Cannot plan: %s" % err) from None
+
+
+def run_rebalance(p, check_mode, clock=time.time):
+    now = clock()
+    hosts, vms, measured, unreachable = measure(p, now)
+    plan, policy, warnings, stored = decide(p, hosts, vms, measured, unreachable, now)
     if p.get("history_file") and not p["prometheus_url"] and not check_mode:
         save_history(p["history_file"], _merge_history(stored, measured), 2 * policy.window_s + 60, now)
     result = {"plan": plan.as_dict(), "unreachable": unreachable, "warnings": warnings,

@@ -1,0 +1,192 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: capacity_report
+short_description: An HTML report of a resource group's capacity - load over time, VMs, imbalance, the rebalance plan
+version_added: 0.1.0
+description:
+  - Samples every host of a resource group (O(hosts)) O(samples) times, O(interval) seconds apart (as
+    M(hotiron.virt.group_stats) does), plans a rebalance as M(hotiron.virt.rebalance) would in check
+    mode, and writes one self-contained HTML file (O(dest)) - each host's load over the sampled window
+    as a chart with the threshold, its VMs with their SLA class, CPU and memory, the group's imbalance
+    and verdict, and the plan with the reason for every move and for every VM that stays.
+  - The page has no script and loads nothing from elsewhere - it opens in any browser, offline, as a
+    mail attachment or a CI artifact.
+author:
+  - hotiron.virt contributors (@hotiron-virt)
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details: Measures and returns the report's data; writes no file.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+options:
+  hosts:
+    description: The hosts of the resource group, name to libvirt URI.
+    type: dict
+    required: true
+  dest:
+    description: The HTML file to write (on the machine running the module).
+    type: path
+    required: true
+  group:
+    description: The group's name, for the title.
+    type: str
+    default: resource group
+  samples:
+    description: Readings of every host (2 to 1000).
+    type: int
+    default: 12
+  interval:
+    description: Seconds (0.5 to 600) between two readings.
+    type: float
+    default: 5
+  cpu_high:
+    description: The load threshold drawn on the charts and used by the plan (above 0, up to 1).
+    type: float
+    default: 0.8
+  max_imbalance:
+    description: Imbalance (0 to 1) above which the group counts as out of balance.
+    type: float
+    default: 0.1
+  window:
+    description: Seconds (0 to 86400) a host must stay above O(cpu_high) for the plan (the sampled span judges it).
+    type: int
+    default: 0
+  max_moves:
+    description: Most VMs (0 to 1000) the plan moves.
+    type: int
+    default: 5
+  sla_weights:
+    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:sla_weights).
+    type: dict
+    default: {}
+  cpu_allocation_ratio:
+    description: vCPUs a host may run per physical CPU (0.1 to 64).
+    type: float
+    default: 4.0
+  reserved_host_memory:
+    description: Memory in MiB (0 or more) kept for each host itself.
+    type: int
+    default: 256
+seealso:
+  - module: hotiron.virt.group_stats
+  - module: hotiron.virt.rebalance
+"""
+
+EXAMPLES = r"""
+- name: A report of the last minute of cluster1
+  hotiron.virt.capacity_report:
+    hosts: "{{ dict(groups['cluster1'] | zip(groups['cluster1'] | map('extract', hostvars, 'libvirt_uri'))) }}"
+    group: cluster1
+    dest: /var/www/reports/cluster1.html
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+report:
+  description: The data the page shows (C(hosts) with C(series) and C(vms), C(imbalance), C(plan), C(unreachable)).
+  returned: always
+  type: dict
+dest:
+  description: The file written (not in check mode).
+  returned: always
+  type: str
+"""
+
+import os
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import rebalance_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import report
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import VirtError
+
+
+def argument_spec():
+    return dict(
+        hosts=dict(type="dict", required=True),
+        dest=dict(type="path", required=True),
+        group=dict(type="str", default="resource group"),
+        samples=dict(type="int", default=12, min=2, max=1000),
+        interval=dict(type="float", default=5.0, min=0.5, max=600),
+        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
+        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
+        window=dict(type="int", default=0, min=0, max=86400),
+        max_moves=dict(type="int", default=5, min=0, max=1000),
+        sla_weights=dict(type="dict", default={}),
+        cpu_allocation_ratio=dict(type="float", default=4.0, min=0.1, max=64),
+        reserved_host_memory=dict(type="int", default=256, min=0),
+    )
+
+
+def gather(p):
+    """The report's data: the readings, their loads and series, the VMs' classes, the plan."""
+    readings = stats_ops.read_group(p["hosts"], groups=("cpu", "memory"), samples=p["samples"],
+                                     interval=p["interval"], timeout=30.0, with_policy=True)
+    for reading in readings.values():
+        if reading.conn is not None:
+            reading.conn.close()
+    now = time.time()
+    params = dict(p, prometheus_url=None, history=None, history_file=None, cooldown=0, min_gain=0.002)
+    hosts, vms, measured, unreachable = rebalance_ops.from_readings(params, readings, now)
+    plan = rebalance_ops.decide(params, hosts, vms, measured, unreachable, now)[0] if hosts else None
+    data = {"group": p["group"], "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),
+            "window_s": p["interval"] * (p["samples"] - 1), "cpu_high": p["cpu_high"],
+            "max_imbalance": p["max_imbalance"], "hosts": {}, "unreachable": unreachable,
+            "plan": plan.as_dict() if plan else {}, "imbalance": plan.imbalance_before if plan else 0.0}
+    for name, reading in readings.items():
+        if reading.error:
+            continue
+        host, loads, _series = stats_ops.loads_of(reading)
+        entry = host.as_dict()
+        entry["series"] = [[t, v] for t, v in measured.get(name, [])]
+        entry["vms"] = [dict(load.as_dict(), sla=(reading.policy.get(vm) or {}).get("sla") or "silver")
+                        for vm, load in sorted(loads.items())]
+        data["hosts"][name] = entry
+    return data
+
+
+def write(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".capacity-report-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+    except OSError as err:
+        raise VirtError("cannot write the report %s: %s" % (path, err.strerror)) from None
+
+
+def run(module):
+    data = gather(module.params)
+    if not data["hosts"]:
+        module.fail_json(msg="no host of the group could be measured: %s" % "; ".join(
+            "%s: %s" % kv for kv in sorted(data["unreachable"].items())), report=data)
+    if not module.check_mode:
+        write(module.params["dest"], report.render(data))
+    return {"changed": not module.check_mode, "dest": module.params["dest"], "report": data}
+
+
+def main():
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
+
+
+if __name__ == "__main__":
+    main()
