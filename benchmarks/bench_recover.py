@@ -128,7 +128,7 @@ def baseline_crash(lab, name):
     started = time.monotonic()
     kill_qemu(host, name)
     dom.create()
-    wait_until("running", lambda: dom.isActive(), 30)
+    wait_until("running", dom.isActive, 30)
     return time.monotonic() - started
 
 
@@ -176,18 +176,18 @@ def crash(bench, rounds):
     lab = bench.lab
     name = bench.ha_guest("hv1")
     times = {"baseline": [], "rulebook": [], "playbook": []}
-    for _ in range(rounds):
+    for _round in range(rounds):
         times["baseline"].append(baseline_crash(lab, name))
     with rulebook(lab, bench.workdir, bench.state_file, HOST_TIMEOUT, sweep_interval=60):
         wait_until("the first pass", lambda: os.path.exists(bench.state_file), 90)
         time.sleep(3)
-        for _ in range(rounds):
+        for _round in range(rounds):
             started = time.monotonic()
             kill_qemu(lab.host("hv1"), name)
             wait_until("running again", lambda: running_on(lab, name) == ["hv1"], 60)
             times["rulebook"].append(time.monotonic() - started)
             time.sleep(2)  # let the rulebook's pass finish before the next kill
-    for _ in range(rounds):
+    for _round in range(rounds):
         started = time.monotonic()
         kill_qemu(lab.host("hv1"), name)
         bench.playbook_pass()

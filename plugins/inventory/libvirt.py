@@ -93,6 +93,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: /var/cache/ansible-inventory
 cache_timeout: 300
 
+---
 # vms.libvirt.yml: every VM of the hosts of group "hypervisors" of the inventory before it
 # ansible-inventory -i hosts.yml -i vms.libvirt.yml --graph
 plugin: hotiron.virt.libvirt

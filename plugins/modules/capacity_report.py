@@ -136,7 +136,7 @@ def argument_spec():
 def gather(p):
     """The report's data: the readings, their loads and series, the VMs' classes, the plan."""
     readings = stats_ops.read_group(p["hosts"], groups=("cpu", "memory"), samples=p["samples"],
-                                     interval=p["interval"], timeout=30.0, with_policy=True)
+                                    interval=p["interval"], timeout=30.0, with_policy=True)
     for reading in readings.values():
         if reading.conn is not None:
             reading.conn.close()

@@ -20,7 +20,7 @@ description:
   - By default every host is sampled at once with libvirt's bulk statistics, O(samples) readings
     O(interval) seconds apart over one connection per host; rates are differences of consecutive
     readings. A VM whose counters restarted in between (it migrated or restarted) has no rate
-    that time, and says so (RV(hosts[].vms[].no_rate)).
+    that time, and says so (C(no_rate) of RV(hosts[].vms)).
   - A host's CPU load is its guests' CPU time over its CPUs, not the host's own CPU counters, so
     hosts that share hardware (nested labs) still show their own load.
   - With O(prometheus_url), the VMs' load comes from Prometheus (averages over O(window)), as the

@@ -60,7 +60,7 @@ def shared_pools(lab):
 @pytest.fixture
 def hot_hv1(lab, lab_guest, shared_pools):
     """Four busy guests on hv1 (shared disks: they can move live), an idle one on hv2."""
-    busy = [lab_guest("hv1", "busy", shared=True) for _ in range(4)]
+    busy = [lab_guest("hv1", "busy", shared=True) for _index in range(4)]
     idle = lab_guest("hv2", "idle", shared=True)
     time.sleep(2)  # let them boot before measuring: a booting guest's CPU is not its load
     return busy, idle
@@ -139,7 +139,6 @@ def test_bad_input_is_refused_before_anything(lab, run_module):
                           ({"migration": {"bandwidth": -1}}, "migration.bandwidth: must be from 0 to 1048576")):
         result = run_module("hotiron.virt.rebalance", dict({"hosts": hosts_of(lab)}, **args))
         assert result["failed"] and message in result["msg"], result["msg"]
-
 
 
 RULE = {"name": "night batch", "tags": ["batch"], "from": "00:00", "to": "12:00", "timezone": "UTC",

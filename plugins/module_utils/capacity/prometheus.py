@@ -1,12 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read a resource group's metrics from Prometheus: plain Python, no Ansible, no libvirt.
+"""Read a resource group's metrics from Prometheus (no libvirt; HTTP through Ansible's ``open_url``).
 
 Prometheus scrapes one ``prometheus-libvirt-exporter`` per hypervisor, each target labelled
 ``host`` with the hypervisor's inventory name (as role ``hotiron.virt.monitoring`` sets it up).
-This module asks Prometheus's HTTP API (``/api/v1/query``, ``/api/v1/query_range``) with
-``urllib`` from the standard library:
+This module asks Prometheus's HTTP API (``/api/v1/query``, ``/api/v1/query_range``):
 
 * :func:`query` and :func:`query_range`: any PromQL, answers parsed into :class:`Sample` and
   :class:`Series`;
@@ -33,8 +32,9 @@ import socket
 import time as _time
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
+
+from ansible.module_utils.urls import open_url
 
 DEFAULT_TIMEOUT = 10.0
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
@@ -143,11 +143,10 @@ def _api(url, endpoint, params, timeout, promql):
     api_url = url.rstrip("/") + "/api/v1/" + endpoint
     # Prometheus stops evaluating at its own timeout too, rather than after the client left.
     body = urllib.parse.urlencode({**params, "timeout": f"{timeout:g}"}).encode()
-    request = urllib.request.Request(
-        api_url, data=body, method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # Ansible's open_url: the proxy and TLS settings every module honours.
+        with open_url(api_url, data=body, method="POST", timeout=timeout, follow_redirects="safe",
+                      headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}) as response:
             raw = response.read()
     except urllib.error.HTTPError as exc:
         raw = exc.read()

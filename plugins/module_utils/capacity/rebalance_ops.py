@@ -101,7 +101,7 @@ def measure(p, now, samples=2, groups=("cpu",)):
     the load history measured, and the hosts that could not be read."""
     hosts = p["hosts"]
     readings = stats_ops.read_group(hosts, groups=groups, samples=0 if p["prometheus_url"] else samples,
-                                     interval=p["interval"], timeout=p["timeout"], with_policy=True)
+                                    interval=p["interval"], timeout=p["timeout"], with_policy=True)
     for reading in readings.values():
         if reading.conn is not None:
             reading.conn.close()

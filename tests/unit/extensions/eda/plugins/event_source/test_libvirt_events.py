@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The recovery event source (libvirt_events): which libvirt events become which events, and its
+arguments.  Connections, keepalive and real events are the lab's (tests/integration/test_recover.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 6))
+SPEC = importlib.util.spec_from_file_location(
+    "libvirt_events", os.path.join(ROOT, "extensions", "eda", "plugins", "event_source", "libvirt_events.py"))
+libvirt_events = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(libvirt_events)
+
+
+class Dom:
+    def name(self):
+        return "db1"
+
+
+@pytest.mark.parametrize("event, detail, expected", [
+    (5, 2, ("vm_stopped", "crashed")), (5, 5, ("vm_stopped", "failed")), (8, 0, ("vm_crashed", "panicked")),
+    (5, 0, None), (5, 1, None), (5, 3, None), (5, 4, None), (2, 0, None),   # shutdown, destroyed, migrated, saved, started
+])
+def test_lifecycle_events_worth_a_pass(event, detail, expected):
+    queue = asyncio.Queue()
+    watcher = libvirt_events.Watcher("hv1", "test:///default", queue, {}, clock=lambda: 5.0)
+    watcher._lifecycle(None, Dom(), event, detail, None)
+    got = [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())]
+    if expected is None:
+        assert got == []
+    else:
+        assert got == [{"type": expected[0], "host": "hv1", "vm": "db1", "reason": expected[1], "time": 5.0}]
+
+
+def test_a_lost_host_is_reported_once_until_it_is_back():
+    queue = asyncio.Queue()
+    watcher = libvirt_events.Watcher("hv2", "test:///default", queue, {}, clock=lambda: 7.0)
+    watcher._lost("keepalive")
+    watcher._lost("connect: refused")
+    assert [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())] == [
+        {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 7.0, "time": 7.0}]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({}, "hosts must be a dict"), ({"hosts": {"a": "b"}, "keepalive_count": 0}, "keepalive_count must be a number of at least 1"),
+    ({"hosts": {"a": "b"}, "sweep_interval": "x"}, "sweep_interval must be a number"),
+])
+def test_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        libvirt_events._arguments(args)
