@@ -129,7 +129,7 @@ target:
   description: The backup target directory.
   returned: always
   type: str
-path:
+backup_dir:
   description: Directory of the new backup.
   returned: success, not in check mode
   type: str

@@ -164,9 +164,9 @@ def _run(conn, params, check_mode, now):
     with _locked(target, name):
         removed = _remove_incomplete(target, name)
         record, fallback = _take(dom, vm, target, backup_id, decision, latest, quiesce, hostname, params, now)
-        deleted = []
+        deleted, problems = [], []
         if record["checkpoint"]:
-            deleted = checkpoints.prune(dom, checkpoint_prefix(target), record["checkpoint"])
+            deleted, problems = checkpoints.prune(dom, checkpoint_prefix(target), record["checkpoint"])
         chains_after, _inc = checked(store.chains, target, name)
         _keep, prune = retention.plan(chains_after, now(), params["keep_chains"], params["keep_days"])
         pruned = []
@@ -176,14 +176,14 @@ def _run(conn, params, check_mode, now):
         chains_final, _inc = checked(store.chains, target, name)
     result = {
         "changed": True, "vm": name, "target": target,
-        "path": layout.backup_dir(target, name, record["chain"], record["id"]),
+        "backup_dir": layout.backup_dir(target, name, record["chain"], record["id"]),
         "backup": records.summary(record), "mode": record["mode"], "reason": record["reason"],
         "pruned": pruned, "checkpoints_deleted": deleted, "removed_incomplete": removed,
         "msg": "%s backup %s of vm %s: %s" % (record["mode"], record["id"], name, record["reason"]),
         "diff": {"before": {"backups": before}, "after": {"backups": _listing(chains_final)}},
     }
-    if fallback:
-        result["warnings"] = [fallback]
+    result["warnings"] = ([fallback] if fallback else []) + [
+        "older checkpoint not deleted cleanly: %s" % p for p in problems]
     return result
 
 

@@ -101,14 +101,25 @@ def delete(dom, name, metadata_only=False):
 
 
 def prune(dom, prefix, keep):
-    """Delete the VM's checkpoints named ``prefix...`` other than ``keep``; the names deleted.
-    Children go before parents, so that libvirt never has to re-parent one we delete next."""
+    """Delete the VM's checkpoints named ``prefix...`` other than ``keep``: ``(deleted, problems)``.
+
+    Children go before parents.  One whose bitmap is damaged or gone (libvirt then refuses to
+    merge it) loses its record only; a failure is reported, never raised: the backup is done."""
     found = listing(dom)
     mine = [n for n in found if n.startswith(prefix) and n != keep]
     order = checkpoint_order({n: i["parent"] for n, i in found.items()})
-    deleted = []
+    deleted, problems = [], []
     for name in reversed(order):
-        if name in mine:
+        if name not in mine:
+            continue
+        try:
             delete(dom, name)
-            deleted.append(name)
-    return deleted
+        except lc.VirtError as err:
+            try:
+                delete(dom, name, metadata_only=True)
+            except lc.VirtError as again:
+                problems.append(again.message)
+                continue
+            problems.append("%s; its record alone was deleted" % err.message)
+        deleted.append(name)
+    return deleted, problems
