@@ -189,7 +189,10 @@ def _run(conn, params, check_mode, now):
 
 @contextlib.contextmanager
 def _locked(target, name):
-    """The VM's lock on the target (store.vm_lock), its failures as VirtError."""
+    """The VM's lock on the target (store.vm_lock), its failures as VirtError.  A VM directory
+    this run made and left with nothing but the lock (a failed first backup) is removed after."""
+    directory = layout.vm_dir(target, name)
+    existed = os.path.isdir(directory)
     lock = store.vm_lock(target, name)
     try:
         lock.__enter__()
@@ -201,6 +204,10 @@ def _locked(target, name):
         yield
     finally:
         lock.__exit__(None, None, None)
+        if not existed and os.path.isdir(directory) and os.listdir(directory) == [layout.LOCK]:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, layout.LOCK))
+                os.rmdir(directory)
 
 
 def _quiesce_choice(vm, wanted):
