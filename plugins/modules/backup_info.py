@@ -12,7 +12,7 @@ short_description: The backups of a VM, or of every VM on a backup target, by ch
 version_added: 0.1.0
 description:
   - Lists the backups M(hotiron.virt.vm_backup) wrote to a backup target (O(target) or the
-    directory of storage pool O(target_pool)): per VM its chains (a full backup and the
+    directory of storage pool O(target_pool)), per VM its chains (a full backup and the
     incrementals after it), each backup's record (mode, parent, checkpoint, times, size, files
     with their SHA-256), sizes, and the directories of backups that never finished.
   - With O(verify), every file is read and checked against its recorded SHA-256.

@@ -13,14 +13,14 @@ version_added: 0.1.0
 description:
   - Backs up one VM to a directory on backup storage (O(target), or the directory of storage pool
     O(target_pool)), local or shared, laid out as C(<target>/<vm>/<chain>/<backup>/) with the
-    times in UTC in the names (C(2026-03-01T020000Z)): each backup directory holds one qcow2 file
-    per disk, the VM's definition at that time (C(domain.xml)) and its record (C(backup.json):
+    times in UTC in the names (C(2026-03-01T020000Z)). Each backup directory holds one qcow2 file
+    per disk, the VM's definition at that time (C(domain.xml)) and its record (C(backup.json) with
     mode, parent, checkpoint, sizes, SHA-256 of every file, times, why it is full).
-  - A running VM is backed up with libvirt's backup API in push mode while it runs: QEMU writes
+  - A running VM is backed up with libvirt's backup API in push mode while it runs. QEMU writes
     the disks, and a checkpoint (a dirty bitmap in each qcow2 image) starts at the same instant,
     so that the next backup copies only what changed since (an incremental backup).
   - The next backup is incremental when it can be and full otherwise, and says why
-    (RV(reason)): the first backup, O(mode=full), a VM that was recreated, a checkpoint that was
+    (RV(reason)), such as the first backup, O(mode=full), a VM that was recreated, a checkpoint that was
     lost (see the notes on migration), disks added, removed or resized, files of the chain missing,
     a chain that reached O(max_incrementals), raw disks (bitmaps need qcow2), a shut-off VM. An
     incremental that libvirt itself refuses is retried once as a full backup, with a warning.

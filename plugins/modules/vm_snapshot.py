@@ -11,7 +11,7 @@ module: vm_snapshot
 short_description: Take, list, revert to and delete named snapshots of a VM
 version_added: 0.1.0
 description:
-  - O(state=present) takes a named external snapshot of a VM, running or shut off: each writable
+  - O(state=present) takes a named external snapshot of a VM, running or shut off. Each writable
     disk gets a qcow2 overlay next to its current image (C(<vm>-<disk>-<snapshot>.qcow2)) and the
     images below are frozen. With O(memory), the running guest's memory is saved too
     (C(<vm>-<snapshot>.mem)), so that a revert brings the guest back running where it was.
@@ -21,9 +21,9 @@ description:
   - O(state=absent) deletes a snapshot and merges its images back (a block commit of the overlay
     above the snapshot's frozen image into that image, with an explicit base), so that the chain
     never grows without bound. Nothing is ever written into an image that anything else is built
-    on or runs from (the template of a linked clone, another VM's disk, an overlay made by hand):
+    on or runs from (the template of a linked clone, another VM's disk, an overlay made by hand);
     such images are kept, and RV(plan) says why.
-  - O(state=reverted) puts the VM back to a snapshot: a new overlay on the snapshot's frozen image,
+  - O(state=reverted) puts the VM back to a snapshot, with a new overlay on the snapshot's frozen image,
     the VM on it, the old leaf removed. A running VM is stopped and started again on the snapshot's
     disks; a snapshot with memory brings the guest back running (or paused) as it was. libvirt 9.0
     refuses to revert external snapshots itself; the module does it. A second run changes nothing
@@ -32,7 +32,7 @@ description:
   - Internal snapshots made by other tools are reverted and deleted by libvirt.
   - A revert deletes the VM's backup checkpoints (the dirty bitmaps no longer describe the disks),
     as does a snapshot or merge of a shut-off VM that has some (libvirt 9.0 refuses them
-    otherwise): the VM's next M(hotiron.virt.vm_backup) is then a full one, and a warning says so.
+    otherwise), so the VM's next M(hotiron.virt.vm_backup) is then a full one, and a warning says so.
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
@@ -57,7 +57,7 @@ options:
     required: true
   snapshot:
     description:
-      - Name of the snapshot (letters, digits and C(_ . : + -), at most 100). Required unless
+      - Name of the snapshot (letters, digits and C(_.:+-), at most 100 characters). Required unless
         O(state=listed).
     type: str
   state:
@@ -106,7 +106,7 @@ EXAMPLES = r"""
     snapshot: before-upgrade
     state: reverted
 
-- name: The upgrade went fine: merge the snapshot away
+- name: The upgrade went fine, merge the snapshot away
   hotiron.virt.vm_snapshot:
     name: db1
     snapshot: before-upgrade

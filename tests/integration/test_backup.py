@@ -68,6 +68,10 @@ def cleanup(lab):
     yield vms, paths
     for name in vms:
         remove_vm_everywhere(lab, name)
+        for directory in [lab.shared_dir] + [h.images_dir for h in lab.hosts]:   # overlays, restored disks
+            for entry in os.listdir(directory):
+                if entry.startswith(name + "-") or entry.startswith(name + "."):
+                    os.unlink(os.path.join(directory, entry))
     for path in paths:
         if os.path.isdir(path):
             subprocess.run(["chattr", "-R", "-i", path], check=False, capture_output=True)
