@@ -142,10 +142,50 @@ reason:
   returned: success, not in check mode
   type: str
 backup:
-  description: The record of the new backup (id, chain, mode, parent, checkpoint, started, finished,
-    size, reason, quiesced, host, uuid, disks with file, size, sha256 and virtual_size).
+  description: The record of the new backup.
   returned: success, not in check mode
   type: dict
+  contains:
+    id:
+      description: The backup's id (its time, UTC), also its directory's name.
+      type: str
+    chain:
+      description: Id of the chain (of its full backup).
+      type: str
+    mode:
+      description: V(full) or V(incremental).
+      type: str
+    parent:
+      description: Id of the backup an incremental follows.
+      type: str
+    checkpoint:
+      description: The checkpoint taken with it, V(null) for a shut-off VM or raw disks.
+      type: str
+    quiesced:
+      description: Whether the guest's file systems were frozen for it.
+      type: bool
+    size:
+      description: Bytes of its disk files.
+      type: int
+    started:
+      description: When it started (ISO 8601, UTC).
+      type: str
+    finished:
+      description: When it finished (ISO 8601, UTC).
+      type: str
+    reason:
+      description: Why it is full, or what it follows.
+      type: str
+    host:
+      description: Hostname of the host it was taken on.
+      type: str
+    uuid:
+      description: UUID of the VM.
+      type: str
+    disks:
+      description: Per disk, target, file, size, sha256 and virtual_size.
+      type: list
+      elements: dict
 pruned:
   description: Chains removed by retention, with their backups, size and the reason.
   returned: success, not in check mode
