@@ -21,6 +21,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpo
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import images as backup_images
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm_ops import Guest, all_guests
 
@@ -152,12 +153,16 @@ def _snapshots_and_checkpoints(dom):
     """The VM's snapshot tree (oldest first, each with its parent and children, per disk its frozen
     image and overlay), the current snapshot, and its backup checkpoints (parents first)."""
     tree = snapshot_ops.tree(snapshot_ops.read_snapshots(dom))
-    checkpoints = [{"name": name, "parent": item["parent"],
-                    "disks": sorted(t for t, how in item["disks"].items() if how == "bitmap")}
-                   for name, item in backup_checkpoints.listing(dom).items()]
-    order = {name: index for index, (name, _xml) in enumerate(backup_checkpoints.ordered(dom))} if checkpoints else {}
+    found = backup_checkpoints.listing(dom)
+    try:
+        order = checkpoint_order({name: item["parent"] for name, item in found.items()})
+    except ChainError:
+        order = sorted(found)
+    checkpoints = [{"name": name, "parent": found[name]["parent"],
+                    "disks": sorted(t for t, how in found[name]["disks"].items() if how == "bitmap")}
+                   for name in order]
     return {"snapshots": tree, "current_snapshot": next((s["name"] for s in tree if s["current"]), None),
-            "checkpoints": sorted(checkpoints, key=lambda c: order.get(c["name"], 0))}
+            "checkpoints": checkpoints}
 
 
 def _describe_disk(guest, node, active):

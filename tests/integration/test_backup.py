@@ -201,6 +201,7 @@ def test_broken_chain_falls_back_to_full_and_retention_prunes_whole_chains(lab, 
     assert b1["mode"] == "full" and b1["backup"]["chain"] == b1["backup"]["id"] != a1["backup"]["chain"]
     assert "checkpoint %s of the latest backup" % a2["backup"]["checkpoint"] in b1["reason"]
     assert "is not on the vm" in b1["reason"]
+    assert any("checkpoint chain of vm %s is broken" % name in w for w in b1.get("warnings", [])), b1
 
     # The bitmap goes behind libvirt's back (the record stays): libvirt refuses the incremental,
     # and the module takes a full backup instead, with a warning.

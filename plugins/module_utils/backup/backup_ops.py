@@ -182,7 +182,9 @@ def _run(conn, params, check_mode, now):
         "msg": "%s backup %s of vm %s: %s" % (record["mode"], record["id"], name, record["reason"]),
         "diff": {"before": {"backups": before}, "after": {"backups": _listing(chains_final)}},
     }
-    result["warnings"] = ([fallback] if fallback else []) + [
+    broken = ["the checkpoint chain of vm %s is broken (%s): this backup is a full one" % (name, decision.reason)
+              ] if decision.broken and not fallback else []
+    result["warnings"] = broken + ([fallback] if fallback else []) + [
         "older checkpoint not deleted cleanly: %s" % p for p in problems]
     return result
 

@@ -44,10 +44,11 @@ class Decision:
         self.parent = parent
         self.reason = reason
         self.checkpoint = checkpoint
+        self.broken = False       # full because the chain could not be continued
 
     def as_dict(self):
         return {"mode": self.mode, "parent": self.parent.id if self.parent else None, "reason": self.reason,
-                "checkpoint": self.checkpoint}
+                "checkpoint": self.checkpoint, "chain_broken": self.broken}
 
 
 def checkpoints_possible(vm):
@@ -76,13 +77,18 @@ def choose_mode(vm, chain, requested="auto", max_incrementals=None, missing_file
         return Decision("full", None, "first backup of this vm on the target")
     last = chain.last
     record = last.record
-    why = _broken(vm, chain, record, max_incrementals, missing_files)
+    why = _broken(vm, chain, record, missing_files)
     if why:
-        return Decision("full", None, why)
+        decision = Decision("full", None, why)
+        decision.broken = True
+        return decision
+    if max_incrementals is not None and len(chain.backups) - 1 >= max_incrementals:
+        return Decision("full", None, "chain %s already holds %d incremental backups (max_incrementals)"
+                        % (chain.id, len(chain.backups) - 1))
     return Decision("incremental", last, "changes since backup %s (checkpoint %s)" % (last.id, last.checkpoint))
 
 
-def _broken(vm, chain, record, max_incrementals, missing_files):
+def _broken(vm, chain, record, missing_files):
     if not record.get("checkpoint"):
         return "the latest backup (%s) has no checkpoint to continue from" % record["id"]
     if record.get("uuid") != vm.uuid:
@@ -106,8 +112,6 @@ def _broken(vm, chain, record, max_incrementals, missing_files):
             return "disk %s was resized since the latest backup (%d to %d bytes)" % (target, old, new)
     if missing_files:
         return "files of chain %s are missing or damaged on the target: %s" % (chain.id, ", ".join(missing_files))
-    if max_incrementals is not None and len(chain.backups) - 1 >= max_incrementals:
-        return "chain %s already holds %d incremental backups (max_incrementals)" % (chain.id, len(chain.backups) - 1)
     return None
 
 

@@ -76,6 +76,9 @@ def test_a_broken_chain_means_full_with_the_reason(kw, vm, expected):
     decision = chain.choose_mode(vm, c, kw.get("requested", "auto"), kw.get("max_incrementals"), kw.get("missing", ()))
     assert decision.mode == "full" and decision.parent is None
     assert expected in decision.reason, decision.reason
+    # Only a chain that could not be continued is "broken" (and warned about).
+    assert decision.broken == (c is not None and "asked for" not in expected and "max_incrementals" not in expected
+                               and vm.running and "raw" not in expected)
 
 
 def test_no_checkpoint_is_taken_where_none_can_be():
