@@ -7,6 +7,7 @@ installed (it is wherever libvirt runs QEMU)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -146,7 +147,11 @@ def test_store_copy_hashing_lock_and_remove(tmp_path):
     src = tmp_path / "src"
     src.write_bytes(os.urandom(3 * store.CHUNK + 5))
     dst = tmp_path / "dst"
-    assert store.copy_hashing(str(src), str(dst)) == store.sha256_file(str(src))
+    expected = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert store.sha256_file(str(src)) == expected
+    assert store.copy_hashing(str(src), str(dst)) == expected
+    with pytest.raises(FileNotFoundError):
+        store.sha256_file(str(tmp_path / "missing"))
     assert dst.read_bytes() == src.read_bytes()
     with pytest.raises(FileExistsError):
         store.copy_hashing(str(src), str(dst))
