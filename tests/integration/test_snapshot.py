@@ -10,6 +10,7 @@ backing chain), written through QEMU's monitor while the guest runs.
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from backup_helpers import (
@@ -48,7 +49,8 @@ def vm(lab):
         remove_vm_everywhere(lab, name)
         for entry in os.listdir(hv1.images_dir):
             if entry.startswith(name):
-                os.unlink(os.path.join(hv1.images_dir, entry))
+                path = os.path.join(hv1.images_dir, entry)
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
 
 def snap(run_module, name, snapshot, state="present", **extra):
@@ -188,3 +190,33 @@ def test_linked_clone_template_is_never_written(lab, vm, run_module):
     assert file_sha256(os.path.join(hv1.images_dir, os.path.basename(a_disk))) == a_sha
     assert file_sha256(template_file) == template_sha
     assert [s["name"] for s in kept["snapshots"]] == []
+
+
+def test_backups_across_snapshots_merges_and_reverts(lab, vm, run_module):
+    """Checkpoints follow snapshots and merges (libvirt carries the bitmaps), and a revert breaks
+    the chain on purpose: the next backup is full, and says why."""
+    hv1 = lab.host("hv1")
+    dom, _disk = vm("bk")
+    target = "%s/%s-target" % (IMAGES, dom.name())
+    os.makedirs(os.path.join(hv1.images_dir, os.path.basename(target)))
+
+    def backup():
+        result = run_module("hotiron.virt.vm_backup", {"name": dom.name(), "target": target}, host="hv1")
+        assert not result.get("failed"), result.get("msg")
+        return result
+
+    assert backup()["mode"] == "full"
+    snap(run_module, dom.name(), "s1")
+    monitor_write(dom, 0x41, 3, 2)
+    after_snapshot = backup()
+    assert after_snapshot["mode"] == "incremental" and 2 << 20 <= after_snapshot["backup"]["size"] < 3 << 20
+    snap(run_module, dom.name(), "s2")
+    monitor_write(dom, 0x42, 5, 1)
+    snap(run_module, dom.name(), "s2", "absent")          # active commit of s2's overlay
+    after_merge = backup()
+    assert after_merge["mode"] == "incremental" and 1 << 20 <= after_merge["backup"]["size"] < 2 << 20
+    reverted = snap(run_module, dom.name(), "s1", "reverted")
+    assert reverted["checkpoints_deleted"] == [after_merge["backup"]["checkpoint"]]
+    assert any("next backup is a full one" in w for w in reverted.get("warnings", [])), reverted
+    after_revert = backup()
+    assert after_revert["mode"] == "full" and "is not on the vm" in after_revert["reason"]
