@@ -326,3 +326,27 @@ def test_bad_input_fails_clearly_and_leaves_nothing(lab, cleanup, run_module):
     assert sorted(os.listdir(hv1.images_dir)) == listing
     assert run_in(hv1, "ls", target + "/" + name).split() != []
     assert disk_source(dom).endswith(name + ".qcow2")
+
+
+def test_host_maintenance_carries_checkpoints(lab, shared_pools, cleanup, run_module):
+    """Evacuating a host moves its VMs with their checkpoints: the next backup, on whichever host
+    a VM went to, is still incremental."""
+    hosts = {h.name: h.uri for h in lab.hosts}
+    name = "bk-maint-%d" % os.getpid()
+    dom, _disk = shared_vm(lab, cleanup, name, host="hv3")
+    target = target_dir(lab, cleanup, "%s/mt-backups-%d" % (SHARED, os.getpid()))
+    first = ok(run_module("hotiron.virt.vm_backup", {"name": name, "target": target}, host="hv3"))
+    try:
+        evacuated = ok(run_module("hotiron.virt.host_maintenance", {
+            "uri": lab.host("hv3").uri, "hosts": hosts, "state": "maintenance",
+            "migration_addresses": {h.name: h.address for h in lab.hosts}}))
+        [move] = [m for m in evacuated["moves"] if m["vm"] == name]
+        assert move["ok"], move
+        there = lab.host(move["to"])
+        moved = there.connect().lookupByName(name)
+        assert [c.getName() for c in moved.listAllCheckpoints(0)] == [first["backup"]["checkpoint"]]
+        monitor_write(moved, 0x61, 8, 1)
+        after = ok(run_module("hotiron.virt.vm_backup", {"name": name, "target": target}, host=move["to"]))
+        assert after["mode"] == "incremental" and after["backup"]["parent"] == first["backup"]["id"], after
+    finally:
+        run_module("hotiron.virt.host_maintenance", {"uri": lab.host("hv3").uri, "hosts": hosts, "state": "active"})
