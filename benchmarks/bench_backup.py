@@ -108,8 +108,8 @@ def worker(size_gib, rounds):
             # Baselines on the stopped image.
             for variant, args in (("convert_direct", ["-T", "none", "-t", "none"]), ("convert_cached", [])):
                 copy = "%s/convert.qcow2" % target
-                seconds, _ = timed(lambda a=args: sh("qemu-img", "convert", *a, "-O", "qcow2", disk, copy))
-                sync_s, _ = timed(lambda: fsync(copy))
+                seconds = timed(lambda a=args: sh("qemu-img", "convert", *a, "-O", "qcow2", disk, copy))[0]
+                sync_s = timed(lambda: fsync(copy))[0]
                 one[variant + "_s"] = seconds
                 one[variant + "_fsync_s"] = seconds + sync_s
                 os.unlink(copy)
@@ -129,8 +129,8 @@ def worker(size_gib, rounds):
             # Restore (full + 3 incrementals) against copying the full image.
             full_file = os.path.join(full["backup_dir"], "vda.qcow2")
             copy = "%s/%s-copy.qcow2" % (IMAGES, NAME)
-            one["cp_s"], _ = timed(lambda: sh("cp", full_file, copy))
-            sync_s, _ = timed(lambda: fsync(copy))
+            one["cp_s"] = timed(lambda: sh("cp", full_file, copy))[0]
+            sync_s = timed(lambda: fsync(copy))[0]
             one["cp_fsync_s"] = one["cp_s"] + sync_s
             os.unlink(copy)
             rparams = dict(uri="qemu:///system", vm=NAME, name=NAME + "-r", backup=None, target=target,
@@ -155,7 +155,7 @@ def worker(size_gib, rounds):
 # ---- the driver, outside ---------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--size-gib", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -194,12 +194,12 @@ def main():
                        ("convert_direct_fsync_s", "the same + fsync"),
                        ("convert_cached_s", "convert through the page cache"),
                        ("convert_cached_fsync_s", "the same + fsync")):
-        print("   %.2f s vs %.2f s %s = %.2f%s" % (med("full_s"), med(key), label, med("full_s") / med(key),
-                                                  " (target <= 1.3)" if key == "convert_direct_s" else ""))
+        target = " (target <= 1.3)" if key == "convert_direct_s" else ""
+        print("   %.2f s vs %.2f s %s = %.2f%s" % (med("full_s"), med(key), label, med("full_s") / med(key), target))
     print("3. restore (full + 3 incrementals, %d files verified) vs copying the full image:" % rounds[-1]["restore_files"])
     for key, label in (("cp_s", "cp"), ("cp_fsync_s", "cp + fsync")):
-        print("   %.2f s vs %.2f s %s = %.2f%s" % (med("restore_s"), med(key), label, med("restore_s") / med(key),
-                                                  " (target <= 1.5)" if key == "cp_fsync_s" else ""))
+        target = " (target <= 1.5)" if key == "cp_fsync_s" else ""
+        print("   %.2f s vs %.2f s %s = %.2f%s" % (med("restore_s"), med(key), label, med("restore_s") / med(key), target))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import guests as lab_guests
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 
 MIB = 1024 * 1024
-KNOWN_DATA = [(0x11, 1, 8), (0x12, 24, 4)]   # (byte, offset MiB, length MiB) written before boot
+KNOWN_DATA = ((0x11, 1, 8), (0x12, 24, 4))   # (byte, offset MiB, length MiB) written before boot
 
 
 def run_in(host, *cmd):

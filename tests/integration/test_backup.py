@@ -268,8 +268,8 @@ def test_check_mode_changes_nothing(lab, shared_pools, cleanup, run_playbook, tm
     monitor_write(dom, 0x44, 20, 1)
     check = [
         {"hosts": "hv1", "gather_facts": False, "tasks": [
-            {"name": "backup", "hotiron.virt.vm_backup": {"name": name, "target": target, "keep_chains": 1,
-                                                           "mode": "full"}},
+            {"name": "backup", "hotiron.virt.vm_backup": {
+                "name": name, "target": target, "keep_chains": 1, "mode": "full"}},
             {"name": "snapshot", "hotiron.virt.vm_snapshot": {"name": name, "snapshot": "s2", "memory": True}},
             {"name": "revert", "hotiron.virt.vm_snapshot": {"name": name, "snapshot": "s1", "state": "reverted"}},
             {"name": "delete", "hotiron.virt.vm_snapshot": {"name": name, "snapshot": "s1", "state": "absent"}}]},
@@ -318,8 +318,8 @@ def test_bad_input_fails_clearly_and_leaves_nothing(lab, cleanup, run_module):
     listing = sorted(os.listdir(hv1.images_dir))
     clash = run_module("hotiron.virt.vm_restore", {"vm": name, "target": target}, host="hv1")
     assert clash["failed"] and "A vm named %s already exists" % name in clash["msg"], clash
-    wrong = run_module("hotiron.virt.vm_restore", {"vm": name, "name": name + "-x", "target": target,
-                                                  "backup": "2001-01-01T000000Z"}, host="hv1")
+    wrong = run_module("hotiron.virt.vm_restore", {
+        "vm": name, "name": name + "-x", "target": target, "backup": "2001-01-01T000000Z"}, host="hv1")
     assert wrong["failed"] and "no complete backup 2001-01-01T000000Z" in wrong["msg"], wrong
     ranged = run_module("hotiron.virt.vm_backup", {"name": name, "target": target, "keep_chains": 0}, host="hv1")
     assert ranged["failed"] and "keep_chains: must be from 1 to 10000, got 0" in ranged["msg"], ranged

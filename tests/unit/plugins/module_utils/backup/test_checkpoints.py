@@ -16,8 +16,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops, vm_query
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints, snapshot_ops
 
-URI = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "backup",
-                                              "host.xml"))
+HOST_XML = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "backup", "host.xml")
+URI = "test://" + os.path.abspath(HOST_XML)
 
 
 @pytest.fixture

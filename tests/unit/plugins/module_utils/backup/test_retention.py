@@ -70,9 +70,9 @@ def test_the_newest_chain_is_always_kept():
 def test_partition_whole_chains_newest_kept(days, keep_chains, keep_days):
     chains = [chain(d) for d in days]
     keep, prune = retention.plan(chains, NOW, keep_chains, keep_days)
-    assert sorted(c.id for c, _ in keep + prune) == sorted(c.id for c in chains)
+    assert sorted(c.id for c, _why in keep + prune) == sorted(c.id for c in chains)
     newest = max(chains, key=lambda c: layout.id_key(c.id))
-    assert newest.id in [c.id for c, _ in keep]
+    assert newest.id in [c.id for c, _why in keep]
     if keep_chains is not None:
         assert len(keep) >= min(keep_chains, len(chains))
     if keep_chains is None and keep_days is None:

@@ -44,9 +44,9 @@ def test_delete_a_middle_snapshot_of_a_running_vm_merges_its_overlay_down():
 
 
 def test_delete_the_newest_snapshot_is_an_active_commit_and_offline_rebases():
-    [plan], _ = plan_delete("s3", SNAPS, LINEAR, ACTIVE, running=True)
+    [plan], _moved = plan_delete("s3", SNAPS, LINEAR, ACTIVE, running=True)
     assert (plan.child, plan.base, plan.active, plan.online) == ("/i/o3", "/i/o2", True, True)
-    [plan], _ = plan_delete("s2", SNAPS, LINEAR, ACTIVE, running=False)
+    [plan], _moved = plan_delete("s2", SNAPS, LINEAR, ACTIVE, running=False)
     assert plan.online is False and plan.rebase == ["/i/o3"]
 
 
@@ -61,7 +61,7 @@ def test_nothing_is_written_into_an_image_something_else_uses():
     [plan], moved = plan_delete("s1", SNAPS, graph, ACTIVE, running=True)
     assert plan.action == "keep" and "/i/by-hand.qcow2" in plan.why and moved == {}
     graph = Graph(LINEAR.backing, foreign={"/i/o1": ["vm other"]})
-    [plan], _ = plan_delete("s1", SNAPS, graph, ACTIVE, running=True)
+    [plan], _moved = plan_delete("s1", SNAPS, graph, ACTIVE, running=True)
     assert plan.action == "keep" and "vm other" in plan.why
 
 
@@ -70,9 +70,9 @@ def test_after_a_revert_two_branches_keep_their_base():
     graph = Graph({"/i/n1": "/i/v", "/i/o1": "/i/v", "/i/v": None})
     snapshots = snaps(("s1", "/i/v", "/i/n1"), ("s2", "/i/o1", "/i/o2"))
     active = {"vda": ["/i/n1", "/i/v"]}
-    [plan], _ = plan_delete("s1", snapshots, graph, active, running=True)
+    [plan], _moved = plan_delete("s1", snapshots, graph, active, running=True)
     assert plan.action == "keep" and "base of 2 images" in plan.why
-    [plan], _ = plan_delete("s2", snapshots, graph, active, running=True)
+    [plan], _moved = plan_delete("s2", snapshots, graph, active, running=True)
     assert (plan.action, plan.remove) == ("drop", ["/i/o1"])
 
 
