@@ -158,7 +158,8 @@ def _run(conn, params, check_mode, now):
             "plan": {"id": backup_id, "chain": backup_id if decision.mode == "full" else latest.id,
                      "quiesce": quiesce, **decision.as_dict(),
                      "prune": [{"chain": c.id, "reason": why} for c, why in prune],
-                     "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete]},
+                     "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete
+                                           if b.problem == store.NO_RECORD]},
             "diff": {"before": {"backups": before}, "after": {"backups": _after(before, future, prune)}},
         }
     with _locked(target, name):
@@ -246,10 +247,13 @@ def _after(before, future, prune):
 
 
 def _remove_incomplete(target, name):
-    """Backup directories without a record, left by a run that died: removed under the lock."""
+    """Backup directories without a record, left by a run that died: removed under the lock.
+    A record this code cannot trust (damaged, or of a newer format) is left for an operator."""
     removed = []
     _chains, incomplete = checked(store.chains, target, name)
     for backup in incomplete:
+        if backup.problem != store.NO_RECORD:
+            continue
         checked(store.remove_tree, target, layout.backup_dir(target, name, backup.chain, backup.id))
         removed.append("%s/%s: %s" % (backup.chain, backup.id, backup.problem))
         cdir = layout.chain_dir(target, name, backup.chain)

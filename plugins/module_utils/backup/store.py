@@ -25,6 +25,7 @@ import threading
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import layout, records
 
 CHUNK = 8 * 1024 * 1024
+NO_RECORD = "no record (unfinished or failed backup)"
 
 
 class StoreError(Exception):
@@ -77,7 +78,7 @@ def _read_one(vm, chain, backup, bdir):
         with open(path, encoding="utf-8") as handle:
             record = json.load(handle)
     except FileNotFoundError:
-        return layout.Backup(vm, chain, backup, None, "no record (unfinished or failed backup)")
+        return layout.Backup(vm, chain, backup, None, NO_RECORD)
     except (OSError, ValueError) as err:
         return layout.Backup(vm, chain, backup, None, "unreadable record: %s" % err)
     problems = records.problems(record, vm=vm, chain=chain, backup_id=backup)

@@ -176,3 +176,17 @@ def test_check_target(tmp_path):
         store.check_target("relative/dir")
     with pytest.raises(store.StoreError, match="does not exist or is not a directory"):
         store.check_target(str(tmp_path / "nope"))
+
+
+def test_only_backups_without_a_record_are_cleared(tmp_path):
+    from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops
+
+    target = str(tmp_path)
+    died = os.path.join(target, "web1", "2026-03-01T020000Z", "2026-03-01T020000Z")
+    os.makedirs(died)
+    newer = os.path.join(target, "web1", "2026-03-02T020000Z", "2026-03-02T020000Z")
+    os.makedirs(newer)
+    store.write_json_atomic(os.path.join(newer, layout.RECORD), {"format": 2, "vm": "web1"})
+    removed = backup_ops._remove_incomplete(target, "web1")
+    assert removed == ["2026-03-01T020000Z/2026-03-01T020000Z: " + store.NO_RECORD]
+    assert not os.path.exists(os.path.dirname(died)) and os.path.exists(newer)
