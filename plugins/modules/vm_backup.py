@@ -186,6 +186,10 @@ backup:
       description: Per disk, target, file, size, sha256 and virtual_size.
       type: list
       elements: dict
+timing:
+  description: Seconds spent copying the disks (C(copy_s), the backup job) and syncing and hashing the files (C(checksum_s)).
+  returned: success, not in check mode
+  type: dict
 pruned:
   description: Chains removed by retention, with their backups, size and the reason.
   returned: success, not in check mode

@@ -179,6 +179,7 @@ def _run(conn, params, check_mode, now):
         "changed": True, "vm": name, "target": target,
         "backup_dir": layout.backup_dir(target, name, record["chain"], record["id"]),
         "backup": records.summary(record), "mode": record["mode"], "reason": record["reason"],
+        "timing": record.pop("timing"),
         "pruned": pruned, "checkpoints_deleted": deleted, "removed_incomplete": removed,
         "msg": "%s backup %s of vm %s: %s" % (record["mode"], record["id"], name, record["reason"]),
         "diff": {"before": {"backups": before}, "after": {"backups": _listing(chains_final)}},
@@ -286,6 +287,8 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
     checkpoint = checkpoints.create_name(checkpoint_prefix(target), backup_id) if decision.checkpoint else None
     files = {d.target: os.path.join(bdir, checked(layout.disk_file, d.target)) for d in vm.disks}
     started = now()
+    clock = time.monotonic()
+    timing = {}
     try:
         checked(os.makedirs, bdir)
         domain_sha = checked(store.write_text, os.path.join(bdir, layout.DOMAIN), vm.inactive_xml)
@@ -301,6 +304,7 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
                     raise lc.VirtError("disk %s of vm %s is a %s disk: a shut-off vm's disks are copied by path, so"
                                        " only file and block disks can be" % (disk.target, name, disk.kind))
                 checked(images.convert, disk.source, disk.format, files[disk.target])
+        timing["copy_s"] = round(time.monotonic() - clock, 3)
         disks = []
         for disk in vm.disks:
             path = files[disk.target]
@@ -308,6 +312,7 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
             disks.append({"target": disk.target, "file": os.path.basename(path), "source": disk.source,
                           "format": disk.format, "virtual_size": vm.sizes[disk.target],
                           "size": os.path.getsize(path), "sha256": checked(store.sha256_file, path)})
+        timing["checksum_s"] = round(time.monotonic() - clock - timing["copy_s"], 3)
         finished = now()
         record = records.build(
             vm=name, uuid=vm.uuid, backup_id=backup_id, chain=chain_id, mode=decision.mode,
@@ -317,6 +322,7 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
             host=hostname, started=layout.format_time(started), finished=layout.format_time(finished),
             reason=decision.reason, quiesced=quiesce, disks=disks, domain_file=layout.DOMAIN, domain_sha256=domain_sha)
         checked(store.write_json_atomic, os.path.join(bdir, layout.RECORD), record)
+        record["timing"] = timing      # reported, not recorded
         return record
     except BaseException:
         # The checkpoint's name is new (the backup id is): if the vm has it, this run made it.
