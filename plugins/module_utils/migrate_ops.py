@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_state
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints as backup_checkpoints
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import (
     ABORT,
     MIB,
@@ -542,6 +543,7 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
     flags, flag_names = migration_flags(live, running, bool(copy), tuning)
     params = migration_params(migration_address, tuning, [d.target for d in copy], running)
     dest_had_definition = lc.lookup_domain(dest, name) is not None
+    checkpoints = _checkpoints_to_carry(dom)
     created = precreate_volumes(src, dest, copy)
 
     started = clock()
@@ -634,6 +636,8 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
                          migration_address=migration_address, downtime_schedule=policy.schedule),
         "events": policy.events,
     }
+    if checkpoints:
+        result["checkpoints"] = _carry_checkpoints(arrived, checkpoints, running)
     if tuning.compression and running:
         # After a switch to post-copy libvirt's completed statistics have no XBZRLE figures: the
         # last ones read while pre-copy ran are what there is.
@@ -641,6 +645,26 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
         result["compression"] = {key: source.get("compression_" + key)
                                  for key in ("pages", "bytes", "cache_misses", "overflow")}
     return result
+
+
+def _checkpoints_to_carry(dom):
+    """The VM's checkpoints, read before it leaves (libvirt drops them with the source's definition):
+    ``[(name, xml)]`` parents first, or an error message; never fails the migration."""
+    try:
+        return backup_checkpoints.ordered(dom)
+    except lc.VirtError as err:
+        return "could not be read before the migration: %s" % err.message
+
+
+def _carry_checkpoints(arrived, checkpoints, running):
+    """Redefine the VM's checkpoints on the destination, so that its next backup stays incremental
+    (the dirty bitmaps themselves travelled in its images).  Reported, never raised: without them
+    the next backup is a full one, and says why."""
+    if isinstance(checkpoints, str):
+        return {"redefined": [], "failed": {"*": checkpoints}}
+    if arrived is None:
+        return {"redefined": [], "failed": {"*": "the vm was not found on the destination"}}
+    return backup_checkpoints.carry(arrived, checkpoints, running)
 
 
 def _recover(src, dest, name, created, dest_had_definition, was_running=True, postcopy=False):

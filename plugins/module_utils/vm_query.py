@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What hotiron.virt.vm_info reports: VMs described from their live or inactive XML.
 
-Read-only: state and reason, resources, disks with sizes and backing chains, NICs
-with the addresses of DHCP leases or the guest agent, metadata, and CPU use sampled
+Read-only: state and reason, resources, disks with sizes and backing chains, the snapshot
+tree and backup checkpoints, NICs with the addresses of DHCP leases or the guest agent,
+metadata, and CPU use sampled
 over an interval (with an injectable clock), and the progress of a running job such as a
 migration.  :func:`matches`, :func:`cpu_percent` and :func:`job_progress` are pure.
 """
@@ -16,6 +17,11 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_plan as vp
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints as backup_checkpoints
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import images as backup_images
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm_ops import Guest, all_guests
 
@@ -117,6 +123,7 @@ def describe(guest, addresses=True):
             "interfaces": [],
             "job": job_progress(_optional(dom.jobStats, 0), reason == "post-copy") if active else None,
         }
+        info.update(_snapshots_and_checkpoints(dom))
         leases = {}
         if active and addresses:
             for source in (libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT):
@@ -140,6 +147,22 @@ def describe(guest, addresses=True):
                 "addresses": leases.get(mac, []),
             })
     return info
+
+
+def _snapshots_and_checkpoints(dom):
+    """The VM's snapshot tree (oldest first, each with its parent and children, per disk its frozen
+    image and overlay), the current snapshot, and its backup checkpoints (parents first)."""
+    tree = snapshot_ops.tree(snapshot_ops.read_snapshots(dom))
+    found = backup_checkpoints.listing(dom)
+    try:
+        order = checkpoint_order({name: item["parent"] for name, item in found.items()})
+    except ChainError:
+        order = sorted(found)
+    checkpoints = [{"name": name, "parent": found[name]["parent"],
+                    "disks": sorted(t for t, how in found[name]["disks"].items() if how == "bitmap")}
+                   for name in order]
+    return {"snapshots": tree, "current_snapshot": next((s["name"] for s in tree if s["current"]), None),
+            "checkpoints": checkpoints}
 
 
 def _describe_disk(guest, node, active):
@@ -183,8 +206,33 @@ def _describe_disk(guest, node, active):
             chain.append({"path": bpath, "format": fmt.get("type") if fmt is not None else None})
             seen.add(bpath)
             vol = _optional(guest.conn.storageVolLookupByPath, bpath)
+    if not chain and path and _local(guest):
+        chain = _header_chain(path)
     disk["backing_chain"] = chain
     return disk
+
+
+def _local(guest):
+    """Whether the guest's host is this machine (its image files can be read here)."""
+    with lc.attempt("read the hostname of %s" % guest.uri):
+        return backup_images.is_local(guest.uri, guest.conn.getHostname())
+
+
+def _header_chain(path):
+    """The backing chain read from the qcow2 headers of images this machine sees (a shut-off VM
+    whose images no storage pool lists)."""
+    chain, current = [], path
+    while len(chain) < 16:
+        try:
+            header = qcow2.read_header(current)
+        except OSError:
+            break
+        backing = qcow2.resolve(current, header.backing) if header else None
+        if not backing or backing == path or any(c["path"] == backing for c in chain):
+            break
+        chain.append({"path": backing, "format": header.backing_format})
+        current = backing
+    return chain
 
 
 def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,

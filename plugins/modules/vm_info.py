@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Reports one VM or every VM of a host, optionally filtered by state, tags and collection metadata.
   - For each VM, its state and reason, resources, disks (path, format, size, backing chain),
-    interfaces (MAC, network, addresses from DHCP leases or the guest agent where available),
+    its snapshot tree (RV(vms[].snapshots), see M(hotiron.virt.vm_snapshot)) and backup checkpoints
+    (RV(vms[].checkpoints), see M(hotiron.virt.vm_backup)), interfaces (MAC, network, addresses from DHCP leases or the guest agent where available),
     the collection metadata, CPU use, and the progress of a running job such as a migration
     (RV(vms[].job)), to poll while M(hotiron.virt.vm_migrate) runs with C(async).
 author:
@@ -205,6 +206,20 @@ vms:
     persistent:
       description: Has a persistent definition.
       type: bool
+    snapshots:
+      description:
+        - The snapshot tree, oldest first. Each snapshot has name, parent, children, state, created
+          (epoch seconds), current, kind (V(external) or V(internal)), memory, memory_file,
+          description, and per disk target the frozen image and the overlay (C(disks)).
+      type: list
+      elements: dict
+    current_snapshot:
+      description: Name of the current snapshot (the one the VM was last snapshotted at or reverted to).
+      type: str
+    checkpoints:
+      description: Backup checkpoints (dirty bitmaps), parents first, each with name, parent and the disks with a bitmap.
+      type: list
+      elements: dict
 libvirt_error:
   description: libvirt's error code and domain, when the failure came from libvirt.
   returned: on failure
