@@ -12,6 +12,7 @@ migration.  :func:`matches`, :func:`cpu_percent` and :func:`job_progress` are pu
 
 from __future__ import annotations
 
+import datetime
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
@@ -43,10 +44,22 @@ def _optional(func, *args):
         raise
 
 
-def matches(info, states=None, tags=None, metadata=None):
-    """Whether a described VM passes the vm_info filters (pure)."""
+def matches(info, states=None, tags=None, metadata=None, owner=None, expires_by=None):
+    """Whether a described VM passes the vm_info filters (pure).
+
+    ``expires_by`` (a ``datetime.date``) keeps the VMs whose ``expires`` date is on or before it;
+    a VM without one never expires.
+    """
     if states and info["state"] not in states:
         return False
+    if owner is not None and info["metadata"].get("owner") != owner:
+        return False
+    if expires_by is not None:
+        try:
+            if datetime.date.fromisoformat(info["metadata"].get("expires") or "") > expires_by:
+                return False
+        except ValueError:
+            return False
     if tags and not set(tags) <= set(info["tags"]):
         return False
     for key, value in (metadata or {}).items():
@@ -236,14 +249,14 @@ def _header_chain(path):
 
 
 def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,
-         clock=time.monotonic, sleep=time.sleep):
+         clock=time.monotonic, sleep=time.sleep, owner=None, expires_by=None):
     """Describe one VM (``name``) or every VM passing the filters."""
     if name:
         dom = lc.lookup_domain(conn, name)
         guests = [Guest(conn, dom)] if dom is not None else []
     else:
         guests = all_guests(conn)
-    found = [d for d in (describe(g, addresses) for g in guests) if matches(d, states, tags, metadata)]
+    found = [d for d in (describe(g, addresses) for g in guests) if matches(d, states, tags, metadata, owner, expires_by)]
     if cpu_sample and cpu_sample > 0:
         running = [g for g in guests if g.name in {d["name"] for d in found if d["state"] == "running"}]
         with lc.attempt("sample the cpu time of the vms on %s" % lc.safe_uri(conn)):

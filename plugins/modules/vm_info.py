@@ -45,6 +45,14 @@ options:
       - Only VMs whose collection metadata has these values (keys such as V(owner),
         V(resource_group), V(ha_priority), V(template), or free-form keys).
     type: dict
+  owner:
+    description: Only VMs of this owner (M(hotiron.virt.vm)'s O(hotiron.virt.vm#module:owner)).
+    type: str
+  expires_by:
+    description:
+      - Only VMs whose O(hotiron.virt.vm#module:expires) date is on or before this date
+        (V(YYYY-MM-DD), or V(today) on the machine running the module, in UTC). A VM without a date never expires.
+    type: str
   cpu_sample:
     description:
       - Seconds between two samples of each running VM's CPU time, to report RV(vms[].cpu_percent).
@@ -226,20 +234,37 @@ libvirt_error:
   type: dict
 """
 
+import datetime
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
 
 
+def expiry_date(value):
+    """``datetime.date`` of O(expires_by), or None; ValueError with the message."""
+    if value is None:
+        return None
+    if value == "today":
+        return datetime.datetime.now(datetime.timezone.utc).date()
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expires_by: %r is neither a date such as 2027-03-31 nor today" % value) from None
+
+
 def run(module):
-    if module.params["cpu_sample"] < 0:
-        module.fail_json(msg="cpu_sample: must be 0 or more seconds, got %s" % module.params["cpu_sample"])
+    try:
+        expires_by = expiry_date(module.params["expires_by"])
+    except ValueError as err:
+        module.fail_json(msg=str(err))
     # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
     with module_base.connection(module) as conn:
         vms = vm_query.info(conn, name=module.params["name"], states=module.params["states"],
                             tags=module.params["tags"], metadata=module.params["metadata"],
-                            cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"])
+                            cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"],
+                            owner=module.params["owner"], expires_by=expires_by)
     return {"changed": False, "vms": vms}
 
 
@@ -251,6 +276,8 @@ def main():
                     choices=["running", "paused", "shutoff", "shutdown", "crashed", "pmsuspended", "blocked", "nostate"]),
         tags=dict(type="list", elements="str"),
         metadata=dict(type="dict"),
+        owner=dict(type="str"),
+        expires_by=dict(type="str"),
         cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
     )

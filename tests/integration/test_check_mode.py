@@ -41,6 +41,7 @@ def scene(lab, lab_guest):
     pool.createXML("<volume><name>ck-vol.qcow2</name><capacity unit='MiB'>8</capacity>"
                    "<target><format type='qcow2'/></target></volume>", 0)
     os.makedirs(os.path.join(lab.host("hv1").images_dir, "ck-spare"), exist_ok=True)
+    os.makedirs(os.path.join(lab.host("hv1").images_dir, "ck-backups"), exist_ok=True)
     spare = lab.host("hv1").dir_pool(conn, "ck-spare", IMAGES + "/ck-spare")
     made_pools.append(("hv1", "ck-spare"))
     net = conn.networkDefineXML("<network><name>ck-net</name><ip address='198.18.77.1' prefix='24'/></network>")
@@ -62,6 +63,7 @@ def scene(lab, lab_guest):
             pool.destroy()
         pool.undefine()
     os.rmdir(os.path.join(lab.host("hv1").images_dir, "ck-spare"))
+    os.rmdir(os.path.join(lab.host("hv1").images_dir, "ck-backups"))
 
 
 def tasks(lab, guest, template):
@@ -95,6 +97,16 @@ def tasks(lab, guest, template):
         ("migrate", {"hotiron.virt.vm_migrate": {"uri": hv1, "name": guest.name, "dest_uri": hv2,
                                                  "migration_address": "tcp://" + lab.host("hv2").address}}),
         ("maintenance", {"hotiron.virt.host_maintenance": {"uri": hv1, "hosts": hosts, "state": "maintenance"}}),
+        ("schedule", {"hotiron.virt.resource_schedule": {"hosts": hosts, "rules": [
+            {"vms": [guest.name], "set": {"cpu_shares": 300, "sla": "gold"}}]}}),
+    ]
+
+
+def host_tasks(guest):
+    """Modules that run on the VM's own host (they write image files there)."""
+    return [
+        ("snapshot", {"hotiron.virt.vm_snapshot": {"name": guest.name, "snapshot": "ck-snap"}}),
+        ("backup", {"hotiron.virt.vm_backup": {"name": guest.name, "target": IMAGES + "/ck-backups"}}),
     ]
 
 
@@ -107,13 +119,14 @@ def test_every_module_in_check_mode_changes_nothing(lab, scene, run_playbook, tm
         {"hosts": "hv1", "gather_facts": False, "tasks": [
             {"name": "conf", "ignore_errors": True, "hotiron.virt.libvirt_conf": {
                 "files": [{"path": "/etc/libvirt/libvirtd.conf", "settings": {"max_clients": 77}},
-                          {"path": "/etc/libvirt/qemu.conf", "settings": {"max_processes": 1000}}]}}]},
+                          {"path": "/etc/libvirt/qemu.conf", "settings": {"max_processes": 1000}}]}}]
+            + [dict(task, name=name, ignore_errors=True) for name, task in host_tasks(guest)]},
     ]
     before = snapshot(lab)
     run = run_playbook(write_play(tmp_path, "check.yml", play), check=True, diff=True)
     after = snapshot(lab)
     assert differences(before, after) == [], run.stdout
-    for name in [name for name, _task in plan] + ["conf"]:
+    for name in [name for name, _task in plan + host_tasks(guest)] + ["conf"]:
         results = run.for_task(name)
         assert results, "no result for %s:\n%s" % (name, run.stdout)
         result = results[0]["result"]

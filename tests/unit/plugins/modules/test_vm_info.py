@@ -128,3 +128,18 @@ def test_module_bad_state_filter(capsys):
             vm_info.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and "states" in out["msg"]
+
+
+def test_owner_and_expiry_filters():
+    import datetime  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm_query import matches  # pylint: disable=import-outside-toplevel
+
+    def vm(**meta):
+        return {"state": "running", "tags": [], "metadata": meta}
+
+    today = datetime.date(2027, 3, 31)
+    assert matches(vm(owner="a"), owner="a") and not matches(vm(owner="b"), owner="a") and not matches(vm(), owner="a")
+    assert matches(vm(expires="2027-03-31"), expires_by=today) and matches(vm(expires="2020-01-01"), expires_by=today)
+    assert not matches(vm(expires="2027-04-01"), expires_by=today)
+    assert not matches(vm(), expires_by=today) and not matches(vm(expires="soon"), expires_by=today)
