@@ -176,6 +176,7 @@ def run_module(ansible_runner):
 def lab():
     """Three real libvirt hosts (hv1..hv3) for the whole session."""
     the_lab = Lab(LAB_ID)
+    the_lab.down()      # a lab left up (by `make demo`, say) holds VMs the tests do not expect
     the_lab.up(3)
     yield the_lab
     if os.environ.get("LAB_KEEP") != "1":

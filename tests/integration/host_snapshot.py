@@ -37,9 +37,17 @@ def _pools(conn):
             "xml": pool.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE),
             "active": active,
             "autostart": pool.autostart(),
-            "volumes": sorted((v.name(), v.info()[1]) for v in pool.listAllVolumes(0)) if active else None,
+            "volumes": sorted(_volume(v) for v in pool.listAllVolumes(0)) if active else None,
         }
     return out
+
+
+def _volume(vol):
+    """``(name, capacity)``; a volume whose file went since the pool's last refresh has None."""
+    try:
+        return vol.name(), vol.info()[1]
+    except libvirt.libvirtError:
+        return vol.name(), None
 
 
 def _networks(conn):

@@ -22,7 +22,7 @@ import pytest
 from storage_helpers import marker_sector, outside_path, serial_log, wait_for_marker
 
 import appliances  # tests/lab/appliances.py
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh
 
 pytestmark = pytest.mark.lab
 
@@ -300,7 +300,7 @@ def test_an_efi_appliance_boots_with_ovmf_or_is_refused_before_anything_is_writt
     caps = env["conn"].getDomainCapabilities(None, "x86_64", None, env["lab"].virt_type)
     before = snapshot(env)
     result = run_module("hotiron.virt.vm_import", import_args(env, ova, default_network="apl-net"), host="hv1")
-    if vs.uefi_available(caps):
+    if vh.uefi_available(caps):
         assert result["changed"] and not result.get("failed"), result.get("msg")
         assert dom_xml(env["conn"].lookupByName(name)).find("os").get("firmware") == "efi"
     else:
