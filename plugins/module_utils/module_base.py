@@ -50,6 +50,25 @@ def ensure_libvirt(module):
     )
 
 
+def group_argument_spec():
+    """The options described by the ``hotiron.virt.resource_group`` doc fragment."""
+    return dict(hosts=dict(type="dict", required=True))
+
+
+def conclude(module, result):
+    """The module's result as Ansible wants it: the ``diff`` only in diff mode and when something
+    changed, each of ``warnings`` through ``module.warn``, and a ``failed`` result through
+    ``fail_json`` (with everything else it holds)."""
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None and result.get("changed"):
+        result["diff"] = diff
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    return result
+
+
 def split_ranges(argument_spec):
     """``(spec for AnsibleModule, ranges)``: see :mod:`arg_ranges` (``min``/``max`` in a spec)."""
     return arg_ranges.split(argument_spec)

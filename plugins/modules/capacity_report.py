@@ -20,6 +20,9 @@ description:
     mail attachment or a CI artifact.
 author:
   - hotiron.virt contributors (@hotiron-virt)
+extends_documentation_fragment:
+  - hotiron.virt.resource_group
+  - hotiron.virt.resource_group.capacity
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -29,10 +32,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
-  hosts:
-    description: The hosts of the resource group, name to libvirt URI.
-    type: dict
-    required: true
   dest:
     description: The HTML file to write (on the machine running the module).
     type: path
@@ -69,14 +68,6 @@ options:
     description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:sla_weights).
     type: dict
     default: {}
-  cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU (0.1 to 64).
-    type: float
-    default: 4.0
-  reserved_host_memory:
-    description: Memory in MiB (0 or more) kept for each host itself.
-    type: int
-    default: 256
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.rebalance
@@ -114,11 +105,12 @@ from ansible_collections.hotiron.virt.plugins.module_utils.capacity import rebal
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import report
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import VirtError
+from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC
 
 
 def argument_spec():
-    return dict(
-        hosts=dict(type="dict", required=True),
+    spec = module_base.group_argument_spec()
+    spec.update(
         dest=dict(type="path", required=True),
         group=dict(type="str", default="resource group"),
         samples=dict(type="int", default=12, min=2, max=1000),
@@ -128,9 +120,9 @@ def argument_spec():
         window=dict(type="int", default=0, min=0, max=86400),
         max_moves=dict(type="int", default=5, min=0, max=1000),
         sla_weights=dict(type="dict", default={}),
-        cpu_allocation_ratio=dict(type="float", default=4.0, min=0.1, max=64),
-        reserved_host_memory=dict(type="int", default=256, min=0),
+        **HOST_LIMITS_SPEC,
     )
+    return spec
 
 
 def gather(p):

@@ -28,6 +28,8 @@ description:
     are still read from libvirt.
 author:
   - hotiron.virt contributors (@hotiron-virt)
+extends_documentation_fragment:
+  - hotiron.virt.resource_group
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -37,10 +39,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
-  hosts:
-    description: The hosts of the resource group, name to libvirt URI.
-    type: dict
-    required: true
   interval:
     description: Seconds (0.1 to 600) between two readings of a host.
     type: float
@@ -141,8 +139,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats
 
 
 def argument_spec():
-    return dict(
-        hosts=dict(type="dict", required=True),
+    spec = module_base.group_argument_spec()
+    spec.update(
         interval=dict(type="float", default=2.0, min=0.1, max=600),
         samples=dict(type="int", default=2, min=2, max=1000),
         stats=dict(type="list", elements="str", choices=list(stats_ops.STAT_GROUPS), default=list(stats_ops.STAT_GROUPS)),
@@ -150,6 +148,7 @@ def argument_spec():
         window=dict(type="str", default="2m"),
         timeout=dict(type="float", default=30.0, min=1, max=600),
     )
+    return spec
 
 
 def run(module):

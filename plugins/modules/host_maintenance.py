@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning.group
+  - hotiron.virt.resource_group.capacity
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -85,14 +86,6 @@ options:
     description: Host name to the address it receives migrations on (V(tcp://10.0.0.2) or V(10.0.0.2)).
     type: dict
     default: {}
-  cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU (0.1 to 64).
-    type: float
-    default: 4.0
-  reserved_host_memory:
-    description: Memory in MiB (0 or more) kept for each host itself.
-    type: int
-    default: 256
 seealso:
   - module: hotiron.virt.vm_migrate
 """
@@ -154,15 +147,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops import run_host_maintenance
 from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module, split_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils.module_base import conclude, connection_argument_spec, run_module, split_ranges
 
 
 def run(module):
-    result = run_host_maintenance(module.params, module.check_mode)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None and result.get("changed"):
-        result["diff"] = diff
-    return result
+    return conclude(module, run_host_maintenance(module.params, module.check_mode))
 
 
 def main():

@@ -36,6 +36,8 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.migration_tuning.group
+  - hotiron.virt.resource_group
+  - hotiron.virt.resource_group.capacity
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -46,10 +48,6 @@ attributes:
     support: full
     details: The hosts' loads and the group's imbalance, before and after the plan.
 options:
-  hosts:
-    description: The hosts of the resource group, name to libvirt URI.
-    type: dict
-    required: true
   cpu_high:
     description: The CPU load (of a host's CPUs, above 0 up to 1) a host must stay under.
     type: float
@@ -132,14 +130,6 @@ options:
     description: Host name to the address it receives migrations on.
     type: dict
     default: {}
-  cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU (0.1 to 64).
-    type: float
-    default: 4.0
-  reserved_host_memory:
-    description: Memory in MiB (0 or more) kept for each host itself.
-    type: int
-    default: 256
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.host_maintenance
@@ -202,8 +192,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HO
 
 
 def argument_spec():
-    return dict(
-        hosts=dict(type="dict", required=True),
+    spec = module_base.group_argument_spec()
+    spec.update(
         cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
         window=dict(type="int", default=120, min=0, max=86400),
         max_imbalance=dict(type="float", default=0.1, min=0, max=1),
@@ -225,6 +215,7 @@ def argument_spec():
         migration_addresses=dict(type="dict", default={}),
         **HOST_LIMITS_SPEC,
     )
+    return spec
 
 
 def check_input(params):
@@ -244,15 +235,7 @@ def run(module):
     problem = check_input(module.params)
     if problem:
         module.fail_json(msg=problem)
-    result = run_rebalance(module.params, module.check_mode)
-    diff = result.pop("diff")
-    if module._diff and result.get("changed"):
-        result["diff"] = diff
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    return result
+    return module_base.conclude(module, run_rebalance(module.params, module.check_mode))
 
 
 def main():

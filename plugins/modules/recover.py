@@ -36,6 +36,9 @@ description:
   - Passes of one group are serialised by a lock next to O(state_file).
 author:
   - hotiron.virt contributors (@hotiron-virt)
+extends_documentation_fragment:
+  - hotiron.virt.resource_group
+  - hotiron.virt.resource_group.capacity
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -47,10 +50,6 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
-  hosts:
-    description: The hosts of the resource group, name to libvirt URI (as M(hotiron.virt.host_maintenance) takes them).
-    type: dict
-    required: true
   fencing:
     description:
       - How to fence the hosts, one entry per host; in an inventory, each host's C(hotiron_fence)
@@ -159,14 +158,6 @@ options:
     type: list
     elements: list
     default: []
-  cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU (0.1 to 64).
-    type: float
-    default: 4.0
-  reserved_host_memory:
-    description: Memory in MiB (0 or more) kept for each host itself.
-    type: int
-    default: 256
 notes:
   - The module runs where Ansible runs it (usually the controller, C(delegate_to=localhost)), reaches
     every host by its URI and runs the fence agents there, so that machine needs the fence agents
@@ -258,8 +249,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops 
 
 
 def argument_spec():
-    return dict(
-        hosts=dict(type="dict", required=True),
+    spec = module_base.group_argument_spec()
+    spec.update(
         fencing=dict(type="list", elements="dict", default=[], options=dict(
             host=dict(type="str", required=True),
             agent=dict(type="str", required=True),
@@ -284,6 +275,7 @@ def argument_spec():
         anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,
     )
+    return spec
 
 
 def check_input(params):
@@ -306,10 +298,7 @@ def run(module):
     problem = check_input(module.params)
     if problem:
         module.fail_json(msg=problem)
-    result = run_recover(module.params, module.check_mode)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    return result
+    return module_base.conclude(module, run_recover(module.params, module.check_mode))
 
 
 def main():

@@ -27,6 +27,8 @@ description:
     answer changes next.
 author:
   - hotiron.virt contributors (@hotiron-virt)
+extends_documentation_fragment:
+  - hotiron.virt.resource_group
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -36,10 +38,6 @@ attributes:
     support: full
     details: Each VM's values before and after.
 options:
-  hosts:
-    description: The hosts of the resource group, name to libvirt URI.
-    type: dict
-    required: true
   rules:
     description: The rules, in order (the last one in force wins).
     type: list
@@ -173,12 +171,13 @@ def argument_spec():
         set=dict(type="dict", required=True, options=values),
         **{"from": dict(type="str"), "to": dict(type="str")},
     )
-    return dict(
-        hosts=dict(type="dict", required=True),
+    spec = module_base.group_argument_spec()
+    spec.update(
         rules=dict(type="list", elements="dict", required=True, options=rule),
         sla_classes=dict(type="list", elements="str"),
         at=dict(type="str"),
     )
+    return spec
 
 
 def clean_rules(rules):
@@ -193,13 +192,7 @@ def clean_rules(rules):
 
 def run(module):
     params = dict(module.params, rules=clean_rules(module.params["rules"]))
-    result = run_schedule(params, module.check_mode)
-    diff = result.pop("diff")
-    if module._diff and result["changed"]:
-        result["diff"] = diff
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    return result
+    return module_base.conclude(module, run_schedule(params, module.check_mode))
 
 
 def main():

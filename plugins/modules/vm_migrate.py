@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning
+  - hotiron.virt.resource_group.capacity
 attributes:
   check_mode:
     description: Can run in check mode and return what would change without changing it.
@@ -80,14 +81,6 @@ options:
     type: str
     choices: [auto, always, never]
     default: auto
-  cpu_allocation_ratio:
-    description: vCPUs a host may run per physical CPU, for the free vCPU check (0.1 to 64).
-    type: float
-    default: 4.0
-  reserved_host_memory:
-    description: Memory in MiB kept for the host itself, for the free memory check (0 or more).
-    type: int
-    default: 256
 notes:
   - Runs for as long as the migration; use C(async) and C(poll) for long ones. Meanwhile
     M(hotiron.virt.vm_info) on the source reports its progress (RV(hotiron.virt.vm_info#module:vms[].job)).

@@ -1,0 +1,32 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """The options of modules that work on a whole resource group."""
+
+    DOCUMENTATION = r"""
+options:
+  hosts:
+    description:
+      - The hosts of the resource group, name to libvirt URI (the URI each host's libvirtd reaches
+        the others by), for example built from the inventory group's C(libvirt_uri) host variables.
+    type: dict
+    required: true
+"""
+
+    # How much of a host the collection's placements may use.
+    CAPACITY = r"""
+options:
+  cpu_allocation_ratio:
+    description: vCPUs a host may run per physical CPU (0.1 to 64), for the free vCPU check.
+    type: float
+    default: 4.0
+  reserved_host_memory:
+    description: Memory in MiB (0 or more) kept for each host itself, for the free memory check.
+    type: int
+    default: 256
+"""
