@@ -18,6 +18,7 @@ Instance ``FRESH_ID`` (default 231); the hosts go down at the end unless ``LAB_K
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -128,8 +129,8 @@ def systemd(run_playbook):
         assert made.first.rc == 0, made.first.stdout[-4000:]
         yield made
     finally:
-        if os.environ.get("LAB_KEEP") != "1":
-            assert instance.down() == [], "a systemd host did not power off by itself"
+        killed = [] if os.environ.get("LAB_KEEP") == "1" else instance.down()
+    assert killed == [], f"{killed}: did not power off by itself"
 
 
 def converge(systemd, run_playbook, check=False, **extra_vars):
@@ -283,6 +284,12 @@ SANLOCK_VARS = {"hypervisor_migration_transport": "tcp", "hypervisor_tcp_auth": 
                 "hypervisor_lock_manager": "sanlock", "hypervisor_sanlock_host_id": 2}
 
 
+def role_part(tasks_from):
+    """A task including one task file of the role, as its tests of parts do."""
+    return {"name": tasks_from, "ansible.builtin.include_role": {"name": "hotiron.virt.hypervisor",
+                                                                 "tasks_from": tasks_from}}
+
+
 def write_play(tmp_path, name, plays):
     path = tmp_path / name
     path.write_text(json.dumps(plays))
@@ -294,24 +301,20 @@ def test_sanlock_packages_and_configuration(systemd, run_playbook, tmp_path):
     of Debian's qemu.conf and qemu-sanlock.conf (the host's live files keep virtlockd)."""
     host = systemd.hosts[1]
     conf = "/root/sanlock-conf"
+    copies = {"name": "Copies of the configuration", "changed_when": True, "ansible.builtin.shell": {
+        "cmd": f"mkdir -p {conf} && cp -p /etc/libvirt/qemu.conf /etc/libvirt/qemu-sanlock.conf "
+               f"/etc/libvirt/libvirtd.conf {conf}/"}}
+    tasks = [role_part("set_vars.yml"), role_part("packages.yml"), copies,
+             dict(role_part("config.yml"), vars={"__hypervisor_conf_dir": conf})]
     play = write_play(tmp_path, "sanlock.yml", [{"hosts": host.name, "gather_facts": False, "vars": SANLOCK_VARS,
-        "tasks": [
-            {"name": "Platform", "ansible.builtin.include_role": {"name": "hotiron.virt.hypervisor",
-                                                                 "tasks_from": "set_vars.yml"}},
-            {"name": "Packages", "ansible.builtin.include_role": {"name": "hotiron.virt.hypervisor",
-                                                                 "tasks_from": "packages.yml"}},
-            {"name": "Copies of the configuration", "ansible.builtin.shell": {
-                "cmd": f"mkdir -p {conf} && cp -p /etc/libvirt/qemu.conf /etc/libvirt/qemu-sanlock.conf "
-                       f"/etc/libvirt/libvirtd.conf {conf}/"}, "changed_when": True},
-            {"name": "Configuration", "ansible.builtin.include_role": {"name": "hotiron.virt.hypervisor",
-                                                                      "tasks_from": "config.yml"},
-             "vars": {"__hypervisor_conf_dir": conf}}]}])
+                                                 "tasks": tasks}])
     run = run_playbook(play, inventory=systemd.inventory)
     assert run.rc == 0, run.stdout[-3000:]
     assert installed(host, DEBIAN["__hypervisor_sanlock_packages"]) == sorted(DEBIAN["__hypervisor_sanlock_packages"])
-    # Debian's package started the daemon, which failed as the role's pre-flight says it must;
-    # in the foreground it says why (EPERM: no CAP_SYS_RESOURCE to raise its memlock limit).
-    assert show(host, UNITS["sanlock"], "ActiveState")["ActiveState"] == "failed"
+    # Debian's package started the daemon, which does not run, as the role's pre-flight says
+    # (systemd saw it fail or, when it died before systemd found it, just end); in the
+    # foreground it says why (EPERM: no CAP_SYS_RESOURCE to raise its memlock limit).
+    assert show(host, UNITS["sanlock"], "ActiveState")["ActiveState"] in ("failed", "inactive")
     daemon = host.run(["timeout", "20", "sanlock", "daemon", "-D", "-w", "0"], check=False, timeout=60)
     assert daemon.returncode == 1, (daemon.returncode, daemon.stderr)
     assert "cannot set the limits for memlock 1" in daemon.stderr, daemon.stderr
@@ -344,3 +347,33 @@ def test_sanlock_refused_before_anything_changes_naming_the_capability(systemd, 
     assert "CAP_SYS_RESOURCE" in message and capbnd in message and "/proc/1/status" in message
     assert run.changed(host.name) == 0
     assert state(host) == before
+
+
+def status_with(capbnd):
+    text = f"Name:\tpython3\nCapInh:\t0000000000000000\nCapBnd:\t{capbnd}\nCapAmb:\t0000000000000000\n"
+    return {"content": base64.b64encode(text.encode()).decode(), "source": "/proc/1/status"}
+
+
+@pytest.mark.parametrize("capbnd,allowed", [
+    ("000001ffffffffff", True),            # every capability
+    ("0000000001000000", True),            # CAP_SYS_RESOURCE alone
+    ("000001fffeffffff", False),           # this machine: all but CAP_SYS_RESOURCE
+    ("00000000fcecafff", False),           # systemd-nspawn's default set
+    (None, None),                          # the real /proc/self/status of this machine
+])
+def test_sanlock_preflight_reads_cap_sys_resource_from_the_bounding_set(run_playbook, tmp_path, capbnd, allowed):
+    """The pre-flight's arithmetic (bit 24 of CapBnd), on localhost without systemd: with a given
+    status, and with this machine's own, whose answer is worked out here independently."""
+    if capbnd is None:
+        with open("/proc/self/status", encoding="utf-8") as handle:
+            own = next(line.split()[1] for line in handle if line.startswith("CapBnd:"))
+        allowed = bool((int(own, 16) >> CAP_SYS_RESOURCE) & 1)
+    variables = dict(SANLOCK_VARS, hypervisor_allow_emulation=True, hypervisor_service_manager="pidfile")
+    play = write_play(tmp_path, "preflight.yml", [{"hosts": "localhost", "gather_facts": False, "vars": variables,
+                                                   "tasks": [role_part("set_vars.yml"), role_part("preflight.yml")]}])
+    run = run_playbook(play, extra_vars={"__hypervisor_proc_status": status_with(capbnd)} if capbnd else None)
+    (check,) = role_results(run, "Stop unless sanlock's daemon can start")
+    assert (run.rc == 0) == allowed and (check["status"] == "ok") == allowed, run.stdout[-2000:]
+    if not allowed:
+        assert "CAP_SYS_RESOURCE" in check["result"]["msg"]
+        assert (capbnd or "/proc/self/status") in check["result"]["msg"]

@@ -458,9 +458,12 @@ class FreshInstance(lab.Lab):
         _run(["rm", "-rf", "--one-file-system", path])
 
     def status_lines(self):
+        cached = os.path.join(CACHE_DIR, cache_name())
+        if self.init == "systemd":
+            import systemd_host  # pylint: disable=import-outside-toplevel
+            cached = os.path.join(CACHE_DIR, systemd_host.systemd_cache_name(cache_name()))
         lines = [f"fresh instance {self.lab_id} ({self.init} hosts): {self.state_dir}",
-                 f"rootfs cache: {os.path.join(CACHE_DIR, cache_name())}"
-                 f" ({'present' if os.path.exists(os.path.join(CACHE_DIR, cache_name())) else 'not made yet'})",
+                 f"rootfs cache: {cached} ({'present' if os.path.exists(cached) else 'not made yet'})",
                  f"inventory: {self.inventory_path}"]
         if not self.hosts:
             lines.append("no hosts (instance is down)")

@@ -42,7 +42,7 @@ import time
 import uuid
 
 import lab
-from lab import LabError, ROOT_DIR
+from lab import LabError
 import fresh_host
 
 SYSTEMD_PACKAGES = ("dbus", "systemd", "systemd-sysv")
@@ -85,7 +85,7 @@ def cgroup_roots(mountinfo_text):
     ``systemd`` v1 hierarchy and the unified (v2) one, as mounted on this machine."""
     roots = []
     for line in mountinfo_text.splitlines():
-        left, _, right = line.partition(" - ")
+        left, _sep, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
         if len(fields) < 5 or len(tail) < 3:
             continue
@@ -97,7 +97,7 @@ def cgroup_roots(mountinfo_text):
 def status_field(status_text, key):
     """The values of ``key`` in a /proc/<pid>/status text, as a list of strings."""
     for line in status_text.splitlines():
-        name, _, value = line.partition(":")
+        name, _sep, value = line.partition(":")
         if name == key:
             return value.split()
     return []
@@ -286,8 +286,16 @@ class SystemdHost(fresh_host.FreshHost):
     def spawn_keeper(self):
         """Start nspawn in the host's own cgroups; returns the Popen of nspawn."""
         cgroups = self.cgroup_dirs()
+        if not cgroups:
+            raise LabError("no cgroup hierarchy for systemd (named systemd or cgroup2) is mounted here")
         for path in cgroups:
-            os.makedirs(path, exist_ok=True)
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                raise LabError(f"{self.name}: cannot make its cgroup {path} ({exc.strerror}): "
+                               "systemd hosts need a writable cgroup hierarchy") from exc
+        if not shutil.which("systemd-nspawn"):
+            raise LabError("systemd-nspawn is missing: apt-get install systemd-container")
         # The shell moves itself into the cgroups, then becomes nspawn (same pid).
         enter = 'for cg in "$@"; do [ "$cg" = -- ] && break; echo $$ > "$cg/cgroup.procs" || exit 1; done; '
         cmd = ["sh", "-c", enter + 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"', "sh",
