@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import time
 
 import libvirt
@@ -240,6 +241,30 @@ def test_a_new_listen_address_makes_systemd_bind_the_socket_anew(systemd, run_pl
     assert all(back.changed(h.name) > 0 for h in systemd.hosts)
     for host in systemd.hosts:
         libvirt.open(host.uri).close()
+
+
+def test_tls_listener_added_through_systemd(systemd, run_playbook, tmp_path):
+    """TLS on top of TCP: a socket unit that is not active yet while libvirtd runs (systemd would
+    refuse to start it), and a qemu+tls client from outside with a certificate of the role's CA."""
+    ca_dir = tmp_path / "pki"
+    run = converge(systemd, run_playbook, hypervisor_migration_transport="tls", hypervisor_listen_tcp=True,
+                   hypervisor_tls_ca_dir=str(ca_dir), hypervisor_tls_addresses=["{{ lab_address }}"])
+    for host in systemd.hosts:
+        (stop,) = role_results(run, "Stop libvirtd while systemd binds its sockets", host.name)
+        assert stop["status"] == "changed"
+        assert show(host, UNITS["libvirtd_tls"], "ActiveState", "Listen") == {
+            "ActiveState": "active", "Listen": f"{host.address}:16514 (Stream)"}
+        client = tmp_path / ("client-" + host.name)
+        client.mkdir()
+        for source, target in (("ca-cert.pem", "cacert.pem"), (f"{host.name}-cert.pem", "clientcert.pem"),
+                               (f"{host.name}-key.pem", "clientkey.pem")):
+            shutil.copy(ca_dir / source, client / target)
+        conn = libvirt.open(f"qemu+tls://{host.address}/system?pkipath={client}")
+        try:
+            assert conn.getHostname() == host.name
+        finally:
+            conn.close()
+        libvirt.open(host.uri).close()        # TCP still there
 
 
 # --- a guest moves between two systemd hosts --------------------------------------------------------
