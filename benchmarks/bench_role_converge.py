@@ -17,6 +17,11 @@ libvirtd restart, not a download.  ``--fresh`` uses fresh Debian 12 hosts instea
 their own, so the first run really installs libvirt and QEMU from deb.debian.org (with
 Recommends, as apt does by default) and starts libvirtd.  After the second run each fresh
 host must answer host_info over qemu+tcp from the controller.
+
+``--systemd`` does the same on fresh Debian 12 hosts that run systemd (tests/lab/systemd_host.py:
+booted by systemd-nspawn, systemd as PID 1), with the ``systemd`` molecule scenario's converge:
+apt in each host starts what its packages start through systemd, and the role runs libvirt
+socket-activated.  Instance ``FRESH_ID`` as with ``--fresh`` (use one nobody else uses).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from lab import Lab  # noqa: E402
 import fresh_host  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
-SCENARIO = os.path.join(ROOT, "extensions", "molecule", "default")
+SCENARIOS = os.path.join(ROOT, "extensions", "molecule")
 CONTROLLER_INVENTORY = os.path.join(ROOT, "extensions", "molecule", "inventory", "controller.yml")
 TARGET = 0.3
 
@@ -49,9 +54,9 @@ def ansible_env():
     return env
 
 
-def converge(the_lab):
+def converge(the_lab, scenario="default"):
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", CONTROLLER_INVENTORY, "-i",
-           the_lab.inventory_path, os.path.join(SCENARIO, "converge.yml")]
+           the_lab.inventory_path, os.path.join(SCENARIOS, scenario, "converge.yml")]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), cwd=ROOT, check=False)
     elapsed = time.monotonic() - start
@@ -81,25 +86,29 @@ def main():
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--fresh", action="store_true",
                         help="fresh Debian 12 hosts (tests/lab/fresh_host.py) instead of lab hosts")
+    parser.add_argument("--systemd", action="store_true",
+                        help="fresh Debian 12 hosts that run systemd (tests/lab/systemd_host.py)")
     args = parser.parse_args()
     lab_id = (int(os.environ.get("LAB_ID", "0")) + 192) % 256
-    kind = "fresh Debian 12" if args.fresh else "lab"
+    fresh = args.fresh or args.systemd
+    kind = "fresh Debian 12 systemd" if args.systemd else "fresh Debian 12" if args.fresh else "lab"
+    scenario = "systemd" if args.systemd else "default"
     firsts, seconds = [], []
     for round_no in range(1, args.rounds + 1):
-        the_lab = fresh_host.FreshInstance() if args.fresh else Lab(lab_id)
+        the_lab = fresh_host.FreshInstance() if fresh else Lab(lab_id)
         the_lab.down()
         try:
-            if args.fresh:
-                times = the_lab.up(args.hosts)
-                print("round %d: %d fresh hosts up in %.1f s (%s)"
-                      % (round_no, args.hosts, times["up"],
+            if fresh:
+                times = the_lab.up(args.hosts, init="systemd" if args.systemd else "sysv")
+                print("round %d: %d %s hosts up in %.1f s (%s)"
+                      % (round_no, args.hosts, kind, times["up"],
                          "debootstrap made the root file system in %.0f s" % times["rootfs"]
                          if times["rootfs"] else "root file system from the cache"))
             else:
                 the_lab.up(args.hosts)
-            first, changed1 = converge(the_lab)
-            second, changed2 = converge(the_lab)
-            if args.fresh:
+            first, changed1 = converge(the_lab, scenario)
+            second, changed2 = converge(the_lab, scenario)
+            if fresh:
                 check_remote_host_info(the_lab)
         finally:
             if os.environ.get("LAB_KEEP") != "1":

@@ -3,22 +3,30 @@
 """The hypervisor role's socket drop-ins for systemd hosts, written into a temporary directory.
 
 Under systemd socket activation libvirtd ignores listen_addr, so the role writes the listen
-address into a drop-in of each listening socket unit. This machine has no systemd to run the
-units (README: what is tested for real); this checks what the role writes, that a second run
-changes nothing, and that the drop-ins follow the transports and the address family.
+address into a drop-in of each listening socket unit. This checks what the role writes,
+that a second run changes nothing, and that the drop-ins follow the transports and the address
+family, in a temporary directory; test_hypervisor_role_systemd.py runs them under systemd.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
+import yaml
+
+
+ROLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "roles", "hypervisor")
 
 
 def play(tmp_path, **role_vars):
     unit_dir = tmp_path / "system"
+    with open(os.path.join(ROLE, "vars", "Debian.yml"), encoding="utf-8") as handle:
+        units = yaml.safe_load(handle)["__hypervisor_units"]       # set_vars.yml is not run here
     variables = dict(__hypervisor_systemd_unit_dir=str(unit_dir), __hypervisor_service_manager="pidfile",
-                     **role_vars)
+                     __hypervisor_units=units, **role_vars)
     path = tmp_path / "sockets.yml"
     path.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "Socket drop-ins", "ansible.builtin.include_role": {

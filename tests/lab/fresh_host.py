@@ -13,8 +13,12 @@ the Debian mirror through the machine's resolver.
 
 Usage::
 
-    FRESH_ID=230 python tests/lab/fresh_host.py up --hosts 3 | down | status | inventory
-                                                | run HOST [CMD...] | rootfs
+    FRESH_ID=230 python tests/lab/fresh_host.py up --hosts 3 [--init systemd]
+                                                | down | status | inventory
+                                                | run HOST [CMD...] | rootfs [--init systemd]
+
+With ``--init systemd`` the hosts boot systemd as their PID 1 under systemd-nspawn
+(systemd_host.py); an instance is one kind or the other, recorded when it comes up.
 
 Instance ids are 230..239 (state under ROOT_DIR/fresh-<id>/, host ``fresh<n>`` at
 ``127.77.<id>.<n>``).  Only processes of the fresh hosts are ever signalled, by pid: every
@@ -42,6 +46,7 @@ from lab import LabError, ROOT_DIR  # noqa: E402  # pylint: disable=wrong-import
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INCLUDE = ("python3", "openssh-server")
+INITS = ("sysv", "systemd")     # sysv: no init, the keeper starts sshd; systemd: systemd_host.py
 CACHE_DIR = os.path.join(ROOT_DIR, "rootfs-cache")
 FRESH_IDS = range(230, 240)
 DEFAULT_ID = 230
@@ -93,8 +98,9 @@ def debootstrap_command(target, suite=SUITE, include=INCLUDE, mirror=MIRROR):
             suite, target, mirror]
 
 
-def inventory_text(fresh_id, hosts, key_file, virt_type):
-    """The YAML inventory of a fresh instance: group ``lab`` with the lab's hostvars.
+def inventory_text(fresh_id, hosts, key_file, virt_type, init="sysv"):
+    """The YAML inventory of a fresh instance: group ``lab`` with the lab's hostvars, and
+    ``lab_init`` (sysv or systemd).
 
     ``hosts`` is a list of (name, address)."""
     def quoted(value):
@@ -111,7 +117,8 @@ def inventory_text(fresh_id, hosts, key_file, virt_type):
                 ("ansible_python_interpreter", "/usr/bin/python3"),
                 ("libvirt_uri", f"qemu+tcp://{address}/system"),
                 ("lab_address", address),
-                ("lab_virt_type", virt_type)):
+                ("lab_virt_type", virt_type),
+                ("lab_init", init)):
             lines.append(f"          {key}: {quoted(value)}")
     return "\n".join(lines) + "\n"
 
@@ -289,6 +296,21 @@ class FreshHost(lab.Host):
                 return pid
         return None
 
+    # How the instance takes hosts down (systemd hosts power off cleanly first).
+    def request_poweroff(self):
+        return False
+
+    def finish_poweroff(self, timeout=None):  # pylint: disable=unused-argument
+        """No init to power off: a kill.  False: the host did not power off by itself."""
+        self.kill()
+        return False
+
+    def process_count(self, pid):
+        return len(self.processes(lab.ns_id(pid, "mnt"), lab.ns_id(pid, "uts")))
+
+    def status_words(self):
+        return ""
+
     def processes(self, mnt, uts):
         namespaces = {}
         for pid in lab.all_pids():
@@ -320,7 +342,19 @@ class FreshInstance(lab.Lab):
         return handle
 
     @property
+    def init(self):
+        """sysv or systemd: what the instance's hosts boot, recorded by ``up``."""
+        return self._state().get("init", "sysv")
+
+    def host_class(self):
+        if self.init == "systemd":
+            import systemd_host  # pylint: disable=import-outside-toplevel
+            return systemd_host.SystemdHost
+        return FreshHost
+
+    @property
     def hosts(self):
+        cls = self.host_class()
         count = self._state().get("hosts", 0)
         try:
             names = os.listdir(self.state_dir)
@@ -329,19 +363,28 @@ class FreshInstance(lab.Lab):
         for name in names:
             if name.startswith("fresh") and name[5:].isdigit():
                 count = max(count, int(name[5:]))
-        return [FreshHost(self, index) for index in range(1, count + 1)]
+        return [cls(self, index) for index in range(1, count + 1)]
 
-    def up(self, count=3, timeout=READY_TIMEOUT, log=print):
-        """Start hosts fresh1..fresh<count>, each on a new copy of the cached root file system.
+    def up(self, count=3, timeout=READY_TIMEOUT, log=print, init="sysv"):
+        """Start hosts fresh1..fresh<count>, each on a new copy of the cached root file system
+        (``init`` systemd: booting systemd, see systemd_host.py).
         Returns {'rootfs': seconds making the rootfs (0 if cached), 'up': seconds in all}."""
         if not 1 <= count <= MAX_HOSTS:
             raise LabError(f"a fresh instance has 1 to {MAX_HOSTS} hosts")
+        if init not in INITS:
+            raise LabError(f"init is one of {', '.join(INITS)}, not {init!r}")
+        if self.hosts and any(host.is_up() for host in self.hosts) and self.init != init:
+            raise LabError(f"fresh instance {self.lab_id} runs {self.init} hosts: take it down first")
         # Lab <id> and fresh instance <id> would both use 127.77.<id>.<n>.
         if any(host.is_up() for host in lab.Lab(self.lab_id).hosts):
             raise LabError(f"lab {self.lab_id} is up and uses the addresses 127.77.{self.lab_id}.*: "
                            f"take it down or use another FRESH_ID")
         started = time.monotonic()
-        tarball, rootfs_seconds = rootfs_tarball(log)
+        if init == "systemd":
+            import systemd_host  # pylint: disable=import-outside-toplevel
+            tarball, rootfs_seconds = systemd_host.rootfs_tarball(log)
+        else:
+            tarball, rootfs_seconds = rootfs_tarball(log)
         with self.lock():
             os.makedirs(self.state_dir, exist_ok=True)
             os.chmod(self.state_dir, 0o755)
@@ -353,6 +396,7 @@ class FreshInstance(lab.Lab):
             if "virt_type" not in state:
                 state["virt_type"], state["virt_reason"] = lab.choose_virt_type()
             state["hosts"] = max(count, state.get("hosts", 0))
+            state["init"] = init
             lab._atomic_write(self.state_file, json.dumps(state, indent=2) + "\n")
             self.write_inventory()
             procs = [(host, host.start(tarball)) for host in self.hosts if not host.is_up()]
@@ -367,21 +411,25 @@ class FreshInstance(lab.Lab):
 
     def write_inventory(self):
         text = inventory_text(self.lab_id, [(h.name, h.address) for h in self.hosts],
-                              self.key_file, self.virt_type)
+                              self.key_file, self.virt_type, self.init)
         lab._atomic_write(self.inventory_path, text)
         return self.inventory_path
 
     def down(self):
-        """Kill every process of every host (by pid), check nothing of ours is left running
-        or mounted, remove the copies and the instance's state."""
+        """Stop every host (systemd hosts power off, all at once; what is left is killed by
+        pid), check nothing of ours is left running or mounted, remove the copies and the
+        instance's state."""
         with self.lock():
-            for host in self.hosts:
-                host.kill()
+            hosts = self.hosts
+            for host in hosts:
+                host.request_poweroff()
+            killed = [host.name for host in hosts if not host.finish_poweroff()]
             leftovers = self.leftovers()
             if leftovers:
                 raise LabError("fresh instance %d still has: %s" % (self.lab_id, "; ".join(leftovers)))
             if os.path.isdir(self.state_dir):
                 self.remove_tree(self.state_dir)
+            return killed
 
     def leftovers(self):
         found = []
@@ -395,6 +443,11 @@ class FreshInstance(lab.Lab):
             if any(item.startswith(marker) for item in env):
                 found.append(f"process {pid} ({b' '.join(lab.cmdline(pid)).decode(errors='replace')})")
         found += [f"mount {point}" for point in mounts_under(_read("/proc/self/mountinfo"), self.state_dir)]
+        for host in self.hosts:
+            runtime = host._runtime()  # pylint: disable=protected-access
+            if runtime and "pidns" in runtime:
+                found += [f"process {pid} of {host.name}" for pid in host.pidns_processes(runtime)]
+            found += [f"cgroup {path}" for path in getattr(host, "cgroup_leftovers", list)()]
         return found
 
     def remove_tree(self, path):
@@ -405,9 +458,12 @@ class FreshInstance(lab.Lab):
         _run(["rm", "-rf", "--one-file-system", path])
 
     def status_lines(self):
-        lines = [f"fresh instance {self.lab_id}: {self.state_dir}",
-                 f"rootfs cache: {os.path.join(CACHE_DIR, cache_name())}"
-                 f" ({'present' if os.path.exists(os.path.join(CACHE_DIR, cache_name())) else 'not made yet'})",
+        cached = os.path.join(CACHE_DIR, cache_name())
+        if self.init == "systemd":
+            import systemd_host  # pylint: disable=import-outside-toplevel
+            cached = os.path.join(CACHE_DIR, systemd_host.systemd_cache_name(cache_name()))
+        lines = [f"fresh instance {self.lab_id} ({self.init} hosts): {self.state_dir}",
+                 f"rootfs cache: {cached} ({'present' if os.path.exists(cached) else 'not made yet'})",
                  f"inventory: {self.inventory_path}"]
         if not self.hosts:
             lines.append("no hosts (instance is down)")
@@ -416,9 +472,11 @@ class FreshInstance(lab.Lab):
             if pid is None:
                 lines.append(f"{host.name}  down  {host.address}")
                 continue
-            count = len(host.processes(lab.ns_id(pid, "mnt"), lab.ns_id(pid, "uts")))
+            count = host.process_count(pid)
             libvirtd = "libvirtd listening" if lab.tcp_open(host.address, lab.LIBVIRTD_PORT) else "no libvirtd"
-            lines.append(f"{host.name}  up (keeper {pid}, {count} processes)  ssh root@{host.address}  {libvirtd}")
+            extra = host.status_words()
+            lines.append(f"{host.name}  up (keeper {pid}, {count} processes)  ssh root@{host.address}  {libvirtd}"
+                         + (f"  {extra}" if extra else ""))
         return lines
 
 
@@ -477,12 +535,15 @@ def keeper_main(marker):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start fresh hosts (running ones are left alone)").add_argument(
-        "--hosts", type=int, default=3)
+    up = sub.add_parser("up", help="start fresh hosts (running ones are left alone)")
+    up.add_argument("--hosts", type=int, default=3)
+    up.add_argument("--init", choices=INITS, default="sysv",
+                    help="systemd: the hosts boot systemd under systemd-nspawn")
     sub.add_parser("down", help="stop every host, unmount, remove the copies")
     sub.add_parser("status", help="the hosts and what runs in them")
     sub.add_parser("inventory", help="print the path of the generated Ansible inventory")
-    sub.add_parser("rootfs", help="make the cached root file system (if missing), print its path")
+    sub.add_parser("rootfs", help="make the cached root file system (if missing), print its path").add_argument(
+        "--init", choices=INITS, default="sysv")
     run = sub.add_parser("run", help="run a command inside a host")
     run.add_argument("host")
     run.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -494,15 +555,16 @@ def main(argv=None):
     try:
         instance = FreshInstance()
         if args.command == "up":
-            times = instance.up(args.hosts)
+            times = instance.up(args.hosts, init=args.init)
             made = f"rootfs made in {times['rootfs']:.0f} s, " if times["rootfs"] else ""
-            print(f"fresh instance {instance.lab_id}: {len(instance.hosts)} hosts up in "
+            print(f"fresh instance {instance.lab_id}: {len(instance.hosts)} {args.init} hosts up in "
                   f"{times['up']:.1f} s ({made}guests would use {instance.virt_type})")
             print(f"inventory: {instance.inventory_path}")
         elif args.command == "down":
-            count = len(instance.hosts)
-            instance.down()
-            print(f"fresh instance {instance.lab_id}: {count} hosts down; no process or mount left")
+            count, init = len(instance.hosts), instance.init
+            killed = instance.down()
+            how = (f"killed: {', '.join(killed)}" if killed else "all powered off cleanly") if init == "systemd" else "killed"
+            print(f"fresh instance {instance.lab_id}: {count} hosts down ({how}); no process or mount left")
         elif args.command == "status":
             print("\n".join(instance.status_lines()))
         elif args.command == "inventory":
@@ -511,7 +573,11 @@ def main(argv=None):
                 return 1
             print(instance.inventory_path)
         elif args.command == "rootfs":
-            path, seconds = rootfs_tarball()
+            if args.init == "systemd":
+                import systemd_host  # pylint: disable=import-outside-toplevel
+                path, seconds = systemd_host.rootfs_tarball()
+            else:
+                path, seconds = rootfs_tarball()
             print(f"{path}" + (f" (made in {seconds:.0f} s)" if seconds else " (cached)"))
         elif args.command == "run":
             done = instance.host(args.host).run(args.cmd or ["sh"], check=False, capture_output=False)

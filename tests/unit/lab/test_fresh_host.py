@@ -66,7 +66,10 @@ def test_inventory_is_the_lab_group_with_the_lab_hostvars():
         "libvirt_uri": "qemu+tcp://127.77.230.2/system",
         "lab_address": "127.77.230.2",
         "lab_virt_type": "kvm",
+        "lab_init": "sysv",
     }
+    systemd = yaml.safe_load(fresh_host.inventory_text(230, [("fresh1", "127.77.230.1")], "/k", "qemu", "systemd"))
+    assert systemd["all"]["children"]["lab"]["hosts"]["fresh1"]["lab_init"] == "systemd"
 
 
 def test_sshd_listens_only_on_the_host_address():
