@@ -28,7 +28,8 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	qemu-block-extra libvirt-clients libvirt-dev pkg-config python3-libvirt python3-venv \
 	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
 	iproute2 util-linux procps git gcc python3-dev bindfs e2fsprogs dnsmasq-base python3-apt openssl \
-	debootstrap fence-agents ipmitool prometheus prometheus-libvirt-exporter openjdk-17-jre-headless chromium
+	debootstrap fence-agents ipmitool prometheus prometheus-libvirt-exporter openjdk-17-jre-headless chromium \
+	systemd-container
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
 	changelog-lint lab-up lab-down lab-status benchmarks clean
