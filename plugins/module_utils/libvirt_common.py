@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 
 try:
     import libvirt
@@ -187,6 +188,28 @@ def lookup_pool(conn, name):
 
 def lookup_volume(pool, name):
     return lookup("look up volume %s in pool %s" % (name, pool.name()), pool.storageVolLookupByName, name)
+
+
+# libvirt refuses to refresh a pool while a volume of it is being made, copied or uploaded; the
+# job ends by itself, so a refresh waits for it (a migration's probe next to another's copy).
+POOL_BUSY = "asynchronous jobs running"
+
+
+def refresh_pool(pool, timeout=60.0, clock=None, sleep=None):
+    """``pool.refresh(0)``, waiting up to ``timeout`` seconds while another job holds the pool.
+
+    Raises ``libvirt.libvirtError`` as refresh does, for any other error or when the pool stays busy.
+    """
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    deadline = clock() + timeout
+    while True:
+        try:
+            return pool.refresh(0)
+        except libvirt.libvirtError as err:
+            if POOL_BUSY not in (err.get_error_message() or "") or clock() >= deadline:
+                raise
+        sleep(0.2)
 
 
 def safe_uri(conn):

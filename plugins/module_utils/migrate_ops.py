@@ -194,15 +194,15 @@ def _same_storage(src, dest, directory):
             "<volume><name>%s</name><capacity>0</capacity><target><format type='raw'/></target></volume>" % name, 0)
     try:
         with lc.attempt(where):
-            dest_pool.refresh(0)
+            lc.refresh_pool(dest_pool)
             seen = lc.lookup(where, dest_pool.storageVolLookupByName, name) is not None
     finally:
         with lc.attempt(where):
             probe.delete(0)
         try:
-            dest_pool.refresh(0)
+            lc.refresh_pool(dest_pool, timeout=5.0)
         except libvirt.libvirtError:
-            pass
+            pass  # the probe is gone; the pool's listing catches up at its next refresh
     return seen
 
 

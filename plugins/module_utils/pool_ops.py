@@ -159,7 +159,7 @@ def apply_actions(conn, pool, name, actions, new_xml, spec):
                 pool.destroy()
                 pool.create(0)
             elif action == "refresh":
-                pool.refresh(0)
+                lc.refresh_pool(pool)
             elif action.startswith("autostart"):
                 pool.setAutostart(1 if action == "autostart on" else 0)
             elif action.startswith("delete volume "):

@@ -240,7 +240,7 @@ def _apply(conn, pool, vol, spec, ctx, actions, params, made):
             elif action == "upload":
                 upload(conn, vol, params["upload_from"])
                 # Capacity and format of an uploaded image are read from the image itself.
-                pool.refresh(0)
+                lc.refresh_pool(pool)
                 vol = pool.storageVolLookupByName(spec["name"])
             elif action == "resize":
                 vol.resize(spec["capacity"], 0)

@@ -93,7 +93,7 @@ def test_evacuate_six_vms_with_anti_affinity_and_a_pinned_vm(lab, guest, run_mod
     # back: the pinned vm starts again, the others come home
     back = run_module("hotiron.virt.host_maintenance", maintenance_args(lab, state="active", bring_back=True),
                       diff=True)
-    assert not back["failed"], back
+    assert not back["failed"], back["msg"]
     assert sorted(m["vm"] for m in back["moves"]) == sorted(dest)
     assert back["started"] == [pinned]
     assert back["diff"] == {"before": {"host": "hv1", "state": "maintenance", "running_vms": []},

@@ -128,7 +128,7 @@ def _run(conn, params, check_mode):
     if params.get("disk_pool"):
         pool = lc.lookup_pool(conn, params["disk_pool"])
         with lc.attempt("refresh storage pool %s" % params["disk_pool"]):
-            pool.refresh(0)
+            lc.refresh_pool(pool)
     plan["verified"] = verified
     return {"changed": True, "uuid": uuid, "started": started, "diff": diff,
             "msg": "vm %s restored from backup %s of %s (%d file(s) verified)" % (name, last.id, source_vm, len(verified)),

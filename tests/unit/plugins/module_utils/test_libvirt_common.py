@@ -114,3 +114,36 @@ def test_plain_error_has_no_libvirt_fields():
 @pytest.mark.parametrize("number,text", [(9000000, "9.0.0"), (7002022, "7.2.22"), (1002003, "1.2.3")])
 def test_version_strings(number, text):
     assert lc.libvirt_version_string(number) == text
+
+
+class BusyPool:
+    """A pool whose refresh fails as libvirt's does while another job holds it, ``busy`` times."""
+
+    def __init__(self, busy, message="internal error: pool 'p' has asynchronous jobs running."):
+        self.busy = busy
+        self.message = message
+        self.calls = 0
+
+    def refresh(self, flags):
+        self.calls += 1
+        if self.calls <= self.busy:
+            err = libvirt.libvirtError("refresh")
+            err.err = (libvirt.VIR_ERR_INTERNAL_ERROR, libvirt.VIR_FROM_STORAGE, self.message, 2, None, None, None, 0, 0)
+            raise err
+        return 0
+
+
+def test_refresh_pool_waits_for_a_busy_pool_and_gives_up_in_time():
+    from fakes import Clock  # pylint: disable=import-outside-toplevel
+
+    clock = Clock()
+    pool = BusyPool(3)
+    assert lc.refresh_pool(pool, timeout=5, clock=clock, sleep=clock.sleep) == 0 and pool.calls == 4
+    stuck = BusyPool(1000)
+    with pytest.raises(libvirt.libvirtError):
+        lc.refresh_pool(stuck, timeout=2, clock=clock, sleep=clock.sleep)
+    assert stuck.calls <= 12
+    other = BusyPool(1, message="cannot open directory")
+    with pytest.raises(libvirt.libvirtError):
+        lc.refresh_pool(other, timeout=5, clock=clock, sleep=clock.sleep)
+    assert other.calls == 1
