@@ -47,6 +47,7 @@ def vm_options():
         restart_limit=dict(type="dict", options=dict(count=dict(type="int", min=1, max=100),
                                                      window=dict(type="int", min=1, max=604800))),
         sla=dict(type="str"), cpu_shares=dict(type="int", min=2, max=262144),
+        cpu_reservation=dict(type="float", min=0, max=4096),
         expires=dict(type="str"), purpose=dict(type="str"),
         xml=dict(type="str"),
         clone_from=dict(type="str"), clone=dict(type="str", choices=["linked", "full"], default="linked"),

@@ -14,7 +14,8 @@ with the VM when it migrates, so every host and every module of the group reads 
   written by recovery itself, never by an option;
 * live capacity: ``sla``, a class name (``gold``, ``silver``, ``bronze`` or the operator's own),
   which the balancer reads (lower classes move first) and which sets the CPU shares of the
-  built-in classes; ``cpu_shares`` sets them explicitly;
+  built-in classes; ``cpu_shares`` sets them explicitly; ``cpu_reservation``, CPUs the balancer
+  counts the VM at (at least), so that a host keeps room for them however idle the VM is now;
 * lifecycle: ``expires`` (a date) and ``purpose``.
 
 XML implied: an HA VM gets ``<on_crash>destroy</on_crash>``, so that a panicking guest stops and
@@ -61,6 +62,8 @@ def validate(params):
     if params.get("restart_limit") is not None:
         limit = dict(RESTART_LIMIT_DEFAULT, **{k: v for k, v in params["restart_limit"].items() if v is not None})
         meta["restart_limit"] = format_restart_limit(limit["count"], limit["window"])
+    if params.get("cpu_reservation") is not None:
+        meta["cpu_reservation"] = "%g" % params["cpu_reservation"]
     if params.get("expires") is not None:
         meta["expires"] = parse_date(params["expires"], "expires").isoformat()
     shares = params.get("cpu_shares")

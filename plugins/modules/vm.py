@@ -218,6 +218,12 @@ options:
         262144. Applied live where the host has cgroups' CPU controller for QEMU, otherwise from the
         next start (a warning says so).
     type: int
+  cpu_reservation:
+    description:
+      - CPUs (0 to 4096) reserved for the VM (collection metadata) - M(hotiron.virt.rebalance) counts the VM
+        at this load at least, on its host and on any host it would move to, so that hosts keep room
+        for what the VM may need however idle it is when measured.
+    type: float
   expires:
     description: Date (V(YYYY-MM-DD)) after which the VM is due for retirement (collection metadata).
     type: str

@@ -132,6 +132,17 @@ def test_a_host_in_maintenance_receives_nothing(lab, hot_hv1, run_module):
         secret.undefine()
 
 
+def test_a_cpu_reservation_keeps_room_on_its_host(lab, hot_hv1, run_module):
+    """hv2's idle guest reserves nearly two CPUs: the plan counts hv2 as full and sends nothing there."""
+    _busy, idle = hot_hv1
+    reserved = run_module("hotiron.virt.vm", {"uri": lab.host("hv2").uri, "name": idle.name, "cpu_reservation": 1.9})
+    assert reserved["changed"] and not reserved["failed"], reserved["msg"]
+    planned = run_module("hotiron.virt.rebalance", {"hosts": hosts_of(lab), "cpu_high": 0.25, "window": 0,
+                                                    "interval": 2, "max_imbalance": 1}, check=True)
+    assert planned["plan"]["loads_before"]["hv2"] >= 0.9, planned["plan"]
+    assert planned["plan"]["moves"] and all(m["to"] == "hv3" for m in planned["plan"]["moves"]), planned["plan"]
+
+
 def test_bad_input_is_refused_before_anything(lab, run_module):
     for args, message in (({"cpu_high": 1.5}, "cpu_high: must be from 0.01 to 1, got 1.5"),
                           ({"sla_weights": {"gold": 0}}, "sla_weights.gold: must be a number above 0"),

@@ -143,12 +143,24 @@ def from_readings(p, readings, now):
             meta = reading.policy.get(vm, {})
             moved = meta.get("moved_at")
             out_vms.append(balance.Vm(
-                name=vm, host=name, vcpus=int(load["vcpus"] or 0), cpu=load["cpu_cpus"],
+                name=vm, host=name, vcpus=int(load["vcpus"] or 0), cpu=planned_cpu(load["cpu_cpus"], meta),
                 memory_mib=int(round(load["memory_max_mib"] or load["memory_mib"] or 0)),
                 sla=meta.get("sla") or "silver", pinned=vm in pinned,
                 last_moved=float(moved) if moved else None,
                 affinity=tuple(affinity.get(vm, ())), anti_affinity=tuple(anti.get(vm, ()))))
     return out_hosts, out_vms, history, unreachable
+
+
+def planned_cpu(measured, meta):
+    """The CPUs a VM is planned at: what it uses, but at least its ``cpu_reservation``; None (no
+    measure, it stays) only when it has neither."""
+    try:
+        reserved = float(meta.get("cpu_reservation") or 0)
+    except ValueError:
+        reserved = 0.0
+    if measured is None:
+        return reserved or None
+    return max(measured, reserved)
 
 
 def _stamp_moved(dest_uri, name, when):

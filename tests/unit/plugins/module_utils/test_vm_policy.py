@@ -71,3 +71,7 @@ def test_apply_edits_an_existing_crash_action_in_place_and_adds_shares():
     assert dx.get_text(root, "on_crash") == "destroy" and dx.get_text(root, "cputune/shares") == "2048"
     vpol.apply(root, {"on_crash": None, "cpu_shares": None})
     assert dx.get_text(root, "on_crash") == "destroy"
+
+
+def test_cpu_reservation_goes_into_the_metadata():
+    assert vpol.validate({"cpu_reservation": 1.5})[0] == {"cpu_reservation": "1.5"}

@@ -72,3 +72,10 @@ def test_unknown_sla_classes_weigh_as_bronze_and_bad_weights_are_refused():
     policy, warnings = rebalance_ops._policy(params, {"gold", "batch"})
     assert policy.sla_weights["batch"] == 1.0 and policy.sla_weights["platinum"] == 8.0
     assert warnings == ["SLA class batch has no weight in sla_weights: weighted 1 (as bronze)"]
+
+
+def test_a_cpu_reservation_is_the_least_a_vm_is_planned_at():
+    assert rebalance_ops.planned_cpu(0.1, {"cpu_reservation": "2"}) == 2.0
+    assert rebalance_ops.planned_cpu(3.0, {"cpu_reservation": "2"}) == 3.0
+    assert rebalance_ops.planned_cpu(None, {"cpu_reservation": "1.5"}) == 1.5
+    assert rebalance_ops.planned_cpu(None, {}) is None and rebalance_ops.planned_cpu(0.4, {"cpu_reservation": "x"}) == 0.4
