@@ -74,6 +74,10 @@ def validate(params):
         meta["sla"] = sla
         if shares is None:
             shares = SLA_SHARES.get(sla)
+    if params.get("ha") and params.get("autostart"):
+        raise SpecError("autostart", "an HA vm must not start by itself when its host boots: a host fenced and"
+                        " powered on again would start a copy of a vm that now runs elsewhere; recover starts"
+                        " HA vms (leave autostart false)")
     xml = {"on_crash": "destroy" if params.get("ha") else None, "cpu_shares": shares}
     return meta, xml
 

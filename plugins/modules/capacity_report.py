@@ -68,6 +68,25 @@ options:
     description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:sla_weights).
     type: dict
     default: {}
+  cooldown:
+    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:cooldown) (0 to 604800 seconds).
+    type: int
+    default: 1800
+  pinned:
+    description: VMs the plan never moves.
+    type: list
+    elements: str
+    default: []
+  affinity:
+    description: Groups of VM names that must share a host.
+    type: list
+    elements: list
+    default: []
+  anti_affinity:
+    description: Groups of VM names, no two of a group on one host.
+    type: list
+    elements: list
+    default: []
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.rebalance
@@ -120,6 +139,10 @@ def argument_spec():
         window=dict(type="int", default=0, min=0, max=86400),
         max_moves=dict(type="int", default=5, min=0, max=1000),
         sla_weights=dict(type="dict", default={}),
+        cooldown=dict(type="int", default=1800, min=0, max=604800),
+        pinned=dict(type="list", elements="str", default=[]),
+        affinity=dict(type="list", elements="list", default=[]),
+        anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,
     )
     return spec
@@ -133,7 +156,7 @@ def gather(p):
         if reading.conn is not None:
             reading.conn.close()
     now = time.time()
-    params = dict(p, prometheus_url=None, history=None, history_file=None, cooldown=0, min_gain=0.002)
+    params = dict(p, prometheus_url=None, history=None, history_file=None, min_gain=0.002)
     hosts, vms, measured, unreachable = rebalance_ops.from_readings(params, readings, now)
     plan = rebalance_ops.decide(params, hosts, vms, measured, unreachable, now)[0] if hosts else None
     data = {"group": p["group"], "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now)),

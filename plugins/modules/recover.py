@@ -99,13 +99,15 @@ options:
     description:
       - Hosts an operator confirms are powered off (as oVirt's "confirm host has been rebooted");
         their HA VMs start elsewhere without fencing once they are unreachable for O(host_timeout).
-      - Confirm only what you have checked; the disk locks still refuse a VM whose disks are held.
+      - Confirm only what you have checked, for the outage at hand (give it with C(-e) for one run,
+        never from an inventory, where it would confirm every later outage too); the disk locks
+        still refuse a VM whose disks are held, and the task warns when it uses a confirmation.
     type: list
     elements: str
     default: []
   host_timeout:
     description:
-      - Seconds (0 to 3600) a host must stay unreachable before it is declared failed and fenced.
+      - Seconds (1 to 3600) a host must stay unreachable before it is declared failed and fenced.
       - The default, 10, is longer than a libvirtd restart (0.2 to 0.8 s on the project's lab hosts,
         a few seconds on a host with hundreds of guests) and than a keepalive timeout of (1, 3) to
         notice a hung libvirtd, and short enough that a hung host's VMs run elsewhere within 30 s,
@@ -142,9 +144,11 @@ options:
     type: path
     default: /var/lib/hotiron-virt/recover.json
   lock_timeout:
-    description: Seconds (0 to 3600) to wait for another pass of the group to finish.
+    description:
+      - Seconds (0 to 3600) to wait for another pass of the group to finish. A pass can take
+        O(host_timeout) waiting for a host plus two fence agent calls (O(fence_timeout) each) per host.
     type: float
-    default: 120
+    default: 600
   shared_paths:
     description:
       - Directories on storage that every host of the group sees (a cluster file system, NFS), for
@@ -264,13 +268,13 @@ def argument_spec():
             options=dict(type="dict"),
         )),
         confirmed_off=dict(type="list", elements="str", default=[]),
-        host_timeout=dict(type="float", default=10.0, min=0, max=3600),
+        host_timeout=dict(type="float", default=10.0, min=1, max=3600),
         wait=dict(type="bool", default=True),
         unreachable_since=dict(type="dict", default={}),
         connect_timeout=dict(type="float", default=5.0, min=0.5, max=120),
         fence_timeout=dict(type="float", default=60.0, min=1, max=600),
         state_file=dict(type="path", default="/var/lib/hotiron-virt/recover.json"),
-        lock_timeout=dict(type="float", default=120.0, min=0, max=3600),
+        lock_timeout=dict(type="float", default=600.0, min=0, max=3600),
         shared_paths=dict(type="list", elements="path", default=[]),
         anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,

@@ -187,6 +187,8 @@ options:
       - V(true) also sets the VM's crash action to C(destroy), so that a panicking guest stops and
         the limited restart decides, rather than libvirt's own unlimited C(restart).
       - A VM stopped by an operator or by the collection is never restarted.
+      - An HA VM cannot have O(autostart) (a host fenced and powered on again would start a copy of a
+        VM that runs elsewhere by then).
     type: bool
   ha_priority:
     description: HA restart priority (0-1000, higher first) stored in the collection metadata.

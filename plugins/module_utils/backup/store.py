@@ -19,9 +19,9 @@ import os
 import queue
 import shutil
 import stat
-import tempfile
 import threading
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import layout, records
 
 CHUNK = 8 * 1024 * 1024
@@ -109,21 +109,7 @@ def missing_files(target, chain):
 
 def write_json_atomic(path, data):
     """Write ``data`` as JSON to ``path`` through a temporary file, synced, then renamed."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
+    files.write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_text(path, text):
@@ -137,11 +123,7 @@ def write_text(path, text):
 
 
 def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    files.fsync_dir(path)
 
 
 def fsync_file(path):

@@ -40,7 +40,10 @@ def _policy(p, classes):
     policy = balance.Policy(cpu_high=p["cpu_high"], window_s=float(p["window"]), max_imbalance=p["max_imbalance"],
                             max_moves=p["max_moves"], min_gain=p["min_gain"], cooldown_s=float(p["cooldown"]),
                             cpu_allocation_ratio=p["cpu_allocation_ratio"],
-                            reserved_memory_mib=p["reserved_host_memory"], sla_weights=weights)
+                            reserved_memory_mib=p["reserved_host_memory"], sla_weights=weights,
+                            # readings further apart than half the window cannot say the host
+                            # stayed hot in between (cron runs a minute apart, a 2-minute window)
+                            max_gap_s=max(float(p["window"]) / 2, 3 * float(p.get("interval") or 5)))
     try:
         balance.validate_policy(policy)
     except balance.PlanError as err:
@@ -113,7 +116,9 @@ def from_readings(p, readings, now):
     hosts = p["hosts"]
     unreachable = {n: r.error for n, r in readings.items() if r.error}
     if p["prometheus_url"]:
-        answer = stats_ops.prometheus_group(p["prometheus_url"], p["rate_window"], hosts, timeout=p["timeout"])
+        answer = stats_ops.prometheus_group(p["prometheus_url"], p["rate_window"], hosts, timeout=p["timeout"],
+                                            readings=readings)
+        unreachable.update(answer["unreachable"])
         try:
             history = prometheus.cpu_history(p["prometheus_url"], [n for n in hosts if n not in unreachable],
                                              "%ds" % int(p["window"]), max(int(p["window"] / 8), 15), timeout=p["timeout"])
@@ -179,6 +184,40 @@ def _stamp_moved(dest_uri, name, when):
         conn.close()
 
 
+def _move_unit(p, tuning, moves, now):
+    """Migrate the VMs of one unit (one VM, or an affinity group) in turn; when one fails, those
+    of the unit already moved go back, so that the group is never left split.  Runs in a worker
+    thread; returns the moves' outcomes and warnings."""
+    uris, addresses = p["hosts"], p.get("migration_addresses") or {}
+    done, warnings, moved = [], [], []
+
+    def migrate(vm, source, dest):
+        return maintenance_ops.move_one(uris[source], uris[dest], vm, tuning, mo.normalise_address(addresses.get(dest)),
+                                        p["reserved_host_memory"], p["cpu_allocation_ratio"])
+
+    for move in moves:
+        outcome = migrate(move.vm, move.source, move.dest)
+        done.append(dict({"vm": move.vm, "from": move.source, "to": move.dest, "reason": move.reason}, **outcome))
+        if not outcome["ok"]:
+            for back in reversed(moved):
+                undone = migrate(back.vm, back.dest, back.source)
+                entry = next(d for d in done if d["vm"] == back.vm)
+                if undone["ok"]:
+                    entry.update(ok=False, error="moved back to %s: %s of its affinity group could not follow"
+                                 % (back.source, move.vm))
+                else:
+                    warnings.append("%s could not go back to %s after %s failed: the affinity group is split (%s)"
+                                    % (back.vm, back.source, move.vm, undone["error"]))
+            return done, warnings
+        moved.append(move)
+    for move in moved:
+        try:
+            _stamp_moved(uris[move.dest], move.vm, now)
+        except lc.VirtError as err:
+            warnings.append("%s moved, but its move could not be recorded (cooldown): %s" % (move.vm, err))
+    return done, warnings
+
+
 def rebalance_diff(plan):
     def view(loads, imbalance):
         return {"loads": {h: round(v, 3) for h, v in sorted(loads.items())}, "imbalance": round(imbalance, 3)}
@@ -219,22 +258,16 @@ def run_rebalance(p, check_mode, clock=time.time):
         result.update(changed=True, msg="%d vm(s) would move: %s" % (len(plan.moves), "; ".join(
             "%s %s -> %s" % (m.vm, m.source, m.dest) for m in plan.moves)))
         return result
-    uris = p["hosts"]
     tuning = mo.tuning_from_params(maintenance_ops.migration_params(p.get("migration")))
-    addresses = p.get("migration_addresses") or {}
+    units = {}
+    for move in plan.moves:  # an affinity group moves as one unit, its members one after the other
+        units.setdefault(move.unit or (move.vm,), []).append(move)
     with ThreadPoolExecutor(max_workers=p["concurrency"]) as pool:
-        futures = [(m, pool.submit(maintenance_ops.move_one, uris[m.source], uris[m.dest], m.vm, tuning,
-                                   mo.normalise_address(addresses.get(m.dest)), p["reserved_host_memory"],
-                                   p["cpu_allocation_ratio"])) for m in plan.moves]
-        for move, future in futures:
-            outcome = future.result()
-            if outcome["ok"]:
-                try:
-                    _stamp_moved(uris[move.dest], move.vm, now)
-                except lc.VirtError as err:
-                    warnings.append("%s moved, but its move could not be recorded (cooldown): %s" % (move.vm, err))
-            result["moves"].append(dict({"vm": move.vm, "from": move.source, "to": move.dest, "reason": move.reason},
-                                        **outcome))
+        jobs = [pool.submit(_move_unit, p, tuning, moves, now) for moves in units.values()]
+        for job in jobs:
+            done, unit_warnings = job.result()
+            result["moves"].extend(done)
+            warnings.extend(unit_warnings)
     failed = [m for m in result["moves"] if not m["ok"]]
     result["changed"] = len(failed) < len(result["moves"])
     if failed:

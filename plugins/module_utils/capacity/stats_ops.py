@@ -144,11 +144,12 @@ def sample_group(hosts, groups=STAT_GROUPS, samples=2, interval=2.0, timeout=30.
     return group_answer(host_loads, vm_loads, unreachable, series, "libvirt", time.monotonic() - started)
 
 
-def prometheus_group(url, window, hosts, timeout=10.0):
+def prometheus_group(url, window, hosts, timeout=10.0, readings=None):
     """The same answer with the VMs' load from Prometheus (``window``: a PromQL duration such as
     ``2m``) and each host's size and maintenance mark from libvirt (the exporter has neither)."""
     started = time.monotonic()
-    readings = read_group(hosts, samples=0, timeout=timeout)
+    if readings is None:
+        readings = read_group(hosts, samples=0, timeout=timeout)
     try:
         metrics = prometheus.group_metrics(url, window, list(hosts), timeout=timeout)
     except prometheus.PrometheusError as err:

@@ -115,12 +115,28 @@ def run_agent(path, config, action, timeout, run=subprocess.run):
 
 
 def power_state(status, output):
-    """``off``, ``on`` or ``unknown`` from a status call."""
-    if status == STATUS_OFF or re.search(r"Status:\s*OFF", output):
+    """``off``, ``on`` or ``unknown`` from a status call: the agent's exit status *and* what it
+    printed must agree (exit 2 alone also means "bad arguments" to the agents' library)."""
+    if status == STATUS_OFF and re.search(r"Status:\s*OFF", output):
         return "off"
     if status == STATUS_ON and re.search(r"Status:\s*ON", output):
         return "on"
     return "unknown"
+
+
+def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
+    """The host's power as its agent reads it now (a :class:`FenceResult`; ``ok`` when it is off)."""
+    started = clock()
+    agent = config.get("agent")
+    try:
+        check_config(host, config)
+        path = agent_path(agent, which)
+    except FenceError as err:
+        return FenceResult(host, agent, False, "unknown", clock() - started, str(err))
+    status, output = run_agent(path, config, "status", timeout, run)
+    power = power_state(status, output)
+    return FenceResult(host, agent, power == "off", power, clock() - started,
+                       "%s reads %s's power as %s%s" % (agent, host, power, "" if power != "unknown" else ": " + output))
 
 
 def fence_off(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):

@@ -3,14 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading a resource group for recovery: every host at once, each within a timeout.
 
-A host that does not answer within ``timeout`` seconds is unreachable, whatever the reason: a
-refused connection (libvirtd or the host down), or a hung libvirtd that accepts the TCP connection
-and never answers (only a timeout tells that).  Each host is read in a daemon thread of its own:
-a call blocked on a hung host is abandoned, never waited for, and never holds up the others.
+Whether a host answers is decided by the connection and one cheap call within ``timeout``
+seconds: a refused connection (libvirtd or the host down) or a hung libvirtd that accepts the TCP
+connection and never answers makes it *unreachable*, and only that can lead to fencing.  Reading
+its VMs comes after, with a timeout of its own (``read_timeout``): a read that fails or is slow
+(a VM that vanished meanwhile, a slow disk lookup) leaves the host *reachable but not read*
+(``degraded``): never fenced, nothing placed on it, nothing restarted on it, what is remembered of
+its VMs kept.  Each host is read in a daemon thread of its own: a call blocked on a hung host is
+abandoned, never waited for, and never holds up the others.
 
-For each reachable host: its VMs with state and reason, the collection's metadata (HA, priority,
-restart limit and history), size, and whether every disk is on storage the other hosts see; the
-definitions of its HA VMs; its capacity and maintenance mark.
+For each host read in full: its VMs with state and reason, the collection's metadata (HA,
+priority, restart limit and history), size, and whether every disk is on storage the other hosts
+see; the definitions of its HA VMs; its capacity and maintenance mark.
 """
 
 from __future__ import annotations
@@ -31,18 +35,26 @@ libvirt = lc.libvirt
 
 
 class Observation:
-    """What one host answered: ``conn`` (open) and ``vms`` (VmRecords) when reachable, else ``why``."""
+    """What one host answered.
+
+    ``settled`` (an event) is set once the connection is open and a first call answered (then
+    ``conn`` is the connection) or once it was refused (then ``why`` says why); and ``vms``, ``definitions``, ``capacity`` are filled when the
+    whole read succeeded (``read``), else ``degraded`` says why.  ``why`` says why a host did not
+    answer.
+    """
 
     def __init__(self, name, uri):
         self.name = name
         self.uri = uri
         self.conn = None
         self.why = None
+        self.degraded = None
         self.vms = ()
         self.definitions = {}
         self.capacity = None
         self.in_maintenance = False
-        self.took_s = None
+        self.settled = threading.Event()   # connected and answered, or refused
+        self.read = threading.Event()
 
     @property
     def reachable(self):
@@ -91,50 +103,74 @@ def read_vm(conn, dom, host, shared_paths):
     shared, why = disk_storage(conn, xml, shared_paths) if ha else (False, "not HA: not checked")
     record = VmRecord(
         name=dom.name(), host=host, uuid=uuid, state=STATE_NAMES.get(state, "unknown"),
-        reason=state_reason(state, reason), ha=ha, priority=int(meta.get("ha_priority") or 0),
+        reason=state_reason(state, reason), ha=ha, priority=_priority(meta),
         restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
         memory_mib=mo.memory_mib(xml), vcpus=mo.vcpu_count(xml), shared=shared, storage=why)
     return record, xml
 
 
+def _priority(meta):
+    try:
+        return int(meta.get("ha_priority") or 0)
+    except ValueError:
+        return 0  # metadata edited by hand: the lowest priority rather than no recovery
+
+
 def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
-    started = time.monotonic()
     try:
         conn = lc.connect(obs.uri)
+        with lc.attempt("ask %s for its hostname" % obs.uri):
+            conn.getHostname()
+    except lc.VirtError as err:
+        obs.why = err.message
+        obs.settled.set()
+        return
+    obs.conn = conn
+    obs.settled.set()
+    try:
         records, definitions = [], {}
         with lc.attempt("list the vms of %s" % obs.uri):
             domains = conn.listAllDomains(0)
         for dom in domains:
-            record, xml = read_vm(conn, dom, obs.name, shared_paths)
+            try:
+                record, xml = read_vm(conn, dom, obs.name, shared_paths)
+            except lc.VirtError as err:
+                if err.code in lc.NOT_FOUND_CODES:
+                    continue  # undefined since the listing
+                raise
             records.append(record)
             if record.ha:
                 definitions[record.name] = xml
         obs.in_maintenance = maintenance_state.in_maintenance(conn)
         obs.capacity = mo.host_capacity(conn, obs.name, cpu_ratio, reserved_mib, in_maintenance=obs.in_maintenance)
         obs.vms, obs.definitions = tuple(records), definitions
-        obs.conn = conn
     except lc.VirtError as err:
-        obs.why = err.message
-    obs.took_s = time.monotonic() - started
+        obs.degraded = err.message
+    except (lc.libvirt.libvirtError, ValueError, TypeError) as err:  # a call outside attempt(), odd metadata
+        obs.degraded = "%s: %s" % (type(err).__name__, err)
+    finally:
+        obs.read.set()
 
 
-def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256):
-    """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`."""
-    out, threads = {}, []
+def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0):
+    """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`.
+
+    A host that does not answer within ``timeout`` is unreachable; one that answered but whose
+    VMs are not read within ``read_timeout`` more is ``degraded``.
+    """
+    out = {}
     for name, uri in sorted(hosts.items()):
         obs = Observation(name, uri)
         out[name] = obs
-        thread = threading.Thread(target=_read_host, args=(obs, shared_paths, cpu_ratio, reserved_mib),
-                                  name="observe-%s" % name, daemon=True)
-        thread.start()
-        threads.append((obs, thread))
+        threading.Thread(target=_read_host, args=(obs, shared_paths, cpu_ratio, reserved_mib),
+                         name="observe-%s" % name, daemon=True).start()
     deadline = time.monotonic() + timeout
-    for obs, thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
+    for obs in out.values():
+        if not obs.settled.wait(max(0.0, deadline - time.monotonic())):
             # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
             obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
-            obs.conn = None
-        elif obs.why is None and obs.conn is None:
-            obs.why = "no answer"
+    deadline = time.monotonic() + read_timeout
+    for obs in out.values():
+        if obs.reachable and not obs.read.wait(max(0.0, deadline - time.monotonic())):
+            obs.degraded = "its vms were not read within %gs" % read_timeout
     return out

@@ -19,7 +19,7 @@ From that, :func:`decide` answers, each decision with its reason:
   and vCPUs, anti-affinity, never a host in maintenance or unreachable).  ``unplaced`` when no host
   can take one (priorities honoured: a VM is only left out when it fits nowhere after every VM of
   higher priority was placed), ``local_storage`` when its disks are not on storage the others
-  see, ``elsewhere`` when it already runs (or is defined) on a reachable host.
+  see, ``elsewhere`` when it already runs on a reachable host.
 * ``clean_stale``: when a failed host is back, its definitions of VMs that now live elsewhere are
   removed there (never started), and ``start_returned``: its HA VMs that could not go elsewhere
   start on it again.
@@ -69,6 +69,8 @@ class HostRecord:
     """A host of the group as observed now.
 
     ``unreachable_since`` is when it was first seen unreachable (``None`` when reachable);
+    ``degraded`` says why a reachable host's VMs could not be read (it is never fenced, receives
+    nothing, restarts nothing, and what is remembered of its VMs is kept);
     ``fencing`` is ``agent``, ``manual`` or ``none``; ``confirmed_off`` an operator's
     confirmation that it is powered off; ``fenced`` that an earlier pass fenced it and it has
     not been handled since it came back; ``capacity`` a :class:`placement.HostCapacity` for a
@@ -79,6 +81,7 @@ class HostRecord:
     reachable: bool
     unreachable_since: float = None
     why: str = ""
+    degraded: str = None
     in_maintenance: bool = False
     fencing: str = "none"
     confirmed_off: bool = False
@@ -106,9 +109,6 @@ class Plan:
     def of(self, *actions):
         return [d for d in self.decisions if d.action in actions]
 
-    def as_list(self):
-        return [d.as_dict() for d in self.decisions]
-
 
 # --- restarts on reachable hosts ----------------------------------------------------------------
 
@@ -118,15 +118,32 @@ def restarts_in_window(vm, now):
     return [t for t in vm.restarts if now - t < window]
 
 
-def plan_restarts(hosts, now):
-    """``restart`` or ``limit`` for every crashed HA VM of a reachable host."""
+def plan_restarts(hosts, now, remembered=None):
+    """``restart`` or ``limit`` for every crashed HA VM of a reachable host; ``elsewhere`` for a
+    crashed definition of a VM that runs on another reachable host, or that last ran on a host now
+    unreachable (its copy there may still run: the failover decides, after fencing)."""
+    remembered = remembered or {}
+    reachable = {h.name for h in hosts if h.reachable}
     out = []
-    for host in sorted((h for h in hosts if h.reachable), key=lambda h: h.name):
+    for host in sorted((h for h in hosts if h.reachable and not h.degraded), key=lambda h: h.name):
+        running = running_on_reachable(hosts, exclude=host.name)
         for vm in sorted(host.vms, key=lambda v: (-v.priority, v.name)):
             if not vm.ha or vm.state not in STOPPED_STATES:
                 continue
             if vm.state == "shutoff" and vm.reason not in CRASH_REASONS:
                 continue  # shut down or destroyed on purpose, migrated, saved: not a crash
+            last = remembered.get(vm.name)
+            if vm.name in running:
+                out.append(Decision("elsewhere", host.name, vm.name, running[vm.name],
+                                    "%s runs on %s: its crashed definition on %s is not started"
+                                    % (vm.name, running[vm.name], host.name)))
+                continue
+            if last is not None and last.host != host.name and last.host not in reachable \
+                    and last.state not in STOPPED_STATES:
+                out.append(Decision("elsewhere", host.name, vm.name, last.host, (
+                    "%s last ran on %s, which is unreachable: not started on %s (the failover decides,"
+                    " after fencing)" % (vm.name, last.host, host.name))))
+                continue
             count, window = vm.restart_limit
             recent = restarts_in_window(vm, now)
             if len(recent) >= count:
@@ -202,7 +219,7 @@ def plan_failover(down, hosts, remembered, anti_affinity=()):
         reasons, fitting = {}, []
         for name in sorted(state):
             capacity = state[name]
-            why = "%s is in maintenance" % name if capacity.in_maintenance else fits(demand, capacity, groups)
+            why = fits(demand, capacity, groups)
             if why is None:
                 fitting.append(capacity)
             else:
@@ -269,15 +286,22 @@ def decide(hosts, remembered, host_timeout, now, anti_affinity=(), fenced_ok=())
     confirmed off get placements.
     """
     plan = Plan()
-    plan.decisions.extend(plan_restarts(hosts, now))
+    plan.decisions.extend(plan_restarts(hosts, now, remembered))
     due = fencing_due(hosts, host_timeout, now)
     plan.decisions.extend(due)
     down = {d.host for d in due if d.action in ("fenced", "confirmed")} | set(fenced_ok)
     if down:
         plan.decisions.extend(plan_failover(down, hosts, remembered, anti_affinity))
-    for host in sorted((h for h in hosts if h.reachable and h.fenced), key=lambda h: h.name):
-        plan.decisions.extend(plan_return(host, remembered, running_on_reachable(hosts, exclude=host.name)))
+    plan.decisions.extend(plan_returns(hosts, remembered))
     return plan
+
+
+def plan_returns(hosts, remembered):
+    """:func:`plan_return` for every host fenced earlier that is reachable (and read) again."""
+    out = []
+    for host in sorted((h for h in hosts if h.reachable and h.fenced and not h.degraded), key=lambda h: h.name):
+        out.extend(plan_return(host, remembered, running_on_reachable(hosts, exclude=host.name)))
+    return out
 
 
 def remember(remembered, hosts):
@@ -289,10 +313,10 @@ def remember(remembered, hosts):
     host does not replace the record of a VM that ran on a host now down: that VM still needs
     recovering.  A VM seen nowhere whose host is reachable is forgotten (it was removed).
     """
-    reachable = {h.name for h in hosts if h.reachable}
-    out = {name: vm for name, vm in remembered.items() if vm.host not in reachable}
+    read = {h.name for h in hosts if h.reachable and not h.degraded}
+    out = {name: vm for name, vm in remembered.items() if vm.host not in read}
     seen = {}
-    for host in sorted((h for h in hosts if h.reachable), key=lambda h: h.name):
+    for host in sorted((h for h in hosts if h.reachable and not h.degraded), key=lambda h: h.name):
         for vm in host.vms:
             current = seen.get(vm.name)
             if current is None or (current.state in STOPPED_STATES and vm.state not in STOPPED_STATES):

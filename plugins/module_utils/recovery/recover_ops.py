@@ -7,13 +7,15 @@ The decisions are :mod:`recovery.plan`'s (pure); this file reads the group
 (:mod:`recovery.observe`), waits while an unreachable host is not yet due, fences with
 :mod:`recovery.fencing`, carries the decisions out through libvirt and keeps the group's memory in
 the state file (:mod:`recovery.state`), under its lock.  In check mode it reads and decides only:
-no wait, no fence, no start, no write of the state file.
+no wait, no fence, no start, no write (not even of the lock file).
 
 Order of safety: a failed host's VMs start elsewhere only after its fence agent powered it off and
-a status read back said OFF (or an operator confirmed it off); just before each start the VM is
+a status read back said OFF (or an operator confirmed it off) - and a host fenced by an earlier
+pass is asked again, and fenced again unless it still says OFF; just before each start the VM is
 looked for again on every reachable host; and the disk locks (QEMU's image locks, virtlockd's
 leases) refuse a start while another host still holds the disks, which the pass reports as such
-and undoes (the definition it made goes again).
+and undoes (the definition it made goes again).  Once fencing has begun, the state file is saved
+whatever happens next, so that no pass forgets a fenced host.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ libvirt = lc.libvirt
 
 # Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
+ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
 
 
 class Pass:
@@ -48,6 +51,7 @@ class Pass:
                         for entry in params.get("fencing") or []}
         self.done = []          # decisions with their outcome
         self.fenced = []        # fence results
+        self.warnings = []
         self.changed = False
         self.errors = []
         self.first_seen = {}    # host -> when this pass first found it unreachable
@@ -58,37 +62,54 @@ class Pass:
         return observe(hosts, self.p["connect_timeout"], self.p.get("shared_paths") or (),
                        self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
 
+    def _since(self, name, mark, now):
+        """When the host became unreachable: the earliest of what the state file, an event's hint
+        and this pass saw, but never before it was last seen reachable, nor in the future."""
+        first = self.first_seen.setdefault(name, now)
+        floor = mark.get("last_reachable") or float("-inf")
+        hint = (self.p.get("unreachable_since") or {}).get(name)
+        candidates = [t for t in (mark.get("unreachable_since"), hint, first) if t is not None and floor <= t <= now]
+        return min(candidates) if candidates else first
+
     def _records(self, observed, state, now):
         records = []
         confirmed = set(self.p.get("confirmed_off") or ())
-        hints = self.p.get("unreachable_since") or {}
         for name, obs in sorted(observed.items()):
             mark = state["hosts"].get(name, {})
             agent = (self.fencing.get(name) or {}).get("agent")
             kind = "manual" if agent == "manual" else ("agent" if agent else "none")
             if obs.reachable:
                 self.first_seen.pop(name, None)
-                records.append(rp.HostRecord(name, True, in_maintenance=obs.in_maintenance, fencing=kind,
-                                             fenced=bool(mark.get("fenced_at")), capacity=obs.capacity, vms=obs.vms))
+                records.append(rp.HostRecord(name, True, degraded=obs.degraded, in_maintenance=obs.in_maintenance,
+                                             fencing=kind, fenced=bool(mark.get("fenced_at")),
+                                             capacity=None if obs.degraded else obs.capacity,
+                                             vms=() if obs.degraded else obs.vms))
             else:
-                first = self.first_seen.setdefault(name, now)
-                since = min(t for t in (mark.get("unreachable_since"), hints.get(name), first) if t is not None)
-                records.append(rp.HostRecord(name, False, unreachable_since=since, why=obs.why, fencing=kind,
-                                             confirmed_off=name in confirmed, fenced=bool(mark.get("fenced_at"))))
+                records.append(rp.HostRecord(name, False, unreachable_since=self._since(name, mark, now), why=obs.why,
+                                             fencing=kind, confirmed_off=name in confirmed,
+                                             fenced=bool(mark.get("fenced_at"))))
         return records
 
     def _wait_until_due(self, observed, state):
-        """Re-read the unreachable hosts until each is reachable again or due for fencing."""
+        """Re-read the unreachable hosts until each is reachable again or due for fencing; then,
+        when it waited, read every host again (what was read before the wait is stale)."""
         timeout = self.p["host_timeout"]
+        waited = False
         while True:
             now = self.clock()
             records = self._records(observed, state, now)
             waiting = [h for h in records if not h.reachable and not h.fenced and now - h.unreachable_since < timeout]
             if not waiting or self.check_mode or not self.p["wait"]:
-                return observed, records, now
+                break
             due = min(h.unreachable_since + timeout for h in waiting)
             self.sleep(max(0.0, min(1.0, due - now)))
             observed.update(self._observe([h.name for h in waiting]))
+            waited = True
+        if waited:
+            observed = self._observe()
+            now = self.clock()
+            records = self._records(observed, state, now)
+        return observed, records, now
 
     # --- the pass ------------------------------------------------------------------------------
     def run(self):
@@ -103,33 +124,69 @@ class Pass:
         if unknown:
             raise lc.VirtError("confirmed_off: no such host in hosts: %s" % ", ".join(unknown))
         try:
+            if self.check_mode:
+                return self._decide_only(rs.load(self.p["state_file"]))
             with rs.Lock(self.p["state_file"], self.p["lock_timeout"]):
                 return self._run_locked()
         except rs.StateError as err:
             raise lc.VirtError(str(err)) from None
 
+    def _decide_only(self, state):
+        remembered = rs.remembered(state)
+        observed, records, now = self._wait_until_due(self._observe(), state)
+        due = rp.fencing_due(records, self.p["host_timeout"], now)
+        decided = rp.decide(records, remembered, self.p["host_timeout"], now,
+                            anti_affinity=self.p.get("anti_affinity") or (),
+                            fenced_ok=[d.host for d in due if d.action == "fence"])
+        self.done = [dict(d.as_dict(), done=False) for d in decided.decisions]
+        self.changed = any(d.action in ACTING for d in decided.decisions)
+        self._close(observed)
+        return self._result(records, now)
+
     def _run_locked(self):
         state = rs.load(self.p["state_file"])
         remembered = rs.remembered(state)
-        observed = self._observe()
-        observed, records, now = self._wait_until_due(observed, state)
-        decided = rp.decide(records, remembered, self.p["host_timeout"], now,
-                            anti_affinity=self.p.get("anti_affinity") or (),
-                            fenced_ok=[d.host for d in rp.fencing_due(records, self.p["host_timeout"], now)
-                                       if d.action == "fence"] if self.check_mode else ())
-        if self.check_mode:
-            self.done = [dict(d.as_dict(), done=False) for d in decided.decisions]
-            self.changed = any(d.action in ACTING for d in decided.decisions)
-            return self._result(records, now)
+        observed, records, now = self._wait_until_due(self._observe(), state)
+        try:
+            for decision in rp.plan_restarts(records, now, remembered):
+                if decision.action == "restart":
+                    self._restart(observed[decision.host], decision)
+                else:
+                    self.done.append(dict(decision.as_dict(), done=False))
+            down = self._fence(state, records, now)
+            if down:
+                for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or ()):
+                    if decision.action == "failover":
+                        self._failover(observed, state, decision)
+                    else:
+                        self.done.append(dict(decision.as_dict(), done=False))
+            self._returns(observed, state, rp.plan_returns(records, remembered))
+        finally:
+            self._remember(state, records, remembered, observed, now)
+            rs.save(self.p["state_file"], state)
+            self._close(observed)
+        return self._result(records, now)
 
-        for decision in decided.of("restart"):
-            self._restart(observed[decision.host], decision)
+    # --- fencing -------------------------------------------------------------------------------
+    def _fence(self, state, records, now):
+        """Carry out the fencing decisions; the hosts now known to be off."""
         down = []
         for decision in rp.fencing_due(records, self.p["host_timeout"], now):
             entry = dict(decision.as_dict(), done=False)
             mark = state["hosts"].setdefault(decision.host, {})
+            config = self.fencing.get(decision.host)
+            if decision.action == "fenced" and config and config.get("agent") != "manual":
+                # Fenced by an earlier pass: still off? Somebody may have powered it on since.
+                status = fencing.power_status(decision.host, config, self.p["fence_timeout"])
+                if status.power == "off":
+                    entry.update(outcome="still off (status read back: OFF)")
+                    down.append(decision.host)
+                else:
+                    decision = rp.Decision("fence", decision.host, reason="%s was fenced by an earlier pass, but its"
+                                           " power reads %s now: fenced again" % (decision.host, status.power))
+                    entry = dict(decision.as_dict(), done=False)
             if decision.action == "fence":
-                result = fencing.fence_off(decision.host, self.fencing[decision.host], self.p["fence_timeout"])
+                result = fencing.fence_off(decision.host, config, self.p["fence_timeout"])
                 self.fenced.append(result.as_dict())
                 entry.update(done=True, ok=result.ok, outcome=result.message)
                 self.changed = True
@@ -140,32 +197,23 @@ class Pass:
                     self.errors.append(result.message + "; nothing of %s was started elsewhere" % decision.host)
             elif decision.action == "confirmed":
                 mark["fenced_at"] = self.clock()
-                mark["confirmed_by_operator"] = True
                 entry.update(done=True, ok=True, outcome="recorded as off on an operator's confirmation")
+                self.warnings.append("%s is taken as off on an operator's confirmation (confirmed_off): give it for"
+                                     " this outage only, never from an inventory" % decision.host)
                 self.changed = True
                 down.append(decision.host)
-            elif decision.action == "fenced":
-                down.append(decision.host)
+            elif decision.action == "fenced" and decision.host not in down:
+                down.append(decision.host)  # confirmed off by an operator earlier: nothing to ask
             self.done.append(entry)
-        for decision in decided.of("limit"):
-            self.done.append(dict(decision.as_dict(), done=False))
-        if down:
-            for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or ()):
-                if decision.action == "failover":
-                    self._failover(observed, state, decision)
-                else:
-                    self.done.append(dict(decision.as_dict(), done=False))
-        for decision in decided.of("clean_stale", "start_returned", "returned"):
-            self._returned(observed[decision.host], state, decision)
-        self._remember(state, records, remembered, observed, now)
-        rs.save(self.p["state_file"], state)
-        return self._result(records, now)
+        return down
 
     # --- acting --------------------------------------------------------------------------------
     def _restart(self, obs, decision):
         entry = dict(decision.as_dict(), done=True)
         try:
             dom = lc.lookup_domain(obs.conn, decision.vm)
+            if dom is None:
+                raise lc.VirtError("%s is no longer defined on %s" % (decision.vm, obs.name))
             with lc.attempt("restart vm %s on %s" % (decision.vm, obs.uri)):
                 root = dx.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
                 meta = dx.read_metadata(root)
@@ -184,6 +232,17 @@ class Pass:
             self.errors.append(err.message)
         self.done.append(entry)
 
+    def _running_somewhere(self, observed, name):
+        """The last look before a start: the reachable host where ``name`` runs now, or None."""
+        for obs in observed.values():
+            if obs.reachable:
+                dom = lc.lookup_domain(obs.conn, name)
+                if dom is not None:
+                    with lc.attempt("read the state of vm %s on %s" % (name, obs.uri)):
+                        if dom.isActive():
+                            return obs.name
+        return None
+
     def _failover(self, observed, state, decision):
         entry = dict(decision.as_dict(), done=True)
         target = observed[decision.target]
@@ -192,11 +251,9 @@ class Pass:
             if xml is None:
                 raise lc.VirtError("no definition of %s is known (it was never seen while %s was up)"
                                    % (decision.vm, decision.host))
-            for obs in observed.values():  # the last look before a start: is it running anywhere now?
-                if obs.reachable:
-                    dom = lc.lookup_domain(obs.conn, decision.vm)
-                    if dom is not None and dom.isActive():
-                        raise lc.VirtError("%s is running on %s now: not started again" % (decision.vm, obs.name))
+            where = self._running_somewhere(observed, decision.vm)
+            if where is not None:
+                raise lc.VirtError("%s is running on %s now: not started again" % (decision.vm, where))
             existed = lc.lookup_domain(target.conn, decision.vm) is not None
             with lc.attempt("define vm %s on %s" % (decision.vm, target.uri)):
                 dom = target.conn.defineXML(xml)
@@ -204,14 +261,17 @@ class Pass:
                 with lc.attempt("start vm %s on %s" % (decision.vm, target.uri)):
                     dom.create()
             except lc.VirtError as err:
-                if not existed:
-                    with lc.attempt("remove the definition of vm %s again from %s" % (decision.vm, target.uri)):
-                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
                 if any(word in (err.libvirt_message or err.message) for word in LOCK_WORDS):
                     err.extend("; its disks are still locked by another host, so it may still be running there:"
-                               " not started (the definition made here was removed)")
+                               " not started")
+                if not existed:
+                    try:
+                        with lc.attempt("remove the definition of vm %s again from %s" % (decision.vm, target.uri)):
+                            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+                        err.extend(" (the definition made for it on %s was removed)" % decision.target)
+                    except lc.VirtError as undo:
+                        err.extend("; removing the definition made for it failed too: %s" % undo.message)
                 raise
-            state["recovered"][decision.vm] = {"from": decision.host, "to": decision.target, "at": self.clock()}
             entry.update(ok=True, outcome="running on %s" % decision.target)
             self.changed = True
         except lc.VirtError as err:
@@ -219,11 +279,30 @@ class Pass:
             self.errors.append(err.message)
         self.done.append(entry)
 
-    def _returned(self, obs, state, decision):
+    def _returns(self, observed, state, decisions):
+        """A fenced host that is back: its stale definitions go, its leftover HA VMs start, and
+        only when all of that succeeded is it taken as back (else the next pass tries again)."""
+        for decision in decisions:
+            if decision.action in ("clean_stale", "start_returned"):
+                self._returned(observed[decision.host], decision)
+        for decision in [d for d in decisions if d.action == "returned"]:
+            failed = [d for d in self.done if d["host"] == decision.host and d["action"] in ("clean_stale", "start_returned")
+                      and d.get("ok") is False]
+            entry = dict(decision.as_dict(), done=not failed)
+            if failed:
+                entry.update(ok=False, outcome="kept as fenced: %d of its clean-ups failed; the next pass tries again"
+                             % len(failed))
+            else:
+                state["hosts"].setdefault(decision.host, {}).pop("fenced_at", None)
+                entry.update(ok=True, outcome="handled: %s takes VMs again" % decision.host)
+                self.changed = True
+            self.done.append(entry)
+
+    def _returned(self, obs, decision):
         entry = dict(decision.as_dict(), done=True)
         try:
+            dom = lc.lookup_domain(obs.conn, decision.vm)
             if decision.action == "clean_stale":
-                dom = lc.lookup_domain(obs.conn, decision.vm)
                 if dom is not None:
                     with lc.attempt("remove the stale definition of vm %s from %s" % (decision.vm, obs.uri)):
                         if dom.isActive():
@@ -232,44 +311,50 @@ class Pass:
                                           | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                                           | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
                 entry.update(ok=True, outcome="stale definition removed (disks kept)")
-            elif decision.action == "start_returned":
-                dom = lc.lookup_domain(obs.conn, decision.vm)
+            else:
+                if dom is None:
+                    raise lc.VirtError("%s is no longer defined on %s" % (decision.vm, obs.name))
                 with lc.attempt("start vm %s again on %s" % (decision.vm, obs.uri)):
                     dom.create()
                 entry.update(ok=True, outcome="running again on %s" % obs.name)
-            else:
-                mark = state["hosts"].setdefault(decision.host, {})
-                mark.pop("fenced_at", None)
-                mark.pop("confirmed_by_operator", None)
-                entry.update(ok=True, outcome="handled: %s takes VMs again" % decision.host)
             self.changed = True
         except lc.VirtError as err:
             entry.update(ok=False, outcome=err.message)
             self.errors.append(err.message)
         self.done.append(entry)
 
+    # --- remembering ---------------------------------------------------------------------------
     def _remember(self, state, records, remembered, observed, now):
         for host in records:
             mark = state["hosts"].setdefault(host.name, {})
             if host.reachable:
                 mark.pop("unreachable_since", None)
+                mark["last_reachable"] = now
             else:
                 mark["unreachable_since"] = host.unreachable_since
         definitions = {}
         for obs in observed.values():
-            if obs.reachable:
+            if obs.reachable and not obs.degraded:
                 definitions.update(obs.definitions)
         rs.set_remembered(state, rp.remember(remembered, records), definitions)
-        for name in list(state["recovered"]):
-            if now - state["recovered"][name]["at"] > 7 * 86400:
-                del state["recovered"][name]  # kept a week, for the report of a host that stays down
+
+    @staticmethod
+    def _close(observed):
+        for obs in observed.values():
+            if obs.reachable:
+                try:
+                    obs.conn.close()
+                except libvirt.libvirtError:
+                    pass  # closing is all that was left to do with it
 
     def _result(self, records, now):
         hosts = {}
         for host in records:
             if host.reachable:
-                hosts[host.name] = {"state": "up", "in_maintenance": host.in_maintenance,
-                                    "vms": len(host.vms)}
+                hosts[host.name] = {"state": "up" if not host.degraded else "up, not read", "vms": len(host.vms),
+                                    "in_maintenance": host.in_maintenance}
+                if host.degraded:
+                    hosts[host.name]["why"] = host.degraded
             else:
                 hosts[host.name] = {"state": "unreachable", "why": host.why,
                                     "unreachable_for_s": round(now - host.unreachable_since, 1),
@@ -278,23 +363,27 @@ class Pass:
             hosts[result["host"]]["state"] = "fenced" if result["ok"] else "fence failed"
         attention = [d for d in self.done if d["action"] in ("unplaced", "local_storage", "limit", "no_fencing")
                      or d.get("ok") is False]
+        waiting = [d for d in self.done if d["action"] == "wait"]
         result = {"changed": self.changed, "hosts": hosts, "decisions": self.done, "fenced": self.fenced,
                   "restarted": [d["vm"] for d in self.done if d["action"] == "restart" and d.get("ok")],
                   "recovered": [{"vm": d["vm"], "from": d["host"], "to": d["target"]} for d in self.done
                                 if d["action"] == "failover" and d.get("ok")],
-                  "attention": attention, "check_mode": self.check_mode}
+                  "attention": attention, "check_mode": self.check_mode, "warnings": list(self.warnings)}
         if self.errors:
             result["failed"] = True
             result["msg"] = "; ".join(self.errors)
-        else:
-            acted = [d for d in self.done if d.get("done") or self.check_mode and d["action"] in ACTING]
-            result["msg"] = ("%d decision(s)%s, %d needing attention" % (
-                len(acted), " (check mode: nothing done)" if self.check_mode else "", len(attention))
-                if acted or attention else "every host up, no HA vm down")
+            return result
+        acted = [d for d in self.done if d.get("done") or (self.check_mode and d["action"] in ACTING)]
+        parts = []
+        if acted:
+            parts.append("%d decision(s)%s" % (len(acted), " (check mode: nothing done)" if self.check_mode else ""))
+        if waiting:
+            parts.append("%d host(s) unreachable, not yet for host_timeout: %s" % (
+                len(waiting), ", ".join(d["host"] for d in waiting)))
+        if attention:
+            parts.append("%d needing attention" % len(attention))
+        result["msg"] = "; ".join(parts) or "every host up, no HA vm down"
         return result
-
-
-ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
 
 
 def run_recover(params, check_mode):

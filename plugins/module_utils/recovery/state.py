@@ -11,7 +11,8 @@ several machines).
 
 Passes are serialised by an exclusive ``flock`` on ``<state_file>.lock``: two recoveries of one
 group (a rulebook's event and its timer, say) never decide at the same time.  Writes go to a
-temporary file renamed into place, so a crash mid-write leaves the previous state.  Plain Python.
+temporary file, synced and renamed into place (:func:`files.write_atomic`), so a crash mid-write
+leaves the previous state.  Check mode reads the file without the lock and writes nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
 
 VERSION = 1
@@ -33,7 +34,7 @@ class StateError(Exception):
 
 
 def empty():
-    return {"version": VERSION, "hosts": {}, "vms": {}, "definitions": {}, "recovered": {}}
+    return {"version": VERSION, "hosts": {}, "vms": {}, "definitions": {}}
 
 
 def load(path):
@@ -53,14 +54,9 @@ def load(path):
 
 
 def save(path, state):
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".recover-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o600)  # VM definitions: not for every local user
-        os.rename(tmp, path)
+        # mode 0600: the file holds VM definitions, not for every local user
+        files.write_atomic(path, json.dumps(state, indent=1, sort_keys=True), mode=0o600)
     except OSError as err:
         raise StateError("cannot write the recovery state %s: %s" % (path, err)) from err
 
@@ -87,7 +83,10 @@ class Lock:
                 fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return self
             except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES) or self.clock() >= deadline:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    self.handle.close()
+                    raise StateError("cannot lock %s: %s" % (self.path, err.strerror)) from err
+                if self.clock() >= deadline:
                     self.handle.close()
                     raise StateError("another recovery pass of this group holds %s (waited %gs)"
                                      % (self.path, self.timeout)) from err

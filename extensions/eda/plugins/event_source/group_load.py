@@ -127,6 +127,7 @@ class Sampler:
         self.conn = None
         self.size = None
         self.previous = None
+        self.pending = None
 
     def read(self):
         """The host's load since the previous reading, or None (first reading, or unreachable)."""
@@ -150,17 +151,33 @@ class Sampler:
         return self.load.host_load(self.name, self.size[0], self.size[1], vms.values()).load
 
 
-def _in_thread(func, timeout):
-    """``func()`` in a daemon thread; None when it does not answer within ``timeout`` (hung host)."""
+def _in_thread(func):
+    """A future with ``func()``, run in a daemon thread (a call to a hung host blocks it)."""
     loop = asyncio.get_running_loop()
     future = loop.create_future()
 
     def work():
-        value = func()
+        try:
+            value = func()
+        except Exception:  # pylint: disable=broad-except  # a reading that fails is no reading; the source goes on
+            value = None
         loop.call_soon_threadsafe(lambda: future.done() or future.set_result(value))
 
     threading.Thread(target=work, daemon=True).start()
-    return asyncio.wait_for(future, timeout)
+    return future
+
+
+async def _read(sampler, timeout):
+    """The sampler's next load, None when it has none within ``timeout``.  One read per host is in
+    flight at a time: a read stuck on a hung host is waited for again next time, never doubled."""
+    if sampler.pending is None:
+        sampler.pending = _in_thread(sampler.read)
+    try:
+        value = await asyncio.wait_for(asyncio.shield(sampler.pending), timeout)
+    except asyncio.TimeoutError:
+        return None
+    sampler.pending = None
+    return value
 
 
 class Watch:
@@ -187,13 +204,16 @@ class Watch:
             self.imbalance.append((now, self.load.pstdev(current)))
             self.imbalance = [(t, v) for t, v in self.imbalance if now - t <= keep]
         events = []
+        gap = 3 * self.args["interval"]  # a host that stopped answering is not hot on old readings
         for name in sorted(self.history):
-            held = self.load.sustained_above(self.history[name], self.args["cpu_high"], self.args["window"], now)
+            held = self.load.sustained_above(self.history[name], self.args["cpu_high"], self.args["window"], now,
+                                             max_gap_s=gap)
             if held.holds and self._due(name, now):
                 events.append({"type": "host_hot", "host": name, "load": held.latest, "since": held.since,
                                "reason": held.reason, "history": self._history()})
         if self.args["max_imbalance"]:
-            held = self.load.sustained_above(self.imbalance, self.args["max_imbalance"], self.args["window"], now)
+            held = self.load.sustained_above(self.imbalance, self.args["max_imbalance"], self.args["window"], now,
+                                             max_gap_s=gap)
             if held.holds and self._due("", now):
                 events.append({"type": "imbalance_high", "imbalance": held.latest, "since": held.since,
                                "reason": held.reason, "history": self._history()})
@@ -223,10 +243,8 @@ async def _sample(args, out, load):
     watch = Watch(args, load)
     while True:
         started = time.monotonic()
-        answers = await asyncio.gather(*(_in_thread(s.read, max(args["interval"], 5.0)) for s in samplers.values()),
-                                       return_exceptions=True)
-        readings = {name: None if isinstance(answer, BaseException) else answer
-                    for name, answer in zip(samplers, answers)}
+        answers = await asyncio.gather(*(_read(s, max(args["interval"], 5.0)) for s in samplers.values()))
+        readings = dict(zip(samplers, answers))
         for event in watch.add(readings):
             out.put_nowait(event)
         await asyncio.sleep(max(0.0, args["interval"] - (time.monotonic() - started)))

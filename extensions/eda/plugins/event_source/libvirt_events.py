@@ -93,8 +93,8 @@ def _register_event_loop(loop):
         _REGISTERED["loop"] = loop
 
 
-def _open_in_thread(loop, uri, timeout):
-    """A future with ``libvirt.open(uri)``; a thread blocked on a hung host is abandoned."""
+def _open_in_thread(loop, uri):
+    """A future with ``libvirt.open(uri)``, opened in a daemon thread (it blocks on a hung host)."""
     import libvirt  # pylint: disable=import-outside-toplevel
 
     future = loop.create_future()
@@ -108,7 +108,7 @@ def _open_in_thread(loop, uri, timeout):
         loop.call_soon_threadsafe(_settle, future, conn, None)
 
     threading.Thread(target=work, name="connect-" + uri, daemon=True).start()
-    return asyncio.wait_for(future, timeout)
+    return future
 
 
 def _settle(future, value, error):
@@ -140,6 +140,7 @@ class Watcher:
         self.conn = None
         self.lost_since = None
         self.closed = None
+        self.opening = None     # the one connection attempt in flight (a hung host holds it)
 
     def emit(self, kind, **fields):
         self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), **fields)})
@@ -164,9 +165,16 @@ class Watcher:
 
         loop = asyncio.get_running_loop()
         while True:
+            if self.opening is None:
+                self.opening = _open_in_thread(loop, self.uri)
             try:
-                self.conn = await _open_in_thread(loop, self.uri, self.args["connect_timeout"])
+                # shield: a timeout leaves the attempt running, and the next round waits for it
+                # rather than starting another thread on a hung host
+                self.conn = await asyncio.wait_for(asyncio.shield(self.opening), self.args["connect_timeout"])
+                self.opening = None
             except (asyncio.TimeoutError, libvirt.libvirtError) as err:
+                if not isinstance(err, asyncio.TimeoutError):
+                    self.opening = None
                 reason = "no answer" if isinstance(err, asyncio.TimeoutError) else "connect: %s" % err.get_error_message()
                 self._lost(reason)
                 await asyncio.sleep(self.args["reconnect_interval"])
@@ -184,6 +192,11 @@ class Watcher:
                 self.lost_since = None
                 self.emit("host_back")
             reason = await self.closed
+            try:
+                self.conn.unregisterCloseCallback()
+                self.conn.close()
+            except libvirt.libvirtError:
+                pass  # the connection is dead already: closing only frees it
             self.conn = None
             self._lost(reason)
 

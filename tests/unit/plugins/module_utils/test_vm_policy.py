@@ -44,6 +44,7 @@ def test_sla_classes_set_cpu_shares_unless_given(sla, shares, expected):
 @pytest.mark.parametrize("params, param", [
     ({"sla": "Gold!"}, "sla"), ({"sla": ""}, "sla"), ({"expires": "31/12/2027"}, "expires"),
     ({"expires": "2027-02-30"}, "expires"), ({"ha_priority": 1001}, "ha_priority"),
+    ({"ha": True, "autostart": True}, "autostart"),
 ])
 def test_bad_values_name_the_option(params, param):
     with pytest.raises(SpecError) as err:

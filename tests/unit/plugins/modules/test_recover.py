@@ -51,7 +51,7 @@ def remember_db1_on_hv2(state_file):
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"host_timeout": -1}, "host_timeout: must be from 0 to 3600, got -1"),
+    ({"host_timeout": 0}, "host_timeout: must be from 1 to 3600, got 0"),
     ({"connect_timeout": 0}, "connect_timeout: must be from 0.5 to 120, got 0"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "ipport": 70000}]}, "fencing[0].ipport: must be from 1 to 65535"),
     ({"fencing": [{"host": "hv2"}]}, "missing required arguments: agent found in fencing"),
@@ -70,7 +70,8 @@ def test_bad_input_is_refused_before_anything(group, capsys, extra, message):
 def test_a_password_never_shows(group, capsys):
     hosts, state_file = group
     fencing = [{"host": "hv2", "agent": "fence_nothere", "password": "pa55word-xyz"}]
-    out = run({"hosts": hosts, "state_file": state_file, "fencing": fencing, "host_timeout": 0, "connect_timeout": 1},
+    out = run({"hosts": hosts, "state_file": state_file, "fencing": fencing, "host_timeout": 1,
+               "unreachable_since": {"hv2": 1.0}, "connect_timeout": 1},
               capsys)
     assert out["failed"] and "fence_nothere is not installed" in out["msg"]
     assert "pa55word-xyz" not in json.dumps(out)
@@ -92,7 +93,7 @@ def test_check_mode_decides_without_writing(group, capsys):
     hosts, state_file = group
     remember_db1_on_hv2(state_file)
     before = open(state_file, encoding="utf-8").read()
-    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 0, "connect_timeout": 1,
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "unreachable_since": {"hv2": 1.0}, "connect_timeout": 1,
                "fencing": [{"host": "hv2", "agent": "fence_ipmilan"}]}, capsys, check=True)
     assert out["changed"] and out["check_mode"]
     assert [(d["action"], d.get("vm") or d["host"]) for d in out["decisions"]] == [("fence", "hv2"), ("failover", "db1")]
@@ -103,10 +104,28 @@ def test_check_mode_decides_without_writing(group, capsys):
 def test_confirmed_off_host_vms_start_from_the_kept_definition(group, capsys):
     hosts, state_file = group
     remember_db1_on_hv2(state_file)
-    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 0, "connect_timeout": 1,
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "unreachable_since": {"hv2": 1.0}, "connect_timeout": 1,
                "confirmed_off": ["hv2"]}, capsys)
     assert not out.get("failed") and out["changed"]
     assert out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
-    state = rs.load(state_file)
-    assert state["hosts"]["hv2"]["fenced_at"] and state["hosts"]["hv2"]["confirmed_by_operator"]
-    assert state["recovered"]["db1"]["to"] == "hv1"
+    assert rs.load(state_file)["hosts"]["hv2"]["fenced_at"]
+    assert "hv2 is taken as off on an operator's confirmation" in str(out["warnings"])
+
+
+def test_check_mode_writes_not_even_the_lock_file(group, capsys, tmp_path):
+    hosts, _state_file = group
+    state_file = str(tmp_path / "nowhere" / "recover.json")
+    out = run({"hosts": hosts, "state_file": state_file, "connect_timeout": 1}, capsys, check=True)
+    assert not out.get("failed")
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_outage_never_counts_from_before_the_host_was_last_seen_up(group, capsys):
+    hosts, state_file = group
+    state = rs.empty()
+    state["hosts"]["hv2"] = {"last_reachable": 4_000_000_000.0 - 1e9}   # long after the hint below
+    rs.save(state_file, state)
+    out = run({"hosts": hosts, "state_file": state_file, "wait": False, "connect_timeout": 1, "host_timeout": 30,
+               "unreachable_since": {"hv2": 1.0}, "fencing": [{"host": "hv2", "agent": "fence_ipmilan"}]}, capsys)
+    assert [d["action"] for d in out["decisions"]] == ["wait"], out["decisions"]
+    assert "1 host(s) unreachable, not yet for host_timeout: hv2" in out["msg"]

@@ -109,3 +109,14 @@ def test_a_wrong_password_fails_and_is_not_reported(agent):
 def test_a_missing_agent_is_a_failed_fence_naming_the_package(tmp_path):
     result = fencing.fence_off("hv1", dict(CONFIG, agent="fence_nothere"), which=which_in(tmp_path))
     assert not result.ok and "package fence-agents" in result.message
+
+
+def test_off_needs_the_exit_status_and_the_words():
+    assert fencing.power_state(2, "Failed: Unable to obtain correct plug status or plug is not available") == "unknown"
+    assert fencing.power_state(0, "Status: OFF") == "unknown"
+
+
+def test_power_status_reads_without_switching(agent):
+    result = fencing.power_status("hv1", CONFIG, timeout=10, which=which_in(agent))
+    assert result.power == "on" and not result.ok
+    assert "action=off" not in (agent / "log").read_text()

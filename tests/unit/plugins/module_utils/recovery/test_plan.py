@@ -226,3 +226,24 @@ def test_safety_properties(group, fence_all):
     # Restarts only on reachable hosts, only of HA VMs.
     for d in decided.of("restart"):
         assert by_name[d.host].reachable
+
+
+def test_a_crashed_definition_is_not_restarted_where_the_vm_runs_elsewhere_or_last_ran_on_a_lost_host():
+    crashed = vm("a", "hv1", state="shutoff", reason="crashed")
+    running_elsewhere = [up("hv1", [crashed]), up("hv2", [vm("a", "hv2")])]
+    assert actions(rp.plan_restarts(running_elsewhere, NOW)) == [("elsewhere", "a")]
+    lost = [up("hv1", [crashed]), down("hv3")]
+    remembered = {"a": vm("a", "hv3")}
+    (decision,) = rp.plan_restarts(lost, NOW, remembered)
+    assert decision.action == "elsewhere" and "hv3, which is unreachable" in decision.reason
+    assert actions(rp.plan_restarts(lost, NOW, {"a": vm("a", "hv1")})) == [("restart", "a")]
+
+
+def test_a_host_whose_vms_could_not_be_read_keeps_its_records_and_takes_nothing():
+    degraded = rp.HostRecord("hv2", True, degraded="its vms were not read within 60s", fencing="agent")
+    remembered = {"a": vm("a", "hv2"), "b": vm("b", "hv3")}
+    hosts = [up("hv1"), degraded, down("hv3")]
+    assert rp.remember(remembered, hosts)["a"].host == "hv2"           # kept, not forgotten
+    decided = rp.plan_failover(["hv3"], hosts, remembered)
+    assert [(d.action, d.target) for d in decided] == [("failover", "hv1")]
+    assert rp.fencing_due(hosts, 10, NOW)[0].host == "hv3"             # a degraded host is never fenced
