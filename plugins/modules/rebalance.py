@@ -104,6 +104,9 @@ options:
     description:
       - Each host's recent load, host name to a list of V([time, load]) pairs (seconds since the epoch,
         load over the host's CPUs), for the O(window) test; what the collection's event source sampled.
+      - Two readings further apart than half the O(window) (or three O(interval)s, whichever is longer)
+        cannot tell that the host stayed hot in between, so the window starts again after such a gap;
+        so does a latest reading older than that.
     type: dict
     default: {}
   history_file:

@@ -89,7 +89,7 @@ def test_rebalance_plans_in_check_mode_then_moves_and_evens_the_group(lab, hot_h
     busy, _idle = hot_hv1
     args = {"hosts": hosts_of(lab), "cpu_high": 0.25, "window": 120, "interval": 2, "max_imbalance": 0.1,
             "pinned": [busy[0].name], "anti_affinity": [[busy[1].name, busy[2].name]],
-            "history": {"hv1": [[time.time() - 150, 0.9], [time.time() - 60, 0.9]]}}
+            "history": {"hv1": [[time.time() - age, 0.9] for age in (150, 120, 90, 60, 30)]}}
     before = snapshot(lab)
     planned = run_module("hotiron.virt.rebalance", args, check=True, diff=True)
     assert differences(before, snapshot(lab)) == []
