@@ -38,9 +38,9 @@ class Observation:
     """What one host answered.
 
     ``settled`` (an event) is set once the connection is open and a first call answered (then
-    ``conn`` is the connection) or once it was refused (then ``why`` says why); and ``vms``, ``definitions``, ``capacity`` are filled when the
-    whole read succeeded (``read``), else ``degraded`` says why.  ``why`` says why a host did not
-    answer.
+    ``conn`` is the connection) or once it was refused (then ``why`` says why).  ``read`` is set
+    when the reading of its VMs ended: ``vms``, ``definitions`` and ``capacity`` are filled when it
+    succeeded, else ``degraded`` says why.
     """
 
     def __init__(self, name, uri):
