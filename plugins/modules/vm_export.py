@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: vm_export
-short_description: Export a stopped libvirt VM as an OVA, or its disks as VMDK, VHD, qcow2 or raw files
+short_description: Export a libvirt VM as an OVA, or its disks as VMDK, VHD, qcow2 or raw files
 version_added: 0.1.0
 description:
   - With O(format=ova), writes an OVA that VMware and VirtualBox import - the OVF 1.0 descriptor
@@ -18,8 +18,13 @@ description:
     gives the same VM again.
   - With O(format=vmdk), V(vhd), V(qcow2) or V(raw), writes each disk as C(<name>-<target>.<ext>)
     into the directory O(dest). VHD sizes are kept exact (C(force_size)), as Hyper-V and Azure need.
-  - The VM must be shut off; its disks are read by C(qemu-img) where the module runs, so run the task
-    on the VM's host (for example with C(delegate_to)) and leave O(uri) at its default.
+  - A shut-off VM's disks are read as they are. A running VM is refused unless O(live=true); then its
+    writable disks are copied at one instant by a libvirt backup job (push mode, no checkpoint, so
+    M(hotiron.virt.vm_backup)'s chains are not touched) into a hidden directory next to the destination
+    while the VM goes on running, the export is made from those copies, and the directory is removed.
+    Such an export is crash-consistent, like a disk after a power cut.
+  - The disks are read by C(qemu-img) where the module runs, so run the task on the VM's host (for
+    example with C(delegate_to)) and leave O(uri) at its default.
   - Files already there are left alone (C(ok)) unless O(force). Nothing is left under the
     destination's name when the export fails.
 author:
@@ -63,6 +68,17 @@ options:
     description: Write the files again when they exist.
     type: bool
     default: false
+  live:
+    description:
+      - Export a running VM from a copy of its disks taken at one instant (see above), instead of
+        refusing it. Needs room next to the destination for a copy of the VM's disks (their data,
+        as qcow2) while the export runs. A shut-off VM is exported as it is either way.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds (1 to 604800) the copy of a running VM's disks (O(live)) may take before it is aborted.
+    type: float
+    default: 86400
 notes:
   - Writing streamOptimized VMDK is single-threaded deflate in qemu-img; expect about 10 s per GiB of
     data on a small machine.
@@ -85,6 +101,13 @@ EXAMPLES = r"""
     dest: /srv/export/
   delegate_to: hv1
 
+- name: Export web1 while it runs, from a copy of its disks taken at one instant
+  hotiron.virt.vm_export:
+    name: web1
+    dest: /srv/export/
+    live: true
+  delegate_to: hv1
+
 - name: The disks of db1 as fixed VHDs for Hyper-V
   hotiron.virt.vm_export:
     name: db1
@@ -100,10 +123,17 @@ files:
   type: list
   elements: dict
 conversions:
-  description: Each disk's C(source), C(source_format), C(target) device, output C(file) and the C(command).
+  description:
+    - Each disk's C(source), C(source_format), C(target) device, output C(file) and the C(command);
+      C(from_copy) when it was converted from the copy of a running VM's disk (O(live)).
   returned: always
   type: list
   elements: dict
+live_copy:
+  description: The disks copied from the running VM at one instant (O(live)); empty for a shut-off VM.
+  returned: always
+  type: list
+  elements: str
 descriptor:
   description: The OVF descriptor written.
   returned: when an OVA was written
@@ -140,20 +170,24 @@ def argument_spec():
                             choices=["streamOptimized", "monolithicSparse"]),
         vhd_subformat=dict(type="str", default="dynamic", choices=["dynamic", "fixed"]),
         force=dict(type="bool", default=False),
+        live=dict(type="bool", default=False),
+        timeout=dict(type="float", default=86400.0, min=1, max=604800),
     )
     return spec
 
 
 def run(module):
-    with module_base.connection(module, readonly=True) as conn:
+    # a live export starts a backup job: only a read-write connection may
+    with module_base.connection(module, readonly=not module.params["live"]) as conn:
         changed, result = export_ops.run(conn, module.params, check_mode=module.check_mode)
     result["changed"] = changed
     return result
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    module_base.run_module(module, run)
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

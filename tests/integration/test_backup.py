@@ -24,6 +24,7 @@ from backup_helpers import (
     content_sha256,
     define_guest,
     disk_source,
+    file_sha256,
     make_disk,
     metadata_of_hosts,
     monitor_write,
@@ -350,3 +351,27 @@ def test_host_maintenance_carries_checkpoints(lab, shared_pools, cleanup, run_mo
         assert after["mode"] == "incremental" and after["backup"]["parent"] == first["backup"]["id"], after
     finally:
         run_module("hotiron.virt.host_maintenance", {"uri": lab.host("hv3").uri, "hosts": hosts, "state": "active"})
+
+
+def test_a_running_vm_exported_live_from_a_copy_at_one_instant(lab, cleanup, run_module):
+    """vm_export live=true: the running guest's disk, with what it wrote after booting, comes out
+    byte for byte from a backup job's copy; the guest runs on, its image chain and checkpoints
+    untouched, and the copy's scratch directory is gone."""
+    hv1 = lab.host("hv1")
+    name = "bk-live-%d" % os.getpid()
+    dom, disk = shared_vm(lab, cleanup, name)
+    monitor_write(dom, 0x5A, 40, 4)
+    out = target_dir(lab, cleanup, "%s/export-%d" % (SHARED, os.getpid()))
+    chain, expected = chain_of(hv1, disk), content_sha256(hv1, disk)
+    args = {"name": name, "dest": out, "format": "raw"}
+    refused = run_module("hotiron.virt.vm_export", args, host="hv1")
+    assert refused.get("failed") and "give live=true" in refused["msg"], refused
+    planned = ok(run_module("hotiron.virt.vm_export", dict(args, live=True), host="hv1", check=True))
+    assert planned["changed"] and planned["live_copy"] == ["vda"] and os.listdir(outside(lab, out)) == []
+    done = ok(run_module("hotiron.virt.vm_export", dict(args, live=True), host="hv1"))
+    assert done["changed"] and [c["from_copy"] for c in done["conversions"]] == [True]
+    assert os.listdir(outside(lab, out)) == ["%s-vda.img" % name]
+    assert file_sha256(os.path.join(outside(lab, out), "%s-vda.img" % name)) == expected
+    assert dom.isActive() and chain_of(hv1, disk) == chain and dom.listAllCheckpoints() == []
+    assert dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE
+    monitor_write(dom, 0x5B, 44, 1)                 # the guest writes on as before

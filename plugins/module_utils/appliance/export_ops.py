@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""hotiron.virt.vm_export: a stopped VM out as an OVA, or its disks as image files.
+"""hotiron.virt.vm_export: a VM out as an OVA, or its disks as image files.
 
 The OVA is what VMware and VirtualBox import: the OVF 1.0 descriptor first, the SHA256
 manifest second, then one streamOptimized VMDK per disk (the order DSP0243 asks for).
@@ -9,6 +9,11 @@ Disks are converted with ``qemu-img`` into a hidden directory next to the destin
 hashed, and packed; the OVA is written as ``<dest>.part`` and renamed into place, so a
 failure never leaves a partial file under the destination's name.  ``qemu-img`` reads the
 disks where the module runs: run it on the VM's host.
+
+A running VM is exported (with ``live``) from a copy of its disks at one instant: a libvirt
+backup job in push mode, without a checkpoint, writes them into a hidden directory next to the
+destination while the VM goes on running (crash-consistent, as after a power cut); the export
+reads those copies, and the directory goes when the export ends, whatever the outcome.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.appliance import arch
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops
 
 EXTENSIONS = {"vmdk": "vmdk", "vhd": "vhd", "qcow2": "qcow2", "raw": "img"}
 
@@ -71,7 +77,8 @@ def _disks_of(root, name):
             _fail("vm %s: disk %s is not a file or block device (network disks cannot be exported)" % (name, dev))
         driver = node.find("driver")
         disks.append({"target": dev, "bus": target.get("bus") if target is not None else "virtio",
-                      "path": path, "format": (driver.get("type") if driver is not None else None) or "raw"})
+                      "path": path, "format": (driver.get("type") if driver is not None else None) or "raw",
+                      "readonly": node.find("readonly") is not None})
     return disks
 
 
@@ -106,33 +113,78 @@ def run(conn, params, check_mode=False):
     if all(os.path.exists(t) for t in targets) and not params.get("force"):
         result["files"] = [{"path": t, "size": os.path.getsize(t)} for t in targets]
         return False, result
-    if guest.is_active():
-        _fail("vm %s is running: stop it first (its disks change while it runs)" % name)
+    live = guest.is_active()
+    if live and not params.get("live"):
+        _fail("vm %s is running: stop it first (its disks change while it runs), or give live=true to export"
+              " a copy of its disks taken at one instant" % name)
     for disk in disks:
         if not os.path.exists(disk["path"]):
             _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
                   % (name, disk["target"], disk["path"]))
+    if live:
+        backup_ops.require_local(conn, "export the running vm %s" % name)
+    copied = [d["target"] for d in disks if live and not d["readonly"]]
+    result["live_copy"] = copied
+    if copied:
+        result["plan"].append("copy disk%s %s of the running vm at one instant (a libvirt backup job) into a"
+                              " scratch directory in %s" % ("" if len(copied) == 1 else "s", ", ".join(copied),
+                                                            _scratch_parent(ova, params)))
     for disk, out in zip(disks, files):
-        adapter = "ide" if disk["bus"] == "ide" else "lsilogic"
-        subformat = {"vmdk": params.get("vmdk_subformat"), "vhd": params.get("vhd_subformat")}.get(kind)
-        disk["command"] = images.export_command(disk["path"], disk["format"], out,
-                                                "vmdk" if kind == "ova" else kind, subformat, adapter)
+        disk["command"] = _command(disk, out, kind, params)
         result["conversions"].append({"source": disk["path"], "source_format": disk["format"],
-                                      "target": disk["target"], "file": out, "command": disk["command"]})
-        result["plan"].append("convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
+                                      "target": disk["target"], "file": out, "command": disk["command"],
+                                      "from_copy": disk["target"] in copied})
+        copy = ", its copy" if disk["target"] in copied else ""
+        result["plan"].append("convert disk %s (%s%s) to %s" % (disk["target"], disk["path"], copy, out))
     if ova:
         result["plan"].append("write %s (descriptor, SHA256 manifest, %d disk%s)"
                               % (ova, len(disks), "" if len(disks) == 1 else "s"))
     if check_mode:
         return True, result
+    scratch = None
     try:
+        if copied:
+            scratch = _copy_running(dom, disks, copied, _scratch_parent(ova, params), params)
+            for disk, out, conversion in zip(disks, files, result["conversions"]):
+                disk["command"] = conversion["command"] = _command(disk, out, kind, params)
         if ova:
             _write_ova(name, root, disks, files, ova, result)
         else:
             _write_disks(disks, files, result)
     except (images.ImageError, OSError) as err:
         raise lc.VirtError("%s (nothing was left under %s)" % (err, ova or params["dest"])) from None
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     return True, result
+
+
+def _command(disk, out, kind, params):
+    adapter = "ide" if disk["bus"] == "ide" else "lsilogic"
+    subformat = {"vmdk": params.get("vmdk_subformat"), "vhd": params.get("vhd_subformat")}.get(kind)
+    return images.export_command(disk["path"], disk["format"], out, "vmdk" if kind == "ova" else kind, subformat,
+                                 adapter)
+
+
+def _scratch_parent(ova, params):
+    return os.path.dirname(ova) if ova else params["dest"]
+
+
+def _copy_running(dom, disks, copied, parent, params):
+    """Copy the disks ``copied`` of the running VM into a new hidden directory in ``parent``, and
+    point those ``disks`` at their copies; the directory (the caller removes it)."""
+    scratch = tempfile.mkdtemp(prefix=".%s-live-" % dom.name(), dir=parent)
+    try:
+        os.chmod(scratch, 0o711)        # QEMU, which may run as another user, writes the copies here
+        files = {target: os.path.join(scratch, "%s.qcow2" % target) for target in copied}
+        backup_ops.copy_running(dom, copied, files, [d["target"] for d in disks], params["timeout"])
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    for disk in disks:
+        if disk["target"] in files:
+            disk.update(path=files[disk["target"]], format="qcow2")
+    return scratch
 
 
 def _write_disks(disks, files, result):

@@ -297,7 +297,8 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
             cp_xml = (backup_xml.checkpoint_xml(checkpoint, [d.target for d in vm.disks], vm.all_targets,
                                                 "hotiron.virt backup %s of %s" % (backup_id, target))
                       if checkpoint else None)
-            _push(dom, [d.target for d in vm.disks], files, parent_cp, cp_xml, quiesce, params["timeout"])
+            _push(dom, [d.target for d in vm.disks], files, parent_cp, cp_xml, quiesce, params["timeout"],
+                  others=vm.all_targets)
         else:
             for disk in vm.disks:
                 if disk.kind not in ("file", "block"):
@@ -350,10 +351,17 @@ def _undo(dom, checkpoint, target, bdir, cdir):
                 pass
 
 
+def copy_running(dom, targets, files, others, timeout):
+    """Copy the disks ``targets`` of the running VM ``dom`` as they are at one instant, each into
+    ``files[target]`` (qcow2), with a push-mode backup job and no checkpoint (the VM's backup
+    chains are left as they are); ``others``: the VM's other disks, which are not copied."""
+    _push(dom, targets, files, None, None, False, timeout, others=others)
+
+
 def _push(dom, targets, files, incremental, cp_xml, quiesce, timeout, clock=time.monotonic,
-          sleep=time.sleep):
+          sleep=time.sleep, others=()):
     """One push-mode backup job (with the new checkpoint ``cp_xml``, if any), waited for."""
-    xml = backup_xml.backup_xml(targets, files, incremental)
+    xml = backup_xml.backup_xml(targets, files, incremental, others)
     name = dom.name()
     frozen = False
     try:

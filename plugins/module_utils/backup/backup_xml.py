@@ -51,9 +51,11 @@ def disks(domain_xml):
     return found
 
 
-def backup_xml(targets, files, incremental=None):
-    """``<domainbackup mode='push'>`` writing disk ``t`` of ``targets`` to ``files[t]`` (qcow2),
-    every other disk left out; ``incremental``: the checkpoint to copy the changes since."""
+def backup_xml(targets, files, incremental=None, others=()):
+    """``<domainbackup mode='push'>`` writing disk ``t`` of ``targets`` to ``files[t]`` (qcow2);
+    ``incremental``: the checkpoint to copy the changes since.  The VM's ``others`` disks are
+    named with ``backup='no'``: libvirt backs up a writable disk the XML does not name, into a
+    file of its own choosing next to the disk's image."""
     root = ET.Element("domainbackup", mode="push")
     if incremental:
         ET.SubElement(root, "incremental").text = incremental
@@ -62,6 +64,9 @@ def backup_xml(targets, files, incremental=None):
         disk = ET.SubElement(disks_node, "disk", name=target, backup="yes", type="file")
         ET.SubElement(disk, "target", file=files[target])
         ET.SubElement(disk, "driver", type="qcow2")
+    for target in others:
+        if target and target not in targets:
+            ET.SubElement(disks_node, "disk", name=target, backup="no")
     return dx.tostring(root)
 
 

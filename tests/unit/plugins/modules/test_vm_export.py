@@ -55,7 +55,7 @@ def vm(conn, tmp_path):
 
 def params(dest, **kwargs):
     base = dict(uri=HOST, name="exp", dest=str(dest), format="ova", vmdk_subformat="streamOptimized",
-                vhd_subformat="dynamic", force=False)
+                vhd_subformat="dynamic", force=False, live=False, timeout=60.0)
     base.update(kwargs)
     return base
 
@@ -165,6 +165,33 @@ def test_a_failed_conversion_leaves_nothing_under_the_name(conn, vm, tmp_path):
 def test_refusals(conn, vm, tmp_path, name, dest, message):
     with pytest.raises(lc.VirtError, match=message):
         export_ops.run(conn, params(tmp_path / dest, name=name))
+
+
+def test_a_running_vm_needs_live_and_its_copy_is_planned_in_check_mode(conn, vm, tmp_path):
+    conn.lookupByName("exp").create()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(lc.VirtError, match="vm exp is running: stop it first .*or give live=true"):
+        export_ops.run(conn, params(out))
+    changed, result = export_ops.run(conn, params(out, live=True), check_mode=True)
+    assert changed and os.listdir(out) == []
+    assert result["live_copy"] == ["vda", "sda"]
+    assert result["plan"][0] == "copy disks vda, sda of the running vm at one instant (a libvirt backup job)" \
+        " into a scratch directory in %s" % out
+    assert [c["from_copy"] for c in result["conversions"]] == [True, True]
+    assert [c["source"] for c in result["conversions"]] == [vm["boot"], vm["data"]]
+
+
+def test_a_failed_live_copy_leaves_nothing_behind(conn, vm, tmp_path):
+    # The test driver has no backup jobs: the copy fails as a real one would, after the scratch
+    # directory was made, and the directory goes again.
+    conn.lookupByName("exp").create()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(lc.VirtError, match="start a backup of vm exp"):
+        export_ops.run(conn, params(out, live=True))
+    assert os.listdir(out) == []
+    assert conn.lookupByName("exp").isActive()
 
 
 def test_disk_formats_need_a_directory(conn, vm, tmp_path):

@@ -45,6 +45,9 @@ def test_backup_and_checkpoint_xml():
     disk = root.find("disks/disk")
     assert (disk.get("name"), disk.find("target").get("file"), disk.find("driver").get("type")) == (
         "vda", "/b/vda.qcow2", "qcow2")
+    others = ET.fromstring(backup_xml.backup_xml(["vda"], {"vda": "/b/vda.qcow2"}, others=["vda", "vdc", None]))
+    assert [(d.get("name"), d.get("backup")) for d in others.findall("disks/disk")] == [("vda", "yes"), ("vdc", "no")]
+    assert others.find("disks/disk[@name='vdc']/target") is None and others.find("incremental") is None
     cp = backup_xml.checkpoint_xml("cp2", ["vda"], ["vda", "hdc"], "why")
     assert backup_xml.checkpoint_info(cp) == ("cp2", None, {"vda": "bitmap", "hdc": "no"})
     assert backup_xml.guest_agent_connected(DOMAIN) is True
