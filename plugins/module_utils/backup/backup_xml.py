@@ -54,8 +54,8 @@ def disks(domain_xml):
 def backup_xml(targets, files, incremental=None, others=()):
     """``<domainbackup mode='push'>`` writing disk ``t`` of ``targets`` to ``files[t]`` (qcow2);
     ``incremental``: the checkpoint to copy the changes since.  The VM's ``others`` disks are
-    named with ``backup='no'``: libvirt backs up a writable disk the XML does not name, into a
-    file of its own choosing next to the disk's image."""
+    named with ``backup='no'``, so that the job says what it leaves out rather than relying on
+    what a libvirt version does with a disk the XML does not name."""
     root = ET.Element("domainbackup", mode="push")
     if incremental:
         ET.SubElement(root, "incremental").text = incremental
