@@ -27,6 +27,10 @@ description:
     the group's state file (O(state_file)), where every pass keeps those of the HA VMs it saw.
     A VM whose disks are on local storage is reported, not started elsewhere; it starts on its own
     host when that host is back.
+  - A host fenced by an earlier pass is asked for its power state again on each pass while it does
+    not answer; when it no longer reads off (booting after a repair, or powered on by hand), none of
+    its VMs starts elsewhere and it is not fenced again - the result warns - until it answers (then
+    it is handled as back) or reads off again.
   - When fencing fails, nothing of that host is started elsewhere and the task fails saying why. Disk
     locks are the second line of defence - QEMU's image locks and virtlockd's leases (the
     M(hotiron.virt.hypervisor) role's lock manager) refuse a start while another host holds the disks;

@@ -35,13 +35,58 @@ def rulebook(lab, workdir, name, inventory_vars, rulebook_vars):
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [os.path.join(os.path.dirname(sys.executable), "ansible-rulebook"), "-i", os.path.join(workdir, "inventory.yml"),
              "--rulebook", name, "--vars", os.path.join(workdir, "vars.yml")],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             yield proc
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_group(proc)
+
+
+def _stat(pid):
+    """``(parent pid, start time)`` of a process from /proc, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[19]
+
+
+def descendants(root):
+    """``{pid: start time}`` of every process below ``root`` now."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat:
+                parents[int(entry)] = stat
+    found, frontier = {}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, started) in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = started
+                frontier.append(pid)
+    return found
+
+
+def stop_group(proc):
+    """Stop ``proc`` and every process it started: SIGINT to its process group first, as an
+    operator's Ctrl-C; then SIGKILL to whatever of its process tree (as listed before the stop,
+    each checked by its start time) is left, such as a playbook the rulebook had started in a
+    session of its own, which would otherwise run on and act on the lab after the test."""
+    tree = descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    tree.update(descendants(proc.pid) if proc.poll() is None else {})
+    for pid, started in tree.items():
+        stat = _stat(pid)
+        if stat and stat[1] == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -11,7 +11,8 @@ no wait, no fence, no start, no write (not even of the lock file).
 
 Order of safety: a failed host's VMs start elsewhere only after its fence agent powered it off and
 a status read back said OFF (or an operator confirmed it off) - and a host fenced by an earlier
-pass is asked again, and fenced again unless it still says OFF; just before each start the VM is
+pass is asked again: unless it still says OFF, none of its VMs starts elsewhere (it is not fenced
+again: it is most likely booting after a repair); just before each start the VM is
 looked for again on every reachable host; and the disk locks (QEMU's image locks, virtlockd's
 leases) refuse a start while another host still holds the disks, which the pass reports as such
 and undoes (the definition it made goes again).  Once fencing has begun, the state file is saved
@@ -176,15 +177,22 @@ class Pass:
             mark = state["hosts"].setdefault(decision.host, {})
             config = self.fencing.get(decision.host)
             if decision.action == "fenced" and config and config.get("agent") != "manual":
-                # Fenced by an earlier pass: still off? Somebody may have powered it on since.
+                # Fenced by an earlier pass: still off?  Somebody may have powered it on since -
+                # most often to bring it back after a repair, and it is booting.  It is not fenced
+                # again (that would keep a repaired host from ever returning), but while it is on
+                # and does not answer, nothing more of its VMs starts elsewhere.
                 status = fencing.power_status(decision.host, config, self.p["fence_timeout"])
                 if status.power == "off":
                     entry.update(outcome="still off (status read back: OFF)")
                     down.append(decision.host)
                 else:
-                    decision = rp.Decision("fence", decision.host, reason="%s was fenced by an earlier pass, but its"
-                                           " power reads %s now: fenced again" % (decision.host, status.power))
-                    entry = dict(decision.as_dict(), done=False)
+                    why = ("%s was fenced by an earlier pass, but its power reads %s now (booting after a repair,"
+                           " or powered on by hand): none of its VMs starts elsewhere until it answers or reads"
+                           " OFF again" % (decision.host, status.power))
+                    entry.update(ok=False, outcome=why)
+                    self.warnings.append(why)
+                    self.done.append(entry)
+                    continue
             if decision.action == "fence":
                 result = fencing.fence_off(decision.host, config, self.p["fence_timeout"])
                 self.fenced.append(result.as_dict())

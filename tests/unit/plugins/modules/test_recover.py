@@ -12,6 +12,7 @@ onto a test-driver host from the definition the state file kept.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -129,3 +130,41 @@ def test_an_outage_never_counts_from_before_the_host_was_last_seen_up(group, cap
                "unreachable_since": {"hv2": 1.0}, "fencing": [{"host": "hv2", "agent": "fence_ipmilan"}]}, capsys)
     assert [d["action"] for d in out["decisions"]] == ["wait"], out["decisions"]
     assert "1 host(s) unreachable, not yet for host_timeout: hv2" in out["msg"]
+
+
+FAKE_AGENT = """#!/bin/sh
+# A fence agent whose host reads as powered ON (booting after a repair); every call is logged.
+input=$(cat)
+echo "$input" | head -n 1 >> "$(dirname "$0")/calls"
+case "$input" in
+  action=status*) echo "Status: ON"; exit 0 ;;
+  *) exit 0 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("power", ["ON", "OFF"])
+def test_a_fenced_host_powered_on_again_is_not_fenced_again_and_keeps_its_vms(group, capsys, tmp_path, monkeypatch,
+                                                                              power):
+    hosts, state_file = group
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    agent = agents / "fence_fake"
+    agent.write_text(FAKE_AGENT if power == "ON" else FAKE_AGENT.replace("Status: ON\"; exit 0", "Status: OFF\"; exit 2"))
+    agent.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (agents, os.environ["PATH"]))
+    remember_db1_on_hv2(state_file)
+    state = rs.load(state_file)
+    state["hosts"]["hv2"] = {"fenced_at": 2.0, "unreachable_since": 1.0}   # fenced by an earlier pass
+    rs.save(state_file, state)
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "connect_timeout": 1,
+               "fencing": [{"host": "hv2", "agent": "fence_fake"}]}, capsys)
+    assert not out.get("failed"), out["msg"]
+    assert (agents / "calls").read_text().split() == ["action=status"]   # asked, never switched
+    if power == "ON":
+        assert out["recovered"] == [] and out["changed"] is False
+        assert "hv2 was fenced by an earlier pass, but its power reads on now" in str(out["warnings"])
+        assert [(d["action"], d["host"], d["ok"]) for d in out["attention"]] == [("fenced", "hv2", False)]
+        assert rs.load(state_file)["hosts"]["hv2"]["fenced_at"] == 2.0              # still fenced
+    else:
+        assert out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
