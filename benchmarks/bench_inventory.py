@@ -12,6 +12,8 @@ a NIC (the test driver reports an address for each), 5 shut off, 3 paused.  Time
   (target: at most 5 s);
 * each both as ``--graph`` (the inventory built, as a playbook builds it, and its groups
   printed) and as ``--list`` (also every host's variables printed as JSON);
+* ``ansible-playbook`` from the cache: a play on one VM that prints its record and the number
+  of VMs (what an operator's run costs before its own tasks);
 * baselines: the bare listing in one Python process, the way the plugin reads each
   hypervisor (open, domain stats, each domain's XML, addresses of running ones), one
   hypervisor after the other, and with as many threads as the plugin uses;
@@ -110,6 +112,25 @@ def run_inventory(path, mode="--graph"):
     return elapsed, sum(1 for line in proc.stdout.splitlines() if "--vm-" in line and "libvirt_vms" not in line)
 
 
+PLAY = [{"name": "One VM of the inventory", "hosts": "libvirt_vms[0]", "gather_facts": False,
+         "tasks": [{"name": "Its record", "delegate_to": "localhost", "ansible.builtin.debug": {
+             "msg": "{{ hotiron_vm.name }} on {{ hotiron_vm.hypervisor }} ({{ groups['libvirt_vms'] | length }} VMs)"}}]}]
+
+
+def run_playbook(path, play):
+    """Seconds of one ``ansible-playbook -i path play``; the number of VMs its task saw."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "src"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_INVENTORY_UNPARSED_FAILED="True")
+    started, cpu = time.monotonic(), _children_cpu()
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", path, play], capture_output=True, text=True,
+                          env=env, check=False)
+    elapsed = time.monotonic() - started
+    CPU.setdefault((path, "(ansible-playbook)"), []).append(_children_cpu() - cpu)
+    if proc.returncode != 0:
+        raise SystemExit("ansible-playbook failed:\n%s" % (proc.stdout + proc.stderr)[-3000:])
+    return elapsed, int(proc.stdout.split(" VMs)")[0].rsplit("(", 1)[1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hypervisors", type=int, default=500)
@@ -140,11 +161,14 @@ def main():
                        "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": os.path.join(work, "cache"),
                        "cache_timeout": 3600}, handle)
         static = os.path.join(work, "static.yml")
+        play = os.path.join(work, "play.yml")
+        with open(play, "w", encoding="utf-8") as handle:
+            json.dump(PLAY, handle)
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             list(pool.map(bare_listing, uris))                    # untimed warm-up (files in the page cache)
         graph_count = run_inventory(plain)[1]                       # each VM is in 5 to 8 groups
         times = {"plugin --graph": [], "plugin --list": [], "cached --graph": [], "cached --list": [],
-                 "bare, one by one": [], "bare, %d threads" % WORKERS: []}
+                 "cached playbook": [], "bare, one by one": [], "bare, %d threads" % WORKERS: []}
         for rnd in range(opts.rounds):
             times["plugin --graph"].append(run_inventory(plain)[0])
             elapsed, count = run_inventory(plain, "--list")
@@ -156,6 +180,9 @@ def main():
             assert count == graph_count, (count, graph_count)
             times["cached --graph"].append(elapsed)
             times["cached --list"].append(run_inventory(cached, "--list")[0])
+            elapsed, count = run_playbook(cached, play)
+            assert count == expected, (count, expected)
+            times["cached playbook"].append(elapsed)
             elapsed, counts = timed(lambda: [bare_listing(u) for u in uris])
             assert sum(counts) == expected
             times["bare, one by one"].append(elapsed)
@@ -174,14 +201,17 @@ def main():
     for key, values in times.items():
         print("%-36s median %6.2f s (%s)" % (key, medians[key], ", ".join("%.2f" % v for v in values)))
     base = medians["bare, one by one"]
-    for key, target in (("plugin --graph", 60), ("plugin --list", 60), ("cached --graph", 5), ("cached --list", 5)):
+    for key, target in (("plugin --graph", 60), ("plugin --list", 60), ("cached --graph", 5), ("cached --list", 5),
+                        ("cached playbook", 5)):
         print("%-15s / bare one by one: %5.2f   (%.1f s, target <= %d s)" % (key, medians[key] / base, medians[key], target))
-    print("(--graph builds the inventory as a playbook does; --list also prints every host's variables as JSON)")
+    print("(--graph builds the inventory as a playbook does; --list also prints every host's variables as JSON;"
+          " the playbook runs one task on one VM of the whole inventory)")
     for (path, mode), values in sorted(CPU.items()):
         if len(values) > 1:
             values = values[1:]           # the first run of an inventory warmed it (or filled the cache)
-        print("CPU time of ansible-inventory %s %s: median %.2f s (the machine's load does not count here)"
-              % (os.path.basename(path), mode, statistics.median(values)))
+        tool = "ansible-playbook" if mode == "(ansible-playbook)" else "ansible-inventory %s" % mode
+        print("CPU time of %s -i %s: median %.2f s (the machine's load does not count here)"
+              % (tool, os.path.basename(path), statistics.median(values)))
 
 
 if __name__ == "__main__":
