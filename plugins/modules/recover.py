@@ -30,7 +30,8 @@ description:
   - A host fenced by an earlier pass is asked for its power state again on each pass while it does
     not answer; when it no longer reads off (booting after a repair, or powered on by hand), none of
     its VMs starts elsewhere and it is not fenced again - the result warns - until it answers (then
-    it is handled as back) or reads off again.
+    it is handled as back) or reads off again; when its power cannot be read, the task fails, as a
+    failed fencing does.
   - When fencing fails, nothing of that host is started elsewhere and the task fails saying why. Disk
     locks are the second line of defence - QEMU's image locks and virtlockd's leases (the
     M(hotiron.virt.hypervisor) role's lock manager) refuse a start while another host holds the disks;

@@ -185,12 +185,19 @@ class Pass:
                 if status.power == "off":
                     entry.update(outcome="still off (status read back: OFF)")
                     down.append(decision.host)
-                else:
-                    why = ("%s was fenced by an earlier pass, but its power reads %s now (booting after a repair,"
+                elif status.power == "on":
+                    why = ("%s was fenced by an earlier pass, but its power reads on now (booting after a repair,"
                            " or powered on by hand): none of its VMs starts elsewhere until it answers or reads"
-                           " OFF again" % (decision.host, status.power))
+                           " OFF again" % decision.host)
                     entry.update(ok=False, outcome=why)
                     self.warnings.append(why)
+                    self.done.append(entry)
+                    continue
+                else:   # the agent cannot tell: as a failed fencing, the task fails and says why
+                    why = ("%s was fenced by an earlier pass, but its power cannot be read now (%s): none of its"
+                           " VMs starts elsewhere" % (decision.host, status.message))
+                    entry.update(ok=False, outcome=why)
+                    self.errors.append(why)
                     self.done.append(entry)
                     continue
             if decision.action == "fence":

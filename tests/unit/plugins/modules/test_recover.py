@@ -143,14 +143,16 @@ esac
 """
 
 
-@pytest.mark.parametrize("power", ["ON", "OFF"])
+@pytest.mark.parametrize("power", ["ON", "OFF", "unknown"])
 def test_a_fenced_host_powered_on_again_is_not_fenced_again_and_keeps_its_vms(group, capsys, tmp_path, monkeypatch,
                                                                               power):
     hosts, state_file = group
     agents = tmp_path / "agents"
     agents.mkdir()
     agent = agents / "fence_fake"
-    agent.write_text(FAKE_AGENT if power == "ON" else FAKE_AGENT.replace("Status: ON\"; exit 0", "Status: OFF\"; exit 2"))
+    agent.write_text(FAKE_AGENT.replace("Status: ON\"; exit 0", {"ON": "Status: ON\"; exit 0",
+                                                                  "OFF": "Status: OFF\"; exit 2",
+                                                                  "unknown": "Failed: Unable to connect\"; exit 1"}[power]))
     agent.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (agents, os.environ["PATH"]))
     remember_db1_on_hv2(state_file)
@@ -159,8 +161,13 @@ def test_a_fenced_host_powered_on_again_is_not_fenced_again_and_keeps_its_vms(gr
     rs.save(state_file, state)
     out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "connect_timeout": 1,
                "fencing": [{"host": "hv2", "agent": "fence_fake"}]}, capsys)
-    assert not out.get("failed"), out["msg"]
     assert (agents / "calls").read_text().split() == ["action=status"]   # asked, never switched
+    if power == "unknown":
+        assert out["failed"] and out["recovered"] == []
+        assert "hv2 was fenced by an earlier pass, but its power cannot be read now" in out["msg"]
+        assert rs.load(state_file)["hosts"]["hv2"]["fenced_at"] == 2.0
+        return
+    assert not out.get("failed"), out["msg"]
     if power == "ON":
         assert out["recovered"] == [] and out["changed"] is False
         assert "hv2 was fenced by an earlier pass, but its power reads on now" in str(out["warnings"])
