@@ -150,9 +150,9 @@ def test_a_fenced_host_powered_on_again_is_not_fenced_again_and_keeps_its_vms(gr
     agents = tmp_path / "agents"
     agents.mkdir()
     agent = agents / "fence_fake"
-    agent.write_text(FAKE_AGENT.replace("Status: ON\"; exit 0", {"ON": "Status: ON\"; exit 0",
-                                                                  "OFF": "Status: OFF\"; exit 2",
-                                                                  "unknown": "Failed: Unable to connect\"; exit 1"}[power]))
+    answers = {"ON": "Status: ON\"; exit 0", "OFF": "Status: OFF\"; exit 2",
+               "unknown": "Failed: Unable to connect\"; exit 1"}
+    agent.write_text(FAKE_AGENT.replace("Status: ON\"; exit 0", answers[power]))
     agent.chmod(0o755)
     monkeypatch.setenv("PATH", "%s:%s" % (agents, os.environ["PATH"]))
     remember_db1_on_hv2(state_file)
