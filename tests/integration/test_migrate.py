@@ -557,9 +557,11 @@ def san_pool(lab, tmp_path):
             pool.create()
         yield lun
     finally:
-        remove_everywhere(lab, "mig-san-vm")
-        drop_pools(made)
-        san.stop()
+        try:
+            remove_everywhere(lab, "mig-san-vm")
+            drop_pools(made)
+        finally:
+            san.stop()      # even when a host cannot be reached: no tgtd left listening for the next run
 
 
 def test_san_disk_is_shared_not_copied(lab, san_pool, run_module):

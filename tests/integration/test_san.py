@@ -35,20 +35,22 @@ def san(lab, tmp_path):
         target.chap_iqn = target.add_target("chap", [(str(tmp_path / "chap-lun.img"), 8 * MIB)], chap=(CHAP_USER, CHAP_PASSWORD))
         yield target
     finally:
-        for name in HOSTS:
-            host = lab.host(name)
-            conn = host.connect()
-            remove_vm(conn, VM)
-            for pool_name in ("san-boot", "san-chap"):
-                try:
-                    pool = conn.storagePoolLookupByName(pool_name)
-                except Exception:  # pylint: disable=broad-except  # already removed by the test
-                    continue
-                if pool.isActive():
-                    pool.destroy()
-                pool.undefine()
-            conn.close()
-        target.stop()
+        try:
+            for name in HOSTS:
+                host = lab.host(name)
+                conn = host.connect()
+                remove_vm(conn, VM)
+                for pool_name in ("san-boot", "san-chap"):
+                    try:
+                        pool = conn.storagePoolLookupByName(pool_name)
+                    except Exception:  # pylint: disable=broad-except  # already removed by the test
+                        continue
+                    if pool.isActive():
+                        pool.destroy()
+                    pool.undefine()
+                conn.close()
+        finally:
+            target.stop()   # even when a host cannot be reached: no tgtd left listening for the next run
 
 
 def pools_play(san, state="active"):

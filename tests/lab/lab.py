@@ -45,6 +45,7 @@ if __name__ == "__main__":
 
 import bmc  # noqa: E402  (tests/lab is not a package: its files import each other by name)
 import failures  # noqa: E402
+import san  # noqa: E402
 
 ROOT_DIR = "/var/tmp/hotiron-lab"
 SHARED_PATH = "/srv/hotiron/shared"      # the shared directory as seen inside every host
@@ -813,6 +814,7 @@ class Lab:
                 host.bmc.stop()
             for host in self.hosts:
                 host.kill()
+            san.stop_leftovers(self.state_dir)    # a tgtd a test run killed mid-way left listening
             self._stop_shared_fs()
             leftovers = self.leftovers()
             if leftovers:

@@ -13,11 +13,15 @@ they all reach it). Each lab has its own tgtd with its own management channel
     ...
     san.stop()          # removes the targets, then SIGKILL by pid (tgtd ignores SIGTERM)
 
-Only the standard library is used. Only the tgtd this object started is signalled, by pid.
+Only the standard library is used. Only the tgtd this object started is signalled, by pid; its
+pid and start time are kept in ``<workdir>/tgtd.pid`` so that :func:`stop_leftovers` (which the
+lab's ``down`` calls) can stop one that a test run killed mid-way left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import signal
 import socket
@@ -25,6 +29,7 @@ import subprocess
 import time
 
 PORT = 3260
+PIDFILE = "tgtd.pid"
 IQN_PREFIX = "iqn.2026-11.hotiron.lab"
 
 
@@ -74,6 +79,8 @@ class San:
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
         log.close()
+        with open(os.path.join(self.workdir, PIDFILE), "w", encoding="utf-8") as handle:
+            handle.write("%d %s\n" % (self.proc.pid, _start_time(self.proc.pid)))
 
         def ready():
             if self.proc.poll() is not None:
@@ -125,6 +132,35 @@ class San:
                 self._tgtadm("--op", "delete", "--mode", "account", "--user", user, check=False)
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.workdir, PIDFILE))
         self.proc = None
         self.targets = {}
         self.accounts = []
+
+
+def _start_time(pid):
+    """The start time of process ``pid`` (field 22 of /proc/<pid>/stat), or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def stop_leftovers(state_dir):
+    """SIGKILL every tgtd that a San under ``state_dir`` started and that still runs (its pidfile
+    names it; the start time tells it from a later process with the same pid).  The pids stopped."""
+    stopped = []
+    for path in glob.glob(os.path.join(state_dir, "*", PIDFILE)):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                pid, started = handle.read().split()
+        except (OSError, ValueError):
+            continue
+        if _start_time(int(pid)) == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+            stopped.append(int(pid))
+        os.unlink(path)
+    return stopped
