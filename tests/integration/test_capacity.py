@@ -115,13 +115,19 @@ def test_rebalance_plans_in_check_mode_then_moves_and_evens_the_group(lab, hot_h
     after = run_module("hotiron.virt.group_stats", {"hosts": hosts_of(lab), "interval": 2, "stats": ["cpu"]})
     assert after["group"]["imbalance"] < planned["imbalance_before"], (after["group"], planned["imbalance_before"])
 
-    # A second run measures afresh: on this machine the lab's hosts share two cores, so the group
-    # may still be a little uneven and one more VM may go.  What must hold is no ping-pong: none of
-    # the VMs just moved moves again (cooldown), and nothing goes back onto the host they left.
-    again = run_module("hotiron.virt.rebalance", dict(args, history={}), check=True)
-    moved = {m["vm"] for m in done["moves"]}
-    assert not moved & {m["vm"] for m in again["plan"]["moves"]}, again["plan"]
-    assert all(m["to"] != "hv1" for m in again["plan"]["moves"]), again["plan"]
+    # Further runs measure afresh: the lab's hosts share this machine's two cores, so a run may find
+    # the group still a little uneven and move one more VM.  What must hold: within three runs one
+    # has nothing to do (changed=false), and no VM ever moves twice nor back onto hv1 (no ping-pong).
+    moved = [m["vm"] for m in done["moves"]]
+    for _run in range(3):
+        again = run_module("hotiron.virt.rebalance", dict(args, history={}))
+        assert not again["failed"], again
+        if not again["changed"]:
+            break
+        assert all(m["to"] != "hv1" for m in again["moves"]), again["plan"]
+        moved += [m["vm"] for m in again["moves"]]
+    assert again["changed"] is False, again["plan"]
+    assert len(moved) == len(set(moved)), moved
 
 
 def test_a_host_in_maintenance_receives_nothing(lab, hot_hv1, run_module):
