@@ -164,13 +164,20 @@ def lookup(action, func, *args):
 
     Only libvirt's *not found* codes give ``None``; any other error (lost
     connection, permission denied) is raised as a VirtError naming ``action``.
+    An error that arrives without its code is asked once more: libvirt-python reads the
+    error after the call returned, and an object freed in between (a Python destructor
+    calling libvirt) resets it, so "not found" can come back as an error with no code.
     """
-    try:
-        return func(*args)
-    except libvirt.libvirtError as err:
-        if is_not_found(err):
-            return None
-        raise wrap_libvirt_error(action, err) from err
+    for attempt in (1, 2):
+        try:
+            return func(*args)
+        except libvirt.libvirtError as err:
+            if is_not_found(err):
+                return None
+            if attempt == 1 and err.get_error_code() is None:
+                continue    # the lookup only reads: asking again is safe
+            raise wrap_libvirt_error(action, err) from err
+    return None  # not reached: the second attempt returns or raises
 
 
 def lookup_domain(conn, name):

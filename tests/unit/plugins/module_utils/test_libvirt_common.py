@@ -61,6 +61,21 @@ def test_lookup_returns_none_only_when_not_found(conn):
     assert lc.lookup_pool(conn, "missing") is None
 
 
+def test_a_lookup_error_that_lost_its_code_is_asked_again(conn):
+    calls = []
+
+    def flaky(name):
+        calls.append(name)
+        if len(calls) == 1:
+            libvirt.virResetLastError()      # what a destructor calling libvirt in between does
+            raise libvirt.libvirtError("virDomainLookupByName() failed")
+        return conn.lookupByName(name)
+
+    assert lc.lookup("look up vm missing", flaky, "missing") is None and calls == ["missing", "missing"]
+    calls.clear()
+    assert lc.lookup("look up vm web1", flaky, "web1").name() == "web1" and len(calls) == 2
+
+
 def test_lookup_raises_other_errors():
     closed = lc.connect(TEST_URI)
     closed.close()
