@@ -124,15 +124,22 @@ def power_state(status, output):
     return "unknown"
 
 
+def _usable_agent(host, config, which):
+    """``(path of the host's agent, None)``, or ``(None, why not)`` when it cannot be run."""
+    try:
+        check_config(host, config)
+        return agent_path(config.get("agent"), which), None
+    except FenceError as err:
+        return None, str(err)
+
+
 def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
     """The host's power as its agent reads it now (a :class:`FenceResult`; ``ok`` when it is off)."""
     started = clock()
     agent = config.get("agent")
-    try:
-        check_config(host, config)
-        path = agent_path(agent, which)
-    except FenceError as err:
-        return FenceResult(host, agent, False, "unknown", clock() - started, str(err))
+    path, refused = _usable_agent(host, config, which)
+    if refused:
+        return FenceResult(host, agent, False, "unknown", clock() - started, refused)
     status, output = run_agent(path, config, "status", timeout, run)
     power = power_state(status, output)
     return FenceResult(host, agent, power == "off", power, clock() - started,
@@ -147,11 +154,9 @@ def fence_off(host, config, timeout=60.0, run=subprocess.run, clock=time.monoton
     """
     started = clock()
     agent = config.get("agent")
-    try:
-        check_config(host, config)
-        path = agent_path(agent, which)
-    except FenceError as err:
-        return FenceResult(host, agent, False, "unknown", clock() - started, str(err))
+    path, refused = _usable_agent(host, config, which)
+    if refused:
+        return FenceResult(host, agent, False, "unknown", clock() - started, refused)
     # An agent that fails to switch off may still have done it: the status read back decides.
     status, output = run_agent(path, config, "off", timeout, run)
     check, check_output = run_agent(path, config, "status", timeout, run)
