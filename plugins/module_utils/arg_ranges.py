@@ -12,12 +12,25 @@ dicts)::
 :func:`split` takes them out (AnsibleModule and ansible-test see a plain spec) and returns them
 as a table; :func:`check` finds every value outside its range in the validated parameters and
 says so naming the option by its path (``migration.bandwidth``, ``disks[1].boot_order``).
-``None`` (option not given) is never out of range.  Pure: no Ansible, no libvirt.
+``None`` (option not given) is never out of range.
+
+Two more rules are checked here, once for every module, because Ansible's types let them through:
+
+- a number is finite: Ansible's ``float`` type turns ``"nan"``, ``"inf"`` and ``"-inf"`` into
+  floats, and NaN compares false with everything, so it would pass every range (a deadline that
+  never fires, a host "unreachable for nan seconds").  Every float anywhere in the parameters
+  (typed options, ``raw`` values, items of lists and dicts) must be finite;
+- a collection is not empty where one is needed: ``min_items`` on a ``list`` or ``dict`` option
+  (a resource group's ``hosts``) is its least number of entries.
+
+Pure: no Ansible, no libvirt.
 """
 
 from __future__ import annotations
 
-RANGE_KEYS = ("min", "max")
+import math
+
+RANGE_KEYS = ("min", "max", "min_items")
 
 
 def split(spec):
@@ -55,7 +68,27 @@ def _num(value):
 
 
 def check(params, table, prefix=""):
-    """Messages for every value of ``params`` outside the ranges of ``table``, in spec order."""
+    """Messages for every non-finite number of ``params`` and every value outside the ranges of
+    ``table``, in spec order."""
+    problems = non_finite(params, prefix) if not prefix else []
+    return problems + _check_ranges(params, table, prefix)
+
+
+def non_finite(value, path=""):
+    """``path: must be a finite number, got nan`` for every NaN or infinity in ``value``
+    (nested dicts and lists walked; the path names the option as the user wrote it)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else ["%s: must be a finite number, got %s" % (path or "value", value)]
+    if isinstance(value, dict):
+        return [problem for key, item in value.items()
+                for problem in non_finite(item, "%s.%s" % (path, key) if path else str(key))]
+    if isinstance(value, (list, tuple)):
+        return [problem for index, item in enumerate(value)
+                for problem in non_finite(item, "%s[%d]" % (path, index))]
+    return []
+
+
+def _check_ranges(params, table, prefix):
     problems = []
     for name, entry in table.items():
         value = (params or {}).get(name)
@@ -65,14 +98,18 @@ def check(params, table, prefix=""):
         low, high = entry.get("min"), entry.get("max")
         if low is not None or high is not None:
             problems.extend(_check_value(path, value, low, high))
+        least = entry.get("min_items")
+        if least is not None and isinstance(value, (list, dict)) and len(value) < least:
+            problems.append("%s: must have at least %d %s, got %d" % (
+                path, least, "entry" if least == 1 else "entries", len(value)))
         sub = entry.get("options")
         if sub:
             if isinstance(value, list):
                 for index, item in enumerate(value):
                     if isinstance(item, dict):
-                        problems.extend(check(item, sub, "%s[%d]." % (path, index)))
+                        problems.extend(_check_ranges(item, sub, "%s[%d]." % (path, index)))
             elif isinstance(value, dict):
-                problems.extend(check(value, sub, path + "."))
+                problems.extend(_check_ranges(value, sub, path + "."))
     return problems
 
 
@@ -83,6 +120,8 @@ def _check_value(path, value, low, high):
         where = path if not isinstance(value, list) else "%s[%d]" % (path, index)
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             continue  # a type error, which the type check reports
+        if isinstance(item, float) and not math.isfinite(item):
+            continue  # reported once by non_finite
         if (low is not None and item < low) or (high is not None and item > high):
             problems.append("%s: must be %s, got %s" % (where, describe(low, high), _num(item)))
     return problems

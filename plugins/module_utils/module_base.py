@@ -52,7 +52,7 @@ def ensure_libvirt(module):
 
 def group_argument_spec():
     """The options described by the ``hotiron.virt.resource_group`` doc fragment."""
-    return dict(hosts=dict(type="dict", required=True))
+    return dict(hosts=dict(type="dict", required=True, min_items=1))
 
 
 def conclude(module, result):
@@ -77,8 +77,9 @@ def split_ranges(argument_spec):
 def run_module(module, func, ranges=None):
     """Check the ranges of the module's numbers, call ``func(module)``, exit with its result dict.
 
-    ``ranges`` comes from :func:`split_ranges`: every value outside its range is named in one
-    failure before ``func`` runs, so a typo never reaches a host.
+    ``ranges`` comes from :func:`split_ranges`: every value outside its range, every NaN or
+    infinity and every empty collection that needs entries is named in one failure before
+    ``func`` runs, so a typo never reaches a host.
     A VirtError (the only error type the collection raises on purpose)
     becomes ``fail_json`` with its message and the libvirt code/domain.
     Anything else is a bug: it is still reported through ``fail_json``, with

@@ -62,3 +62,37 @@ def test_a_value_is_refused_exactly_when_outside_its_range(value):
     problems = arg_ranges.check({"count": value, "disks": [{"boot": value}]}, table)
     assert bool([p for p in problems if p.startswith("count:")]) == (not 1 <= value <= 64)
     assert bool([p for p in problems if p.startswith("disks[0].boot:")]) == (not 1 <= value <= 8)
+
+
+@pytest.mark.parametrize("params, problems", [
+    ({"timeout": float("nan")}, ["timeout: must be a finite number, got nan"]),
+    ({"timeout": float("inf")}, ["timeout: must be a finite number, got inf"]),
+    ({"count": 2, "timeout": float("-inf")}, ["timeout: must be a finite number, got -inf"]),
+    # no range declared: still refused (a float that means a time, a share, a ratio)
+    ({"name": float("nan")}, ["name: must be a finite number, got nan"]),
+    ({"tuning": {"bandwidth": 1, "rate": float("nan")}}, ["tuning.rate: must be a finite number, got nan"]),
+    ({"disks": [{"boot": 1}, {"weight": float("inf")}]}, ["disks[1].weight: must be a finite number, got inf"]),
+    ({"ports": [1.5, float("nan")]}, ["ports[1]: must be a finite number, got nan"]),
+    ({"metadata": {"a": [{"b": float("nan")}]}}, ["metadata.a[0].b: must be a finite number, got nan"]),
+    ({"timeout": 1e308, "name": "nan"}, []),  # big but finite; a string is not a number
+])
+def test_non_finite_numbers_are_refused_everywhere_once(params, problems):
+    assert arg_ranges.check(params, arg_ranges.split(SPEC)[1]) == problems
+
+
+def test_nan_is_never_taken_as_inside_a_range():
+    table = arg_ranges.split(dict(limit=dict(type="float", min=0, max=10)))[1]
+    assert arg_ranges.check({"limit": float("nan")}, table) == ["limit: must be a finite number, got nan"]
+
+
+@pytest.mark.parametrize("value, problems", [
+    ({}, ["hosts: must have at least 1 entry, got 0"]),
+    ({"hv1": "qemu:///system"}, []),
+    (None, []),  # not given: `required` is Ansible's to check
+])
+def test_min_items_refuses_an_empty_collection(value, problems):
+    spec = dict(hosts=dict(type="dict", required=True, min_items=1), names=dict(type="list", min_items=2))
+    plain, table = arg_ranges.split(spec)
+    assert plain["hosts"] == dict(type="dict", required=True)
+    assert arg_ranges.check({"hosts": value}, table) == problems
+    assert arg_ranges.check({"names": ["a"]}, table) == ["names: must have at least 2 entries, got 1"]

@@ -19,8 +19,11 @@ NOWHERE = "qemu+tcp://127.77.250.250:1/system"
 HOSTS = {"hv1": NOWHERE, "hv2": "qemu+tcp://127.77.250.251:1/system"}
 
 
+GROUP_MODULES = ("recover", "rebalance", "group_stats", "capacity_report", "resource_schedule")  # hosts, no uri
+
+
 def run(module, args, capsys):
-    with patch_module_args(dict(args, uri=NOWHERE)):
+    with patch_module_args(args if module in GROUP_MODULES else dict(args, uri=NOWHERE)):
         with pytest.raises(SystemExit):
             importlib.import_module("ansible_collections.hotiron.virt.plugins.modules." + module).main()
     return json.loads(capsys.readouterr().out)
@@ -51,6 +54,22 @@ def run(module, args, capsys):
      "source.hosts[0].port: must be from 1 to 65535, got 0"),
     ("storage_pool", {"name": "p", "type": "dir", "target": {"path": "/x", "owner": -1}}, "target.owner: must be from 0 to 4294967294, got -1"),
     ("vm_info", {"cpu_sample": -1}, "cpu_sample: must be from 0 to 60, got -1"),
+    # NaN compares false with every bound: refused as not finite, wherever a number is meant
+    ("vm_backup", {"name": "a", "target": "/srv/b", "timeout": "nan"}, "timeout: must be a finite number, got nan"),
+    ("vm", {"name": "a", "cpu_reservation": "nan"}, "cpu_reservation: must be a finite number, got nan"),
+    ("vm", {"name": "a", "cpu_reservation": "inf"}, "cpu_reservation: must be a finite number, got inf"),
+    ("vms", {"vms": [{"name": "a", "cpu_reservation": "nan"}]}, "vms[0] a: cpu_reservation: must be a finite number, got nan"),
+    ("recover", {"hosts": HOSTS, "host_timeout": "nan"}, "host_timeout: must be a finite number, got nan"),
+    ("group_stats", {"hosts": HOSTS, "interval": "nan"}, "interval: must be a finite number, got nan"),
+    ("host_maintenance", {"hosts": HOSTS, "shutdown_timeout": "-inf"}, "shutdown_timeout: must be a finite number, got -inf"),
+    ("rebalance", {"hosts": HOSTS, "sla_weights": {"gold": float("nan")}}, "sla_weights.gold: must be a finite number, got nan"),
+    # an empty group is no group
+    ("recover", {"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
+    ("rebalance", {"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
+    ("group_stats", {"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
+    ("capacity_report", {"hosts": {}, "dest": "/tmp/r.html"}, "hosts: must have at least 1 entry, got 0"),
+    ("resource_schedule", {"hosts": {}, "rules": [{"vms": ["a"], "set": {"cpu_shares": 512}}]}, "hosts: must have at least 1 entry, got 0"),
+    ("host_maintenance", {"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
 ])
 def test_bad_input_is_named_before_any_host_is_reached(module, args, message, capsys):
     out = run(module, args, capsys)
