@@ -86,8 +86,18 @@ options:
         description: Login on the BMC.
         type: str
       password:
-        description: Password on the BMC.
+        description:
+          - Password on the BMC. Mutually exclusive with O(fencing[].password_file).
         type: str
+      password_file:
+        description:
+          - A file on the machine running the module holding the BMC password (on its first line), read
+            at each pass. It keeps the password out of the inventory and of the copies of it that tools
+            make - ansible-rulebook copies the inventory into a temporary directory for each playbook it
+            runs, which a killed run leaves behind. Keep it mode 0600, owned by the user running the passes.
+          - Mutually exclusive with O(fencing[].password).
+        type: path
+        version_added: 0.2.0
       lanplus:
         description: IPMI v2.0 (lanplus), which fence_ipmilan needs for most BMCs.
         type: bool
@@ -98,7 +108,12 @@ options:
         description: Seconds (0 to 600) the agent waits after a power action before reading the state.
         type: int
       options:
-        description: Further agent options, name to value (as the agent's C(--help) lists them, without dashes).
+        description:
+          - Further agent options, name to value (as the agent's C(--help) lists them, without dashes).
+          - Every value is checked before the pass reads a host (a string, number or boolean without line
+            breaks or other control characters), as is every other option of the entry, and the agent is
+            looked up on the machine running the module, so a fencing configuration that could not work is
+            refused up front, not when a host is due for fencing.
         type: dict
   confirmed_off:
     description:
@@ -141,11 +156,41 @@ options:
     description: Seconds (1 to 600) each fence agent call may take.
     type: float
     default: 60
+  fence_retry_interval:
+    description:
+      - Seconds (0 to 3600) after a failed fence agent call (a fencing, or the power read of a host fenced
+        earlier) during which the passes of the group do not call that host's agent again. The failing pass
+        fails and warns, saying why; the passes after it report the failure (C(attention), the host's
+        C(state) V(fence failed)) without calling the agent, so that a dead BMC costs its timeouts once per
+        interval, not once per queued pass. V(0) calls it in every pass.
+      - Nothing of the host starts elsewhere while it is not fenced.
+    type: float
+    default: 60
+    version_added: 0.2.0
+  stop_with:
+    description:
+      - The process this pass works for, as the collection's rulebook passes its own (its event source puts
+        it in each event, C(playbooks/recover.yml) hands it on). ansible-rulebook runs each playbook in a
+        session of its own, so stopping it leaves its passes running; a pass given O(stop_with) ends, failing
+        and saying so, as soon as that process is gone - while it waits for the lock or for a host, and
+        before each fencing and each start. What it did until then is kept in the state file.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      pid:
+        description: The process id.
+        type: int
+        required: true
+      start_ticks:
+        description: Its start time (field 22 of C(/proc/<pid>/stat)), so that a reused pid does not count.
+        type: int
   state_file:
     description:
       - The group's recovery state - unreachable hosts and since when, fenced hosts, the definitions of
         its HA VMs, what was recovered where (JSON, mode 0600). One file per group, read by every
         controller that runs recover for it (put it on shared storage when several do).
+      - The file records its group's hosts; a pass whose hosts share no URI with them is refused (two groups
+        of the same name, at two sites, given one file). A group that gains or loses hosts keeps its file.
     type: path
     default: /var/lib/hotiron-virt/recover.json
   lock_timeout:
@@ -250,6 +295,8 @@ attention:
   elements: dict
 """
 
+import math
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
@@ -267,6 +314,7 @@ def argument_spec():
             ipport=dict(type="int", min=1, max=65535),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
+            password_file=dict(type="path"),
             lanplus=dict(type="bool"),
             power_timeout=dict(type="int", min=1, max=600),
             power_wait=dict(type="int", min=0, max=600),
@@ -278,6 +326,11 @@ def argument_spec():
         unreachable_since=dict(type="dict", default={}),
         connect_timeout=dict(type="float", default=5.0, min=0.5, max=120),
         fence_timeout=dict(type="float", default=60.0, min=1, max=600),
+        fence_retry_interval=dict(type="float", default=60.0, min=0, max=3600),
+        stop_with=dict(type="dict", options=dict(
+            pid=dict(type="int", required=True, min=1),
+            start_ticks=dict(type="int", min=0),
+        )),
         state_file=dict(type="path", default="/var/lib/hotiron-virt/recover.json"),
         lock_timeout=dict(type="float", default=600.0, min=0, max=3600),
         shared_paths=dict(type="list", elements="path", default=[]),
@@ -288,7 +341,7 @@ def argument_spec():
 
 
 def check_input(params):
-    """What AnsibleModule cannot check: one fencing entry per host, every time a number."""
+    """What AnsibleModule cannot check: one fencing entry per host, every time a finite number."""
     seen = set()
     for index, entry in enumerate(params["fencing"] or []):
         if entry["host"] in seen:
@@ -300,6 +353,8 @@ def check_input(params):
                 params["unreachable_since"][name] = float(when)
             except (TypeError, ValueError):
                 return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
+        if not math.isfinite(params["unreachable_since"][name]):
+            return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
     return None
 
 

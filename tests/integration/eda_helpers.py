@@ -16,20 +16,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @contextlib.contextmanager
-def rulebook(lab, workdir, name, inventory_vars, rulebook_vars):
+def rulebook(lab, workdir, name, inventory_vars, rulebook_vars, edit_inventory=None):
     """ansible-rulebook running the collection's rulebook ``name`` (its FQCN) with the lab's
     inventory plus ``inventory_vars`` (for the playbooks it runs) and an explicit localhost, and
-    ``rulebook_vars`` (``--vars``); stopped by its pid.  Its output goes to ``workdir/rulebook.log``."""
+    ``rulebook_vars`` (``--vars``); stopped by its pid.  Its output goes to ``workdir/rulebook.log``.
+    ``edit_inventory``, when given, changes the inventory (a dict) in place before it is written."""
     with open(lab.inventory_path, encoding="utf-8") as handle:
         inventory = yaml.safe_load(handle)
     inventory["all"]["vars"] = dict(inventory_vars)
     inventory["all"].setdefault("hosts", {})["localhost"] = {"ansible_connection": "local",
                                                              "ansible_python_interpreter": sys.executable}
+    if edit_inventory is not None:
+        edit_inventory(inventory)
     with open(os.path.join(workdir, "inventory.yml"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(inventory, handle)
     with open(os.path.join(workdir, "vars.yml"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(rulebook_vars, handle)
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    # unbuffered: what the rulebook prints (its debug actions) reaches the log as it happens
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], PYTHONUNBUFFERED="1")
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "collections"))
     with open(os.path.join(workdir, "rulebook.log"), "w", encoding="utf-8") as log:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with

@@ -85,11 +85,32 @@ class DoubleWatch:
         return False
 
 
+def password_files(workdir):
+    """An inventory editor: each host's BMC password moved into a file of mode 0600 under
+    ``workdir`` (``password_file``), as the README advises for the rulebook."""
+
+    def edit(node):
+        if isinstance(node, dict):
+            fence = node.get("hotiron_fence")
+            if isinstance(fence, dict) and "password" in fence:
+                path = os.path.join(str(workdir), "bmc-%d.secret" % len(os.listdir(str(workdir))))
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(fence.pop("password") + "\n")
+                fence["password_file"] = path
+            for value in node.values():
+                edit(value)
+
+    return edit
+
+
 def rulebook(lab, workdir, state_file, host_timeout, sweep_interval=30):
-    """The collection's recovery rulebook for the lab's group ``lab`` (see eda_helpers.rulebook)."""
+    """The collection's recovery rulebook for the lab's group ``lab`` (see eda_helpers.rulebook),
+    its BMC passwords in files rather than in the inventory it copies for each pass."""
     return eda_helpers.rulebook(
         lab, workdir, "hotiron.virt.recover",
         {"recover_group": "lab", "recover_state_file": str(state_file), "recover_shared_paths": [lab.shared_path],
          "recover_host_timeout": host_timeout},
         {"recover_group": "lab", "recover_sweep_interval": sweep_interval,
-         "recover_hosts": {h.name: h.uri for h in lab.hosts}})
+         "recover_hosts": {h.name: h.uri for h in lab.hosts}},
+        edit_inventory=password_files(workdir))

@@ -166,6 +166,38 @@ def test_unmanageable_host_is_fenced_before_its_vm_runs_elsewhere(lab, recovery,
     assert running_on(lab, guest.name) == [done["recovered"][0]["to"]]
 
 
+@pytest.mark.parametrize("failure", ["hang", "kill_libvirtd"])
+def test_a_vm_restarted_then_its_host_failing_runs_elsewhere(lab, recovery, failure):
+    """Issue #19: a pass restarts a crashed HA VM, then its host hangs or loses its libvirtd
+    seconds later: the next pass fences the host and starts the VM elsewhere - never left down
+    as 'was_stopped' (the pass's record shows the restart, not the crash), never on two hosts."""
+    ha_guest, recover = recovery
+    hv2 = lab.host("hv2")
+    guest = ha_guest("hv2", priority=1)
+    assert recover()["changed"] is False
+    kill_qemu(hv2, guest.name)
+    with DoubleWatch(lab, skip=("hv2",)) as watch:
+        restarted = recover()
+        assert restarted["restarted"] == [guest.name], restarted
+        assert running_on(lab, guest.name) == ["hv2"]
+        getattr(lab, failure)("hv2")     # seconds after the restart, before any other pass
+        done = recover()
+    assert watch.seen_twice == [] and watch.samples > 5
+    assert decisions(done, "was_stopped") == [], done["decisions"]
+    assert not hv2.is_up()              # fenced first
+    (moved,) = done["recovered"]
+    assert moved["vm"] == guest.name and moved["from"] == "hv2" and moved["to"] != "hv2"
+    assert running_on(lab, guest.name) == [moved["to"]]
+    # hv2 back: its stale definition goes, the VM stays where it runs, and nothing more to do.
+    lab.revive("hv2")
+    with DoubleWatch(lab) as watch:
+        back = recover()
+    assert watch.seen_twice == []
+    assert [d["vm"] for d in decisions(back, "clean_stale")] == [guest.name], back["decisions"]
+    assert running_on(lab, guest.name) == [moved["to"]]
+    assert recover()["changed"] is False
+
+
 @pytest.mark.parametrize("break_fencing", ["bmc_down", "wrong_password"])
 def test_failed_fencing_starts_nothing_elsewhere(lab, recovery, break_fencing):
     ha_guest, recover = recovery
@@ -210,7 +242,13 @@ def test_rulebook_recovers_a_crash_and_a_hung_host(lab, recovery, tmp_path):
     crashing = ha_guest("hv1", priority=5)
     hanging = ha_guest("hv2", priority=5)
     state_file = tmp_path / "rulebook-recover.json"
+    passwords = [h.bmc.fence_vars()["password"] for h in lab.hosts]
+    log = tmp_path / "rulebook.log"
     with rulebook(lab, tmp_path, state_file, HOST_TIMEOUT, sweep_interval=5):
+        # Said at default verbosity once each host's events are registered.
+        wait_until("the rulebook watching every host",
+                   lambda: all("watching %s" % h.name in log.read_text() for h in lab.hosts), 90)
+        assert not any(p in (tmp_path / "inventory.yml").read_text() for p in passwords)
         # The first sweep remembers every HA VM and its definition.
         wait_until("the first sweep", lambda: state_file.exists() and hanging.name in state_file.read_text(), 90)
         started = time.monotonic()

@@ -17,6 +17,7 @@ default in the agents).  Plain Python: no libvirt, no Ansible.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -28,7 +29,9 @@ AGENT_RE = re.compile(r"^fence_[a-z0-9_]+$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 AGENT_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/usr/local/sbin")
 # Keys of a host's fencing configuration that are the collection's, not the agent's.
-OWN_KEYS = ("agent", "options")
+OWN_KEYS = ("agent", "options", "password_file")
+# A value the agent reads from a ``key=value`` line: no line break, no other control character.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Exit status of an agent's "status" action: 0 on, 2 off (the agents' documented convention).
 STATUS_ON, STATUS_OFF = 0, 2
 
@@ -59,9 +62,52 @@ def check_config(host, config):
     if not agent or not AGENT_RE.match(agent):
         raise FenceError("fencing.%s.agent: %r is neither manual nor a fence agent name such as fence_ipmilan"
                          % (host, agent))
-    for key in list(config.get("options") or {}):
+    options = config.get("options") or {}
+    if not isinstance(options, dict):
+        raise FenceError("fencing.%s.options: a dict of agent option name to value, not %r" % (host, options))
+    for key in list(options):
         if not KEY_RE.match(str(key)):
             raise FenceError("fencing.%s.options: %r is not an agent option name" % (host, key))
+    if config.get("password") is not None and config.get("password_file") is not None:
+        raise FenceError("fencing.%s: password and password_file are mutually exclusive" % host)
+    values = [(k, v) for k, v in config.items() if k not in OWN_KEYS] + [("options." + str(k), v) for k, v in options.items()]
+    for key, value in values:
+        check_value(host, key, value)
+
+
+def check_value(host, key, value):
+    """Refuse what the agent could not read as one ``key=value`` line (FenceError naming it)."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FenceError("fencing.%s.%s: %r is not a finite number" % (host, key, value))
+    if not isinstance(value, (str, int, float)):
+        raise FenceError("fencing.%s.%s: a string, number or boolean, not a %s" % (host, key, type(value).__name__))
+    if CONTROL_RE.search(str(value)):
+        what = "a line break" if re.search(r"[\r\n]", str(value)) else "a control character"
+        raise FenceError("fencing.%s.%s holds %s, which the agent would read as another option"
+                         % (host, key, what))
+
+
+def read_password_file(host, config):
+    """``config`` with ``password`` read from its ``password_file`` (first line, its line break
+    dropped), so that no password need be in an inventory (nor in the copies of it that tools
+    make); FenceError when it cannot be read or is no single line."""
+    path = config.get("password_file")
+    if path is None:
+        return config
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise FenceError("fencing.%s.password_file: cannot read %s: %s"
+                         % (host, path, getattr(err, "strerror", None) or err)) from None
+    password = text[:-1] if text.endswith("\n") else text
+    if not password or CONTROL_RE.search(password):
+        raise FenceError("fencing.%s.password_file: %s must hold the password on one line" % (host, path))
+    out = {k: v for k, v in config.items() if k != "password_file"}
+    out["password"] = password
+    return out
 
 
 def agent_path(agent, which=shutil.which):

@@ -184,15 +184,30 @@ def fencing_due(hosts, host_timeout, now):
     return out
 
 
-def plan_failover(down, hosts, remembered, anti_affinity=()):
+def meant_to_run(vm, now):
+    """Whether an HA VM recorded as stopped was meant to be running: it stopped by a crash (not
+    by an operator) and its restart limit still allows a restart - the collection would have
+    started it again (and may have: a record is only as fresh as the last observation)."""
+    if not vm.ha or vm.state not in STOPPED_STATES:
+        return False
+    if vm.state == "shutoff" and vm.reason not in CRASH_REASONS:
+        return False
+    return len(restarts_in_window(vm, now)) < vm.restart_limit[0]
+
+
+def plan_failover(down, hosts, remembered, anti_affinity=(), now=None):
     """Placements of the HA VMs of the hosts in ``down`` (fenced or confirmed off).
 
     ``hosts`` are every host of the group as observed (the reachable ones, not in maintenance
     and not in ``down``, receive); ``remembered`` the VM records of earlier passes (name ->
-    :class:`VmRecord`, ``host`` = where it last ran).  Returns decisions ``failover`` (with a
-    target), ``elsewhere``, ``local_storage`` and ``unplaced``.
+    :class:`VmRecord`, ``host`` = where it last ran).  A VM recorded as crashed within its
+    restart limit counts as running (:func:`meant_to_run`); ``now`` (default: the latest restart
+    recorded) is when the limit's window ends.  Returns decisions
+    ``failover`` (with a target), ``elsewhere``, ``was_stopped``, ``local_storage`` and ``unplaced``.
     """
     down = set(down)
+    if now is None:
+        now = max((t for vm in remembered.values() for t in vm.restarts), default=0.0)
     on_reachable = running_on_reachable(hosts)
     candidates, out = [], []
     for vm in sorted(remembered.values(), key=lambda v: v.name):
@@ -201,9 +216,9 @@ def plan_failover(down, hosts, remembered, anti_affinity=()):
         if vm.name in on_reachable:
             out.append(Decision("elsewhere", vm.host, vm.name, on_reachable[vm.name],
                                 "%s runs on %s, which is up: nothing to recover" % (vm.name, on_reachable[vm.name])))
-        elif vm.state in STOPPED_STATES:
+        elif vm.state in STOPPED_STATES and not meant_to_run(vm, now):
             out.append(Decision("was_stopped", vm.host, vm.name, reason="%s was not running when %s was last seen"
-                                % (vm.name, vm.host)))
+                                " (%s, %s)" % (vm.name, vm.host, vm.state, vm.reason)))
         elif not vm.shared:
             why = vm.storage or "its disks are local"
             out.append(Decision("local_storage", vm.host, vm.name, reason=(
@@ -291,7 +306,7 @@ def decide(hosts, remembered, host_timeout, now, anti_affinity=(), fenced_ok=())
     plan.decisions.extend(due)
     down = {d.host for d in due if d.action in ("fenced", "confirmed")} | set(fenced_ok)
     if down:
-        plan.decisions.extend(plan_failover(down, hosts, remembered, anti_affinity))
+        plan.decisions.extend(plan_failover(down, hosts, remembered, anti_affinity, now))
     plan.decisions.extend(plan_returns(hosts, remembered))
     return plan
 
@@ -326,3 +341,45 @@ def remember(remembered, hosts):
             continue
         out[name] = vm
     return out
+
+
+def after_acting(hosts, remembered, started=(), removed=()):
+    """The hosts as this pass left them (pure): what it started counts as running where it started
+    it, what it removed is gone, so that the state it saves is never older than its own work.
+
+    ``started`` are ``(host, vm name, restarts)`` of every VM this pass started (restarted on its
+    host, failed over, started on its returned host); ``restarts`` the restart times the pass
+    wrote into its metadata (``None``: unchanged).  A failed-over VM is not in its target's
+    observed VMs: its record is the remembered one, moved.  ``removed`` are ``(host, vm name)``
+    of the stale definitions it removed.
+    """
+    started_on = {}
+    for host, name, restarts in started:
+        started_on.setdefault(host, {})[name] = restarts
+    gone = {}
+    for host, name in removed:
+        gone.setdefault(host, set()).add(name)
+    out = []
+    for host in hosts:
+        mine = started_on.get(host.name, {})
+        if not host.reachable or (not mine and host.name not in gone):
+            out.append(host)
+            continue
+        vms, have = [], set()
+        for vm in host.vms:
+            if vm.name in gone.get(host.name, ()):
+                continue
+            if vm.name in mine:
+                vm = _running(vm, mine[vm.name])
+            vms.append(vm)
+            have.add(vm.name)
+        for name, restarts in sorted(mine.items()):
+            if name not in have and name in remembered:
+                vms.append(_running(replace(remembered[name], host=host.name), restarts))
+        out.append(replace(host, vms=tuple(vms)))
+    return out
+
+
+def _running(vm, restarts):
+    vm = replace(vm, state="running", reason="booted")
+    return vm if restarts is None else replace(vm, restarts=tuple(restarts))

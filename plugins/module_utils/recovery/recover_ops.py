@@ -27,6 +27,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state as rs
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.observe import observe
@@ -36,6 +37,10 @@ libvirt = lc.libvirt
 # Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
 ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
+
+
+class Abandoned(Exception):
+    """The rulebook that started this pass is gone: the pass ends without acting further."""
 
 
 class Pass:
@@ -56,6 +61,25 @@ class Pass:
         self.changed = False
         self.errors = []
         self.first_seen = {}    # host -> when this pass first found it unreachable
+        self.started = []       # (host, vm, restarts written or None): what this pass started
+        self.removed = []       # (host, vm): the stale definitions this pass removed
+        self.held = []          # hosts whose fencing failed lately, not tried again in this pass
+        self.stop_with = params.get("stop_with") or None
+
+    # --- the process this pass works for -----------------------------------------------------
+    def _abandoned(self):
+        """Why this pass must end now (its rulebook is gone), or None."""
+        if not self.stop_with:
+            return None
+        why = owner.gone(self.stop_with["pid"], self.stop_with.get("start_ticks"))
+        if why is None:
+            return None
+        return "the rulebook that started this pass (stop_with: %s) is gone: this pass ended" % why
+
+    def _check_abandoned(self, before):
+        why = self._abandoned()
+        if why:
+            raise Abandoned("%s before %s" % (why, before))
 
     # --- observing -----------------------------------------------------------------------------
     def _observe(self, names=None):
@@ -102,6 +126,7 @@ class Pass:
             waiting = [h for h in records if not h.reachable and not h.fenced and now - h.unreachable_since < timeout]
             if not waiting or self.check_mode or not self.p["wait"]:
                 break
+            self._check_abandoned("waiting for %s" % ", ".join(h.name for h in waiting))
             due = min(h.unreachable_since + timeout for h in waiting)
             self.sleep(max(0.0, min(1.0, due - now)))
             observed.update(self._observe([h.name for h in waiting]))
@@ -113,21 +138,41 @@ class Pass:
         return observed, records, now
 
     # --- the pass ------------------------------------------------------------------------------
-    def run(self):
-        for name, config in self.fencing.items():
+    def preflight(self):
+        """Refuse, before anything is read or written, what this pass could not act on when it
+        is needed: an empty group, a fencing entry that would fail at fence time (unknown host,
+        agent not installed, an option the agent cannot read, an unreadable password file),
+        a state file that cannot be read or belongs to another group."""
+        if not self.hosts:
+            raise lc.VirtError("hosts: the group has no host: a recovery pass needs the hosts of its group"
+                               " (an empty inventory group?)")
+        for name in sorted(self.fencing):
+            config = self.fencing[name]
             if name not in self.hosts:
                 raise lc.VirtError("fencing.%s: no such host in hosts (%s)" % (name, ", ".join(sorted(self.hosts))))
             try:
                 fencing.check_config(name, config)
+                if config.get("agent") != "manual":
+                    fencing.agent_path(config["agent"])
+                    config = fencing.read_password_file(name, config)
+                    fencing.agent_input(config, "status")
             except fencing.FenceError as err:
-                raise lc.VirtError(str(err)) from None
+                raise lc.VirtError("%s (fencing.%s)" % (err, name) if "fencing." not in str(err) else str(err)) from None
+            self.fencing[name] = config
         unknown = sorted(set(self.p.get("confirmed_off") or ()) - set(self.hosts))
         if unknown:
             raise lc.VirtError("confirmed_off: no such host in hosts: %s" % ", ".join(unknown))
+        # Read before the lock is taken: an unreadable file refuses the pass with no .lock left.
+        state = rs.load(self.p["state_file"])
+        rs.check_group(self.p["state_file"], state, self.hosts)
+        return state
+
+    def run(self):
         try:
+            state = self.preflight()
             if self.check_mode:
-                return self._decide_only(rs.load(self.p["state_file"]))
-            with rs.Lock(self.p["state_file"], self.p["lock_timeout"]):
+                return self._decide_only(state)
+            with rs.Lock(self.p["state_file"], self.p["lock_timeout"], give_up=self._abandoned):
                 return self._run_locked()
         except rs.StateError as err:
             raise lc.VirtError(str(err)) from None
@@ -146,25 +191,41 @@ class Pass:
 
     def _run_locked(self):
         state = rs.load(self.p["state_file"])
+        rs.check_group(self.p["state_file"], state, self.hosts)
         remembered = rs.remembered(state)
-        observed, records, now = self._wait_until_due(self._observe(), state)
+        observed, records = {}, []
+        now = self.clock()
         try:
+            self._check_abandoned("reading the group")
+            observed, records, now = self._wait_until_due(self._observe(), state)
             for decision in rp.plan_restarts(records, now, remembered):
                 if decision.action == "restart":
+                    self._check_abandoned("restarting %s" % decision.vm)
                     self._restart(observed[decision.host], decision)
                 else:
                     self.done.append(dict(decision.as_dict(), done=False))
+            self._check_abandoned("fencing")
             down = self._fence(state, records, now)
             if down:
-                for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or ()):
+                for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or (), now):
                     if decision.action == "failover":
+                        self._check_abandoned("starting %s on %s" % (decision.vm, decision.target))
                         self._failover(observed, state, decision)
                     else:
                         self.done.append(dict(decision.as_dict(), done=False))
+            self._check_abandoned("handling the hosts back")
             self._returns(observed, state, rp.plan_returns(records, remembered))
+        except Abandoned as why:
+            self.errors.append(str(why))
+            self.warnings.append(str(why))
         finally:
-            self._remember(state, records, remembered, observed, now)
-            rs.save(self.p["state_file"], state)
+            if records:
+                # What this pass started runs, what it removed is gone: the state it keeps is
+                # never older than its own work (else a VM it restarted would be remembered as
+                # crashed, and left down should its host fail before the next pass).
+                acted = rp.after_acting(records, remembered, self.started, self.removed)
+                self._remember(state, acted, remembered, observed, now)
+                rs.save(self.p["state_file"], state)
             self._close(observed)
         return self._result(records, now)
 
@@ -176,6 +237,12 @@ class Pass:
             entry = dict(decision.as_dict(), done=False)
             mark = state["hosts"].setdefault(decision.host, {})
             config = self.fencing.get(decision.host)
+            held = self._held_back(mark, decision)
+            if held:
+                entry.update(ok=False, outcome=held)
+                self.held.append(decision.host)
+                self.done.append(entry)
+                continue
             if decision.action == "fenced" and config and config.get("agent") != "manual":
                 # Fenced by an earlier pass: still off?  Somebody may have powered it on since -
                 # most often to bring it back after a repair, and it is booting.  It is not fenced
@@ -197,7 +264,7 @@ class Pass:
                     why = ("%s was fenced by an earlier pass, but its power cannot be read now (%s): none of its"
                            " VMs starts elsewhere" % (decision.host, status.message))
                     entry.update(ok=False, outcome=why)
-                    self.errors.append(why)
+                    self._fence_failed(mark, why)
                     self.done.append(entry)
                     continue
             if decision.action == "fence":
@@ -207,9 +274,11 @@ class Pass:
                 self.changed = True
                 if result.ok:
                     mark["fenced_at"] = self.clock()
+                    mark.pop("fence_failed_at", None)
+                    mark.pop("fence_failed", None)
                     down.append(decision.host)
                 else:
-                    self.errors.append(result.message + "; nothing of %s was started elsewhere" % decision.host)
+                    self._fence_failed(mark, result.message + "; nothing of %s was started elsewhere" % decision.host)
             elif decision.action == "confirmed":
                 mark["fenced_at"] = self.clock()
                 entry.update(done=True, ok=True, outcome="recorded as off on an operator's confirmation")
@@ -221,6 +290,29 @@ class Pass:
                 down.append(decision.host)  # confirmed off by an operator earlier: nothing to ask
             self.done.append(entry)
         return down
+
+    def _fence_failed(self, mark, why):
+        """A fence agent that failed: the pass fails saying why, once, with a warning; the passes
+        after it within fence_retry_interval do not call the agent again (a dead BMC costs
+        power_timeout per call, and passes would queue on the lock each retrying it)."""
+        mark["fence_failed_at"] = self.clock()
+        mark["fence_failed"] = why
+        self.errors.append(why)
+        self.warnings.append("%s; the agent is called again in %gs (fence_retry_interval), passes before that report"
+                             " this failure without calling it" % (why, self.p.get("fence_retry_interval", 60)))
+
+    def _held_back(self, mark, decision):
+        """Why the agent is not called for this host in this pass (its last call failed less than
+        fence_retry_interval ago), or None."""
+        failed_at = mark.get("fence_failed_at")
+        retry = self.p.get("fence_retry_interval", 60)
+        if decision.action not in ("fence", "fenced") or failed_at is None:
+            return None
+        ago = self.clock() - failed_at
+        if not 0 <= ago < retry:
+            return None
+        return ("fencing of %s failed %.0fs ago, not tried again before %gs (fence_retry_interval): nothing of %s"
+                " starts elsewhere; the failure: %s" % (decision.host, ago, retry, decision.host, mark.get("fence_failed")))
 
     # --- acting --------------------------------------------------------------------------------
     def _restart(self, obs, decision):
@@ -240,6 +332,7 @@ class Pass:
                 dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, dx.metadata_xml(root), dx.PREFIX, dx.NS,
                                 libvirt.VIR_DOMAIN_AFFECT_CONFIG)
                 dom.create()
+            self.started.append((obs.name, decision.vm, tuple(recent + [now])))
             entry.update(ok=True, outcome="running again (restart %d of %d in %ds)" % (len(recent) + 1, count, window))
             self.changed = True
         except lc.VirtError as err:
@@ -287,6 +380,7 @@ class Pass:
                     except lc.VirtError as undo:
                         err.extend("; removing the definition made for it failed too: %s" % undo.message)
                 raise
+            self.started.append((decision.target, decision.vm, None))
             entry.update(ok=True, outcome="running on %s" % decision.target)
             self.changed = True
         except lc.VirtError as err:
@@ -325,12 +419,14 @@ class Pass:
                         dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM
                                           | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                                           | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                self.removed.append((obs.name, decision.vm))
                 entry.update(ok=True, outcome="stale definition removed (disks kept)")
             else:
                 if dom is None:
                     raise lc.VirtError("%s is no longer defined on %s" % (decision.vm, obs.name))
                 with lc.attempt("start vm %s again on %s" % (decision.vm, obs.uri)):
                     dom.create()
+                self.started.append((obs.name, decision.vm, None))
                 entry.update(ok=True, outcome="running again on %s" % obs.name)
             self.changed = True
         except lc.VirtError as err:
@@ -340,10 +436,13 @@ class Pass:
 
     # --- remembering ---------------------------------------------------------------------------
     def _remember(self, state, records, remembered, observed, now):
+        state["group"] = dict(self.hosts)
         for host in records:
             mark = state["hosts"].setdefault(host.name, {})
             if host.reachable:
                 mark.pop("unreachable_since", None)
+                mark.pop("fence_failed_at", None)
+                mark.pop("fence_failed", None)
                 mark["last_reachable"] = now
             else:
                 mark["unreachable_since"] = host.unreachable_since
@@ -376,6 +475,8 @@ class Pass:
                                     "fencing": host.fencing}
         for result in self.fenced:
             hosts[result["host"]]["state"] = "fenced" if result["ok"] else "fence failed"
+        for name in self.held:
+            hosts[name]["state"] = "fence failed"
         attention = [d for d in self.done if d["action"] in ("unplaced", "local_storage", "limit", "no_fencing")
                      or d.get("ok") is False]
         waiting = [d for d in self.done if d["action"] == "wait"]

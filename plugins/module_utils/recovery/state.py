@@ -34,7 +34,21 @@ class StateError(Exception):
 
 
 def empty():
-    return {"version": VERSION, "hosts": {}, "vms": {}, "definitions": {}}
+    return {"version": VERSION, "group": {}, "hosts": {}, "vms": {}, "definitions": {}}
+
+
+def check_group(path, state, hosts):
+    """Refuse a state file kept for another group: one that shares no host URI with ``hosts``
+    (name -> URI), as two groups of the same name (two sites, two labs) would, whose passes
+    would otherwise take each other's hosts for failed ones.  A group that gains or loses hosts
+    keeps its file (the recorded group is replaced when the pass saves)."""
+    recorded = state.get("group") or {}
+    if recorded and not set(recorded.values()) & set(hosts.values()):
+        raise StateError(
+            "%s is the recovery state of another group (hosts %s), which shares no host with this one (%s): give"
+            " each group a state file of its own (state_file, recover_state_file), or remove this file if that"
+            " group no longer exists" % (path, ", ".join("%s=%s" % kv for kv in sorted(recorded.items())),
+                                         ", ".join("%s=%s" % kv for kv in sorted(hosts.items()))))
 
 
 def load(path):
@@ -64,9 +78,10 @@ def save(path, state):
 class Lock:
     """``with Lock(path, timeout):`` one recovery pass of the group at a time."""
 
-    def __init__(self, path, timeout, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, path, timeout, clock=time.monotonic, sleep=time.sleep, give_up=None):
         self.path = path + ".lock"
         self.timeout = timeout
+        self.give_up = give_up or (lambda: None)   # a reason to stop waiting, or None
         self.clock = clock
         self.sleep = sleep
         self.handle = None
@@ -90,6 +105,10 @@ class Lock:
                     self.handle.close()
                     raise StateError("another recovery pass of this group holds %s (waited %gs)"
                                      % (self.path, self.timeout)) from err
+                reason = self.give_up()
+                if reason:
+                    self.handle.close()
+                    raise StateError("stopped waiting for %s: %s" % (self.path, reason)) from err
             self.sleep(0.1)
 
     def __exit__(self, *exc):

@@ -12,8 +12,18 @@ Emits one event per thing worth a recovery pass, as plain dicts under the key ``
     the host's connection closed (``eof``, ``keepalive``: a hung libvirtd, ``error``) or cannot be
     opened; ``since`` is when it was first missed, for recover's ``unreachable_since``.
 ``{"hotiron": {"type": "host_back", "host": "hv2", "time": ...}}`` the host answers again.
+``{"hotiron": {"type": "vm_started", "host": "hv1", "vm": "db1", "reason": "booted", "time": ...}}``
+    a VM started (booted, migrated in, restored, from a snapshot, woken up), by anyone: a pass on
+    it records the VM as running, so that its host failing next is recovered.
+``{"hotiron": {"type": "watching", "host": "hv1", "time": ...}}`` the host's lifecycle events are
+    registered: from now on a crash there is seen at once (also logged, and printed by the
+    collection's rulebook, at default verbosity).
 ``{"hotiron": {"type": "sweep", "time": ...}}`` every ``sweep_interval`` seconds, so that the
     rulebook runs a pass even when an event was missed.
+
+Every event also carries ``"rulebook": {"pid": ..., "start_ticks": ...}``, this process (the
+ansible-rulebook the source runs in): recover's ``stop_with``, so that the passes the rulebook
+started end when it is stopped (it runs each playbook in a session of its own).
 
 Each host is opened in a thread of its own with a timeout (``libvirt.open`` blocks on a hung or
 powered-off host) and watched with libvirt keepalive (``keepalive_interval`` x ``keepalive_count``:
@@ -27,6 +37,8 @@ decisions are the collection's ``recover`` module's, which the rulebook runs.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 import time
 
@@ -35,8 +47,10 @@ DOCUMENTATION = r"""
 short_description: Watch the libvirt hosts of a resource group for crashed VMs and lost hosts.
 description:
   - Emits C(vm_stopped) (a VM stopped with reason crashed or failed), C(vm_crashed) (a guest panic),
-    C(host_lost) (connection closed, keepalive timeout, or cannot connect), C(host_back) and
-    periodic C(sweep) events, each a dict under the key C(hotiron).
+    C(vm_started) (a VM started, by anyone), C(host_lost) (connection closed, keepalive timeout, or
+    cannot connect), C(host_back), C(watching) (a host's events are registered) and periodic
+    C(sweep) events, each a dict under the key C(hotiron), with C(rulebook) (this process's pid and
+    start time) for recover's O(hotiron.virt.recover#module:stop_with).
 options:
   hosts:
     description: The hosts of the group, name to libvirt URI.
@@ -82,6 +96,21 @@ EXAMPLES = r"""
 """
 
 _REGISTERED = {}
+LOG = logging.getLogger("hotiron.virt.libvirt_events")
+
+
+def _rulebook():
+    """This process (the ansible-rulebook the source runs in): pid and start time in clock ticks."""
+    pid = os.getpid()
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        ticks = None
+    return {"pid": pid, "start_ticks": ticks}
+
+
+RULEBOOK = _rulebook()
 
 
 def _register_event_loop(loop):
@@ -123,8 +152,9 @@ def _settle(future, value, error):
 
 
 # Lifecycle event numbers (libvirt's virDomainEventType and its STOPPED details).
-EVENT_STOPPED, EVENT_CRASHED = 5, 8
+EVENT_STARTED, EVENT_STOPPED, EVENT_CRASHED = 2, 5, 8
 STOPPED_DETAIL = {2: "crashed", 5: "failed"}   # 0 shutdown, 1 destroyed, 3 migrated, 4 saved, 6 from snapshot
+STARTED_DETAIL = {0: "booted", 1: "migrated", 2: "restored", 3: "from_snapshot", 4: "wakeup"}
 CLOSE_REASONS = {0: "error", 1: "eof", 2: "keepalive", 3: "client"}
 
 
@@ -143,13 +173,15 @@ class Watcher:
         self.opening = None     # the one connection attempt in flight (a hung host holds it)
 
     def emit(self, kind, **fields):
-        self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), **fields)})
+        self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), rulebook=RULEBOOK, **fields)})
 
     def _lifecycle(self, _conn, dom, event, detail, _opaque):
         if event == EVENT_STOPPED and detail in STOPPED_DETAIL:
             self.emit("vm_stopped", vm=dom.name(), reason=STOPPED_DETAIL[detail])
         elif event == EVENT_CRASHED:
             self.emit("vm_crashed", vm=dom.name(), reason="panicked")
+        elif event == EVENT_STARTED:
+            self.emit("vm_started", vm=dom.name(), reason=STARTED_DETAIL.get(detail, "started"))
 
     def _closed(self, _conn, reason, _opaque):
         if self.closed is not None and not self.closed.done():
@@ -188,6 +220,8 @@ class Watcher:
                 self._lost("watch: %s" % err.get_error_message())
                 await asyncio.sleep(self.args["reconnect_interval"])
                 continue
+            LOG.info("watching %s (%s): lifecycle events and keepalive registered", self.name, self.uri)
+            self.emit("watching", uri=self.uri)
             if self.lost_since is not None:
                 self.lost_since = None
                 self.emit("host_back")
@@ -209,7 +243,7 @@ async def _pump(events, queue):
 async def _sweep(events, interval, clock=time.time):
     while True:
         await asyncio.sleep(interval)
-        events.put_nowait({"hotiron": {"type": "sweep", "time": clock()}})
+        events.put_nowait({"hotiron": {"type": "sweep", "time": clock(), "rulebook": RULEBOOK}})
 
 
 def _arguments(args):
@@ -237,6 +271,7 @@ async def main(queue, args):
     try:
         await asyncio.gather(*tasks)
     finally:
+        LOG.info("stopped watching %s", ", ".join(sorted(args["hosts"])))
         for task in tasks:
             task.cancel()
 

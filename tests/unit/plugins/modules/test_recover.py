@@ -17,6 +17,7 @@ import os
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state as rs
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
 from ansible_collections.hotiron.virt.plugins.modules import recover
@@ -76,7 +77,141 @@ def test_a_password_never_shows(group, capsys):
               capsys)
     assert out["failed"] and "fence_nothere is not installed" in out["msg"]
     assert "pa55word-xyz" not in json.dumps(out)
-    assert out["hosts"]["hv2"]["state"] == "fence failed" and out["recovered"] == []
+
+
+def refused(out):
+    """A refusal of the module's own, never the catch-all of module_base.run_module."""
+    assert out["failed"] and "Unexpected error" not in out["msg"], out["msg"]
+    return out["msg"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"hosts": {}}, "hosts: the group has no host"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_nothere"}]}, "fence agent fence_nothere is not installed"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"method": "cycle\nx=1"}}]},
+     "fencing.hv2.options.method holds a line break"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "ip": "10.0.0.1\r"}]}, "fencing.hv2.ip holds a line break"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "username": "a\x00b"}]},
+     "fencing.hv2.username holds a control character"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"ssl": {"a": 1}}}]},
+     "fencing.hv2.options.ssl: a string, number or boolean, not a dict"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"delay": float("nan")}}]},
+     "fencing.hv2.options.delay: nan is not a finite number"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "password": "pw-given-twice", "password_file": "/etc/hostname"}]},
+     "fencing.hv2: password and password_file are mutually exclusive"),
+    ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "password_file": "/nonexistent/bmc"}]},
+     "fencing.hv2.password_file: cannot read /nonexistent/bmc"),
+    ({"unreachable_since": {"hv2": "nan"}}, "unreachable_since.hv2: 'nan' is not a time"),
+    ({"unreachable_since": {"hv2": float("inf")}}, "unreachable_since.hv2: inf is not a time"),
+])
+def test_a_configuration_the_pass_could_not_act_on_is_refused_up_front(group, capsys, extra, message):
+    """Refused before any host is read and any file written, with the module's own message: a
+    fencing configuration that would fail only when a host is due for fencing, an empty group."""
+    hosts, state_file = group
+    out = run(dict({"hosts": hosts, "state_file": state_file, "connect_timeout": 1}, **extra), capsys)
+    assert message in refused(out)
+    assert "decisions" not in out and not os.path.exists(state_file) and not os.path.exists(state_file + ".lock")
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"version": 99}'])
+def test_an_unreadable_state_file_is_refused_and_leaves_no_lock(group, capsys, content):
+    hosts, state_file = group
+    if content is None:
+        os.mkdir(state_file)        # a directory where the file should be: cannot be read
+    else:
+        with open(state_file, "w", encoding="utf-8") as handle:
+            handle.write(content)
+    for check in (True, False):
+        msg = refused(run({"hosts": hosts, "state_file": state_file, "connect_timeout": 1}, capsys, check=check))
+        assert state_file in msg and ("cannot read the recovery state" in msg or "is not a recovery state" in msg)
+        assert not os.path.exists(state_file + ".lock")
+
+
+def test_a_state_file_of_another_group_of_the_same_name_is_refused(group, capsys, tmp_path):
+    hosts, state_file = group
+    assert not run({"hosts": hosts, "state_file": state_file, "wait": False, "connect_timeout": 1}, capsys).get("failed")
+    assert rs.load(state_file)["group"] == hosts
+    other = tmp_path / "other.xml"
+    other.write_text(HOST)
+    site_b = {"hv1": "test://%s" % other, "hv2": "qemu+tcp://127.77.250.251:1/system"}   # same names, other hosts
+    before = open(state_file, encoding="utf-8").read()
+    msg = refused(run({"hosts": site_b, "state_file": state_file, "connect_timeout": 1}, capsys))
+    assert "is the recovery state of another group" in msg and "give each group a state file of its own" in msg
+    assert open(state_file, encoding="utf-8").read() == before
+    # The group gains a host: it keeps its file, which records it from then on.
+    grown = dict(hosts, hv3="test://%s" % other)
+    assert not run({"hosts": grown, "state_file": state_file, "wait": False, "connect_timeout": 1}, capsys).get("failed")
+    assert rs.load(state_file)["group"] == grown
+
+
+def fake_agent(tmp_path, monkeypatch, status_line, status_exit):
+    """fence_fake on PATH: logs each call's first line to ``calls`` and its whole input to ``input``."""
+    agents = tmp_path / "agents"
+    agents.mkdir(exist_ok=True)
+    agent = agents / "fence_fake"
+    agent.write_text(FAKE_AGENT.replace('echo "Status: ON"; exit 0', 'echo "%s"; exit %d' % (status_line, status_exit))
+                     .replace("input=$(cat)", 'input=$(cat); echo "$input" > "$(dirname "$0")/input"'))
+    agent.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (agents, os.environ["PATH"]))
+    return agents
+
+
+def test_the_password_comes_from_its_file_not_the_inventory(group, capsys, tmp_path, monkeypatch):
+    hosts, state_file = group
+    agents = fake_agent(tmp_path, monkeypatch, "Status: OFF", 2)
+    secret = tmp_path / "hv2.bmc"
+    secret.write_text("s3cret-from-file\n")
+    secret.chmod(0o600)
+    remember_db1_on_hv2(state_file)
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "connect_timeout": 1,
+               "unreachable_since": {"hv2": 1.0},
+               "fencing": [{"host": "hv2", "agent": "fence_fake", "username": "fence", "password_file": str(secret)}]},
+              capsys)
+    assert not out.get("failed"), out["msg"]
+    assert out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
+    given = (agents / "input").read_text().splitlines()
+    assert "password=s3cret-from-file" in given and not any(line.startswith("password_file") for line in given)
+    assert "s3cret-from-file" not in json.dumps(out)
+
+
+def test_a_dead_bmc_fails_one_pass_and_the_next_ones_do_not_call_it_again(group, capsys, tmp_path, monkeypatch):
+    hosts, state_file = group
+    agents = fake_agent(tmp_path, monkeypatch, "Failed: Unable to connect", 1)
+    args = {"hosts": hosts, "state_file": state_file, "host_timeout": 1, "connect_timeout": 1,
+            "unreachable_since": {"hv2": 1.0}, "fencing": [{"host": "hv2", "agent": "fence_fake"}]}
+    remember_db1_on_hv2(state_file)
+    first = run(args, capsys)
+    assert "could not fence hv2" in refused(first) and first["hosts"]["hv2"]["state"] == "fence failed"
+    assert "fence_retry_interval" in str(first["warnings"]) and "could not fence hv2" in str(first["warnings"])
+    assert (agents / "calls").read_text().split() == ["action=off", "action=status"]
+    queued = run(args, capsys)          # a pass queued behind it: says so, costs no agent call
+    # (warnings accumulate in this test process: the first pass's is the only one)
+    assert not queued.get("failed") and str(queued["warnings"]).count("could not fence hv2") <= 1
+    assert queued["recovered"] == []
+    assert queued["hosts"]["hv2"]["state"] == "fence failed"
+    (held,) = [d for d in queued["attention"] if d["host"] == "hv2"]
+    assert held["action"] == "fence" and "not tried again before 60s" in held["outcome"]
+    assert "could not fence hv2" in held["outcome"]
+    assert (agents / "calls").read_text().split() == ["action=off", "action=status"]
+    again = run(dict(args, fence_retry_interval=0), capsys)       # interval over: tried again
+    assert again["failed"] and (agents / "calls").read_text().split().count("action=off") == 2
+
+
+def test_a_pass_ends_when_the_rulebook_that_started_it_is_gone(group, capsys):
+    hosts, state_file = group
+    remember_db1_on_hv2(state_file)
+    ticks = owner.start_ticks(os.getpid())
+    args = {"hosts": hosts, "state_file": state_file, "host_timeout": 1, "connect_timeout": 1,
+            "unreachable_since": {"hv2": 1.0}, "confirmed_off": ["hv2"]}
+    msg = refused(run(dict(args, stop_with={"pid": os.getpid(), "start_ticks": ticks + 1}), capsys))
+    assert "the rulebook that started this pass" in msg and "is gone" in msg
+    assert state_of_db1(state_file) == "hv2"           # nothing recovered by an orphaned pass
+    done = run(dict(args, stop_with={"pid": os.getpid(), "start_ticks": ticks}), capsys)   # it runs: the pass acts
+    assert not done.get("failed") and done["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
+
+
+def state_of_db1(state_file):
+    return rs.load(state_file)["vms"]["db1"]["host"]
 
 
 def test_an_unreachable_host_is_waited_for_then_counted_from_the_state_file(group, capsys):

@@ -247,3 +247,78 @@ def test_a_host_whose_vms_could_not_be_read_keeps_its_records_and_takes_nothing(
     decided = rp.plan_failover(["hv3"], hosts, remembered)
     assert [(d.action, d.target) for d in decided] == [("failover", "hv1")]
     assert rp.fencing_due(hosts, 10, NOW)[0].host == "hv3"             # a degraded host is never fenced
+
+
+# --- what a pass remembers of its own work (issue #19: an HA VM left down) ----------------------------
+
+def test_a_vm_restarted_then_its_host_failing_is_recovered_not_left_down():
+    """The sequence of the issue, pass by pass: pass 1 restarts a crashed HA VM; the host's
+    libvirtd dies; pass 2 fences it and must start the VM elsewhere, never decide was_stopped."""
+    crashed = vm("db1", "hv1", state="shutoff", reason="crashed", restarts=[NOW - 5000])
+    hosts = [up("hv1", [crashed]), up("hv2")]
+    (restart,) = rp.plan_restarts(hosts, NOW, {})
+    assert restart.action == "restart"
+    acted = rp.after_acting(hosts, {}, started=[("hv1", "db1", (NOW - 5000, NOW))])
+    kept = rp.remember({}, acted)
+    assert (kept["db1"].host, kept["db1"].state, kept["db1"].restarts) == ("hv1", "running", (NOW - 5000, NOW))
+    # Pass 2, seconds later: hv1 unreachable, fenced by the caller.
+    later = [down("hv1", since=NOW + 1), up("hv2")]
+    decided = rp.decide(later, kept, 10, NOW + 15, fenced_ok=["hv1"])
+    assert actions(decided.of("failover", "was_stopped")) == [("failover", "db1")]
+
+
+def test_a_record_still_showing_the_crash_counts_as_meant_to_run():
+    """Even a record older than the restart (a pass killed before it saved, a crash seen by no pass
+    yet) does not leave an HA VM down: a crash within its restart limit is failed over."""
+    remembered = {"db1": vm("db1", "hv1", state="shutoff", reason="crashed"),
+                  "panic": vm("panic", "hv1", state="crashed", reason="panicked"),
+                  "loop": vm("loop", "hv1", state="shutoff", reason="crashed", restarts=[NOW - 1, NOW - 2, NOW - 3]),
+                  "off": vm("off", "hv1", state="shutoff", reason="shutdown"),
+                  "gone": vm("gone", "hv1", state="shutoff", reason="destroyed"),
+                  "plain": vm("plain", "hv1", state="shutoff", reason="crashed", ha=False)}
+    decided = rp.plan_failover(["hv1"], [down("hv1"), up("hv2")], remembered, now=NOW)
+    assert sorted(actions(decided)) == [("failover", "db1"), ("failover", "panic"), ("was_stopped", "gone"),
+                                        ("was_stopped", "loop"), ("was_stopped", "off")]
+    (loop,) = [d for d in decided if d.vm == "loop"]
+    assert "(shutoff, crashed)" in loop.reason
+
+
+@pytest.mark.parametrize("record, expected", [
+    (vm("a", state="shutoff", reason="crashed"), True),
+    (vm("a", state="shutoff", reason="failed"), True),
+    (vm("a", state="crashed", reason="panicked"), True),
+    (vm("a", state="shutoff", reason="crashed", limit=(1, 60), restarts=[NOW - 59]), False),
+    (vm("a", state="shutoff", reason="crashed", limit=(1, 60), restarts=[NOW - 61]), True),
+    (vm("a", state="shutoff", reason="shutdown"), False),
+    (vm("a", state="shutoff", reason="crashed", ha=False), False),
+    (vm("a", state="running"), False),
+])
+def test_meant_to_run(record, expected):
+    assert rp.meant_to_run(record, NOW) is expected
+
+
+def test_after_acting_records_every_start_and_removal_of_the_pass():
+    stale = vm("moved", "hv3", state="shutoff", reason="destroyed")
+    left = vm("left", "hv3", state="shutoff", reason="destroyed")
+    crashed = vm("db1", "hv1", state="shutoff", reason="crashed")
+    remembered = {"web": vm("web", "hv2"), "moved": vm("moved", "hv2"), "left": vm("left", "hv3")}
+    hosts = [up("hv1", [crashed]), down("hv2", fenced=True), up("hv3", [stale, left], fenced=True), up("hv4")]
+    acted = rp.after_acting(hosts, remembered,
+                            started=[("hv1", "db1", (NOW,)), ("hv4", "web", None), ("hv3", "left", None)],
+                            removed=[("hv3", "moved")])
+    by_host = {h.name: {v.name: (v.host, v.state, v.restarts) for v in h.vms} for h in acted}
+    assert by_host == {"hv1": {"db1": ("hv1", "running", (NOW,))}, "hv2": {},
+                       "hv3": {"left": ("hv3", "running", ())}, "hv4": {"web": ("hv4", "running", ())}}
+    kept = rp.remember(remembered, acted)
+    assert {n: (v.host, v.state) for n, v in kept.items()} == {
+        "db1": ("hv1", "running"), "web": ("hv4", "running"), "left": ("hv3", "running"), "moved": ("hv2", "running")}
+    assert rp.after_acting(hosts, remembered) == hosts      # nothing done: nothing changes
+
+
+def test_an_ha_vm_started_by_anyone_is_refreshed_by_the_next_observation():
+    """An operator starts an HA VM that a pass saw shut down; the pass on its start event (the
+    event source emits vm_started) records it running, so that its host failing next is a failover."""
+    remembered = rp.remember({}, [up("hv1", [vm("db1", "hv1", state="shutoff", reason="shutdown")])])
+    assert rp.plan_failover(["hv1"], [up("hv2")], remembered, now=NOW)[0].action == "was_stopped"
+    seen = rp.remember(remembered, [up("hv1", [vm("db1", "hv1")])])
+    assert rp.plan_failover(["hv1"], [up("hv2")], seen, now=NOW)[0].action == "failover"

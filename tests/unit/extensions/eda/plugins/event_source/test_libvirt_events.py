@@ -26,7 +26,8 @@ class Dom:
 
 @pytest.mark.parametrize("event, detail, expected", [
     (5, 2, ("vm_stopped", "crashed")), (5, 5, ("vm_stopped", "failed")), (8, 0, ("vm_crashed", "panicked")),
-    (5, 0, None), (5, 1, None), (5, 3, None), (5, 4, None), (2, 0, None),   # shutdown, destroyed, migrated, saved, started
+    (5, 0, None), (5, 1, None), (5, 3, None), (5, 4, None),   # shutdown, destroyed, migrated, saved
+    (2, 0, ("vm_started", "booted")), (2, 1, ("vm_started", "migrated")), (2, 2, ("vm_started", "restored")),
 ])
 def test_lifecycle_events_worth_a_pass(event, detail, expected):
     queue = asyncio.Queue()
@@ -36,7 +37,8 @@ def test_lifecycle_events_worth_a_pass(event, detail, expected):
     if expected is None:
         assert got == []
     else:
-        assert got == [{"type": expected[0], "host": "hv1", "vm": "db1", "reason": expected[1], "time": 5.0}]
+        assert got == [{"type": expected[0], "host": "hv1", "vm": "db1", "reason": expected[1], "time": 5.0,
+                        "rulebook": libvirt_events.RULEBOOK}]
 
 
 def test_a_lost_host_is_reported_once_until_it_is_back():
@@ -45,7 +47,55 @@ def test_a_lost_host_is_reported_once_until_it_is_back():
     watcher._lost("keepalive")
     watcher._lost("connect: refused")
     assert [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())] == [
-        {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 7.0, "time": 7.0}]
+        {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 7.0, "time": 7.0,
+         "rulebook": libvirt_events.RULEBOOK}]
+
+
+def test_every_event_names_the_rulebook_process_for_stop_with():
+    with open("/proc/self/stat", encoding="utf-8") as handle:
+        ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    assert libvirt_events.RULEBOOK == {"pid": os.getpid(), "start_ticks": ticks}
+
+
+def test_watching_is_said_once_the_callbacks_are_registered(monkeypatch, caplog):
+    """The event (the rulebook prints it) and an INFO log come after the lifecycle callback is in
+    place, not when the connection opens."""
+    pytest.importorskip("libvirt")
+    calls = []
+
+    class Conn:
+        def registerCloseCallback(self, *_args):
+            calls.append("close callback")
+
+        def setKeepAlive(self, *_args):
+            calls.append("keepalive")
+
+        def domainEventRegisterAny(self, *_args):
+            calls.append("lifecycle")
+
+    def opened(loop, _uri):
+        future = loop.create_future()
+        future.set_result(Conn())
+        return future
+
+    monkeypatch.setattr(libvirt_events, "_open_in_thread", opened)
+
+    async def first_event():
+        events = asyncio.Queue()
+        watcher = libvirt_events.Watcher("hv1", "qemu+tcp://hv1/system", events,
+                                         libvirt_events._arguments({"hosts": {"a": "b"}}))
+        task = asyncio.create_task(watcher.run())
+        try:
+            event = await asyncio.wait_for(events.get(), 10)
+            return event, list(calls)
+        finally:
+            task.cancel()
+
+    with caplog.at_level("INFO", logger="hotiron.virt.libvirt_events"):
+        event, before = asyncio.run(first_event())
+    assert event["hotiron"]["type"] == "watching" and event["hotiron"]["host"] == "hv1", event
+    assert before == ["close callback", "keepalive", "lifecycle"]
+    assert "watching hv1 (qemu+tcp://hv1/system): lifecycle events and keepalive registered" in caplog.text
 
 
 @pytest.mark.parametrize("args, message", [
