@@ -113,13 +113,13 @@ dest:
   type: str
 """
 
-import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import rebalance_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import report
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
@@ -175,26 +175,54 @@ def gather(p):
     return data
 
 
-def write(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
+def check_input(params):
+    """What AnsibleModule cannot check, before any host is measured: the group, the weights and
+    groups of VMs (as rebalance checks them), and a ``dest`` that can be written (a directory, or a
+    file in a directory that does not exist, is refused now, not after the sampling)."""
+    return inputs.first_problem(
+        inputs.check_hosts(params["hosts"]),
+        inputs.check_sla_weights(params["sla_weights"]),
+        inputs.check_vm_groups(params["affinity"], "affinity"),
+        inputs.check_vm_groups(params["anti_affinity"], "anti_affinity"),
+        inputs.check_file(params["dest"], "dest"))
+
+
+def existing_page(path):
+    """The text of the report already at ``path`` (None: no file, or not a page of text)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".capacity-report-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
+        return files.read_text(path)
+    except ValueError:  # not UTF-8: not a page this module wrote
+        return None
     except OSError as err:
-        raise VirtError("cannot write the report %s: %s" % (path, err.strerror)) from None
+        raise VirtError("dest: cannot read the existing report %s: %s" % (path, err.strerror)) from None
+
+
+def write(path, text):
+    try:
+        files.write_atomic(path, text, makedirs=False)
+    except OSError as err:
+        raise VirtError("dest: cannot write the report %s: %s" % (path, err.strerror)) from None
 
 
 def run(module):
-    data = gather(module.params)
+    p = module.params
+    problem = check_input(p)
+    if problem:
+        module.fail_json(msg=problem)
+    data = gather(p)
     if not data["hosts"]:
-        module.fail_json(msg="no host of the group could be measured: %s" % "; ".join(
-            "%s: %s" % kv for kv in sorted(data["unreachable"].items())), report=data)
-    if not module.check_mode:
-        write(module.params["dest"], report.render(data))
-    return {"changed": not module.check_mode, "dest": module.params["dest"], "report": data}
+        module.fail_json(msg=inputs.unmeasured(p["hosts"], data["unreachable"]), report=data)
+    page = report.render(data)
+    # The page is rewritten only when what it shows changed (its time stamp aside): check mode
+    # predicts exactly that, from the same comparison.
+    changed = not report.same_page(existing_page(p["dest"]), page)
+    if changed and not module.check_mode:
+        write(p["dest"], page)
+    if not changed:
+        msg = "%s already shows this measurement (only its time would change): left as it is" % p["dest"]
+    else:
+        msg = "%s %s" % (p["dest"], "would be written" if module.check_mode else "written")
+    return {"changed": changed, "dest": p["dest"], "report": data, "msg": msg}
 
 
 def main():

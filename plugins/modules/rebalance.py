@@ -190,6 +190,7 @@ unreachable:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.rebalance_ops import run_rebalance
 from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
 
@@ -222,16 +223,16 @@ def argument_spec():
 
 
 def check_input(params):
-    """Shapes AnsibleModule cannot check: weights are positive numbers, history points are pairs."""
-    for name, weight in params["sla_weights"].items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-            return "sla_weights.%s: must be a number above 0, got %r" % (name, weight)
-    for host, points in params["history"].items():
-        if not isinstance(points, list) or not all(
-                isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(x, (int, float)) for x in pt)
-                for pt in points):
-            return "history.%s: must be a list of [time, load] pairs of numbers" % host
-    return None
+    """Shapes AnsibleModule cannot check (capacity.inputs): the group's URIs, weights, groups of
+    VMs, history points, addresses, and a history file that can be written."""
+    return inputs.first_problem(
+        inputs.check_hosts(params["hosts"]),
+        inputs.check_sla_weights(params["sla_weights"]),
+        inputs.check_vm_groups(params["affinity"], "affinity"),
+        inputs.check_vm_groups(params["anti_affinity"], "anti_affinity"),
+        inputs.check_history(params["history"]),
+        inputs.check_addresses(params["migration_addresses"]),
+        inputs.check_file(params["history_file"], "history_file", makedirs=True))
 
 
 def run(module):

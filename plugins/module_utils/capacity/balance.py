@@ -52,9 +52,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev, sustained_above
+from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
 from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
 
-DEFAULT_SLA_WEIGHTS = {"gold": 4.0, "silver": 2.0, "bronze": 1.0}
+DEFAULT_SLA_WEIGHTS = dict(sla_vocab.DEFAULT_WEIGHTS)
 # Fitting destinations tried per VM (least loaded first): enough to find a
 # host whose size makes the move gain more, few enough to plan 1,000 hosts fast.
 DESTINATIONS_TRIED = 3

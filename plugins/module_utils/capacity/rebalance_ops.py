@@ -15,16 +15,16 @@ cooldown holds whoever plans next.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops
 from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
 
@@ -71,22 +71,24 @@ def load_history(path):
             data = json.load(handle)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
-        raise lc.VirtError("cannot read the load history %s: %s" % (path, err)) from None
+    except OSError as err:
+        raise lc.VirtError("cannot read the load history %s: %s" % (path, err.strerror)) from None
+    except ValueError as err:
+        raise lc.VirtError("cannot read the load history %s: not JSON (%s)" % (path, err)) from None
+    if not isinstance(data, dict) or not all(
+            isinstance(points, list) and all(isinstance(pt, list) and len(pt) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in pt) for pt in points)
+            for points in data.values()):
+        raise lc.VirtError("cannot read the load history %s: not host names to [time, load] pairs" % path)
     return {host: [tuple(point) for point in points] for host, points in data.items()}
 
 
 def save_history(path, history, keep_s, now):
     kept = {host: [[t, v] for t, v in points if now - t <= keep_s] for host, points in history.items()}
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".history-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(kept, handle)
-        os.rename(tmp, path)
+        files.write_atomic(path, json.dumps(kept))
     except OSError as err:
-        raise lc.VirtError("cannot write the load history %s: %s" % (path, err)) from None
+        raise lc.VirtError("cannot write the load history %s: %s" % (path, err.strerror)) from None
 
 
 def _merge_history(*sources):
@@ -229,8 +231,7 @@ def decide(p, hosts, vms, measured, unreachable, now):
     """``(plan, policy, warnings, stored history)`` for the group as measured (pure but for
     reading the history file)."""
     if not hosts:
-        raise lc.VirtError("no host of the group could be measured: %s" % "; ".join(
-            "%s: %s" % kv for kv in sorted(unreachable.items())))
+        raise lc.VirtError(inputs.unmeasured(p["hosts"], unreachable))
     policy, warnings = _policy(p, {v.sla for v in vms})
     stored = load_history(p.get("history_file")) if not p.get("prometheus_url") else {}
     history = _merge_history(stored, p.get("history"), measured)
