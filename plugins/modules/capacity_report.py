@@ -18,6 +18,13 @@ description:
     and verdict, and the plan with the reason for every move and for every VM that stays.
   - The page has no script and loads nothing from elsewhere - it opens in any browser, offline, as a
     mail attachment or a CI artifact.
+  - O(dest) is rewritten only when the page would show something else than the file there - its time
+    stamp aside - so that a group measured the same gives C(changed=false); check mode predicts this
+    from the same comparison. Loads are drawn at whole pixels and whole percents, so a busy group
+    usually gives a new page and an idle one the same page.
+  - A O(dest) that is a directory, or in a directory that does not exist or cannot be written, is
+    refused before any host is measured; the file is replaced atomically (a failure leaves the
+    previous file and no temporary file).
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
@@ -27,7 +34,7 @@ attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Measures and returns the report's data; writes no file.
+    details: Measures and returns the report's data, and whether the file would change; writes no file.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
@@ -72,6 +79,10 @@ options:
     description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:cooldown) (0 to 604800 seconds).
     type: int
     default: 1800
+  copy_storage:
+    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:copy_storage).
+    type: bool
+    default: false
   pinned:
     description: VMs the plan never moves.
     type: list
@@ -108,7 +119,7 @@ report:
   returned: always
   type: dict
 dest:
-  description: The file written (not in check mode).
+  description: The report's file (written only when it changed, never in check mode).
   returned: always
   type: str
 """
@@ -140,6 +151,7 @@ def argument_spec():
         max_moves=dict(type="int", default=5, min=0, max=1000),
         sla_weights=dict(type="dict", default={}),
         cooldown=dict(type="int", default=1800, min=0, max=604800),
+        copy_storage=dict(type="bool", default=False),
         pinned=dict(type="list", elements="str", default=[]),
         affinity=dict(type="list", elements="list", default=[]),
         anti_affinity=dict(type="list", elements="list", default=[]),
@@ -152,9 +164,12 @@ def gather(p):
     """The report's data: the readings, their loads and series, the VMs' classes, the plan."""
     readings = stats_ops.read_group(p["hosts"], groups=("cpu", "memory"), samples=p["samples"],
                                     interval=p["interval"], timeout=30.0, with_policy=True)
-    for reading in readings.values():
-        if reading.conn is not None:
-            reading.conn.close()
+    try:
+        rebalance_ops.read_pools(readings)
+    finally:
+        for reading in readings.values():
+            if reading.conn is not None:
+                reading.conn.close()
     now = time.time()
     params = dict(p, prometheus_url=None, history=None, history_file=None, min_gain=0.002)
     hosts, vms, measured, unreachable = rebalance_ops.from_readings(params, readings, now)
