@@ -165,7 +165,7 @@ def gather(p):
     readings = stats_ops.read_group(p["hosts"], groups=("cpu", "memory"), samples=p["samples"],
                                     interval=p["interval"], timeout=30.0, with_policy=True)
     try:
-        rebalance_ops.read_pools(readings)
+        rebalance_ops.read_pools(readings, refresh=False)  # a report changes nothing on the hosts
     finally:
         for reading in readings.values():
             if reading.conn is not None:

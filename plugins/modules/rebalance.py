@@ -36,9 +36,9 @@ description:
     - network disks, volumes of shared pools (NFS, iSCSI, Ceph, ...), block devices the destination
     lists, and files in a directory that is a storage pool on both hosts and that the destination's
     pool lists; with O(copy_storage), also files the destination does not see, copied during the live
-    migration. Every other VM stays, the plan saying why (C(skipped)). The pools over the VMs' disk
-    directories are refreshed to read them (a refresh writes nothing), in check mode too, so that check
-    mode plans what the run does.
+    migration. Every other VM stays, the plan saying why (C(skipped)). The run refreshes the pools over
+    the VMs' disk directories to read them; check mode reads them as last refreshed, and where those
+    listings do not show a disk yet it plans the move and says that the run decides.
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:

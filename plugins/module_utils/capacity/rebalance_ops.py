@@ -103,14 +103,14 @@ def _merge_history(*sources):
 
 # --- measuring ----------------------------------------------------------------------------------------
 
-def measure(p, now, samples=2, groups=("cpu",)):
+def measure(p, now, samples=2, groups=("cpu",), check_mode=False):
     """``(hosts, vms, history, unreachable)``: balance.Host and balance.Vm of the group as measured,
     the load history measured, and the hosts that could not be read."""
     hosts = p["hosts"]
     readings = stats_ops.read_group(hosts, groups=groups, samples=0 if p["prometheus_url"] else samples,
                                     interval=p["interval"], timeout=p["timeout"], with_policy=True)
     try:
-        read_pools(readings)
+        read_pools(readings, refresh=not check_mode)
     finally:
         for reading in readings.values():
             if reading.conn is not None:
@@ -118,22 +118,24 @@ def measure(p, now, samples=2, groups=("cpu",)):
     return from_readings(p, readings, now)
 
 
-def _pool_facts(pool, wanted_dirs, with_block):
-    """A :class:`storage.Pool` of an active pool; its volumes are listed afresh (a refresh, which
-    writes nothing) when the pool is over a directory holding a running VM's disk."""
+def _pool_facts(pool, wanted_dirs, with_block, refresh):
+    """A :class:`storage.Pool` of an active pool, with the paths of its volumes when the pool is
+    over a directory holding a running VM's disk; listed afresh when ``refresh`` (not in check
+    mode: a refresh changes the pool's state), else as last refreshed."""
     root = dx.parse(pool.XMLDesc(0))
     kind, path = root.get("type"), storage.norm(dx.get_text(root, "target/path"))
     relevant = path in wanted_dirs
     volumes = frozenset()
     if relevant and kind in storage.FILE_POOL_TYPES:
-        lc.refresh_pool(pool)
+        if refresh:
+            lc.refresh_pool(pool)
         volumes = frozenset(storage.norm(path + "/" + name) for name in pool.listVolumes())
     elif relevant or (with_block and kind not in storage.FILE_POOL_TYPES):
         volumes = frozenset(storage.norm(vol.path()) for vol in pool.listAllVolumes(0))
-    return storage.Pool(pool.name(), kind, path, volumes)
+    return storage.Pool(pool.name(), kind, path, volumes, fresh=refresh)
 
 
-def read_pools(readings):
+def read_pools(readings, refresh=True):
     """Give each reading its host's storage pools (``reading.pools``), as far as the running VMs'
     disks need them; a host whose pools cannot be read keeps None (storage does not limit moves
     to or from it, and the migration's own preflight decides)."""
@@ -145,7 +147,7 @@ def read_pools(readings):
             continue
         try:
             pools = reading.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-            reading.pools = tuple(_pool_facts(pool, wanted, with_block) for pool in sorted(pools, key=lambda p: p.name()))
+            reading.pools = tuple(_pool_facts(pool, wanted, with_block, refresh) for pool in sorted(pools, key=lambda p: p.name()))
         except libvirt.libvirtError as err:
             reading.pools = None
             reading.pool_error = "cannot read the storage pools of %s: %s" % (reading.name, err.get_error_message())
@@ -313,7 +315,7 @@ def decide(p, hosts, vms, measured, unreachable, now):
 
 def run_rebalance(p, check_mode, clock=time.time):
     now = clock()
-    hosts, vms, measured, unreachable = measure(p, now)
+    hosts, vms, measured, unreachable = measure(p, now, check_mode=check_mode)
     plan, policy, warnings, stored = decide(p, hosts, vms, measured, unreachable, now)
     if p.get("history_file") and not p["prometheus_url"] and not check_mode:
         save_history(p["history_file"], _merge_history(stored, measured), 2 * policy.window_s + 60, now)

@@ -42,6 +42,7 @@ class Pool:
     type: str
     path: str | None
     volumes: frozenset = frozenset()
+    fresh: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ def disk_route(disk, source_pools, dest_pools, dest, copy_storage):
                       " copied (define one on every host of the group)" % (disk.target, dest, directory))
     if _lists(dest_pools, disk.source):
         return "shared", None
+    source_pool = _pool_at(source_pools, directory)
+    if source_pool is not None and not source_pool.fresh and not _lists(source_pools, disk.source):
+        # Check mode reads the pools as last refreshed (a refresh is a change): the VM's own host
+        # does not list the disk yet, so neither listing says anything about it.  The run reads
+        # them afresh and decides; check mode plans the move and says so.
+        return "unknown", None
     if disk.readonly:
         return None, "disk %s: read-only/shareable %s is not on storage %s sees" % (disk.target, disk.source, dest)
     if not copy_storage:
@@ -107,15 +114,21 @@ def route(disks, source_pools, dest_pools, dest, copy_storage=False):
     """``(ok, words)``: whether a VM with ``disks`` can move to host ``dest`` (its pools
     ``dest_pools``; the VM's host's ``source_pools``), and how (``shared storage``, ``copying
     vda, vdb``) or why not (every disk that cannot follow)."""
-    problems, copied = [], []
+    problems, copied, unknown = [], [], []
     for disk in disks:
         mode, why = disk_route(disk, source_pools, dest_pools, dest, copy_storage)
         if mode is None:
             problems.append(why)
         elif mode == "copy":
             copied.append(disk.target)
+        elif mode == "unknown":
+            unknown.append(disk.target)
     if problems:
         return False, "; ".join(problems)
+    if unknown:
+        return True, ("check mode: the pools as last refreshed do not list disk%s %s yet, so whether %s sees %s is"
+                      " decided by the run, which reads them afresh" % ("s" if len(unknown) > 1 else "", ", ".join(unknown),
+                                                                         dest, "them" if len(unknown) > 1 else "it"))
     if copied:
         return True, "copying disk%s %s" % ("s" if len(copied) > 1 else "", ", ".join(copied))
     return True, "shared storage"

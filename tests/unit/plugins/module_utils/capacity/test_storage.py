@@ -115,3 +115,12 @@ def test_unknown_disks_or_pools_do_not_limit_a_move():
     vms = [replace(v, disks=None) if v.name == "onlocal" else replace(v, pinned=True) for v in vms]
     (move,) = plan_rebalance(hosts, vms, policy, now=NOW).moves
     assert move.vm == "onlocal" and move.storage == ""
+
+
+def test_check_mode_listings_that_predate_the_disk_leave_the_decision_to_the_run():
+    disk = Disk("vda", "file", SHARED + "/new.img")
+    stale = pools(Pool("shared", "dir", SHARED, frozenset(), fresh=False))
+    ok, why = storage.route([disk], stale, stale, "hv2")
+    assert ok and why.startswith("check mode: the pools as last refreshed do not list disk vda yet")
+    listed_on_source = pools(Pool("shared", "dir", SHARED, frozenset([SHARED + "/new.img"]), fresh=False))
+    assert storage.route([disk], listed_on_source, stale, "hv2")[0] is False
