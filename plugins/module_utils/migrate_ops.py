@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints as backup_checkpoints
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage as capacity_storage
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import (
     ABORT,
     MIB,
@@ -35,8 +36,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils.placement import Host
 libvirt = lc.libvirt
 
 POLL_INTERVAL_S = 0.2
-# Pool types whose volumes every host of the group sees (the data is not copied).
-SHARED_POOL_TYPES = frozenset(["netfs", "iscsi", "iscsi-direct", "rbd", "gluster", "sheepdog", "scsi", "mpath", "vstorage"])
+# Pool types whose volumes every host of the group sees (the data is not copied): one list, the
+# rebalance planner's (capacity.storage), which decides by the same rules.
+SHARED_POOL_TYPES = capacity_storage.SHARED_POOL_TYPES
 
 
 # ---- inspection -----------------------------------------------------------------------------

@@ -29,13 +29,12 @@ import datetime
 import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_classes
 from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import SpecError
 
-# CPU shares of the built-in SLA classes (libvirt's default for a VM is 1024): bronze is best
-# effort and yields to an unclassified VM, gold gets four times an unclassified VM's share.
-SLA_SHARES = {"gold": 4096, "silver": 2048, "bronze": 512}
+# The SLA classes' vocabulary and CPU shares are sla.py's (resource_schedule and the balancer share them).
+SLA_SHARES = sla_classes.SHARES
 RESTART_LIMIT_DEFAULT = {"count": 3, "window": 600}
-_SLA_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def validate(params):
@@ -69,8 +68,9 @@ def validate(params):
     shares = params.get("cpu_shares")
     if params.get("sla") is not None:
         sla = str(params["sla"])
-        if not _SLA_RE.match(sla):
-            raise SpecError("sla", "%r is not a class name: lower-case letters, digits, '-' and '_', 32 at most" % sla)
+        why = sla_classes.problem(sla)
+        if why:
+            raise SpecError("sla", why)
         meta["sla"] = sla
         if shares is None:
             shares = SLA_SHARES.get(sla)

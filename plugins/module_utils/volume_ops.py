@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import volume_xml as vx
 
@@ -172,6 +172,10 @@ def plan(conn, pool, vol, spec, params):
             actions = ["delete", "create", "upload"]
     if params.get("download_to"):
         dest = params["download_to"]
+        try:
+            files.check_target(dest)
+        except OSError as err:
+            raise lc.VirtError("download_to: cannot write %s: %s" % (dest, err.strerror)) from None
         created = any(a in actions for a in ("create", "clone", "create overlay"))
         if created or not os.path.exists(dest) or vol is None or volume_sha256(conn, vol) != file_sha256(dest):
             actions.append("download")
@@ -253,16 +257,12 @@ def _apply(conn, pool, vol, spec, ctx, actions, params, made):
 
 
 def _download_to(conn, vol, dest):
-    directory = os.path.dirname(os.path.abspath(dest))
-    fd, tmp = tempfile.mkstemp(prefix=".hotiron-", dir=directory)
+    # A new file is private (0600: a disk image holds whatever the guest wrote), as before.
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with files.atomic_file(dest, mode=0o600, binary=True, makedirs=False) as handle:
             download(conn, vol, handle.write)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as err:
+        raise lc.VirtError("download_to: cannot write %s: %s" % (dest, err.strerror)) from None
 
 
 def ensure_volume(conn, params, check_mode=False, want_diff=False):

@@ -18,6 +18,13 @@ description:
     and verdict, and the plan with the reason for every move and for every VM that stays.
   - The page has no script and loads nothing from elsewhere - it opens in any browser, offline, as a
     mail attachment or a CI artifact.
+  - O(dest) is rewritten only when the page would show something else than the file there - its time
+    stamp aside - so that a group measured the same gives C(changed=false); check mode predicts this
+    from the same comparison. Loads are drawn at whole pixels and whole percents, so a busy group
+    usually gives a new page and an idle one the same page.
+  - A O(dest) that is a directory, or in a directory that does not exist or cannot be written, is
+    refused before any host is measured; the file is replaced atomically (a failure leaves the
+    previous file and no temporary file).
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
@@ -27,7 +34,7 @@ attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Measures and returns the report's data; writes no file.
+    details: Measures and returns the report's data, and whether the file would change; writes no file.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
@@ -72,6 +79,10 @@ options:
     description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:cooldown) (0 to 604800 seconds).
     type: int
     default: 1800
+  copy_storage:
+    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:copy_storage).
+    type: bool
+    default: false
   pinned:
     description: VMs the plan never moves.
     type: list
@@ -108,18 +119,18 @@ report:
   returned: always
   type: dict
 dest:
-  description: The file written (not in check mode).
+  description: The report's file (written only when it changed, never in check mode).
   returned: always
   type: str
 """
 
-import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import rebalance_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import report
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
@@ -140,6 +151,7 @@ def argument_spec():
         max_moves=dict(type="int", default=5, min=0, max=1000),
         sla_weights=dict(type="dict", default={}),
         cooldown=dict(type="int", default=1800, min=0, max=604800),
+        copy_storage=dict(type="bool", default=False),
         pinned=dict(type="list", elements="str", default=[]),
         affinity=dict(type="list", elements="list", default=[]),
         anti_affinity=dict(type="list", elements="list", default=[]),
@@ -152,9 +164,12 @@ def gather(p):
     """The report's data: the readings, their loads and series, the VMs' classes, the plan."""
     readings = stats_ops.read_group(p["hosts"], groups=("cpu", "memory"), samples=p["samples"],
                                     interval=p["interval"], timeout=30.0, with_policy=True)
-    for reading in readings.values():
-        if reading.conn is not None:
-            reading.conn.close()
+    try:
+        rebalance_ops.read_pools(readings, refresh=False)  # a report changes nothing on the hosts
+    finally:
+        for reading in readings.values():
+            if reading.conn is not None:
+                reading.conn.close()
     now = time.time()
     params = dict(p, prometheus_url=None, history=None, history_file=None, min_gain=0.002)
     hosts, vms, measured, unreachable = rebalance_ops.from_readings(params, readings, now)
@@ -175,26 +190,54 @@ def gather(p):
     return data
 
 
-def write(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
+def check_input(params):
+    """What AnsibleModule cannot check, before any host is measured: the group, the weights and
+    groups of VMs (as rebalance checks them), and a ``dest`` that can be written (a directory, or a
+    file in a directory that does not exist, is refused now, not after the sampling)."""
+    return inputs.first_problem(
+        inputs.check_hosts(params["hosts"]),
+        inputs.check_sla_weights(params["sla_weights"]),
+        inputs.check_vm_groups(params["affinity"], "affinity"),
+        inputs.check_vm_groups(params["anti_affinity"], "anti_affinity"),
+        inputs.check_file(params["dest"], "dest"))
+
+
+def existing_page(path):
+    """The text of the report already at ``path`` (None: no file, or not a page of text)."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".capacity-report-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
+        return files.read_text(path)
+    except ValueError:  # not UTF-8: not a page this module wrote
+        return None
     except OSError as err:
-        raise VirtError("cannot write the report %s: %s" % (path, err.strerror)) from None
+        raise VirtError("dest: cannot read the existing report %s: %s" % (path, err.strerror)) from None
+
+
+def write(path, text):
+    try:
+        files.write_atomic(path, text, makedirs=False)
+    except OSError as err:
+        raise VirtError("dest: cannot write the report %s: %s" % (path, err.strerror)) from None
 
 
 def run(module):
-    data = gather(module.params)
+    p = module.params
+    problem = check_input(p)
+    if problem:
+        module.fail_json(msg=problem)
+    data = gather(p)
     if not data["hosts"]:
-        module.fail_json(msg="no host of the group could be measured: %s" % "; ".join(
-            "%s: %s" % kv for kv in sorted(data["unreachable"].items())), report=data)
-    if not module.check_mode:
-        write(module.params["dest"], report.render(data))
-    return {"changed": not module.check_mode, "dest": module.params["dest"], "report": data}
+        module.fail_json(msg=inputs.unmeasured(p["hosts"], data["unreachable"]), report=data)
+    page = report.render(data)
+    # The page is rewritten only when what it shows changed (its time stamp aside): check mode
+    # predicts exactly that, from the same comparison.
+    changed = not report.same_page(existing_page(p["dest"]), page)
+    if changed and not module.check_mode:
+        write(p["dest"], page)
+    if not changed:
+        msg = "%s already shows this measurement (only its time would change): left as it is" % p["dest"]
+    else:
+        msg = "%s %s" % (p["dest"], "would be written" if module.check_mode else "written")
+    return {"changed": changed, "dest": p["dest"], "report": data, "msg": msg}
 
 
 def main():

@@ -135,6 +135,7 @@ took_s:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
 
 
@@ -153,13 +154,15 @@ def argument_spec():
 
 def run(module):
     p = module.params
+    problem = inputs.check_hosts(p["hosts"])
+    if problem:
+        module.fail_json(msg=problem)
     if p["prometheus_url"]:
         result = stats_ops.prometheus_group(p["prometheus_url"], p["window"], p["hosts"], timeout=p["timeout"])
     else:
         result = stats_ops.sample_group(p["hosts"], p["stats"], p["samples"], p["interval"], p["timeout"])
     if not result["hosts"]:
-        module.fail_json(msg="no host of the group could be measured: %s" % "; ".join(
-            "%s: %s" % kv for kv in sorted(result["unreachable"].items())), **result)
+        module.fail_json(msg=inputs.unmeasured(p["hosts"], result["unreachable"]), **result)
     result["changed"] = False
     return result
 

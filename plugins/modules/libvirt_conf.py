@@ -113,10 +113,10 @@ files:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_conf import apply
 
 
@@ -131,22 +131,11 @@ def plan(path, settings, mode):
     return dict(path=path, exists=exists, old=old, new=new, keys=keys, mode=mode)
 
 
-def write(module, item):
-    """Replace the file atomically; an existing file keeps its mode and owner."""
-    path = item["path"]
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".hotiron-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(item["new"])
-    if item["exists"]:
-        st = os.stat(path)
-        os.chmod(tmp, st.st_mode & 0o7777)
-        os.chown(tmp, st.st_uid, st.st_gid)
-        module.atomic_move(tmp, path)
-    else:
-        # atomic_move would give a new file the default mode (0666 less the umask) after the
-        # rename: a qemu.conf readable by all for a moment. Rename it with its mode already set.
-        os.chmod(tmp, int(item["mode"], 8))
-        os.rename(tmp, path)
+def write(item):
+    """Replace the file atomically (files.atomic_file): an existing file keeps its mode and owner,
+    a new one gets ``mode`` before it is renamed into place (a qemu.conf is never readable by all,
+    not even for a moment); a failure leaves the previous file and no temporary file."""
+    files.write_atomic(item["path"], item["new"], mode=int(item["mode"], 8), makedirs=False)
 
 
 def main():
@@ -177,6 +166,10 @@ def main():
         except ValueError:
             module.fail_json(msg="%smode: %r is not an octal file mode such as '0644'" % (prefix, spec["mode"]))
         try:
+            files.check_target(spec["path"])
+        except OSError as err:
+            module.fail_json(msg="%spath: cannot write %s: %s" % (prefix, spec["path"], err.strerror))
+        try:
             items.append(plan(spec["path"], spec["settings"], spec["mode"]))
         except ValueError as err:
             module.fail_json(msg="%ssettings: %s" % (prefix, err))
@@ -197,7 +190,7 @@ def main():
     if not module.check_mode:
         for item in changed_items:
             try:
-                write(module, item)
+                write(item)
             except OSError as err:
                 module.fail_json(msg="cannot write %s: %s" % (item["path"], err.strerror), **result)
     module.exit_json(**result)

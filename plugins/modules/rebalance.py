@@ -32,6 +32,13 @@ description:
     source hands in what it sampled), or the O(history_file) runs of this module keep (when run from
     cron). Without any, a host is judged on its current load alone.
   - The migrations are M(hotiron.virt.vm_migrate)'s, with its tuning (O(migration)), O(concurrency) at a time.
+  - A move is planned only when the VM's storage can follow it (as M(hotiron.virt.vm_migrate) decides)
+    - network disks, volumes of shared pools (NFS, iSCSI, Ceph, ...), block devices the destination
+    lists, and files in a directory that is a storage pool on both hosts and that the destination's
+    pool lists; with O(copy_storage), also files the destination does not see, copied during the live
+    migration. Every other VM stays, the plan saying why (C(skipped)). The run refreshes the pools over
+    the VMs' disk directories to read them; check mode reads them as last refreshed, and where those
+    listings do not show a disk yet it plans the move and says that the run decides.
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
@@ -133,6 +140,15 @@ options:
     description: Host name to the address it receives migrations on.
     type: dict
     default: {}
+  copy_storage:
+    description:
+      - Whether a VM whose disk files the destination does not see (a local storage pool over the same
+        directory on both hosts) may move with its disks copied during the live migration
+        (M(hotiron.virt.vm_migrate)'s O(hotiron.virt.vm_migrate#module:copy_storage=auto)). Such a move
+        takes as long as copying the disks.
+      - When false, only VMs on storage both hosts share move.
+    type: bool
+    default: false
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.host_maintenance
@@ -164,12 +180,12 @@ RETURN = r"""
 plan:
   description:
     - C(moves) (each with C(vm), C(from), C(to), C(reason), C(unit) the VMs moving with it, C(cpu),
-      C(memory_mib)), C(skipped) (VM to why it stayed), C(triggers), C(notes), C(loads_before),
+      C(memory_mib), C(storage) - V(shared storage) or the disks copied), C(skipped) (VM to why it stayed), C(triggers), C(notes), C(loads_before),
       C(loads_after), C(imbalance_before), C(imbalance_after).
   returned: always
   type: dict
 moves:
-  description: The migrations carried out, each with C(vm), C(from), C(to), C(reason), C(ok), C(time_s), C(error).
+  description: The migrations carried out, each with C(vm), C(from), C(to), C(reason), C(ok), C(time_s), C(copied) (the disks copied), C(error).
   returned: always
   type: list
   elements: dict
@@ -190,6 +206,7 @@ unreachable:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.rebalance_ops import run_rebalance
 from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
 
@@ -216,22 +233,23 @@ def argument_spec():
         concurrency=dict(type="int", default=2, min=1, max=64),
         migration=tuning_group_spec(),
         migration_addresses=dict(type="dict", default={}),
+        copy_storage=dict(type="bool", default=False),
         **HOST_LIMITS_SPEC,
     )
     return spec
 
 
 def check_input(params):
-    """Shapes AnsibleModule cannot check: weights are positive numbers, history points are pairs."""
-    for name, weight in params["sla_weights"].items():
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-            return "sla_weights.%s: must be a number above 0, got %r" % (name, weight)
-    for host, points in params["history"].items():
-        if not isinstance(points, list) or not all(
-                isinstance(pt, (list, tuple)) and len(pt) == 2 and all(isinstance(x, (int, float)) for x in pt)
-                for pt in points):
-            return "history.%s: must be a list of [time, load] pairs of numbers" % host
-    return None
+    """Shapes AnsibleModule cannot check (capacity.inputs): the group's URIs, weights, groups of
+    VMs, history points, addresses, and a history file that can be written."""
+    return inputs.first_problem(
+        inputs.check_hosts(params["hosts"]),
+        inputs.check_sla_weights(params["sla_weights"]),
+        inputs.check_vm_groups(params["affinity"], "affinity"),
+        inputs.check_vm_groups(params["anti_affinity"], "anti_affinity"),
+        inputs.check_history(params["history"]),
+        inputs.check_addresses(params["migration_addresses"]),
+        inputs.check_file(params["history_file"], "history_file", makedirs=True))
 
 
 def run(module):

@@ -150,6 +150,7 @@ at:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.schedule_ops import run_schedule
 
 
@@ -191,6 +192,9 @@ def clean_rules(rules):
 
 
 def run(module):
+    problem = inputs.check_hosts(module.params["hosts"])
+    if problem:
+        module.fail_json(msg=problem)
     params = dict(module.params, rules=clean_rules(module.params["rules"]))
     return module_base.conclude(module, run_schedule(params, module.check_mode))
 

@@ -51,10 +51,12 @@ import math
 from dataclasses import dataclass, field
 from itertools import islice
 
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev, sustained_above
+from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
 from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
 
-DEFAULT_SLA_WEIGHTS = {"gold": 4.0, "silver": 2.0, "bronze": 1.0}
+DEFAULT_SLA_WEIGHTS = dict(sla_vocab.DEFAULT_WEIGHTS)
 # Fitting destinations tried per VM (least loaded first): enough to find a
 # host whose size makes the move gain more, few enough to plan 1,000 hosts fast.
 DESTINATIONS_TRIED = 3
@@ -77,7 +79,8 @@ class Host:
     ``load`` is its current CPU load over its CPUs (0..1); leave it out to use
     the sum of its VMs' ``cpu`` (what the lab must do).  A given load above
     that sum counts the rest as load that stays on the host.  ``history`` is
-    ``((timestamp, load), ...)`` for the sustained test.
+    ``((timestamp, load), ...)`` for the sustained test.  ``pools`` are its storage pools
+    (:class:`storage.Pool`), None when not known (then storage does not limit moves to it).
     """
 
     name: str
@@ -86,6 +89,7 @@ class Host:
     load: float | None = None
     history: tuple = ()
     in_maintenance: bool = False
+    pools: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ class Vm:
 
     ``affinity`` and ``anti_affinity`` name the groups it belongs to; VMs
     sharing an affinity group name must share a host, VMs sharing an
-    anti-affinity group name must not.
+    anti-affinity group name must not.  ``disks`` (:class:`storage.Disk`) decide which hosts
+    its storage can follow it to (:func:`storage.route`); None: not known, storage does not limit it.
     """
 
     name: str
@@ -107,6 +112,7 @@ class Vm:
     last_moved: float | None = None
     affinity: tuple = ()
     anti_affinity: tuple = ()
+    disks: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class Policy:
     reserved_memory_mib: int = 256
     sla_weights: dict = field(default_factory=lambda: dict(DEFAULT_SLA_WEIGHTS))
     max_gap_s: float | None = None
+    copy_storage: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,7 @@ class Move:
     unit: tuple
     cpu: float
     memory_mib: int
+    storage: str = ""
 
 
 @dataclass
@@ -158,7 +166,7 @@ class RebalancePlan:
     def as_dict(self):
         return {
             "moves": [{"vm": m.vm, "from": m.source, "to": m.dest, "reason": m.reason, "unit": list(m.unit),
-                       "cpu": m.cpu, "memory_mib": m.memory_mib} for m in self.moves],
+                       "cpu": m.cpu, "memory_mib": m.memory_mib, "storage": m.storage} for m in self.moves],
             "skipped": dict(self.skipped),
             "notes": list(self.notes),
             "triggers": list(self.triggers),
@@ -337,6 +345,7 @@ class _State:
                     self.anti[i][group] = self.anti[i].get(group, 0) + 1
                     self.anti_members.setdefault(group, set()).add(vm.name)
         self.load = [u / c for u, c in zip(self.used, self.cpus)]
+        self.routes = {}  # (unit label, host index) -> (ok, words): storage.route, asked once
         self.units = []
         self.units_on = [[] for _h in hosts]
         self._make_units(vms, policy, now)
@@ -383,6 +392,31 @@ class _State:
         mean = s1 / self.n
         return math.sqrt(max(s2 / self.n - mean * mean, 0.0))
 
+    def route(self, unit, d):
+        """``(ok, words)``: whether the storage of every VM of ``unit`` can follow it to host ``d``
+        (:func:`storage.route`), and how or why not; ``(True, "")`` where disks or pools are not known."""
+        key = (unit.label, d)
+        known = self.routes.get(key)
+        if known is not None:
+            return known
+        dest = self.hosts[d]
+        results = []
+        for vm in unit.vms:
+            source = self.hosts[self.index[vm.host]]
+            if vm.disks is None or dest.pools is None or source.pools is None:
+                continue
+            ok, why = storage.route(vm.disks, source.pools, dest.pools, dest.name, self.policy.copy_storage)
+            results.append((ok, why if len(unit.vms) == 1 else "%s: %s" % (vm.name, why)))
+        if not results:
+            known = (True, "")
+        elif all(ok for ok, _why in results):
+            copies = [why for _ok, why in results if not why.endswith("shared storage")]
+            known = (True, "; ".join(copies) or "shared storage")
+        else:
+            known = (False, "; ".join(why for ok, why in results if not ok))
+        self.routes[key] = known
+        return known
+
     def fits_fast(self, unit, d):
         """Whether ``unit`` may go to ``d`` (another active host): capacity, anti-affinity, ``cpu_high``.
 
@@ -395,7 +429,9 @@ class _State:
         for group in unit.anti:
             if anti.get(group):
                 return False
-        return (self.used[d] + unit.cpu) / self.cpus[d] <= self.policy.cpu_high + _EPSILON
+        if (self.used[d] + unit.cpu) / self.cpus[d] > self.policy.cpu_high + _EPSILON:
+            return False
+        return self.route(unit, d)[0]
 
     def capacity(self, d):
         """``d`` as placement's :class:`HostCapacity` (for the reasons, in host_maintenance's words)."""
@@ -418,6 +454,9 @@ class _State:
         after = (self.used[d] + unit.cpu) / self.cpus[d]
         if after > self.policy.cpu_high + _EPSILON:
             return "%s would be at %s (above %s)" % (self.names[d], pct(after), pct(self.policy.cpu_high))
+        ok, why = self.route(unit, d)
+        if not ok:
+            return "its storage cannot follow it to %s: %s" % (self.names[d], why)
         return None
 
     def apply(self, unit, d):
@@ -652,9 +691,13 @@ def _plan_moves(state, hot, plan):
         before = state.imbalance()
         after = state.imbalance_if(source, dest, unit.cpu)
         reason = _move_reason(state, phase, hot.get(source, ""), unit, source, dest, before, after)
+        how = state.route(unit, dest)[1]
+        if how and how != "shared storage":
+            reason += "; %s" % how
         state.apply(unit, dest)
         for vm in unit.vms:
-            plan.moves.append(Move(vm.name, state.names[source], state.names[dest], reason, tuple(v.name for v in unit.vms), vm.cpu, vm.memory_mib))
+            plan.moves.append(Move(vm.name, state.names[source], state.names[dest], reason, tuple(v.name for v in unit.vms),
+                                   vm.cpu, vm.memory_mib, how))
             plan.skipped.pop(vm.name, None)
         moved += len(unit.vms)
         applied += 1

@@ -15,18 +15,19 @@ cooldown holds whoever plans next.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops
 from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 
 libvirt = lc.libvirt
 
@@ -43,7 +44,8 @@ def _policy(p, classes):
                             reserved_memory_mib=p["reserved_host_memory"], sla_weights=weights,
                             # readings further apart than half the window cannot say the host
                             # stayed hot in between (cron runs a minute apart, a 2-minute window)
-                            max_gap_s=max(float(p["window"]) / 2, 3 * float(p.get("interval") or 5)))
+                            max_gap_s=max(float(p["window"]) / 2, 3 * float(p.get("interval") or 5)),
+                            copy_storage=bool(p.get("copy_storage")))
     try:
         balance.validate_policy(policy)
     except balance.PlanError as err:
@@ -71,22 +73,24 @@ def load_history(path):
             data = json.load(handle)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
-        raise lc.VirtError("cannot read the load history %s: %s" % (path, err)) from None
+    except OSError as err:
+        raise lc.VirtError("cannot read the load history %s: %s" % (path, err.strerror)) from None
+    except ValueError as err:
+        raise lc.VirtError("cannot read the load history %s: not JSON (%s)" % (path, err)) from None
+    if not isinstance(data, dict) or not all(
+            isinstance(points, list) and all(isinstance(pt, list) and len(pt) == 2 and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in pt) for pt in points)
+            for points in data.values()):
+        raise lc.VirtError("cannot read the load history %s: not host names to [time, load] pairs" % path)
     return {host: [tuple(point) for point in points] for host, points in data.items()}
 
 
 def save_history(path, history, keep_s, now):
     kept = {host: [[t, v] for t, v in points if now - t <= keep_s] for host, points in history.items()}
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".history-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(kept, handle)
-        os.rename(tmp, path)
+        files.write_atomic(path, json.dumps(kept))
     except OSError as err:
-        raise lc.VirtError("cannot write the load history %s: %s" % (path, err)) from None
+        raise lc.VirtError("cannot write the load history %s: %s" % (path, err.strerror)) from None
 
 
 def _merge_history(*sources):
@@ -99,16 +103,54 @@ def _merge_history(*sources):
 
 # --- measuring ----------------------------------------------------------------------------------------
 
-def measure(p, now, samples=2, groups=("cpu",)):
+def measure(p, now, samples=2, groups=("cpu",), check_mode=False):
     """``(hosts, vms, history, unreachable)``: balance.Host and balance.Vm of the group as measured,
     the load history measured, and the hosts that could not be read."""
     hosts = p["hosts"]
     readings = stats_ops.read_group(hosts, groups=groups, samples=0 if p["prometheus_url"] else samples,
                                     interval=p["interval"], timeout=p["timeout"], with_policy=True)
-    for reading in readings.values():
-        if reading.conn is not None:
-            reading.conn.close()
+    try:
+        read_pools(readings, refresh=not check_mode)
+    finally:
+        for reading in readings.values():
+            if reading.conn is not None:
+                reading.conn.close()
     return from_readings(p, readings, now)
+
+
+def _pool_facts(pool, wanted_dirs, with_block, refresh):
+    """A :class:`storage.Pool` of an active pool, with the paths of its volumes when the pool is
+    over a directory holding a running VM's disk; listed afresh when ``refresh`` (not in check
+    mode: a refresh changes the pool's state), else as last refreshed."""
+    root = dx.parse(pool.XMLDesc(0))
+    kind, path = root.get("type"), storage.norm(dx.get_text(root, "target/path"))
+    relevant = path in wanted_dirs
+    volumes = frozenset()
+    if relevant and kind in storage.FILE_POOL_TYPES:
+        if refresh:
+            lc.refresh_pool(pool)
+        volumes = frozenset(storage.norm(path + "/" + name) for name in pool.listVolumes())
+    elif relevant or (with_block and kind not in storage.FILE_POOL_TYPES):
+        volumes = frozenset(storage.norm(vol.path()) for vol in pool.listAllVolumes(0))
+    return storage.Pool(pool.name(), kind, path, volumes, fresh=refresh)
+
+
+def read_pools(readings, refresh=True):
+    """Give each reading its host's storage pools (``reading.pools``), as far as the running VMs'
+    disks need them; a host whose pools cannot be read keeps None (storage does not limit moves
+    to or from it, and the migration's own preflight decides)."""
+    disks = [d for r in readings.values() for vm_disks in r.disks.values() for d in vm_disks]
+    wanted = storage.directories(disks)
+    with_block = any(d.kind == "block" for d in disks)
+    for reading in readings.values():
+        if reading.error or reading.conn is None:
+            continue
+        try:
+            pools = reading.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+            reading.pools = tuple(_pool_facts(pool, wanted, with_block, refresh) for pool in sorted(pools, key=lambda p: p.name()))
+        except libvirt.libvirtError as err:
+            reading.pools = None
+            reading.pool_error = "cannot read the storage pools of %s: %s" % (reading.name, err.get_error_message())
 
 
 def from_readings(p, readings, now):
@@ -143,7 +185,8 @@ def from_readings(p, readings, now):
     for name, reading in sorted(readings.items()):
         if reading.error or name not in loads:
             continue
-        out_hosts.append(balance.Host(name, reading.cpus, reading.memory_mib, in_maintenance=reading.in_maintenance))
+        out_hosts.append(balance.Host(name, reading.cpus, reading.memory_mib, in_maintenance=reading.in_maintenance,
+                                      pools=reading.pools))
         for vm, load in sorted(loads[name].items()):
             meta = reading.policy.get(vm, {})
             moved = meta.get("moved_at")
@@ -151,7 +194,7 @@ def from_readings(p, readings, now):
                 name=vm, host=name, vcpus=int(load["vcpus"] or 0), cpu=planned_cpu(load["cpu_cpus"], meta),
                 memory_mib=int(round(load["memory_max_mib"] or load["memory_mib"] or 0)),
                 sla=meta.get("sla") or "silver", pinned=vm in pinned,
-                last_moved=float(moved) if moved else None,
+                last_moved=float(moved) if moved else None, disks=reading.disks.get(vm),
                 affinity=tuple(affinity.get(vm, ())), anti_affinity=tuple(anti.get(vm, ()))))
     return out_hosts, out_vms, history, unreachable
 
@@ -192,8 +235,7 @@ def _move_unit(p, tuning, moves, now):
     done, warnings, moved = [], [], []
 
     def migrate(vm, source, dest):
-        return maintenance_ops.move_one(uris[source], uris[dest], vm, tuning, mo.normalise_address(addresses.get(dest)),
-                                        p["reserved_host_memory"], p["cpu_allocation_ratio"])
+        return move_one(p, uris[source], uris[dest], vm, tuning, mo.normalise_address(addresses.get(dest)))
 
     for move in moves:
         outcome = migrate(move.vm, move.source, move.dest)
@@ -218,6 +260,36 @@ def _move_unit(p, tuning, moves, now):
     return done, warnings
 
 
+def move_one(p, src_uri, dest_uri, name, tuning, migration_address):
+    """One live migration of a plan, vm_migrate's (its preflight, which probes shared storage,
+    and its migration, copying the disks the destination does not see), in connections of its
+    own (runs in a worker thread).  Without ``copy_storage`` a VM whose disks would have to be
+    copied does not move: the plan saw its storage as shared, the probe did not."""
+    started = time.monotonic()
+    conns = []
+    try:
+        src = lc.connect(src_uri)
+        conns.append(src)
+        dest = lc.connect(dest_uri)
+        conns.append(dest)
+        pre = mo.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
+                           reserved_memory_mib=p["reserved_host_memory"]).run()
+        copied = [d.target for d in pre.disks if d.mode == "copy"]
+        if copied and not p.get("copy_storage"):
+            raise lc.VirtError("vm %s would need disk(s) %s copied to %s, which does not see them, and copy_storage is false"
+                               % (name, ", ".join(copied), dest_uri))
+        result = mo.migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=migration_address,
+                            copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
+                            reserved_memory_mib=p["reserved_host_memory"], preflight=pre)
+        return {"ok": True, "time_s": round(time.monotonic() - started, 3), "downtime_ms": result.get("downtime_ms"),
+                "copied": copied}
+    except lc.VirtError as err:
+        return {"ok": False, "time_s": round(time.monotonic() - started, 3), "error": err.message}
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def rebalance_diff(plan):
     def view(loads, imbalance):
         return {"loads": {h: round(v, 3) for h, v in sorted(loads.items())}, "imbalance": round(imbalance, 3)}
@@ -229,13 +301,12 @@ def decide(p, hosts, vms, measured, unreachable, now):
     """``(plan, policy, warnings, stored history)`` for the group as measured (pure but for
     reading the history file)."""
     if not hosts:
-        raise lc.VirtError("no host of the group could be measured: %s" % "; ".join(
-            "%s: %s" % kv for kv in sorted(unreachable.items())))
+        raise lc.VirtError(inputs.unmeasured(p["hosts"], unreachable))
     policy, warnings = _policy(p, {v.sla for v in vms})
     stored = load_history(p.get("history_file")) if not p.get("prometheus_url") else {}
     history = _merge_history(stored, p.get("history"), measured)
     hosts = [balance.Host(h.name, h.cpus, h.memory_mib, history=tuple(history.get(h.name, ())),
-                          in_maintenance=h.in_maintenance) for h in hosts]
+                          in_maintenance=h.in_maintenance, pools=h.pools) for h in hosts]
     try:
         return balance.plan_rebalance(hosts, vms, policy, now), policy, warnings, stored
     except balance.PlanError as err:
@@ -244,7 +315,7 @@ def decide(p, hosts, vms, measured, unreachable, now):
 
 def run_rebalance(p, check_mode, clock=time.time):
     now = clock()
-    hosts, vms, measured, unreachable = measure(p, now)
+    hosts, vms, measured, unreachable = measure(p, now, check_mode=check_mode)
     plan, policy, warnings, stored = decide(p, hosts, vms, measured, unreachable, now)
     if p.get("history_file") and not p["prometheus_url"] and not check_mode:
         save_history(p["history_file"], _merge_history(stored, measured), 2 * policy.window_s + 60, now)

@@ -11,6 +11,7 @@ artifact, a browser without network).
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 SLA_COLOURS = {"gold": "#b8860b", "silver": "#6b7280", "bronze": "#a0522d"}
@@ -59,8 +60,12 @@ def _tone(load, high):
     return "warn" if load > 0.8 * high else "ok"
 
 
-def chart(series, high, width=CHART_W, height=CHART_H):
-    """An SVG line chart of a host's load over time, with the threshold; scale 0..max(1, peak)."""
+def chart(series, high, width=CHART_W, height=CHART_H, span_s=None):
+    """An SVG line chart of a host's load over time, with the threshold; scale 0..max(1, peak).
+
+    The readings are drawn evenly spaced (the sampler takes them on a fixed beat) and at whole
+    pixels, over ``span_s`` seconds (the sampled window; the readings' own span without it), so
+    that the same loads draw the same chart: see :func:`same_page`."""
     top = max([1.0] + [v for _t, v in series])
     parts = ['<svg width="100%%" height="%d" viewBox="0 0 %d %d" preserveAspectRatio="none" role="img">'
              % (height, width, height),
@@ -71,9 +76,10 @@ def chart(series, high, width=CHART_W, height=CHART_H):
     parts.append('<text x="%d" y="%.1f" font-size="10" fill="#c53030" text-anchor="end">%s</text>'
                  % (width - 4, max(y_high - 3, 10), escape(pct(high))))
     if len(series) >= 2:
-        t0, t1 = series[0][0], series[-1][0]
-        span = (t1 - t0) or 1.0
-        points = ["%.1f,%.1f" % (width * (t - t0) / span, height - height * min(v, top) / top) for t, v in series]
+        span = span_s if span_s is not None else series[-1][0] - series[0][0]
+        last = len(series) - 1
+        points = ["%d,%d" % (round(width * i / last), round(height - height * min(v, top) / top))
+                  for i, (_t, v) in enumerate(series)]
         area = "0,%d %s %d,%d" % (height, " ".join(points), width, height)
         parts.append('<polygon points="%s" fill="#bee3f8" opacity=".6"/>' % area)
         parts.append('<polyline points="%s" fill="none" stroke="#2b6cb0" stroke-width="2"/>' % " ".join(points))
@@ -92,7 +98,7 @@ def _sla_badge(sla):
     return '<span class="sla" style="background:%s">%s</span>' % (colour, escape(sla or "—"))
 
 
-def _host_card(name, host, high):
+def _host_card(name, host, high, span_s=None):
     tone = _tone(host["load"], high)
     rows = []
     for vm in sorted(host["vms"], key=lambda v: (-(v.get("cpu_cpus") or 0), v["name"])):
@@ -108,7 +114,7 @@ def _host_card(name, host, high):
         '<table><tr><th>VM</th><th>SLA</th><th>vCPUs</th><th>CPU</th><th>memory</th></tr>%s</table></div>'
         % (escape(name), maintenance, tone, escape(pct(host["load"])), host.get("cpus") or 0, len(host["vms"]),
            host.get("vcpus_committed") or 0, escape(pct(host.get("memory_committed"))), 100.0 * memory,
-           chart(host.get("series") or [], high), "".join(rows) or "<tr><td colspan='5'>no running VM</td></tr>"))
+           chart(host.get("series") or [], high, span_s=span_s), "".join(rows) or "<tr><td colspan='5'>no running VM</td></tr>"))
 
 
 def _plan_section(plan):
@@ -168,10 +174,22 @@ def render(data):
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<title>Capacity of %s</title><style>%s</style></head><body>"
-        "<header><h1>Capacity of resource group %s</h1><p>%s · load sampled over %s s · threshold %s</p></header>"
+        "<header><h1>Capacity of resource group %s</h1><p><time>%s</time> · load sampled over %s s · threshold %s</p></header>"
         "<main><div class='summary'>%s</div>%s<div class='hosts'>%s</div>%s</main></body></html>\n"
         % (escape(str(data.get("group", ""))), CSS, escape(str(data.get("group", ""))), escape(str(data.get("generated", ""))),
            escape("%g" % data.get("window_s", 0)), escape(pct(high)),
            "".join('<div class="tile"><div class="l">%s</div><div class="v %s">%s</div></div>' % (label, tone_, value)
                    for label, value, tone_ in tiles),
-           warning, "".join(_host_card(n, h, high) for n, h in sorted(hosts.items())), _plan_section(data.get("plan") or {})))
+           warning, "".join(_host_card(n, h, high, data.get("window_s")) for n, h in sorted(hosts.items())), _plan_section(data.get("plan") or {})))
+
+
+_STAMP = re.compile(r"<time>[^<]*</time>")
+
+
+def same_page(old, new):
+    """Whether the page ``old`` (a file's text, None when there is none) shows what ``new`` shows:
+    equal but for the time it was generated.  The capacity report rewrites its file only when
+    they differ, so that a group measured the same gives ``changed=false``."""
+    if old is None:
+        return False
+    return _STAMP.sub("<time></time>", old) == _STAMP.sub("<time></time>", new)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from fnmatch import fnmatchcase
 
+from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
 from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import SpecError, parse_size
 
 try:
@@ -245,7 +246,12 @@ def _zone(value, where):
         raise ScheduleError(where, "expected a time zone name such as Europe/Berlin, got %r" % (value,))
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except IsADirectoryError:
+        # zoneinfo opens "Europe" - a directory of the time zone database - as it comes.
+        raise ScheduleError(where, "%r is a region of the time zone database, not a time zone: name a zone in it,"
+                                   " such as %s/Berlin" % (name, name.rstrip("/"))) from None
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        # OSError: a file of the database that cannot be read
         raise ScheduleError(where, "unknown time zone %r (use a name such as UTC or Europe/Berlin)" % (name,)) from None
     return name
 
@@ -281,8 +287,9 @@ def _values(raw, where, sla_classes):
         values["vcpu_quota"] = quota
     if raw.get("sla") is not None:
         sla = raw["sla"]
-        if not isinstance(sla, str) or not sla:
-            raise ScheduleError(where + ".sla", "expected an SLA class name, got %r" % (sla,))
+        why = sla_vocab.problem(sla)
+        if why:
+            raise ScheduleError(where + ".sla", why)
         if sla_classes is not None and sla not in sla_classes:
             raise ScheduleError(where + ".sla", "unknown SLA class %r (known: %s)" % (sla, ", ".join(sorted(sla_classes))))
         values["sla"] = sla
@@ -315,10 +322,24 @@ def parse_rule(raw, index, sla_classes=None):
     )
 
 
+def check_sla_classes(names):
+    """``names`` (the module's ``sla_classes``) as a tuple of valid class names, or ScheduleError."""
+    if names is None:
+        return None
+    if not isinstance(names, (list, tuple, set, frozenset)) or not names:
+        raise ScheduleError("sla_classes", "expected a list of SLA class names (leave it out to allow any), got %r" % (names,))
+    for index, name in enumerate(names if isinstance(names, (list, tuple)) else sorted(names, key=str)):
+        why = sla_vocab.problem(name)
+        if why:
+            raise ScheduleError("sla_classes[%d]" % index, why)
+    return tuple(names)
+
+
 def parse_rules(raws, sla_classes=None):
     """Validate a list of rule dicts (already parsed :class:`Rule` objects pass through)."""
     if raws is None:
         return []
+    sla_classes = check_sla_classes(sla_classes)
     if not isinstance(raws, (list, tuple)):
         raise ScheduleError("rules", "expected a list of rules, got %r" % (raws,))
     return [raw if isinstance(raw, Rule) else parse_rule(raw, i, sla_classes) for i, raw in enumerate(raws)]

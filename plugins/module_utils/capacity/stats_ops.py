@@ -20,7 +20,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import load as cl
+from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 
 libvirt = lc.libvirt
 
@@ -51,6 +53,9 @@ class HostReading:
         self.in_maintenance = False
         self.samples = []       # capacity.load.Sample, oldest first
         self.policy = {}        # vm name -> {"sla", "pinned", "moved_at", ...} from the metadata
+        self.disks = {}         # vm name -> (capacity.storage.Disk, ...) of the running definition
+        self.pools = None       # (capacity.storage.Pool, ...) once read (rebalance_ops.read_pools)
+        self.pool_error = None
         self.conn = None
 
 
@@ -76,7 +81,10 @@ def _read(reading, groups, samples, interval, start, with_policy):
         if with_policy:
             with lc.attempt("read the vms of %s" % reading.uri):
                 for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-                    reading.policy[dom.name()] = dx.read_metadata(dx.parse(dom.XMLDesc(0)))
+                    xml = dom.XMLDesc(0)
+                    reading.policy[dom.name()] = dx.read_metadata(dx.parse(xml))
+                    reading.disks[dom.name()] = tuple(storage.Disk(d.target, d.kind, d.source, d.readonly)
+                                                      for d in mo.parse_disks(xml))
     except lc.VirtError as err:
         reading.error = err.message
 

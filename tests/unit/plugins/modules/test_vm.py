@@ -187,7 +187,7 @@ def test_crash_action_and_shares_change_live(conn):
     (dict(disks=[dict(pool="local", volume="data.raw", format="qcow2")]), r"^disks\[0\]\.format: volume local/data.raw is raw"),
     (dict(disks=[dict(pool="local", volume="a.qcow2", size="-1GiB")]), r"^disks\[0\]\.size: "),
     (dict(interfaces=[dict(network="wan")]), r"^interfaces\[0\]\.network: no network called 'wan'"),
-    (dict(sla="Gold Class"), "^sla: 'Gold Class' is not a class name"),
+    (dict(sla="Gold Class"), "^sla: 'Gold Class' is not an SLA class name"),
     (dict(expires="next year"), "^expires: expected a date such as 2027-03-31"),
 ])
 def test_bad_input_fails_naming_the_parameter_and_leaves_nothing(conn, kwargs, message):

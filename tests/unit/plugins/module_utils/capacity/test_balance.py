@@ -74,7 +74,7 @@ def test_as_dict_shape():
     out = plan_rebalance(*three_hosts(), POLICY, now=NOW).as_dict()
     assert sorted(out) == ["imbalance_after", "imbalance_before", "loads_after", "loads_before", "moves", "notes",
                            "skipped", "triggers"]
-    assert out["moves"][0] == {"vm": "b", "from": "hv1", "to": "hv3", "unit": ["b"], "cpu": 1.2, "memory_mib": 2048,
+    assert out["moves"][0] == {"vm": "b", "from": "hv1", "to": "hv3", "unit": ["b"], "cpu": 1.2, "memory_mib": 2048, "storage": "",
                                "reason": plan_rebalance(*three_hosts(), POLICY, now=NOW).moves[0].reason}
 
 

@@ -66,3 +66,14 @@ def test_chart_scales_to_the_peak_and_draws_the_threshold():
     svg = report.chart([[0, 0.5], [10, 1.6]], 0.8)
     assert "160 %" in svg and "80 %" in svg and "<polyline" in svg
     assert "one reading only" in report.chart([], 0.8)
+
+
+def test_the_same_measurement_is_the_same_page_whatever_its_time():
+    page = report.render(DATA)
+    later = report.render(dict(DATA, generated="2026-11-29 12:05 UTC"))
+    assert page != later and report.same_page(page, later)
+    assert not report.same_page(None, page)
+    busier = dict(DATA, hosts=dict(DATA["hosts"], hv2=dict(DATA["hosts"]["hv2"], load=0.5)))
+    assert not report.same_page(page, report.render(busier))
+    # readings a little off their beat draw the same chart (evenly spaced, whole pixels)
+    assert report.chart([[0, 0.5], [5.02, 0.6]], 0.8, span_s=5) == report.chart([[0, 0.5], [4.97, 0.6]], 0.8, span_s=5)

@@ -76,7 +76,16 @@ def active(raw, at, vm=VM):
         (rule(set={"cpu_shares": 1}), "rules[1].set.cpu_shares: must be between 2 and 262144, got 1"),
         (rule(set={"vcpu_quota": 0}), "rules[1].set.vcpu_quota: percent of one CPU per vCPU, more than 0 and at most 100, got 0"),
         (rule(set={"vcpu_quota": 150}), "rules[1].set.vcpu_quota: percent of one CPU per vCPU, more than 0 and at most 100, got 150"),
-        (rule(set={"sla": ""}), "rules[1].set.sla: expected an SLA class name, got ''"),
+        (rule(set={"sla": ""}), "rules[1].set.sla: '' is not an SLA class name: lower-case letters, digits, '-' and '_',"
+                                " starting with a letter, 32 at most"),
+        (rule(set={"sla": "Gold"}), "rules[1].set.sla: 'Gold' is not an SLA class name: lower-case letters, digits, '-' and '_',"
+                                    " starting with a letter, 32 at most (did you mean gold?)"),
+        (rule(timezone="Europe"), "rules[1].timezone: 'Europe' is a region of the time zone database, not a time zone:"
+                                  " name a zone in it, such as Europe/Berlin"),
+        (rule(timezone="America/"), "rules[1].timezone: unknown time zone 'America/' (use a name such as UTC or Europe/Berlin)"),
+        (rule(timezone="../../etc/passwd"), "rules[1].timezone: unknown time zone '../../etc/passwd' (use a name such as UTC or Europe/Berlin)"),
+        (rule(timezone="zone.tab"), "rules[1].timezone: unknown time zone 'zone.tab' (use a name such as UTC or Europe/Berlin)"),
+        (rule(timezone="a\x00b"), "rules[1].timezone: unknown time zone 'a\\x00b' (use a name such as UTC or Europe/Berlin)"),
         (rule(colour="red"), "rules[1].colour: unknown field (use name, vms, tags, groups, days, from, to, timezone, set)"),
         (rule(name=3), "rules[1].name: expected a string, got 3"),
         ({"set": {"vcpus": 2}}, "rules[1]: selects no VM: give vms, tags or groups (vms: ['*'] for every VM)"),
@@ -94,6 +103,17 @@ def test_unknown_sla_class_when_classes_are_known():
     with pytest.raises(ScheduleError, match=r"rules\[0\].set.sla: unknown SLA class 'platinum' \(known: bronze, gold, silver\)"):
         parse_rules([rule(set={"sla": "platinum"})], sla_classes={"gold", "silver", "bronze"})
     assert parse_rules([rule(set={"sla": "gold"})], sla_classes={"gold"})[0].values == {"sla": "gold"}
+
+
+@pytest.mark.parametrize("classes, message", [
+    (["gold", "Gold"], "sla_classes[1]: 'Gold' is not an SLA class name"),
+    ([""], "sla_classes[0]: '' is not an SLA class name"),
+    ([], "sla_classes: expected a list of SLA class names (leave it out to allow any), got []"),
+])
+def test_the_known_classes_are_class_names_as_the_vm_module_takes_them(classes, message):
+    with pytest.raises(ScheduleError) as err:
+        parse_rules([rule()], sla_classes=classes)
+    assert str(err.value).startswith(message), str(err.value)
 
 
 def test_rules_must_be_a_list_and_at_must_be_aware():

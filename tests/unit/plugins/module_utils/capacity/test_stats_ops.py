@@ -79,3 +79,31 @@ def test_a_cpu_reservation_is_the_least_a_vm_is_planned_at():
     assert rebalance_ops.planned_cpu(3.0, {"cpu_reservation": "2"}) == 3.0
     assert rebalance_ops.planned_cpu(None, {"cpu_reservation": "1.5"}) == 1.5
     assert rebalance_ops.planned_cpu(None, {}) is None and rebalance_ops.planned_cpu(0.4, {"cpu_reservation": "x"}) == 0.4
+
+
+POOL = """<pool type="dir"><name>local</name><target><path>/data/vms</path></target>
+  <volume type="file"><name>a.img</name><capacity unit="MiB">10</capacity><target><path>/data/vms/a.img</path></target></volume>
+</pool>"""
+WITH_DISK = """<domain type="test"><name>%s</name><memory unit="MiB">256</memory><vcpu>2</vcpu>
+  <os><type arch="x86_64">hvm</type></os><devices><disk type="file" device="disk"><source file="%s"/>
+  <target dev="vda" bus="virtio"/></disk></devices></domain>"""
+
+
+def test_a_vm_on_a_directory_no_other_host_has_a_pool_over_is_not_planned(tmp_path):
+    """The inputs rebalance gathers: each VM's disks, each host's pools (listed afresh)."""
+    (tmp_path / "hv1.xml").write_text(HOST % (WITH_DISK % ("a", "/data/vms/a.img") + POOL))
+    (tmp_path / "hv2.xml").write_text(HOST % "")
+    hosts = {"hv1": "test://%s" % (tmp_path / "hv1.xml"), "hv2": "test://%s" % (tmp_path / "hv2.xml")}
+    readings = stats_ops.read_group(hosts, groups=("cpu",), samples=2, interval=0.1, with_policy=True)
+    try:
+        rebalance_ops.read_pools(readings)
+    finally:
+        for reading in readings.values():
+            reading.conn.close()
+    assert [(d.target, d.kind, d.source) for d in readings["hv1"].disks["a"]] == [("vda", "file", "/data/vms/a.img")]
+    (pool,) = readings["hv1"].pools
+    assert (pool.name, pool.type, pool.path) == ("local", "dir", "/data/vms") and "/data/vms/a.img" in pool.volumes
+    assert readings["hv2"].pools == ()
+    hosts_, vms, _history, _unreachable = rebalance_ops.from_readings(
+        dict(hosts=hosts, prometheus_url=None, affinity=[], anti_affinity=[], pinned=[]), readings, 100.0)
+    assert vms[0].disks == readings["hv1"].disks["a"] and hosts_[0].pools == readings["hv1"].pools
