@@ -14,7 +14,7 @@ options:
     description:
       - The hosts of the resource group, name to libvirt URI (the URI each host's libvirtd reaches
         the others by), for example built from the inventory group's C(libvirt_uri) host variables.
-      - At least one host; an empty group is refused before anything is asked or written.
+      - At least one host, each with a non-empty URI; an empty group is refused before anything is asked or written.
     type: dict
     required: true
 """

@@ -21,7 +21,9 @@ Two more rules are checked here, once for every module, because Ansible's types 
   never fires, a host "unreachable for nan seconds").  Every float anywhere in the parameters
   (typed options, ``raw`` values, items of lists and dicts) must be finite;
 - a collection is not empty where one is needed: ``min_items`` on a ``list`` or ``dict`` option
-  (a resource group's ``hosts``) is its least number of entries.
+  (a resource group's ``hosts``) is its least number of entries;
+- ``string_values`` on a ``dict`` option: every value is a non-empty string (a host's URI; a null
+  would quietly reach the local libvirt).
 
 Pure: no Ansible, no libvirt.
 """
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-RANGE_KEYS = ("min", "max", "min_items")
+RANGE_KEYS = ("min", "max", "min_items", "string_values")
 
 
 def split(spec):
@@ -102,6 +104,9 @@ def _check_ranges(params, table, prefix):
         if least is not None and isinstance(value, (list, dict)) and len(value) < least:
             problems.append("%s: must have at least %d %s, got %d" % (
                 path, least, "entry" if least == 1 else "entries", len(value)))
+        if entry.get("string_values") and isinstance(value, dict):
+            problems.extend("%s.%s: must be a non-empty string, got %r" % (path, key, item)
+                            for key, item in value.items() if not isinstance(item, str) or not item.strip())
         sub = entry.get("options")
         if sub:
             if isinstance(value, list):

@@ -52,7 +52,7 @@ def ensure_libvirt(module):
 
 def group_argument_spec():
     """The options described by the ``hotiron.virt.resource_group`` doc fragment."""
-    return dict(hosts=dict(type="dict", required=True, min_items=1))
+    return dict(hosts=dict(type="dict", required=True, min_items=1, string_values=True))
 
 
 def conclude(module, result):

@@ -158,7 +158,7 @@ def main():
     argument_spec = connection_argument_spec()
     argument_spec.update(
         state=dict(type="str", choices=["maintenance", "active"], default="maintenance"),
-        hosts=dict(type="dict", required=True, min_items=1),
+        hosts=dict(type="dict", required=True, min_items=1, string_values=True),
         concurrency=dict(type="int", default=2, min=1, max=64),
         pinned=dict(type="list", elements="str", default=[]),
         pinned_action=dict(type="str", choices=["fail", "shutdown"], default="fail"),

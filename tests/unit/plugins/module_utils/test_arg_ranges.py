@@ -96,3 +96,10 @@ def test_min_items_refuses_an_empty_collection(value, problems):
     assert plain["hosts"] == dict(type="dict", required=True)
     assert arg_ranges.check({"hosts": value}, table) == problems
     assert arg_ranges.check({"names": ["a"]}, table) == ["names: must have at least 2 entries, got 1"]
+
+
+def test_string_values_refuses_null_and_empty_uris():
+    table = arg_ranges.split(dict(hosts=dict(type="dict", string_values=True)))[1]
+    assert arg_ranges.check({"hosts": {"hv1": "qemu:///system", "hv2": None, "hv3": " ", "hv4": 5}}, table) == [
+        "hosts.hv2: must be a non-empty string, got None", "hosts.hv3: must be a non-empty string, got ' '",
+        "hosts.hv4: must be a non-empty string, got 5"]

@@ -70,6 +70,8 @@ def run(module, args, capsys):
     ("capacity_report", {"hosts": {}, "dest": "/tmp/r.html"}, "hosts: must have at least 1 entry, got 0"),
     ("resource_schedule", {"hosts": {}, "rules": [{"vms": ["a"], "set": {"cpu_shares": 512}}]}, "hosts: must have at least 1 entry, got 0"),
     ("host_maintenance", {"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
+    ("recover", {"hosts": {"hv1": None}}, "hosts.hv1: must be a non-empty string, got None"),
+    ("group_stats", {"hosts": {"hv1": ""}}, "hosts.hv1: must be a non-empty string, got ''"),
 ])
 def test_bad_input_is_named_before_any_host_is_reached(module, args, message, capsys):
     out = run(module, args, capsys)

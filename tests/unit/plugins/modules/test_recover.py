@@ -86,7 +86,7 @@ def refused(out):
 
 
 @pytest.mark.parametrize("extra, message", [
-    ({"hosts": {}}, "hosts: the group has no host"),
+    ({"hosts": {}}, "hosts: must have at least 1 entry, got 0"),
     ({"fencing": [{"host": "hv2", "agent": "fence_nothere"}]}, "fence agent fence_nothere is not installed"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"method": "cycle\nx=1"}}]},
      "fencing.hv2.options.method holds a line break"),
@@ -96,13 +96,13 @@ def refused(out):
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"ssl": {"a": 1}}}]},
      "fencing.hv2.options.ssl: a string, number or boolean, not a dict"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"delay": float("nan")}}]},
-     "fencing.hv2.options.delay: nan is not a finite number"),
+     "fencing[0].options.delay: must be a finite number, got nan"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "password": "pw-given-twice", "password_file": "/etc/hostname"}]},
      "fencing.hv2: password and password_file are mutually exclusive"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "password_file": "/nonexistent/bmc"}]},
      "fencing.hv2.password_file: cannot read /nonexistent/bmc"),
     ({"unreachable_since": {"hv2": "nan"}}, "unreachable_since.hv2: 'nan' is not a time"),
-    ({"unreachable_since": {"hv2": float("inf")}}, "unreachable_since.hv2: inf is not a time"),
+    ({"unreachable_since": {"hv2": float("inf")}}, "unreachable_since.hv2: must be a finite number, got inf"),
 ])
 def test_a_configuration_the_pass_could_not_act_on_is_refused_up_front(group, capsys, extra, message):
     """Refused before any host is read and any file written, with the module's own message: a
