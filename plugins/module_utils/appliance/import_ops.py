@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
@@ -76,6 +77,8 @@ def src_kind(params, tar, seen):
 def read(params):
     """The package and its appliance model: the descriptor read, nothing verified yet."""
     src = params["src"]
+    if "\x00" in src:
+        _fail("src: holds a NUL character")
     if not os.path.isabs(src):
         _fail("src: %r is not an absolute path" % src)
     if not os.path.isfile(src):
@@ -185,7 +188,30 @@ def _decide_format(disk, href, seen):
     return formats.decide(images.format_by_extension(href), "its name", seen, href)
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text_options(value, path):
+    """The first option (by path) whose text XML cannot carry (a NUL, a control character):
+    libvirt would refuse the definition after the volumes were made, and check mode could not
+    tell."""
+    if isinstance(value, str):
+        return path if _NOT_XML.search(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _text_options(item, "%s[%r]" % (path, key) if isinstance(key, str) else "%s[%d]" % (path, key))
+        if found:
+            return found
+    return None
+
+
 def _plan_options(params):
+    for key in ("name", "description", "tags", "owner", "resource_group", "network_map", "default_network",
+                "interfaces", "system", "configuration", "xml"):
+        found = _text_options(params.get(key), key)
+        if found:
+            raise plans.PlanError(None, "%s: holds a character XML cannot carry (a NUL or another control"
+                                  " character)" % found)
     options = dict(params)
     if params.get("memory") is not None:
         try:
@@ -219,6 +245,8 @@ def run(conn, params, check_mode=False):
         images.require_qemu_img()
     except images.ImageError as err:
         raise lc.VirtError(str(err)) from None
+    if params.get("name") and _NOT_XML.search(params["name"]):
+        _fail("name: holds a character XML cannot carry (a NUL or another control character)")
     found = read(params)
     try:
         name = plans.vm_name(found["model"], params)
