@@ -25,7 +25,15 @@ description:
     runs where the module runs, so run the task on the host that owns the pool (for example with
     C(delegate_to)) and leave O(uri) at its default.
   - A single disk image (C(.vmdk) of any subformat, C(.vhd), C(.vhdx), C(.qcow2), C(.vdi),
-    C(.img)/C(.raw)) is imported as a VM with one disk; the rest of the VM comes from the options.
+    C(.img)/C(.raw)/C(.iso)) is imported as a VM with one disk; the rest of the VM comes from the options.
+  - Nothing is guessed. An C(.ova) (or O(src_format=ova)) is a tar archive or the task fails. A disk's
+    format is read from its contents (the headers of qcow2, VMDK sparse, streamOptimized and
+    descriptor, VHD, VHDX and VDI), and must agree with what O(src_format), the descriptor or the
+    file's name declares. A raw disk has no header, so it is recognised by a partition table (MBR or
+    GPT), an ISO 9660/UDF image or a filesystem, LVM or LUKS header at its start; a raw disk without
+    any of these (a blank disk, say) is taken only when O(src_format=raw) or the descriptor says so.
+    A file of no known disk format is refused saying what it looks like (HTML text, a gzip-compressed
+    file, ...), before anything is created.
   - Without a guest conversion (virt-v2v), the guest keeps the hardware its drivers know - disk bus
     and controller model, NIC model - where QEMU has it, and the nearest device otherwise (said in
     RV(notes)). Set O(disk_bus) and O(nic_model) for guests that have virtio drivers.
@@ -53,8 +61,12 @@ options:
     required: true
   src_format:
     description:
-      - What O(src) is. V(auto) tells an OVA by its tar header, an OVF by its C(.ovf) name, and a disk
-        image's format by its extension and contents.
+      - What O(src) is. V(auto) tells an OVA by its tar header (a file named C(.ova) that is no tar is
+        refused), an OVF by its C(.ovf) name, and a disk image's format by its contents (which must
+        agree with its extension).
+      - A disk image format (V(vmdk), ...) must agree with the image's contents; V(raw) declares a raw
+        disk that shows no partition table or filesystem (a blank disk), and is refused for a file
+        that looks like something else (text, an archive, another image format).
     type: str
     choices: [auto, ova, ovf, vmdk, vhd, vhdx, qcow2, vdi, raw]
     default: auto
@@ -121,7 +133,7 @@ options:
     type: str
     choices: [virtio, e1000e, e1000, rtl8139]
   vcpus:
-    description: vCPUs, instead of the appliance's (at least 1).
+    description: vCPUs, instead of the appliance's (at least V(1)).
     type: int
   memory:
     description: Memory with a unit (V(2GiB)), instead of the appliance's.
@@ -273,7 +285,7 @@ def argument_spec():
         keep_macs=dict(type="bool", default=False),
         disk_bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide"]),
         nic_model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]),
-        vcpus=dict(type="int"), memory=dict(type="str"),
+        vcpus=dict(type="int", min=1), memory=dict(type="str"),
         firmware=dict(type="str", choices=["bios", "uefi"]),
         os=dict(type="str", choices=["linux", "windows", "other"]),
         graphics=dict(type="str", choices=["none", "vnc", "spice"]),
@@ -289,8 +301,6 @@ def argument_spec():
 
 def run(module):
     params = module.params
-    if params["vcpus"] is not None and params["vcpus"] < 1:
-        module.fail_json(msg="vcpus: must be at least 1, got %d" % params["vcpus"])
     for key, value in (params["network_map"] or {}).items():
         if value is not None and not isinstance(value, str):
             module.fail_json(msg="network_map: the value for %r must be a libvirt network name or null, got %r"
@@ -306,9 +316,10 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    spec, ranges = module_base.split_ranges(argument_spec())
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=[("interfaces", "network_map"), ("interfaces", "default_network")])
-    module_base.run_module(module, run)
+    module_base.run_module(module, run, ranges)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,10 @@ def make_ova(dest, name, descriptor_text, disks, algorithm="SHA256", style="vmwa
     return dest
 
 
-def vmware_ova(workdir, name, sectors, disk_mib=(4, 2), vcpus=1, memory_mib=32, firmware="bios"):
-    """A VMware-style OVA: two streamOptimized disks on LSI Logic SCSI, booting ``sectors[0]``."""
+def vmware_ova(workdir, name, sectors, disk_mib=(4, 2), vcpus=1, memory_mib=32, firmware="bios",
+               scsi="lsilogic", nics=("E1000", "VmxNet3")):
+    """A VMware-style OVA: two streamOptimized disks on a SCSI controller of subtype ``scsi``
+    (LSI Logic; ``VirtualSCSI`` for PVSCSI), NICs of subtypes ``nics``, booting ``sectors[0]``."""
     disks = []
     sizes = {}
     for index, (sector, mib) in enumerate(zip(sectors, disk_mib), 1):
@@ -106,15 +108,23 @@ def vmware_ova(workdir, name, sectors, disk_mib=(4, 2), vcpus=1, memory_mib=32, 
         sizes["DISK%d_MIB" % index] = mib
     text = descriptor("vmware-ovf1.ovf", NAME=name, VCPUS=vcpus, MEMORY_MIB=memory_mib,
                       FIRMWARE="efi" if firmware == "uefi" else "bios", **sizes)
+    text = text.replace("<rasd:ResourceSubType>lsilogic<", "<rasd:ResourceSubType>%s<" % scsi)
+    text = text.replace("<rasd:ResourceSubType>E1000<", "<rasd:ResourceSubType>%s<" % nics[0])
+    text = text.replace("<rasd:ResourceSubType>VmxNet3<", "<rasd:ResourceSubType>%s<" % nics[1])
     return make_ova(os.path.join(workdir, name + ".ova"), name, text, disks)
 
 
-def virtualbox_ova(workdir, name, sector, disk_mib=4, vcpus=1, memory_mib=32, firmware="bios"):
-    """A VirtualBox-style OVA (OVF 2.0): one streamOptimized disk on SATA, manifest last."""
+def virtualbox_ova(workdir, name, sector, disk_mib=4, vcpus=1, memory_mib=32, firmware="bios",
+                   controller="AHCI", nic="E1000"):
+    """A VirtualBox-style OVA (OVF 2.0): one streamOptimized disk on a storage controller of
+    subtype ``controller`` (SATA ``AHCI``; ``VirtioSCSI``, ``LsiLogicSas``), a NIC of subtype
+    ``nic``, manifest last."""
     raw = raw_disk(os.path.join(workdir, name + ".raw"), sector, disk_mib * MIB)
     vmdk = stream_vmdk(raw, os.path.join(workdir, name + "-disk001.vmdk"))
     text = descriptor("virtualbox-ovf2.ovf", NAME=name, VCPUS=vcpus, MEMORY_MIB=memory_mib,
                       DISK1_BYTES=disk_mib * MIB, FIRMWARE_VBOX="EFI" if firmware == "uefi" else "BIOS")
+    text = text.replace("<rasd:ResourceSubType>AHCI<", "<rasd:ResourceSubType>%s<" % controller)
+    text = text.replace("<epasd:ResourceSubType>E1000<", "<epasd:ResourceSubType>%s<" % nic)
     return make_ova(os.path.join(workdir, name + ".ova"), name, text, [(name + "-disk001.vmdk", vmdk)],
                     style="virtualbox", manifest_last=True)
 

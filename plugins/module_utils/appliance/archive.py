@@ -109,14 +109,20 @@ def open_package(path):
     if is_tar(path):
         return _open_ova(path)
     if path.lower().endswith(".ovf"):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        package = Package("ovf", path, {}, os.path.basename(path))
-        package.members[package.descriptor] = Member(package.descriptor, path, 0, os.path.getsize(path))
-        for ext, attr_name in ((".mf", "manifest"), (".cert", "certificate")):
-            if package.member(stem + ext) is not None:
-                setattr(package, attr_name, stem + ext)
-        return package
+        return open_ovf(path)
     raise PackageError("%s is neither an OVA (tar archive) nor an .ovf descriptor" % path)
+
+
+def open_ovf(path):
+    """The descriptor ``path`` with the files next to it (its manifest and certificate are
+    ``<stem>.mf`` and ``<stem>.cert``)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    package = Package("ovf", path, {}, os.path.basename(path))
+    package.members[package.descriptor] = Member(package.descriptor, path, 0, os.path.getsize(path))
+    for ext, attr_name in ((".mf", "manifest"), (".cert", "certificate")):
+        if package.member(stem + ext) is not None:
+            setattr(package, attr_name, stem + ext)
+    return package
 
 
 def _open_ova(path):

@@ -72,7 +72,7 @@ def _disks_of(root, name):
         if node.get("device", "disk") != "disk":
             continue
         path = (source.get("file") or source.get("dev")) if source is not None else None
-        dev = target.get("dev") if target is not None else "?"
+        dev = (target.get("dev") if target is not None else None) or "?"
         if not path:
             _fail("vm %s: disk %s is not a file or block device (network disks cannot be exported)" % (name, dev))
         driver = node.find("driver")
@@ -99,8 +99,11 @@ def destinations(params, name, disks):
 
 def run(conn, params, check_mode=False):
     """``(changed, result)`` of exporting the VM ``params["name"]``."""
-    images.require_qemu_img()
+    _require_qemu_img()
     name, kind = params["name"], params.get("format") or "ova"
+    for key in ("name", "dest"):
+        if "\x00" in params[key]:
+            _fail("%s: holds a NUL character" % key)
     dom = lc.lookup_domain(conn, name)
     if dom is None:
         _fail("name: no vm called %r on %s" % (name, lc.safe_uri(conn)))
@@ -109,6 +112,14 @@ def run(conn, params, check_mode=False):
     disks = _disks_of(root, name)
     ova, files = destinations(params, name, disks)
     targets = [ova] if ova else files
+    for target in targets:
+        if os.path.lexists(target) and not os.path.isfile(target):
+            _fail("dest: %s exists and is not a regular file: it is never replaced" % target)
+    if ova:
+        try:        # what OVF cannot carry is refused before anything is converted
+            ovf_build.controller_plan(disks, None)
+        except ovf_build.BuildError as err:
+            _fail("vm %s cannot be exported as an OVA: %s" % (name, err))
     result = {"format": kind, "files": [], "plan": [], "conversions": [], "descriptor": None, "manifest": None}
     if all(os.path.exists(t) for t in targets) and not params.get("force"):
         result["files"] = [{"path": t, "size": os.path.getsize(t)} for t in targets]
@@ -157,6 +168,13 @@ def run(conn, params, check_mode=False):
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     return True, result
+
+
+def _require_qemu_img():
+    try:
+        images.require_qemu_img()
+    except images.ImageError as err:
+        raise lc.VirtError(str(err)) from None
 
 
 def _command(disk, out, kind, params):

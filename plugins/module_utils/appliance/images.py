@@ -6,8 +6,10 @@
 Traps measured on QEMU 7.2, and how this file avoids them:
 
 * A fixed VHD is a raw image with a 512-byte footer: ``qemu-img`` probes it as ``raw``
-  (and a conversion would carry the footer into the disk).  :func:`sniff` looks for the
+  (and a conversion would carry the footer into the disk).  :mod:`formats` looks for the
   ``conectix`` cookie at both ends, and every command names the format (``vpc``).
+* ``qemu-img`` probes anything it does not recognise as ``raw`` (an HTML page too): the
+  format is never left to its probe; :mod:`formats` decides it from the contents.
 * A disk inside an OVA is read in place through a ``json:`` source whose ``raw`` layer
   has the member's ``offset`` and ``size`` (:func:`source_spec`): nothing is unpacked.
 * Writing VHD rounds the size to a CHS geometry unless ``force_size=on``; writing
@@ -23,12 +25,12 @@ import os
 import shutil
 import subprocess
 
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
+
 EXTENSIONS = {".vmdk": "vmdk", ".vhd": "vpc", ".vpc": "vpc", ".vhdx": "vhdx", ".qcow2": "qcow2",
-              ".qcow": "qcow2", ".vdi": "vdi", ".raw": "raw", ".img": None, ".iso": "raw"}
-READABLE = ("vmdk", "vpc", "vhdx", "qcow2", "vdi", "raw")
-NAMES = {"vpc": "VHD", "vhdx": "VHDX", "vmdk": "VMDK", "qcow2": "qcow2", "vdi": "VDI", "raw": "raw"}
-VHD_COOKIE = b"conectix"
-VDI_SIGNATURE = b"\x7f\x10\xda\xbe"
+              ".qcow": None, ".vdi": "vdi", ".raw": "raw", ".img": None, ".iso": "raw"}
+READABLE = formats.READABLE
+NAMES = formats.NAMES
 
 
 class ImageError(RuntimeError):
@@ -40,29 +42,20 @@ def format_by_extension(name):
     return EXTENSIONS.get(os.path.splitext(name.lower())[1])
 
 
-def sniff(head, tail):
-    """The format the first and last 512 bytes of an image show (``raw`` when none)."""
-    if head.startswith(VHD_COOKIE) or tail[-512:].startswith(VHD_COOKIE):
-        return "vpc"
-    if head.startswith(b"vhdxfile"):
-        return "vhdx"
-    if head.startswith(b"KDMV") or head.startswith(b"# Disk DescriptorFile"):
-        return "vmdk"
-    if head.startswith(b"QFI\xfb"):
-        return "qcow2"
-    if len(head) >= 68 and head[64:68] == VDI_SIGNATURE:
-        return "vdi"
-    return "raw"
-
-
 def read_ends(member):
-    """First and last 512 bytes of a member (an ``archive.Member``)."""
+    """First :data:`formats.HEAD` and last :data:`formats.TAIL` bytes of a member (an
+    ``archive.Member``), for :func:`formats.identify`."""
     with open(member.path, "rb") as handle:
         handle.seek(member.offset)
-        head = handle.read(min(512, member.size))
-        handle.seek(member.offset + max(0, member.size - 512))
-        tail = handle.read(min(512, member.size))
+        head = handle.read(min(formats.HEAD, member.size))
+        handle.seek(member.offset + max(0, member.size - formats.TAIL))
+        tail = handle.read(min(formats.TAIL, member.size))
     return head, tail
+
+
+def identify(member):
+    """:class:`formats.Seen` of a member: what its bytes show."""
+    return formats.identify(*read_ends(member))
 
 
 def source_spec(member, fmt, whole_file):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
@@ -29,6 +30,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf
@@ -48,16 +50,26 @@ def _fail(message):
 
 # --- 1. reading the package -------------------------------------------------------------
 
-def src_kind(params):
-    """``ova``, ``ovf`` or ``image`` for the module's ``src``/``src_format``."""
+def src_kind(params, tar, seen):
+    """``ova``, ``ovf`` or ``image`` for the module's ``src``/``src_format``: whether ``src`` is a
+    tar (``tar``) and what its bytes show (``seen``, a :class:`formats.Seen`).  An ``.ova`` (or
+    ``src_format: ova``) is a tar archive or an error; nothing is taken for a raw disk because
+    it is nothing else (:func:`formats.decide` judges a disk image)."""
     src, fmt = params["src"], params.get("src_format") or "auto"
-    if fmt in ("ova", "ovf"):
-        return fmt
+    named = os.path.splitext(src.lower())[1]
+    if fmt == "ova" or (fmt == "auto" and named == ".ova"):
+        if not tar:
+            _fail("src: %s is not an OVA: an OVA is a tar archive, and this file looks like %s" % (src, seen.what))
+        return "ova"
+    if fmt == "ovf":
+        if tar:
+            _fail("src: %s is a tar archive (an OVA), not an OVF descriptor: set src_format to ova or auto" % src)
+        return "ovf"
     if fmt != "auto":
         return "image"
-    if archive.is_tar(src):
+    if tar:
         return "ova"
-    if src.lower().endswith(".ovf"):
+    if named == ".ovf":
         return "ovf"
     return "image"
 
@@ -65,18 +77,23 @@ def src_kind(params):
 def read(params):
     """The package and its appliance model: the descriptor read, nothing verified yet."""
     src = params["src"]
+    if "\x00" in src:
+        _fail("src: holds a NUL character")
     if not os.path.isabs(src):
         _fail("src: %r is not an absolute path" % src)
     if not os.path.isfile(src):
         _fail("src: %s does not exist on this host (%s), or is not a file" % (src, socket.gethostname()))
-    kind = src_kind(params)
+    whole = archive.Member(os.path.basename(src), src, 0, os.path.getsize(src))
     with _reading(src):
+        try:
+            seen = images.identify(whole)
+        except OSError as err:
+            raise archive.PackageError("cannot be read: %s" % (err.strerror or err)) from None
+        kind = src_kind(params, archive.is_tar(src), seen)
         if kind == "image":
-            package, model = _image(params)
+            package, model = _image(params, whole, seen)
         else:
-            package = archive.open_package(src)
-            if kind == "ova" and package.kind != "ova":
-                _fail("src: %s is not a tar archive, so not an OVA" % src)
+            package = archive.open_package(src) if kind == "ova" else archive.open_ovf(src)
             text = package.read(package.descriptor, ovf.MAX_DESCRIPTOR)
             model = ovf.parse(text, params.get("system"), params.get("configuration"))
     return {"kind": kind, "package": package, "model": model}
@@ -104,15 +121,21 @@ def prepare(params, read_=None):
 def _reading(src):
     try:
         yield
-    except (archive.PackageError, ovf.OVFError, manifest.ManifestError, images.ImageError) as err:
+    except (archive.PackageError, ovf.OVFError, manifest.ManifestError, images.ImageError,
+            formats.FormatError) as err:
         raise lc.VirtError("src %s: %s" % (src, err)) from None
 
 
-def _image(params):
-    src = params["src"]
-    fmt = SRC_FORMATS.get(params.get("src_format") or "auto") or images.format_by_extension(src)
-    member = archive.Member(os.path.basename(src), src, 0, os.path.getsize(src))
-    package = archive.Package("image", src, {member.name: member}, None)
+def _image(params, member, seen):
+    """A single disk image: its format declared by ``src_format`` or its name, and its
+    contents (``seen``), which must agree (:func:`formats.decide`)."""
+    wanted = params.get("src_format") or "auto"
+    if wanted != "auto":
+        declared, said = SRC_FORMATS[wanted], "src_format"
+    else:
+        declared, said = images.format_by_extension(member.name), "its name"
+    fmt = formats.decide(declared, said, seen, member.name)
+    package = archive.Package("image", member.path, {member.name: member}, None)
     return package, plans.image_model(member.name, fmt)
 
 
@@ -147,8 +170,7 @@ def _sources(package, model, params):
         if entry.get("size") is not None and entry["size"] != member.size:
             raise archive.PackageError("%s is %d bytes, but the descriptor says %d (truncated or replaced?)"
                                        % (entry["href"], member.size, entry["size"]))
-        sniffed = images.sniff(*images.read_ends(member))
-        fmt = _decide_format(disk, entry["href"], sniffed, params)
+        fmt = _decide_format(disk, entry["href"], images.identify(member))
         spec = images.source_spec(member, fmt, whole_file=package.kind != "ova")
         info = images.info(spec, "read disk %d (%s) with qemu-img" % (index, label))
         sources.append({"label": label, "format": fmt, "virtual_size": int(info["virtual-size"]),
@@ -157,25 +179,39 @@ def _sources(package, model, params):
     return sources
 
 
-def _decide_format(disk, href, sniffed, params):
-    """The format to read a disk as: declared (descriptor, option or extension) and seen
-    (its header/footer) must agree; a fixed VHD is ``vpc`` although qemu-img probes raw."""
-    declared = disk["format"] or images.format_by_extension(href)
-    if declared is None:
-        declared = sniffed
-    if declared not in images.READABLE:
-        raise images.ImageError("%s: format %s cannot be read" % (href, declared))
-    if sniffed == declared or (declared == "raw" and sniffed == "raw"):
-        return declared
-    if params.get("src_format") not in (None, "auto") or disk["format_uri"]:
-        said = "src_format" if params.get("src_format") not in (None, "auto") else "the descriptor"
-    else:
-        said = "its name"
-    raise images.ImageError("%s is %s by %s, but its contents are %s"
-                            % (href, images.NAMES[declared], said, images.NAMES[sniffed]))
+def _decide_format(disk, href, seen):
+    """The format to read a disk of a package as: declared (by the descriptor, else by its
+    name) and seen (its contents) must agree; a fixed VHD is ``vpc`` although qemu-img
+    probes raw; raw needs a partition table or the like, or the descriptor saying raw."""
+    if disk["format"]:
+        return formats.decide(disk["format"], "the descriptor", seen, href)
+    return formats.decide(images.format_by_extension(href), "its name", seen, href)
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text_options(value, path):
+    """The first option (by path) whose text XML cannot carry (a NUL, a control character):
+    libvirt would refuse the definition after the volumes were made, and check mode could not
+    tell."""
+    if isinstance(value, str):
+        return path if _NOT_XML.search(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _text_options(item, "%s[%r]" % (path, key) if isinstance(key, str) else "%s[%d]" % (path, key))
+        if found:
+            return found
+    return None
 
 
 def _plan_options(params):
+    for key in ("name", "description", "tags", "owner", "resource_group", "network_map", "default_network",
+                "interfaces", "system", "configuration", "xml"):
+        found = _text_options(params.get(key), key)
+        if found:
+            raise plans.PlanError(None, "%s: holds a character XML cannot carry (a NUL or another control"
+                                  " character)" % found)
     options = dict(params)
     if params.get("memory") is not None:
         try:
@@ -205,7 +241,12 @@ def _merge_xml(patch, user):
 
 def run(conn, params, check_mode=False):
     """``(changed, result, diff)`` of the import described by the module's ``params``."""
-    images.require_qemu_img()
+    try:
+        images.require_qemu_img()
+    except images.ImageError as err:
+        raise lc.VirtError(str(err)) from None
+    if params.get("name") and _NOT_XML.search(params["name"]):
+        _fail("name: holds a character XML cannot carry (a NUL or another control character)")
     found = read(params)
     try:
         name = plans.vm_name(found["model"], params)

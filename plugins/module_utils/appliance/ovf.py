@@ -26,6 +26,8 @@ import posixpath
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
+
 ENVELOPE_NS = ("http://schemas.dmtf.org/ovf/envelope/1", "http://schemas.dmtf.org/ovf/envelope/2")
 HOTIRON_NS = "https://hotiron.example/virt/1"
 MAX_DESCRIPTOR = 16 * 1024 * 1024
@@ -148,6 +150,11 @@ def _whole(text, what, minimum=0):
     return value
 
 
+def _digits(text):
+    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also takes ``²``)."""
+    return bool(text) and re.match(r"^[0-9]{1,18}$", text) is not None
+
+
 def format_of_uri(uri):
     """QEMU's name for the disk format an ``ovf:format`` URI names, or None."""
     lowered = (uri or "").lower()
@@ -179,9 +186,14 @@ def parse(text, system=None, configuration=None):
     """
     if len(text) > MAX_DESCRIPTOR:
         raise OVFError("the descriptor is %d bytes, more than the %d accepted" % (len(text), MAX_DESCRIPTOR))
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    seen = formats.identify(raw[:formats.HEAD], raw[-formats.TAIL:])
+    if not formats.is_xml(seen):
+        raise OVFError("the descriptor is no XML document: it looks like %s" % seen.what)
     try:
         root = ET.fromstring(text)
-    except ET.ParseError as err:
+    except (ET.ParseError, ValueError, LookupError) as err:
+        # ValueError/LookupError: an XML declaration naming an encoding expat cannot read
         raise OVFError("the descriptor is not well-formed XML: %s" % err) from None
     if local(root.tag) != "Envelope" or namespace(root.tag) not in ENVELOPE_NS:
         raise OVFError("not an OVF 1.x/2.x descriptor: the root element is <%s> in namespace %r"
@@ -369,7 +381,7 @@ def _os(vsys):
     if section is None:
         return info
     raw_id = attr(section, "id")
-    info["cim_id"] = int(raw_id) if raw_id and raw_id.isdigit() else None
+    info["cim_id"] = int(raw_id) if _digits(raw_id) else None
     info["description"] = kid_text(section, "Description")
     info["type"] = attr(section, "osType") or kid_text(section, "OSType")
     words = " ".join(filter(None, (info["type"], info["description"]))).lower()
@@ -439,7 +451,7 @@ def _controllers(items, ignored):
             continue
         address = item["fields"].get("Address")
         found[item["instance"]] = {"instance": item["instance"], "type": kind, "model": model,
-                                   "address": int(address) if address and address.isdigit() else 0,
+                                   "address": int(address) if _digits(address) else 0,
                                    "position": item["position"]}
     return found
 
@@ -501,7 +513,7 @@ def _hints(vsys):
     section = next((n for n in vsys if local(n.tag) == "Spec" and namespace(n.tag) == HOTIRON_NS), None)
     if section is None:
         return {}
-    hints = {"os": None, "disks": {}, "nics": {}, "metadata": {}}
+    hints = {"os": None, "disks": {}, "nics": {}, "controllers": {}, "metadata": {}}
     for node in section:
         name = local(node.tag)
         if name == "os":
@@ -509,9 +521,11 @@ def _hints(vsys):
         elif name == "disk" and attr(node, "diskId"):
             index = attr(node, "index")
             hints["disks"][attr(node, "diskId")] = {"bus": attr(node, "bus"), "target": attr(node, "target"),
-                                                    "index": int(index) if index and index.isdigit() else None}
+                                                    "index": int(index) if _digits(index) else None}
         elif name == "nic" and attr(node, "item"):
             hints["nics"][attr(node, "item")] = {"model": attr(node, "model")}
+        elif name == "controller" and attr(node, "item"):
+            hints["controllers"][attr(node, "item")] = {"type": attr(node, "type"), "model": attr(node, "model")}
         elif name == "tag":
             hints["metadata"].setdefault("tags", []).append((node.text or "").strip())
         elif name in ("owner", "resource_group"):

@@ -44,6 +44,10 @@ OS_DEFAULTS = {("linux", 64): (101, "otherLinux64Guest"), ("linux", 32): (36, "o
                ("other", 64): (1, "otherGuest64"), ("other", 32): (1, "otherGuest")}
 
 
+class BuildError(ValueError):
+    """The VM has something an OVF descriptor cannot carry."""
+
+
 class Node:
     """An element: (namespace, local name), attributes ``{(ns, name): value}``, text, children."""
 
@@ -106,7 +110,8 @@ def _item(section, fields, element="Item", ns=RASD):
 def os_identity(spec):
     """(CIM OsType, vmw:osType) for the VM: its recorded ones, else a default of its profile."""
     os_info = spec.get("os") or {}
-    default = OS_DEFAULTS[(os_info.get("profile") or "other", 32 if os_info.get("bits") == 32 else 64)]
+    profile = os_info.get("profile") if os_info.get("profile") in ("linux", "windows") else "other"
+    default = OS_DEFAULTS[(profile, 32 if os_info.get("bits") == 32 else 64)]
     return os_info.get("cim_id") or default[0], os_info.get("type") or default[1]
 
 
@@ -138,7 +143,8 @@ def controller_plan(disks, scsi_model):
             controllers[key] = {"type": 6, "subtype": SCSI_SUBTYPES.get(scsi_model or "", "lsilogic"),
                                 "address": 0, "caption": "scsiController0", "name": "SCSI controller 0"}
             if not scsi_units:
-                raise ValueError("more than 15 SCSI disks")
+                raise BuildError("more than 15 disks on the SCSI controller (virtio and SCSI disks share it in"
+                                 " the OVF): an OVF controller holds units 0-6 and 8-15")
             placed.append((key, scsi_units.pop(0)))
     return controllers, placed
 
@@ -199,9 +205,12 @@ def _hardware(vsys, spec):
                      "InstanceID": next(instance), "ResourceType": 4, "VirtualQuantity": mib})
     controllers, placed = controller_plan(spec["disks"], spec.get("scsi_model"))
     ids = {}
+    spec["controllers"] = []
     for key in controllers:         # in the order the disks first use them: the boot disk's first
         ctrl = controllers[key]
         ids[key] = next(instance)
+        if key[0] == "scsi" and spec.get("scsi_model"):
+            spec["controllers"].append({"item": ids[key], "type": "scsi", "model": spec["scsi_model"]})
         _item(hardware, {"Address": ctrl["address"], "Caption": ctrl["caption"], "Description": ctrl["name"],
                          "ElementName": ctrl["name"], "InstanceID": ids[key],
                          "ResourceSubType": ctrl["subtype"], "ResourceType": ctrl["type"]})
@@ -228,6 +237,9 @@ def _hints(vsys, spec):
     for index, disk in enumerate(spec["disks"], 1):
         section.add(HOTIRON_NS, "disk", {(None, "diskId"): disk["id"], (None, "bus"): disk["bus"],
                                          (None, "target"): disk["target"], (None, "index"): str(index)})
+    for ctrl in spec.get("controllers") or []:       # the libvirt model, which OVF may not name
+        section.add(HOTIRON_NS, "controller", {(None, "item"): str(ctrl["item"]), (None, "type"): ctrl["type"],
+                                               (None, "model"): ctrl["model"]})
     for nic in spec["nics"]:
         section.add(HOTIRON_NS, "nic", {(None, "item"): str(nic["item"]), (None, "model"): nic["model"]})
     meta = spec.get("metadata") or {}

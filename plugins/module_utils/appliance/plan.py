@@ -22,6 +22,9 @@ BUS_OF = {"ide": "ide", "scsi": "scsi", "sata": "sata", "virtio": "virtio", "nvm
 # BusLogic; LSI Logic is what guests that had one usually also drive.
 SCSI_MODELS = {"lsilogic": "lsilogic", "lsilogicsas": "lsisas1068", "pvscsi": "vmpvscsi",
                "buslogic": "lsilogic", "virtio-scsi": "virtio-scsi"}
+# libvirt SCSI controller models an export's hints may name (the model OVF cannot say).
+LIBVIRT_SCSI_MODELS = ("lsilogic", "lsisas1068", "lsisas1078", "vmpvscsi", "virtio-scsi",
+                       "virtio-transitional", "virtio-non-transitional", "auto")
 # OVF NIC ResourceSubType (lower case) -> the QEMU/libvirt model it stands for.
 NIC_MODELS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vmxnet2": "vmxnet3",
               "vmxnet": "vmxnet3", "pcnet32": "pcnet", "pcnet": "pcnet", "am79c970a": "pcnet",
@@ -111,13 +114,10 @@ def _disks(model, sources, options, name, notes):
             notes.append("disk %d was on an NVMe controller: attached to SATA (libvirt 9.0 has no NVMe disk bus)" % index)
         if bus not in vs.DISK_BUSES:
             raise PlanError("disk_bus", "%r is not a disk bus of this collection (%s)" % (bus, ", ".join(vs.DISK_BUSES)))
-        if bus == "scsi" and not (bus_override or hint.get("bus")):
-            model_name = SCSI_MODELS.get(controller["model"], "lsilogic")
-            if controller["model"] not in SCSI_MODELS:
-                notes.append("SCSI controller model %r is unknown: LSI Logic used" % controller["model"])
-            elif controller["model"] == "buslogic":
-                notes.append("QEMU has no BusLogic SCSI controller: LSI Logic used")
-            scsi_models.append(model_name)
+        if bus == "scsi" and controller["type"] == "scsi":
+            # The controller keeps its model whoever chose the bus (an export's hint, disk_bus):
+            # a guest with only PVSCSI drivers finds its boot disk on PVSCSI again.
+            scsi_models.append(_scsi_model(controller, model, notes))
         target = hint.get("target") if not bus_override else None
         if target is None and bus == "ide":
             target = _ide_target(controller["address"], disk["unit"], taken)
@@ -135,6 +135,23 @@ def _disks(model, sources, options, name, notes):
                       "bus": bus, "target": target, "device": disk["device"], "readonly": cdrom,
                       "cache": None, "boot_order": None, "path": None})
     return disks, volumes, scsi_models
+
+
+def _scsi_model(controller, model, notes):
+    """The libvirt model of an OVF SCSI controller: the one this collection's export recorded
+    (a model OVF cannot say, such as virtio-scsi), else the descriptor's, else LSI Logic."""
+    hinted = ((model.get("hints") or {}).get("controllers") or {}).get(controller["instance"] or "", {})
+    if hinted.get("model") in LIBVIRT_SCSI_MODELS:
+        return hinted["model"]
+    if controller["model"] not in SCSI_MODELS:
+        note = "SCSI controller model %r is unknown: LSI Logic used" % controller["model"]
+    elif controller["model"] == "buslogic":
+        note = "QEMU has no BusLogic SCSI controller: LSI Logic used"
+    else:
+        return SCSI_MODELS[controller["model"]]
+    if note not in notes:
+        notes.append(note)
+    return "lsilogic"
 
 
 def _ide_target(address, unit, taken):
@@ -179,6 +196,8 @@ def _interfaces(model, options, notes):
             notes.append("NIC %d (network %r) left out: network_map maps it to nothing" % (index, source))
             continue
         nic_model = wanted_model or (hints.get(nic["item"] or "", {}).get("model"))
+        if nic_model not in vs.NIC_MODELS:
+            nic_model = None        # a hint this VM spec cannot declare: the descriptor's model decides
         if not nic_model:
             subtype = (nic["model"] or "").lower()
             nic_model = NIC_MODELS.get(subtype)

@@ -12,17 +12,21 @@ import json
 import os
 import subprocess
 import tarfile
+import xml.etree.ElementTree as ET
 
+import libvirt
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
 import appliances  # tests/lab/appliances.py
 import guests      # tests/lab/guests.py
 
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import export_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
 from ansible_collections.hotiron.virt.plugins.modules import vm_export
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
@@ -205,3 +209,118 @@ def test_module_check_mode(capsys, tmp_path):
             vm_export.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and "no vm called 'nosuch'" in out["msg"]
+
+
+# --- the round trip: import, export, import again keeps every device model ----------------
+
+def devices(conn, name):
+    """The VM's device models as libvirt defined them: SCSI controllers, disk buses, NIC models."""
+    root = dx.parse(conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    return {"scsi": [c.get("model") for c in root.findall("devices/controller") if c.get("type") == "scsi"],
+            "disks": [d.find("target").get("bus") for d in root.findall("devices/disk")],
+            "nics": [i.find("model").get("type") for i in root.findall("devices/interface")]}
+
+
+def targets(conn, name):
+    root = dx.parse(conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    return [d.find("target").get("dev") for d in root.findall("devices/disk")]
+
+
+def define_imported(conn, tmp_path, spec):
+    """Define the VM an import in check mode decided, with real files for its disks (the test
+    driver's volumes are not files, so the conversion itself is the lab test's)."""
+    disks = []
+    for index, disk in enumerate(spec["disks"], 1):
+        path = appliances.raw_disk(str(tmp_path / ("%s-%d.raw" % (spec["name"], index))), guests.boot_sector("idle"), MIB)
+        disks.append({"path": path, "format": "raw", "bus": disk["bus"], "target": disk["target"]})
+    vm_ops.ensure(conn, dict(spec, disks=disks, state="present"))
+
+
+def import_check(conn, src, name, network_map):
+    _changed, result, _diff = import_ops.run(conn, dict(
+        uri=HOST, src=src, src_format="auto", name=name, pool="local", disk_format="qcow2", network_map=network_map,
+        keep_macs=False, overcommit=False, state="present", force=False), check_mode=True)
+    return result
+
+
+ROUND_TRIPS = [
+    ("vmware", {"scsi": "VirtualSCSI", "nics": ("E1000e", "E1000")},
+     {"scsi": ["vmpvscsi"], "disks": ["scsi", "scsi"], "nics": ["e1000e", "e1000"]}, "VirtualSCSI"),
+    ("vmware", {"scsi": "lsilogic", "nics": ("E1000", "E1000")},
+     {"scsi": ["lsilogic"], "disks": ["scsi", "scsi"], "nics": ["e1000", "e1000"]}, "lsilogic"),
+    ("vmware", {"scsi": "lsilogicsas", "nics": ("E1000", "E1000e")},
+     {"scsi": ["lsisas1068"], "disks": ["scsi", "scsi"], "nics": ["e1000", "e1000e"]}, "lsilogicsas"),
+    ("vbox", {"controller": "AHCI", "nic": "E1000"}, {"scsi": [], "disks": ["sata"], "nics": ["e1000"]}, None),
+    ("vbox", {"controller": "VirtioSCSI", "nic": "virtio"},
+     {"scsi": ["virtio-scsi"], "disks": ["scsi"], "nics": ["virtio"]}, "lsilogic"),
+    ("vbox", {"controller": "LsiLogicSas", "nic": "E1000"},
+     {"scsi": ["lsisas1068"], "disks": ["scsi"], "nics": ["e1000"]}, "lsilogicsas"),
+]
+
+
+@pytest.mark.parametrize("style, shape, expected, subtype", ROUND_TRIPS)
+def test_import_export_import_keeps_every_device_model(conn, tmp_path, style, shape, expected, subtype):
+    work = tmp_path / "src"
+    work.mkdir()
+    if style == "vmware":
+        ova = appliances.vmware_ova(str(work), "rt", [guests.boot_sector("idle")] * 2, **shape)
+        networks = {"VM Network": "lan", "Backend": "lan"}
+    else:
+        ova = appliances.virtualbox_ova(str(work), "rt", guests.boot_sector("idle"), **shape)
+        networks = {"NAT": "lan"}
+    first = import_check(conn, ova, "rt1", networks)
+    define_imported(conn, tmp_path, first["spec"])
+    assert devices(conn, "rt1") == expected
+    out = tmp_path / "out"
+    out.mkdir()
+    export_ops.run(conn, params(out, name="rt1"))
+    descriptor = ET.fromstring(import_ops.read({"src": str(out / "rt1.ova"), "src_format": "auto"})["package"].read(
+        "rt1.ovf", 10 ** 6))
+    subtypes = [i.findtext("{%s}ResourceSubType" % ovf_build.RASD) for i in descriptor.iter("{%s}Item" % ovf_build.OVF)
+                if i.findtext("{%s}ResourceType" % ovf_build.RASD) == "6"]
+    assert subtypes == ([subtype] if subtype else [])
+    second = import_check(conn, str(out / "rt1.ova"), "rt2", {"lan": "lan"})
+    define_imported(conn, tmp_path, second["spec"])
+    assert devices(conn, "rt2") == devices(conn, "rt1") == expected
+    assert targets(conn, "rt2") == targets(conn, "rt1")
+
+
+# --- no message from the catch-all ------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    ({"name": "nosuch"}, "no vm called 'nosuch'"), ({"name": ""}, ""), ({"name": "a\x00b"}, "name: holds a NUL"),
+    ({"dest": "relative/x.ova"}, "not an absolute path"), ({"dest": "/nonexistent/dir/x.ova"}, "does not exist"),
+    ({"dest": "/tmp/\x00/x.ova"}, ""), ({"format": "vhd", "dest": "/nonexistent"}, "dest is the directory"),
+    ({"timeout": 0}, "timeout: must be from 1"), ({"live": True, "timeout": 0.5}, "timeout"),
+    ({"format": "floppy"}, "format must be one of"),
+])
+def test_bad_input_never_reaches_the_catch_all(capsys, tmp_path, args, message):
+    base = {"uri": HOST, "name": "web1", "dest": str(tmp_path / "x.ova")}      # the module's own test:/// host
+    with patch_module_args(dict(base, **args)):
+        with pytest.raises(SystemExit):
+            vm_export.main()
+    out = json.loads(capsys.readouterr().out)
+    assert out.get("failed") and "Unexpected error" not in out["msg"] and message in out["msg"], out["msg"]
+
+
+def test_a_destination_that_is_a_directory_is_never_taken_for_the_ova(conn, vm, tmp_path):
+    (tmp_path / "out" / "exp.ova").mkdir(parents=True)
+    with pytest.raises(lc.VirtError, match="exp.ova exists and is not a regular file"):
+        export_ops.run(conn, params(tmp_path / "out"))          # the OVA would be out/exp.ova
+
+
+def test_a_vm_ovf_cannot_carry_is_refused_before_anything_is_converted(conn, tmp_path):
+    disks = [{"path": appliances.raw_disk(str(tmp_path / ("d%d.raw" % i)), guests.boot_sector("idle"), MIB),
+              "format": "raw", "bus": "virtio"} for i in range(16)]
+    vm_ops.ensure(conn, {"name": "many", "memory": "32MiB", "disks": disks})
+    with pytest.raises(lc.VirtError, match="vm many cannot be exported as an OVA: more than 15 disks on the SCSI"):
+        export_ops.run(conn, params(tmp_path / "many.ova", name="many"))
+    assert not os.path.exists(tmp_path / "many.ova")
+
+
+def test_without_qemu_img_the_failure_is_clear(conn, vm, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):
+        export_ops.run(conn, params(tmp_path / "x.ova"))
+    with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):
+        import_ops.run(conn, {"src": vm["boot"], "pool": "local", "name": "x"})

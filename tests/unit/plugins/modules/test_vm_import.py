@@ -8,6 +8,7 @@ tests/integration/test_appliance.py: the test driver's volumes are not files."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -189,7 +190,7 @@ def test_a_disk_whose_contents_are_not_its_declared_format(conn, ovas, tmp_path)
     text = text.replace('ovf:id="file2" ovf:size="%d"' % os.path.getsize(os.path.join(os.path.dirname(ovas["vmware"]), "app1-disk2.vmdk")),
                         'ovf:id="file2" ovf:size="%d"' % size)
     ova = repack(ova, str(tmp_path / "y.ova"), replace={"app1.ovf": text.encode()})
-    refused(conn, params(ova), "app1-disk2.vmdk is VMDK by the descriptor, but its contents are qcow2")
+    refused(conn, params(ova), "app1-disk2.vmdk is VMDK by the descriptor, but its contents are a qcow2 image")
 
 
 def test_a_truncated_member_is_refused_by_its_declared_size(conn, ovas, tmp_path):
@@ -244,7 +245,7 @@ def test_a_fixed_vhd_image_is_read_as_vhd(conn, tmp_path):
     assert (conversion["source_format"], conversion["virtual_size"]) == ("vpc", 3 * MIB)
     assert result["appliance"]["kind"] == "image" and result["spec"]["disks"][0]["bus"] == "virtio"
     refused(conn, params(vhd, name="hv", memory="64MiB", src_format="raw", network_map=None),
-            "d.img is raw by src_format, but its contents are VHD")
+            "d.img is raw by src_format, but its contents are a VHD image")
 
 
 @pytest.mark.parametrize("host_name, here, same", [("hv1", "hv1", True), ("hv1.lab.example", "hv1", True),
@@ -276,3 +277,134 @@ def test_module_bad_input(capsys, ovas, args, message):
     base = {"uri": HOST, "src": ovas["vmware"], "pool": "local", "network_map": MAP}
     out = run_module(dict(base, **args), capsys)
     assert out["failed"] and message in out["msg"], out["msg"]
+
+
+# --- imports that do not guess ----------------------------------------------------------------
+
+HTML = (b"<!DOCTYPE html>\n<html><head><title>Download failed</title></head>\n"
+        b"<body><p>Sign in to download this file.</p></body></html>\n") * 40
+
+
+def write(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+IMAGE = dict(name="img1", memory="64MiB", network_map=None)
+
+
+@pytest.mark.parametrize("filename, extra, message", [
+    ("page.ova", {}, "src: .*page.ova is not an OVA: an OVA is a tar archive, and this file looks like HTML text"),
+    ("page.bin", {"src_format": "ova"}, "is not an OVA: an OVA is a tar archive, and this file looks like HTML text"),
+    ("page.img", IMAGE, "page.img is no disk image format qemu-img reads: it looks like HTML text"),
+    ("page.raw", IMAGE, "page.raw is raw by its name, but it is no disk image: it looks like HTML text"),
+    ("page.vmdk", IMAGE, "page.vmdk is VMDK by its name, but it is no disk image: it looks like HTML text"),
+    ("page.img", dict(IMAGE, src_format="raw"), "page.img is raw by src_format, but it is no disk image: it looks like HTML"),
+    ("page.qcow2", dict(IMAGE, src_format="qcow2"), "is qcow2 by src_format, but it is no disk image: it looks like HTML"),
+    ("page.ovf", {}, "the descriptor is no XML document: it looks like HTML text"),
+    ("page.bin", {"src_format": "ovf"}, "the descriptor is no XML document: it looks like HTML text"),
+    ("page.img", {}, "looks like HTML text"),                     # without memory: the format is said first
+])
+def test_an_html_page_is_refused_for_what_it_is_before_anything_is_created(conn, tmp_path, filename, extra, message):
+    src = write(tmp_path / filename, HTML)
+    for check_mode in (True, False):
+        refused(conn, params(src, **extra), message, check_mode)
+
+
+@pytest.mark.parametrize("data, what", [
+    (gzip.compress, "a gzip-compressed file"),
+    (lambda raw: b"", "an empty file"),
+    (lambda raw: b"LibvirtQemudSave" + raw[16:], "a libvirt saved state"),
+])
+def test_other_files_are_refused_saying_what_they_look_like(conn, tmp_path, data, what):
+    raw = open(appliances.raw_disk(str(tmp_path / "d.raw"), guests.boot_sector("idle"), MIB), "rb").read()
+    for name in ("x.ova", "x.img", "x.vhd"):
+        refused(conn, params(write(tmp_path / name, data(raw)), **IMAGE), what)
+
+
+def test_a_raw_disk_needs_evidence_or_a_declaration(conn, tmp_path):
+    blank = appliances.raw_disk(str(tmp_path / "blank.img"), bytes(512), MIB)
+    refused(conn, params(blank, **IMAGE), "blank.img is no known disk image format, and it shows no partition table"
+            ".*only zeroes.*src_format: raw")
+    _changed, result, _diff = import_ops.run(conn, params(blank, src_format="raw", **IMAGE), check_mode=True)
+    assert result["conversions"][0]["source_format"] == "raw"
+    booting = appliances.raw_disk(str(tmp_path / "boot.img"), guests.boot_sector("idle"), MIB)
+    _changed, result, _diff = import_ops.run(conn, params(booting, **IMAGE), check_mode=True)
+    assert result["conversions"][0]["source_format"] == "raw"        # an MBR boot sector is evidence
+
+
+def test_a_tar_is_not_an_ovf_nor_a_disk(conn, ovas, tmp_path):
+    refused(conn, params(ovas["vmware"], src_format="ovf"), "is a tar archive \\(an OVA\\), not an OVF descriptor")
+    refused(conn, params(ovas["vmware"], src_format="vmdk", **IMAGE), "is VMDK by src_format, but it is no disk image:"
+            " it looks like a tar archive")
+
+
+def test_a_disk_of_an_ova_that_is_no_image_is_refused_with_what_it_looks_like(conn, ovas, tmp_path):
+    ova = repack(ovas["vmware"], str(tmp_path / "x.ova"), drop=("app1.mf",), replace={"app1-disk2.vmdk": HTML})
+    text = archive.open_package(ova).read("app1.ovf", 10 ** 6).decode()
+    size = os.path.getsize(os.path.join(os.path.dirname(ovas["vmware"]), "app1-disk2.vmdk"))
+    ova = repack(ova, str(tmp_path / "y.ova"), replace={"app1.ovf": text.replace(
+        'ovf:id="file2" ovf:size="%d"' % size, 'ovf:id="file2" ovf:size="%d"' % len(HTML)).encode()})
+    refused(conn, params(ova), "app1-disk2.vmdk is VMDK by the descriptor, but it is no disk image: it looks like HTML text")
+
+
+def test_a_descriptor_in_an_encoding_xml_cannot_read_is_refused(conn, ovas, tmp_path):
+    ova = repack(ovas["vmware"], str(tmp_path / "x.ova"), drop=("app1.mf",),
+                 replace={"app1.ovf": b'<?xml version="1.0" encoding="bogus"?><Envelope/>'})
+    refused(conn, params(ova), "the descriptor is not well-formed XML: unknown encoding")
+
+
+# --- no message from the catch-all ------------------------------------------------------------
+
+def huge_memory_ova(ovas, tmp_path):
+    text = archive.open_package(ovas["vmware"]).read("app1.ovf", 10 ** 6).decode()
+    text = text.replace("<rasd:VirtualQuantity>32</rasd:VirtualQuantity>", "<rasd:VirtualQuantity>%d</rasd:VirtualQuantity>"
+                        % (2 ** 62))
+    return repack(ovas["vmware"], str(tmp_path / "huge.ova"), drop=("app1.mf",), replace={"app1.ovf": text.encode()})
+
+
+def odd_digits_ova(ovas, tmp_path):
+    text = archive.open_package(ovas["vmware"]).read("app1.ovf", 10 ** 6).decode()
+    text = text.replace("<rasd:Address>0</rasd:Address>", "<rasd:Address>\u00b2</rasd:Address>")
+    text = text.replace('ovf:id="101"', 'ovf:id="\u00b9"')
+    return repack(ovas["vmware"], str(tmp_path / "odd.ova"), drop=("app1.mf",), replace={"app1.ovf": text.encode()})
+
+
+BAD_IMPORTS = [
+    ({"vcpus": 0}, "vcpus: must be at least 1"), ({"vcpus": -3}, "vcpus: must be at least 1"),
+    ({"memory": "0"}, "memory"), ({"memory": "-1GiB"}, "memory"), ({"memory": "1e400"}, "memory"),
+    ({"memory": "9999999999TiB"}, ""), ({"vcpus": 10 ** 12}, ""),
+    ({"name": "bad/name"}, "name"), ({"name": ""}, ""), ({"name": "x" * 300}, ""),
+    ({"pool": ""}, "pool"), ({"system": "nosuch"}, "no virtual system 'nosuch'"),
+    ({"configuration": "nosuch"}, "no deployment configuration 'nosuch'"),
+    ({"xml": "<domain><devices>"}, "xml"), ({"xml": "<notdomain/>"}, ""), ({"xml": "plain text"}, ""),
+    ({"network_map": {"VM Network": "nosuch", "Backend": None}}, "nosuch"),
+    ({"network_map": {"VM Network": 5}}, "network_map"), ({"src": "/nonexistent/x.ova"}, "does not exist"),
+    ({"src": "/"}, "not a file"), ({"src": "/dev/null"}, "not a file"),
+    ({"description": "\x00"}, ""), ({"tags": ["a\nb"]}, ""), ({"owner": "x" * 5000}, ""),
+    ({"interfaces": [{"network": None, "bridge": None}], "network_map": None}, ""),
+    ({"interfaces": [{"network": "lan", "mac": "zz:zz"}], "network_map": None}, ""),
+    ({"default_network": ""}, ""), ({"name": "a\x00b"}, "name: holds a character XML cannot carry"),
+    ({"network_map": {"VM Network": "a\x00", "Backend": None}}, "network_map['VM Network']: holds a character"),
+    ({"description": "\x00"}, "description: holds a character XML cannot carry"),
+    ({"src": "/tmp/\x00.ova"}, ""), ({"src_format": "vhdx"}, "is VHDX by src_format, but it is no disk image"),
+]
+
+
+def run_import_module(capsys, args):
+    base = {"uri": HOST, "pool": "local", "network_map": MAP}
+    return run_module(dict(base, **args), capsys)
+
+
+@pytest.mark.parametrize("args, message", BAD_IMPORTS)
+def test_bad_input_never_reaches_the_catch_all(capsys, ovas, args, message):
+    out = run_import_module(capsys, dict({"src": ovas["vmware"]}, **args))
+    assert out.get("failed"), out
+    assert "Unexpected error" not in out["msg"] and message in out["msg"], (out["msg"], out.get("exception"))
+
+
+@pytest.mark.parametrize("make", [huge_memory_ova, odd_digits_ova])
+def test_odd_descriptors_never_reach_the_catch_all(capsys, ovas, tmp_path, make):
+    out = run_import_module(capsys, {"src": make(ovas, tmp_path), "_ansible_check_mode": True})
+    assert "Unexpected error" not in out.get("msg", ""), out["msg"]

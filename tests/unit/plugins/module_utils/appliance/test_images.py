@@ -42,19 +42,20 @@ def qemu_img_probe(path):
     ("vmdk", "subformat=monolithicFlat", "vmdk"), ("qcow2", None, "qcow2"), ("vhdx", None, "vhdx"),
     ("vdi", None, "vdi"), ("raw", None, "raw"),
 ])
-def test_sniff_tells_each_format_qemu_img_writes(raw, tmp_path, fmt, options, expected):
+def test_identify_tells_each_format_qemu_img_writes(raw, tmp_path, fmt, options, expected):
     out = appliances.convert(raw, str(tmp_path / ("disk." + fmt)), fmt, options)
     member = archive.Member("disk", out, 0, os.path.getsize(out))
-    assert images.sniff(*images.read_ends(member)) == expected
+    seen = images.identify(member)
+    assert seen.fmt == expected and seen.kind == ("raw" if fmt == "raw" else "image")
 
 
-def test_a_fixed_vhd_is_probed_as_raw_by_qemu_img_but_not_by_sniff(raw, tmp_path):
+def test_a_fixed_vhd_is_probed_as_raw_by_qemu_img_but_not_by_identify(raw, tmp_path):
     """The trap: read as raw, the VHD footer would become part of the disk."""
     vhd = appliances.convert(raw, str(tmp_path / "fixed.vhd"), "vpc", "subformat=fixed,force_size=on")
     assert qemu_img_probe(vhd) == "raw"
     assert os.path.getsize(vhd) == os.path.getsize(raw) + 512
     member = archive.Member("fixed.vhd", vhd, 0, os.path.getsize(vhd))
-    fmt = images.sniff(*images.read_ends(member))
+    fmt = images.identify(member).fmt
     assert fmt == "vpc"
     info = images.info(images.source_spec(member, fmt, whole_file=True), "read")
     assert info["virtual-size"] == os.path.getsize(raw)
@@ -79,7 +80,7 @@ def test_a_streamoptimized_vmdk_is_read_from_inside_a_tar_at_its_offset(raw, tmp
         tar.add(vmdk, arcname="d.vmdk")
     member = archive.open_package(ova).member("d.vmdk")
     assert member.offset > 0
-    assert images.sniff(*images.read_ends(member)) == "vmdk"
+    assert images.identify(member).fmt == "vmdk"
     spec = images.source_spec(member, "vmdk", whole_file=False)
     assert json.loads(spec[5:])["file"] == {"driver": "raw", "offset": member.offset, "size": member.size,
                                             "file": {"driver": "file", "filename": ova}}
@@ -112,6 +113,7 @@ def test_import_command_writes_into_the_existing_volume():
 
 
 @pytest.mark.parametrize("name, fmt", [("a.VMDK", "vmdk"), ("a.vhd", "vpc"), ("a.vhdx", "vhdx"), ("a.img", None),
-                                       ("a.qcow2", "qcow2"), ("a.iso", "raw"), ("a.bin", None)])
+                                       ("a.qcow2", "qcow2"), ("a.iso", "raw"), ("a.bin", None),
+                                       ("a.qcow", None)])
 def test_format_by_extension(name, fmt):
     assert images.format_by_extension(name) == fmt

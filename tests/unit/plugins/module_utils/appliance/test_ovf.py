@@ -201,9 +201,11 @@ def test_our_own_hints_section_is_read():
         '<hotiron:Spec xmlns:hotiron="https://hotiron.example/virt/1" ovf:required="false"><Info>x</Info>'
         '<hotiron:os>windows</hotiron:os><hotiron:disk diskId="vmdisk1" bus="virtio" target="vda"/>'
         '<hotiron:nic item="11" model="virtio"/><hotiron:tag>web</hotiron:tag><hotiron:tag>prod</hotiron:tag>'
+        '<hotiron:controller item="3" type="scsi" model="virtio-scsi"/>'
         '<hotiron:owner>team-a</hotiron:owner></hotiron:Spec></VirtualSystem>'))
     assert ovf.parse(text)["hints"] == {"os": "windows", "disks": {"vmdisk1": {"bus": "virtio", "target": "vda", "index": None}},
                                         "nics": {"11": {"model": "virtio"}},
+                                        "controllers": {"3": {"type": "scsi", "model": "virtio-scsi"}},
                                         "metadata": {"tags": ["web", "prod"], "owner": "team-a"}}
 
 

@@ -50,7 +50,7 @@ def test_read_back_gives_the_same_vm():
     assert model["os"] == {"cim_id": 101, "type": "otherLinux64Guest", "description": None, "family": "linux", "bits": 64}
     assert model["hints"] == {"os": "linux", "disks": {"vmdisk1": {"bus": "virtio", "target": "vda", "index": 1},
                                                        "vmdisk2": {"bus": "sata", "target": "sda", "index": 2}},
-                              "nics": {"7": {"model": "virtio"}, "8": {"model": "e1000e"}},
+                              "nics": {"7": {"model": "virtio"}, "8": {"model": "e1000e"}}, "controllers": {},
                               "metadata": {"tags": ["web", "prod"], "resource_group": "rg1"}}
     assert model["ignored"] == [] and model["networks"] == ["lan", "dmz"]
 
@@ -126,3 +126,29 @@ def test_text_is_escaped():
     text = ovf_build.build(spec(description='a <b> & "c"', nics=[{"network": "net & co", "model": "e1000"}]))
     model = ovf.parse(text)
     assert model["description"] == 'a <b> & "c"' and model["networks"] == ["net & co"]
+
+
+@pytest.mark.parametrize("scsi_model, subtype", [
+    ("vmpvscsi", "VirtualSCSI"), ("lsilogic", "lsilogic"), ("lsisas1068", "lsilogicsas"),
+    ("virtio-scsi", "lsilogic"),        # what VMware and VirtualBox have; the hint keeps virtio-scsi
+])
+def test_the_scsi_controller_model_is_written_and_recorded(scsi_model, subtype):
+    disks = [dict(spec()["disks"][0], bus="scsi", target="sda"), spec()["disks"][1]]
+    text = ovf_build.build(spec(scsi_model=scsi_model, disks=disks))
+    root, found = items(text)
+    scsi = [i for i in found if i.find(RASD + "ResourceType").text == "6"]
+    assert [i.find(RASD + "ResourceSubType").text for i in scsi] == [subtype]
+    model = ovf.parse(text)
+    item = scsi[0].find(RASD + "InstanceID").text
+    assert model["hints"]["controllers"] == {item: {"type": "scsi", "model": scsi_model}}
+    assert model["disks"][0]["controller"]["instance"] == item
+
+
+def test_a_profile_the_builder_does_not_know_is_other():
+    root = ET.fromstring(ovf_build.build(spec(os={"profile": "plan9", "bits": 64})))
+    assert root.find("%sVirtualSystem/%sOperatingSystemSection" % (OVF, OVF)).get(OVF + "id") == "1"
+
+
+def test_more_scsi_disks_than_a_controller_holds_is_a_build_error():
+    with pytest.raises(ovf_build.BuildError, match="more than 15 disks on the SCSI controller"):
+        ovf_build.controller_plan([{"bus": "virtio", "target": "vd%s" % c} for c in "abcdefghijklmnop"], None)

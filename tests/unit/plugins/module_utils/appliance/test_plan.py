@@ -170,3 +170,47 @@ def test_an_unusable_appliance_name_asks_for_a_name():
     model["name"] = "!!!"
     with pytest.raises(plans.PlanError, match="name: the appliance names no VM usable as a VM name .'!!!'.: give a name"):
         decide(model)
+
+
+def pvscsi_model(hint_bus):
+    """A VMware appliance on PVSCSI, as VMware writes it (``hint_bus`` None) or as this collection's
+    own export writes it (a bus hint for each disk)."""
+    text = appliances.descriptor("vmware-ovf1.ovf", NAME="app1", DISK1_FILE_SIZE=1000, DISK2_FILE_SIZE=2000,
+                                 DISK1_MIB=4, DISK2_MIB=2, VCPUS=2, MEMORY_MIB=48, FIRMWARE="bios")
+    text = text.replace("<rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>",
+                        "<rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType>")
+    if hint_bus:
+        text = text.replace("</VirtualSystem>", (
+            '<hotiron:Spec xmlns:hotiron="https://hotiron.example/virt/1" ovf:required="false"><Info>x</Info>'
+            '<hotiron:disk diskId="vmdisk1" bus="%s" target="sda" index="1"/>'
+            '<hotiron:disk diskId="vmdisk2" bus="%s" target="sdb" index="2"/></hotiron:Spec></VirtualSystem>'
+            % (hint_bus, hint_bus)))
+    return ovf.parse(text)
+
+
+@pytest.mark.parametrize("hint_bus, disk_bus", [(None, None), ("scsi", None), (None, "scsi"), ("scsi", "scsi")])
+def test_the_scsi_controller_model_is_kept_whoever_chose_the_bus(hint_bus, disk_bus):
+    """The lost controller: a bus hint (every export of this collection writes one) or disk_bus
+    used to drop the controller's model, and PVSCSI came back as LSI Logic."""
+    vm = decide(pvscsi_model(hint_bus), disk_bus=disk_bus)["vm"]
+    assert [d["bus"] for d in vm["disks"]] == ["scsi", "scsi"]
+    assert vm["xml"] == "<domain><devices><controller type='scsi' index='0' model='vmpvscsi'/></devices></domain>"
+
+
+def test_disks_moved_off_scsi_need_no_scsi_controller():
+    assert decide(pvscsi_model("virtio"))["vm"]["xml"] is None
+    assert decide(pvscsi_model(None), disk_bus="sata")["vm"]["xml"] is None
+
+
+def test_a_recorded_libvirt_controller_model_wins_over_the_ovf_subtype():
+    model = pvscsi_model("scsi")
+    model["hints"]["controllers"] = {"3": {"type": "scsi", "model": "virtio-scsi"}}
+    assert "model='virtio-scsi'" in decide(model)["vm"]["xml"]
+    model["hints"]["controllers"] = {"3": {"type": "scsi", "model": "x' onload='y"}}   # not a libvirt model
+    assert "model='vmpvscsi'" in decide(model)["vm"]["xml"]
+
+
+def test_a_nic_model_hint_the_vm_spec_cannot_declare_falls_back_to_the_descriptor():
+    model = vmware_model()
+    model["hints"] = {"nics": {"11": {"model": "ne2k_pci"}, "12": {"model": "virtio"}}}
+    assert [n["model"] for n in decide(model)["vm"]["interfaces"]] == ["e1000", "virtio"]
