@@ -20,6 +20,9 @@ Two more rules are checked here, once for every module, because Ansible's types 
   floats, and NaN compares false with everything, so it would pass every range (a deadline that
   never fires, a host "unreachable for nan seconds").  Every float anywhere in the parameters
   (typed options, ``raw`` values, items of lists and dicts) must be finite;
+- text is text libvirt and XML can carry: no NUL and no control character but tab, line feed
+  and carriage return, in any string at any depth (a NUL passed the checks of a check-mode run and
+  crashed the real one inside libvirt);
 - a collection is not empty where one is needed: ``min_items`` on a ``list`` or ``dict`` option
   (a resource group's ``hosts``) is its least number of entries;
 - ``string_values`` on a ``dict`` option: every value is a non-empty string (a host's URI; a null
@@ -31,8 +34,11 @@ Pure: no Ansible, no libvirt.
 from __future__ import annotations
 
 import math
+import re
 
 RANGE_KEYS = ("min", "max", "min_items", "string_values")
+# What XML 1.0 cannot hold (and libvirt, whose strings end at a NUL, cannot either).
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def split(spec):
@@ -72,21 +78,25 @@ def _num(value):
 def check(params, table, prefix=""):
     """Messages for every non-finite number of ``params`` and every value outside the ranges of
     ``table``, in spec order."""
-    problems = non_finite(params, prefix) if not prefix else []
+    problems = unfit(params, prefix) if not prefix else []
     return problems + _check_ranges(params, table, prefix)
 
 
-def non_finite(value, path=""):
-    """``path: must be a finite number, got nan`` for every NaN or infinity in ``value``
+def unfit(value, path=""):
+    """A message for every NaN or infinity and every string XML cannot carry in ``value``
     (nested dicts and lists walked; the path names the option as the user wrote it)."""
+    where = path or "value"
     if isinstance(value, float):
-        return [] if math.isfinite(value) else ["%s: must be a finite number, got %s" % (path or "value", value)]
+        return [] if math.isfinite(value) else ["%s: must be a finite number, got %s" % (where, value)]
+    if isinstance(value, str):
+        return ["%s: holds a character XML and libvirt cannot carry (a NUL or another control character)" % where] \
+            if NOT_XML.search(value) else []
     if isinstance(value, dict):
         return [problem for key, item in value.items()
-                for problem in non_finite(item, "%s.%s" % (path, key) if path else str(key))]
+                for problem in unfit(item, "%s.%s" % (path, key) if path else str(key))]
     if isinstance(value, (list, tuple)):
         return [problem for index, item in enumerate(value)
-                for problem in non_finite(item, "%s[%d]" % (path, index))]
+                for problem in unfit(item, "%s[%d]" % (path, index))]
     return []
 
 
@@ -126,7 +136,7 @@ def _check_value(path, value, low, high):
         if isinstance(item, bool) or not isinstance(item, (int, float)):
             continue  # a type error, which the type check reports
         if isinstance(item, float) and not math.isfinite(item):
-            continue  # reported once by non_finite
+            continue  # reported once by unfit
         if (low is not None and item < low) or (high is not None and item > high):
             problems.append("%s: must be %s, got %s" % (where, describe(low, high), _num(item)))
     return problems

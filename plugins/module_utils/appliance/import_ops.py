@@ -77,8 +77,6 @@ def src_kind(params, tar, seen):
 def read(params):
     """The package and its appliance model: the descriptor read, nothing verified yet."""
     src = params["src"]
-    if "\x00" in src:
-        _fail("src: holds a NUL character")
     if not os.path.isabs(src):
         _fail("src: %r is not an absolute path" % src)
     if not os.path.isfile(src):
@@ -188,30 +186,8 @@ def _decide_format(disk, href, seen):
     return formats.decide(images.format_by_extension(href), "its name", seen, href)
 
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _text_options(value, path):
-    """The first option (by path) whose text XML cannot carry (a NUL, a control character):
-    libvirt would refuse the definition after the volumes were made, and check mode could not
-    tell."""
-    if isinstance(value, str):
-        return path if _NOT_XML.search(value) else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _text_options(item, "%s[%r]" % (path, key) if isinstance(key, str) else "%s[%d]" % (path, key))
-        if found:
-            return found
-    return None
-
-
 def _plan_options(params):
-    for key in ("name", "description", "tags", "owner", "resource_group", "network_map", "default_network",
-                "interfaces", "system", "configuration", "xml"):
-        found = _text_options(params.get(key), key)
-        if found:
-            raise plans.PlanError(None, "%s: holds a character XML cannot carry (a NUL or another control"
-                                  " character)" % found)
+    # Text XML cannot carry (a NUL, a control character) never gets here: module_base refuses it.
     options = dict(params)
     if params.get("memory") is not None:
         try:
@@ -245,8 +221,6 @@ def run(conn, params, check_mode=False):
         images.require_qemu_img()
     except images.ImageError as err:
         raise lc.VirtError(str(err)) from None
-    if params.get("name") and _NOT_XML.search(params["name"]):
-        _fail("name: holds a character XML cannot carry (a NUL or another control character)")
     found = read(params)
     try:
         name = plans.vm_name(found["model"], params)
@@ -260,6 +234,7 @@ def run(conn, params, check_mode=False):
     pool_type, pool_path = _pool_info(conn, params["pool"])
     prepared = prepare(params, found)
     decided = prepared["plan"]
+    _check_networks(conn, params, decided["vm"].get("interfaces") or [])
     vm_params = dict(decided["vm"], state=params.get("state") or "present")
     result = _result(prepared)
     for conversion in result["conversions"]:
@@ -368,6 +343,24 @@ def _existing(conn, dom, name):
         vm = {"name": name, "uuid": dom.UUIDString(), "state": guest.state()[0]}
     return {"plan": [], "conversions": [], "appliance": None, "manifest": None, "spec": None,
             "notes": ["vm %s exists: nothing imported (force replaces it)" % name], "warnings": [], "vm": vm}
+
+
+def _network_option(params, index, network):
+    """The option the user named ``network`` with, for the NIC at ``index``."""
+    if params.get("interfaces") is not None:
+        return "interfaces[%d].network" % index
+    for source, mapped in (params.get("network_map") or {}).items():
+        if mapped == network:
+            return "network_map.%s" % source
+    return "default_network"
+
+
+def _check_networks(conn, params, nics):
+    """Every network the NICs join exists on the host, or the option that named it is refused."""
+    for index, nic in enumerate(nics):
+        network = nic.get("network")
+        if network and lc.lookup_network(conn, network) is None:
+            _fail("%s: no network called %r on %s" % (_network_option(params, index, network), network, lc.safe_uri(conn)))
 
 
 def _check_host(conn):

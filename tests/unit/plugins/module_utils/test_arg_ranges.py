@@ -103,3 +103,13 @@ def test_string_values_refuses_null_and_empty_uris():
     assert arg_ranges.check({"hosts": {"hv1": "qemu:///system", "hv2": None, "hv3": " ", "hv4": 5}}, table) == [
         "hosts.hv2: must be a non-empty string, got None", "hosts.hv3: must be a non-empty string, got ' '",
         "hosts.hv4: must be a non-empty string, got 5"]
+
+
+@pytest.mark.parametrize("params, problems", [
+    ({"name": "a\x00b"}, ["name: holds a character XML and libvirt cannot carry (a NUL or another control character)"]),
+    ({"tuning": {"mode": "\x1b[31m"}}, ["tuning.mode: holds a character XML and libvirt cannot carry (a NUL or another control character)"]),
+    ({"disks": [{"path": "/x\x07"}]}, ["disks[0].path: holds a character XML and libvirt cannot carry (a NUL or another control character)"]),
+    ({"name": "two\nlines\tand\r tabs, ünïcödé ✓"}, []),
+])
+def test_text_libvirt_cannot_carry_is_refused(params, problems):
+    assert arg_ranges.check(params, arg_ranges.split(SPEC)[1]) == problems

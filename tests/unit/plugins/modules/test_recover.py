@@ -92,7 +92,7 @@ def refused(out):
      "fencing.hv2.options.method holds a line break"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "ip": "10.0.0.1\r"}]}, "fencing.hv2.ip holds a line break"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "username": "a\x00b"}]},
-     "fencing.hv2.username holds a control character"),
+     "fencing[0].username: holds a character XML and libvirt cannot carry"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"ssl": {"a": 1}}}]},
      "fencing.hv2.options.ssl: a string, number or boolean, not a dict"),
     ({"fencing": [{"host": "hv2", "agent": "fence_ipmilan", "options": {"delay": float("nan")}}]},

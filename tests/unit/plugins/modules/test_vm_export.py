@@ -288,7 +288,7 @@ def test_import_export_import_keeps_every_device_model(conn, tmp_path, style, sh
 # --- no message from the catch-all ------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    ({"name": "nosuch"}, "no vm called 'nosuch'"), ({"name": ""}, ""), ({"name": "a\x00b"}, "name: holds a NUL"),
+    ({"name": "nosuch"}, "no vm called 'nosuch'"), ({"name": ""}, ""), ({"name": "a\x00b"}, "name: holds a character XML and libvirt cannot carry"),
     ({"dest": "relative/x.ova"}, "not an absolute path"), ({"dest": "/nonexistent/dir/x.ova"}, "does not exist"),
     ({"dest": "/tmp/\x00/x.ova"}, ""), ({"format": "vhd", "dest": "/nonexistent"}, "dest is the directory"),
     ({"timeout": 0}, "timeout: must be from 1"), ({"live": True, "timeout": 0.5}, "timeout"),

@@ -385,9 +385,9 @@ BAD_IMPORTS = [
     ({"description": "\x00"}, ""), ({"tags": ["a\nb"]}, ""), ({"owner": "x" * 5000}, ""),
     ({"interfaces": [{"network": None, "bridge": None}], "network_map": None}, ""),
     ({"interfaces": [{"network": "lan", "mac": "zz:zz"}], "network_map": None}, ""),
-    ({"default_network": ""}, ""), ({"name": "a\x00b"}, "name: holds a character XML cannot carry"),
-    ({"network_map": {"VM Network": "a\x00", "Backend": None}}, "network_map['VM Network']: holds a character"),
-    ({"description": "\x00"}, "description: holds a character XML cannot carry"),
+    ({"default_network": ""}, ""), ({"name": "a\x00b"}, "name: holds a character XML and libvirt cannot carry"),
+    ({"network_map": {"VM Network": "a\x00", "Backend": None}}, "network_map.VM Network: holds a character"),
+    ({"description": "\x00"}, "description: holds a character XML and libvirt cannot carry"),
     ({"src": "/tmp/\x00.ova"}, ""), ({"src_format": "vhdx"}, "is VHDX by src_format, but it is no disk image"),
 ]
 
@@ -408,3 +408,11 @@ def test_bad_input_never_reaches_the_catch_all(capsys, ovas, args, message):
 def test_odd_descriptors_never_reach_the_catch_all(capsys, ovas, tmp_path, make):
     out = run_import_module(capsys, {"src": make(ovas, tmp_path), "_ansible_check_mode": True})
     assert "Unexpected error" not in out.get("msg", ""), out["msg"]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_missing_default_network_is_named_as_the_user_gave_it(capsys, ovas, check):
+    out = run_module({"uri": HOST, "src": ovas["vmware"], "pool": "local", "default_network": "nonet",
+                      "_ansible_check_mode": check}, capsys)
+    assert out["failed"] and out["msg"].startswith("default_network: no network called 'nonet'"), out["msg"]
+    assert "interfaces[" not in out["msg"]
