@@ -12,6 +12,8 @@ exactly the same input.  Numbers carry their ranges (``min``/``max``, see
 from __future__ import annotations
 
 MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
+# The NIC models a VM spec can declare (vm_spec.NIC_MODELS says the same; a unit test checks).
+NIC_MODEL_CHOICES = ["virtio", "e1000e", "e1000", "rtl8139", "vmxnet3", "pcnet"]
 
 
 def vm_options():
@@ -25,7 +27,7 @@ def vm_options():
         readonly=dict(type="bool", default=False), boot_order=dict(type="int", min=1, max=64), target=dict(type="str"),
     )
     nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
-               model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]))
+               model=dict(type="str", choices=list(NIC_MODEL_CHOICES)))
     return dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present",

@@ -37,7 +37,7 @@ CPU_MODES = ("host-passthrough", "host-model", "custom")
 DISK_BUSES = ("virtio", "sata", "scsi", "ide", "usb")
 DISK_FORMATS = ("raw", "qcow2")
 DISK_CACHES = ("default", "none", "writethrough", "writeback", "directsync", "unsafe")
-NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
+NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139", "vmxnet3", "pcnet")  # pcnet, vmxnet3: imported VMware guests
 GRAPHICS = ("none", "vnc", "spice")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")

@@ -151,7 +151,7 @@ options:
       model:
         description: NIC model (default from the O(os) profile).
         type: str
-        choices: [virtio, e1000e, e1000, rtl8139]
+        choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
       mac:
         description: MAC address; generated when left out.
         type: str

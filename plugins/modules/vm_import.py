@@ -114,7 +114,7 @@ options:
       model:
         description: NIC model.
         type: str
-        choices: [virtio, e1000e, e1000, rtl8139]
+        choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
       mac:
         description: MAC address; generated when left out.
         type: str
@@ -131,7 +131,7 @@ options:
   nic_model:
     description: Use this NIC model instead of the appliance's.
     type: str
-    choices: [virtio, e1000e, e1000, rtl8139]
+    choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
   vcpus:
     description: vCPUs, instead of the appliance's (at least V(1)).
     type: int
@@ -265,14 +265,14 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base, vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
 
 
 def argument_spec():
     spec = module_base.connection_argument_spec()
     nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
-               model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]))
+               model=dict(type="str", choices=list(vm_args.NIC_MODEL_CHOICES)))
     spec.update(
         src=dict(type="path", required=True),
         src_format=dict(type="str", default="auto",
@@ -284,7 +284,7 @@ def argument_spec():
         interfaces=dict(type="list", elements="dict", options=nic),
         keep_macs=dict(type="bool", default=False),
         disk_bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide"]),
-        nic_model=dict(type="str", choices=["virtio", "e1000e", "e1000", "rtl8139"]),
+        nic_model=dict(type="str", choices=list(vm_args.NIC_MODEL_CHOICES)),
         vcpus=dict(type="int", min=1), memory=dict(type="str"),
         firmware=dict(type="str", choices=["bios", "uefi"]),
         os=dict(type="str", choices=["linux", "windows", "other"]),

@@ -79,3 +79,9 @@ def test_validate_normalises():
 
 def test_human():
     assert [vv.human(x) for x in (GIB, 3 * MIB, 1536 * MIB, 7)] == ["1GiB", "3MiB", "1536MiB", "7B"]
+
+
+def test_the_nic_models_of_the_argument_spec_are_the_spec_s():
+    from ansible_collections.hotiron.virt.plugins.module_utils import vm_args, vm_spec
+    assert tuple(vm_args.NIC_MODEL_CHOICES) == vm_spec.NIC_MODELS
+    assert vm_args.vm_options()["interfaces"]["options"]["model"]["choices"] == list(vm_spec.NIC_MODELS)
