@@ -102,7 +102,32 @@ def apply(root, spec, resolved, creating):
     dx.write_metadata(root, meta)
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
+    _address_pvscsi_disks(devices)
     return root
+
+
+def _address_pvscsi_disks(devices):
+    """Each disk on a VMware PVSCSI controller on a SCSI target of its own, LUN 0.
+
+    libvirt puts the second disk of a SCSI controller on target 0, unit 1; QEMU's pvscsi serves
+    LUN 0 only ("bad scsi device lun: 1") and the guest would not start.  Only a definition whose
+    one SCSI controller is ``vmpvscsi`` is touched, only disks without an address, and the targets
+    already taken are kept (a second run changes nothing)."""
+    controllers = [c for c in devices.findall("controller") if c.get("type") == "scsi"]
+    if len(controllers) != 1 or controllers[0].get("model") != "vmpvscsi":
+        return
+    index = controllers[0].get("index", "0")
+    disks = [d for d in devices.findall("disk")
+             if d.find("target") is not None and d.find("target").get("bus") == "scsi"]
+    taken = {int(a.get("target", "0")) for a in (d.find("address") for d in disks)
+             if a is not None and a.get("type") == "drive" and a.get("target", "0").isdigit()}
+    free = (n for n in range(65536) if n not in taken)
+    for disk in disks:
+        if disk.find("address") is None:
+            address = dx.find_or_create(disk, "address")
+            for key, value in (("type", "drive"), ("controller", index), ("bus", "0"), ("target", str(next(free))),
+                               ("unit", "0")):
+                address.set(key, value)
 
 
 def _apply_memory(root, spec, creating):

@@ -370,11 +370,9 @@ def test_import_export_import_keeps_the_controllers_and_nics_and_boots(env, run_
         wait_for_marker(env["host"], copy, "RT-ONE", timeout=120)   # it boots its first disk on that controller
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: libvirt gives the second disk on a vmpvscsi controller LUN 1"
-                   " (target 0), which QEMU's pvscsi refuses ('bad scsi device lun: 1'); the import must give each"
-                   " PVSCSI disk its own SCSI target (the OVF's AddressOnParent), which needs drive addresses in"
-                   " the VM spec")
 def test_a_pvscsi_appliance_with_two_disks_starts(env, run_module):
+    """libvirt would give the second disk of a vmpvscsi controller LUN 1, which QEMU's pvscsi refuses
+    ('bad scsi device lun: 1'): each PVSCSI disk gets a SCSI target of its own."""
     name = PREFIX + "pvscsi2"
     ova = appliances.vmware_ova(workdir(env, "pvscsi2"), name, [marker_sector("PV-ONE"), marker_sector("PV-TWO")],
                                 scsi="VirtualSCSI")
@@ -382,6 +380,8 @@ def test_a_pvscsi_appliance_with_two_disks_starts(env, run_module):
                                                               xml=com2(name)), host="hv1")
     assert result["changed"] and not result.get("failed"), result.get("msg")
     wait_for_marker(env["host"], name, "PV-ONE", timeout=120)
+    targets = [d.find("address").get("target") for d in dom_xml(env["conn"].lookupByName(name)).findall("devices/disk")]
+    assert targets == ["0", "1"]
 
 
 def test_an_html_page_saved_as_an_ova_or_an_image_is_refused_and_leaves_nothing(env, run_module):

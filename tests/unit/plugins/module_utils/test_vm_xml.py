@@ -169,3 +169,34 @@ def test_assign_targets(bus, device, first):
 def test_assign_targets_skips_explicit_ones():
     disks = vs.validate(params(disks=[{"path": "/a"}, {"path": "/b", "target": "vda"}]))["disks"]
     assert [d["target"] for d in vx.assign_targets(disks, "virtio")] == ["vdb", "vda"]
+
+
+PVSCSI = "<domain><devices><controller type='scsi' index='0' model='vmpvscsi'/></devices></domain>"
+TWO_SCSI = [{"pool": "p", "volume": "a.qcow2", "size": "1GiB", "bus": "scsi"},
+            {"pool": "p", "volume": "b.qcow2", "size": "1GiB", "bus": "scsi"},
+            {"pool": "p", "volume": "c.qcow2", "size": "1GiB", "bus": "virtio"}]
+
+
+def _drive_addresses(root):
+    return [(d.find("target").get("dev"), dict(d.find("address").attrib) if d.find("address") is not None else None)
+            for d in root.findall("devices/disk")]
+
+
+def test_each_pvscsi_disk_gets_a_target_of_its_own_at_lun_0():
+    root = build(disks=TWO_SCSI, xml=PVSCSI)
+    drive = {"type": "drive", "controller": "0", "bus": "0", "unit": "0"}
+    assert _drive_addresses(root) == [("sda", dict(drive, target="0")), ("sdb", dict(drive, target="1")), ("vda", None)]
+    again = dx.normalise(build(root=dx.clone(root), creating=False, disks=TWO_SCSI, xml=PVSCSI))
+    assert again == dx.normalise(root)                         # a second run changes nothing
+
+
+def test_a_taken_target_is_kept_and_other_scsi_controllers_are_left_to_libvirt():
+    root = build(disks=TWO_SCSI, xml=PVSCSI)
+    root.find("devices/disk/address").set("target", "5")   # as libvirt or a user left it
+    for disk in root.findall("devices/disk"):
+        if disk.find("target").get("dev") == "sdb":
+            disk.remove(disk.find("address"))
+    build(root=root, creating=False, disks=TWO_SCSI, xml=PVSCSI)
+    assert [a["target"] for _dev, a in _drive_addresses(root) if a] == ["5", "0"]
+    lsi = build(disks=TWO_SCSI, xml=PVSCSI.replace("vmpvscsi", "lsilogic"))
+    assert [a for _dev, a in _drive_addresses(lsi)] == [None, None, None]
