@@ -26,7 +26,7 @@ from lab import Lab  # noqa: E402
 from bench_migrate import domain_xml, settle, src_link  # noqa: E402
 
 src_link()
-from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops import run_host_maintenance  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.maintenance_ops import run_host_maintenance  # noqa: E402
 
 
 def params(lab, state, concurrency):

@@ -133,7 +133,7 @@ def startup(src, dest, workdir, runs=5):
 
 def run_library(src, dest, name, _workdir, bandwidth):
     sys.path.insert(0, src_link())
-    from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops
+    from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops
 
     params = dict(migrate_ops.tuning_defaults(), uri=src.uri, name=name, dest_uri=dest.uri, dest=None, hosts=None,
                   migration_address="tcp://" + dest.address, live=True, copy_storage="auto", bandwidth=bandwidth,

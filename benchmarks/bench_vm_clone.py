@@ -45,7 +45,7 @@ if not os.path.islink(LINK):
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx  # noqa: E402
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc  # noqa: E402
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops  # noqa: E402
 
 POOL = "bench"
 TEMPLATE = "bench-tmpl"

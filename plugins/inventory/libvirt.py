@@ -106,7 +106,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_inventory
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import inventory as vm_inventory
 
 SOURCES = {"lease": 0, "agent": 1, "arp": 2}     # VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_*
 

@@ -215,7 +215,7 @@ libvirt_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.host_facts import gather
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.facts_ops import gather
 
 
 def main():

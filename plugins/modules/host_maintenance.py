@@ -145,8 +145,8 @@ unreachable_hosts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hotiron.virt.plugins.module_utils.maintenance_ops import run_host_maintenance
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.maintenance_ops import run_host_maintenance
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
 from ansible_collections.hotiron.virt.plugins.module_utils.module_base import conclude, connection_argument_spec, run_module, split_ranges
 
 

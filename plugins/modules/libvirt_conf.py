@@ -117,7 +117,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import files
-from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_conf import apply
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.libvirt_conf import apply
 
 
 def plan(path, settings, mode):

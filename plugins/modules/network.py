@@ -210,7 +210,7 @@ libvirt_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.network_ops import ensure_network
+from ansible_collections.hotiron.virt.plugins.module_utils.network.network_ops import ensure_network
 
 
 def argument_spec():

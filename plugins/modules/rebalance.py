@@ -208,7 +208,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.rebalance_ops import run_rebalance
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
 
 
 def argument_spec():

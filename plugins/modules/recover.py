@@ -300,7 +300,7 @@ import math
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import HOST_LIMITS_SPEC
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops import run_recover
 
 

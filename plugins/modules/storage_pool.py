@@ -339,7 +339,7 @@ libvirt_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.pool_ops import ensure_pool
+from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_ops import ensure_pool
 
 
 def argument_spec():

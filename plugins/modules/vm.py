@@ -364,8 +364,8 @@ restart_pending:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_args
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 
 
 def argument_spec():

@@ -265,7 +265,8 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hotiron.virt.plugins.module_utils import module_base, vm_args
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
 
 

@@ -239,7 +239,7 @@ import datetime
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
 
 
 def expiry_date(value):

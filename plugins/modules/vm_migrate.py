@@ -190,7 +190,7 @@ events:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module, split_ranges
-from ansible_collections.hotiron.virt.plugins.module_utils.migrate_ops import (
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import (
     HOST_LIMITS_SPEC,
     migration_diff,
     run_vm_migrate,

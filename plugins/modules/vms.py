@@ -120,7 +120,7 @@ vms:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_batch
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import batch_ops as vm_batch
 
 
 def argument_spec():

@@ -235,7 +235,7 @@ libvirt_error:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.volume_ops import WIPE_ALGORITHMS, ensure_volume
+from ansible_collections.hotiron.virt.plugins.module_utils.storage.volume_ops import WIPE_ALGORITHMS, ensure_volume
 
 
 def argument_spec():

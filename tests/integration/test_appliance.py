@@ -22,7 +22,7 @@ import pytest
 from storage_helpers import marker_sector, outside_path, serial_log, wait_for_marker
 
 import appliances  # tests/lab/appliances.py
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh
 
 pytestmark = pytest.mark.lab
 

@@ -25,7 +25,7 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
 from lab import tcp_open, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.join(ROOT, "build", "src"))
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx  # noqa: E402
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc  # noqa: E402
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops  # noqa: E402
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh  # noqa: E402
 
 pytestmark = pytest.mark.lab
 

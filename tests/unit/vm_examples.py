@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_host as vh
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_xml as vx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 
 CAPS = """<capabilities><host/>
   <guest><os_type>hvm</os_type><arch name='x86_64'>

@@ -27,11 +27,11 @@ import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
-from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
-from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import plan as plans

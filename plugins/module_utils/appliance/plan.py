@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 
 BUS_OF = {"ide": "ide", "scsi": "scsi", "sata": "sata", "virtio": "virtio", "nvme": "sata"}
 # OVF SCSI controller model -> libvirt <controller type='scsi' model=...>.  QEMU has no

@@ -27,12 +27,12 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
-    checkpoints,
-    images,
+    checkpoints_ops as checkpoints,
+    images_ops as images,
     layout,
     records,
     retention,
-    store,
+    store_ops as store,
 )
 
 libvirt = lc.libvirt

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import layout, records, store
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import layout, records, store_ops as store
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, resolve_target
 
 

@@ -20,7 +20,15 @@ import os
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_xml, chain, images, layout, qcow2, records, store
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
+    backup_xml,
+    chain,
+    images_ops as images,
+    layout,
+    qcow2_ops as qcow2,
+    records,
+    store_ops as store,
+)
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local, resolve_target
 
 libvirt = lc.libvirt

@@ -27,9 +27,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
-    checkpoints,
-    images,
-    qcow2,
+    checkpoints_ops as checkpoints,
+    images_ops as images,
+    qcow2_ops as qcow2,
     snapshot_plan,
     snapshot_xml,
 )

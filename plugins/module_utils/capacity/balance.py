@@ -53,8 +53,8 @@ from itertools import islice
 
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev, sustained_above
-from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
-from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits
 
 DEFAULT_SLA_WEIGHTS = dict(sla_vocab.DEFAULT_WEIGHTS)
 # Fitting destinations tried per VM (least loaded first): enough to find a

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from ansible_collections.hotiron.virt.plugins.module_utils import files
-from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
 
 
 def _number(value):

@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_ops
-from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
-from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 

@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from fnmatch import fnmatchcase
 
-from ansible_collections.hotiron.virt.plugins.module_utils import sla as sla_vocab
-from ansible_collections.hotiron.virt.plugins.module_utils.vm_values import SpecError, parse_size
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError, parse_size
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

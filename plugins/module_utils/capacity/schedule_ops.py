@@ -20,7 +20,7 @@ import datetime
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import schedule
 
 libvirt = lc.libvirt

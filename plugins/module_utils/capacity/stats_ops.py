@@ -18,10 +18,10 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import maintenance_state
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import load as cl
-from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
-from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 
 libvirt = lc.libvirt

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ansible_collections.hotiron.virt.plugins.module_utils.placement import VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import VmDemand, fits
 
 CRASH_REASONS = ("crashed", "failed")
 STOPPED_STATES = ("shutoff", "crashed")

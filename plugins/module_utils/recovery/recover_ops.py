@@ -25,12 +25,12 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_policy
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing_ops as fencing
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops as owner
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state as rs
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery.observe import observe
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state_ops as rs
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.observe_ops import observe
 
 libvirt = lc.libvirt
 

@@ -29,7 +29,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "build", "src"))
 
-from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus  # noqa: E402
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus  # noqa: E402
 
 HOSTS = ["hv1", "hv2", "hv3"]
 

@@ -6,7 +6,7 @@ import os
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.hotiron.virt.plugins.module_utils import host_facts
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import facts_ops as host_facts
 from ansible_collections.hotiron.virt.plugins.modules import host_info
 
 DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "hostinfo"))

@@ -17,8 +17,8 @@ import os
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner
-from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state as rs
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops as owner
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state_ops as rs
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
 from ansible_collections.hotiron.virt.plugins.modules import recover
 

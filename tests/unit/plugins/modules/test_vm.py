@@ -25,7 +25,7 @@ from fakes import Clock  # tests/unit/fakes.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.modules import vm
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))

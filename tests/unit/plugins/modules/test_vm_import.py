@@ -24,8 +24,8 @@ import guests      # tests/lab/guests.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
-from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
 from ansible_collections.hotiron.virt.plugins.modules import vm_import
 

@@ -14,8 +14,8 @@ from ansible.module_utils.testing import patch_module_args
 from fakes import Clock  # tests/unit/fakes.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_ops
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_query
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
 from ansible_collections.hotiron.virt.plugins.modules import vm_info
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
@@ -133,7 +133,7 @@ def test_module_bad_state_filter(capsys):
 def test_owner_and_expiry_filters():
     import datetime  # pylint: disable=import-outside-toplevel
 
-    from ansible_collections.hotiron.virt.plugins.module_utils.vm_query import matches  # pylint: disable=import-outside-toplevel
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm.query_ops import matches  # pylint: disable=import-outside-toplevel
 
     def vm(**meta):
         return {"state": "running", "tags": [], "metadata": meta}

@@ -16,8 +16,8 @@ import libvirt
 import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import migrate_ops as mo
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import Tuning
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning import Tuning
 from ansible_collections.hotiron.virt.plugins.modules import vm_migrate
 
 HOST = """<node>

@@ -19,7 +19,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_batch
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import batch_ops as vm_batch
 from ansible_collections.hotiron.virt.plugins.modules import vms
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))

@@ -18,9 +18,9 @@ import pytest
 import appliances  # tests/lab/appliances.py
 import guests      # tests/lab/guests.py
 
-from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
-from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
 
 MIB = 1024 * 1024
 HTML = (b"<!DOCTYPE html>\n<html lang=\"en\"><head><title>404 Not Found</title></head>\n"

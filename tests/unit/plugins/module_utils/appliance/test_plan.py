@@ -10,7 +10,7 @@ import pytest
 
 import appliances  # tests/lab/appliances.py
 
-from ansible_collections.hotiron.virt.plugins.module_utils import vm_spec as vs
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import plan as plans
 

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_xml, layout, qcow2, snapshot_xml, store
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_xml, layout, qcow2_ops as qcow2, snapshot_xml, store_ops as store
 
 DOMAIN = """<domain type='kvm'><name>web1</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
   <devices>

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.hotiron.virt.plugins.module_utils.placement import HostCapacity, VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 
 NOW = 1_800_000_000.0

@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading a resource group for recovery: every host at once, each within a timeout.
+
+Whether a host answers is decided by the connection and one cheap call within ``timeout``
+seconds: a refused connection (libvirtd or the host down) or a hung libvirtd that accepts the TCP
+connection and never answers makes it *unreachable*, and only that can lead to fencing.  Reading
+its VMs comes after, with a timeout of its own (``read_timeout``): a read that fails or is slow
+(a VM that vanished meanwhile, a slow disk lookup) leaves the host *reachable but not read*
+(``degraded``): never fenced, nothing placed on it, nothing restarted on it, what is remembered of
+its VMs kept.  Each host is read in a daemon thread of its own: a call blocked on a hung host is
+abandoned, never waited for, and never holds up the others.
+
+For each host read in full: its VMs with state and reason, the collection's metadata (HA,
+priority, restart limit and history), size, and whether every disk is on storage the other hosts
+see; the definitions of its HA VMs; its capacity and maintenance mark.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.vm_ops import STATE_NAMES, state_reason
+
+libvirt = lc.libvirt
+
+
+class Observation:
+    """What one host answered.
+
+    ``settled`` (an event) is set once the connection is open and a first call answered (then
+    ``conn`` is the connection) or once it was refused (then ``why`` says why).  ``read`` is set
+    when the reading of its VMs ended: ``vms``, ``definitions`` and ``capacity`` are filled when it
+    succeeded, else ``degraded`` says why.
+    """
+
+    def __init__(self, name, uri):
+        self.name = name
+        self.uri = uri
+        self.conn = None
+        self.why = None
+        self.degraded = None
+        self.vms = ()
+        self.definitions = {}
+        self.capacity = None
+        self.in_maintenance = False
+        self.settled = threading.Event()   # connected and answered, or refused
+        self.read = threading.Event()
+
+    @property
+    def reachable(self):
+        return self.conn is not None and self.why is None
+
+
+def disk_storage(conn, xml, shared_paths):
+    """``(shared, why)``: whether every disk of a definition is on storage other hosts see."""
+    local = []
+    for disk in mo.parse_disks(xml):
+        if disk.source is None:
+            continue
+        if disk.kind == "network":
+            continue
+        if disk.kind == "volume":
+            pool = lc.lookup_pool(conn, disk.source.split("/", 1)[0])
+            if pool is None or mo.pool_type(pool) not in mo.SHARED_POOL_TYPES:
+                local.append("%s in local pool %s" % (disk.target, disk.source.split("/", 1)[0]))
+            continue
+        path = os.path.normpath(disk.source)
+        if any(path.startswith(os.path.normpath(p) + os.sep) for p in shared_paths):
+            continue
+        vol = mo.vol_by_path(conn, disk.source)
+        if vol is not None:
+            with lc.attempt("find the pool of %s on %s" % (disk.source, lc.safe_uri(conn))):
+                pool = vol.storagePoolLookupByVolume()
+            if mo.pool_type(pool) in mo.SHARED_POOL_TYPES:
+                continue
+            local.append("%s (%s) in local pool %s" % (disk.target, disk.source, pool.name()))
+        else:
+            local.append("%s (%s) is on no shared pool nor under shared_paths" % (disk.target, disk.source))
+    if local:
+        return False, "local disk " + "; ".join(local)
+    return True, "every disk is on shared storage"
+
+
+def read_vm(conn, dom, host, shared_paths):
+    """``(VmRecord, inactive XML)`` of one domain."""
+    with lc.attempt("read vm %s on %s" % (dom.name(), host)):
+        state, reason = dom.state()
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        uuid = dom.UUIDString()
+    root = dx.parse(xml)
+    meta = dx.read_metadata(root)
+    ha = vm_policy.is_ha(meta)
+    shared, why = disk_storage(conn, xml, shared_paths) if ha else (False, "not HA: not checked")
+    record = VmRecord(
+        name=dom.name(), host=host, uuid=uuid, state=STATE_NAMES.get(state, "unknown"),
+        reason=state_reason(state, reason), ha=ha, priority=_priority(meta),
+        restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
+        memory_mib=mo.memory_mib(xml), vcpus=mo.vcpu_count(xml), shared=shared, storage=why)
+    return record, xml
+
+
+def _priority(meta):
+    try:
+        return int(meta.get("ha_priority") or 0)
+    except ValueError:
+        return 0  # metadata edited by hand: the lowest priority rather than no recovery
+
+
+def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
+    try:
+        conn = lc.connect(obs.uri)
+        with lc.attempt("ask %s for its hostname" % obs.uri):
+            conn.getHostname()
+    except lc.VirtError as err:
+        obs.why = err.message
+        obs.settled.set()
+        return
+    obs.conn = conn
+    obs.settled.set()
+    try:
+        records, definitions = [], {}
+        with lc.attempt("list the vms of %s" % obs.uri):
+            domains = conn.listAllDomains(0)
+        for dom in domains:
+            try:
+                record, xml = read_vm(conn, dom, obs.name, shared_paths)
+            except lc.VirtError as err:
+                if err.code in lc.NOT_FOUND_CODES:
+                    continue  # undefined since the listing
+                raise
+            records.append(record)
+            if record.ha:
+                definitions[record.name] = xml
+        obs.in_maintenance = maintenance_state.in_maintenance(conn)
+        obs.capacity = mo.host_capacity(conn, obs.name, cpu_ratio, reserved_mib, in_maintenance=obs.in_maintenance)
+        obs.vms, obs.definitions = tuple(records), definitions
+    except lc.VirtError as err:
+        obs.degraded = err.message
+    except (lc.libvirt.libvirtError, ValueError, TypeError) as err:  # a call outside attempt(), odd metadata
+        obs.degraded = "%s: %s" % (type(err).__name__, err)
+    finally:
+        obs.read.set()
+
+
+def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0):
+    """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`.
+
+    A host that does not answer within ``timeout`` is unreachable; one that answered but whose
+    VMs are not read within ``read_timeout`` more is ``degraded``.
+    """
+    out = {}
+    for name, uri in sorted(hosts.items()):
+        obs = Observation(name, uri)
+        out[name] = obs
+        threading.Thread(target=_read_host, args=(obs, shared_paths, cpu_ratio, reserved_mib),
+                         name="observe-%s" % name, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    for obs in out.values():
+        if not obs.settled.wait(max(0.0, deadline - time.monotonic())):
+            # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
+            obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+    deadline = time.monotonic() + read_timeout
+    for obs in out.values():
+        if obs.reachable and not obs.read.wait(max(0.0, deadline - time.monotonic())):
+            obs.degraded = "its vms were not read within %gs" % read_timeout
+    return out

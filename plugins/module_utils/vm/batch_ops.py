@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Many VMs of one host in one task: the engine of hotiron.virt.vms.
+
+Every entry is ``defaults`` overlaid with the entry's own options, validated
+with exactly the argument spec of hotiron.virt.vm (types, choices, ranges), and
+then brought to its state by :func:`vm_ops.ensure`, one after the other over one
+connection.
+
+Nothing is touched before every entry has passed every check that does not
+change the host: :func:`ensure_all` first plans each VM in check mode (sizes,
+names, limits, the host's capabilities, the pools, volumes, networks and
+templates it refers to) and refuses the whole task, naming each bad entry, when
+one fails.  A VM that fails later (libvirt refusing a start, say) is undone by
+``ensure`` itself (nothing half-made) and the others still run, as the items of
+a loop do.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
+
+from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
+
+
+def entries(vms, names, defaults):
+    """``[(label, raw options)]`` for the VMs asked for, defaults applied.
+
+    ``vms`` is a list of option dicts, ``names`` a list of bare names (each
+    gets the defaults only).  Raises VirtError for defaults naming a VM or
+    an option ``vm`` does not have, entries that are not dicts or have no
+    name, and a name given twice.
+    """
+    defaults = dict(defaults or {})
+    known = vm_args.vm_options()
+    unknown = sorted(k for k in defaults if k not in known)
+    if unknown:
+        raise lc.VirtError("defaults: unsupported option(s) %s (the options of hotiron.virt.vm are: %s)"
+                           % (", ".join(unknown), ", ".join(sorted(known))))
+    if "name" in defaults:
+        raise lc.VirtError("defaults: name cannot have a default: give each VM its name in vms or names")
+    out = []
+    for index, item in enumerate(vms or []):
+        if not isinstance(item, dict):
+            raise lc.VirtError("vms[%d]: must be a dict of hotiron.virt.vm options, not %r" % (index, item))
+        if not item.get("name"):
+            raise lc.VirtError("vms[%d]: name is required" % index)
+        out.append(("vms[%d] %s" % (index, item["name"]), dict(defaults, **item)))
+    for index, name in enumerate(names or []):
+        if not name:
+            raise lc.VirtError("names[%d]: must be a VM name, not empty" % index)
+        out.append(("names[%d] %s" % (index, name), dict(defaults, name=name)))
+    seen = {}
+    for label, raw in out:
+        if raw["name"] in seen:
+            raise lc.VirtError("%s: VM %r is also given as %s: every VM once"
+                               % (label, raw["name"], seen[raw["name"]]))
+        seen[raw["name"]] = label
+    if not out:
+        raise lc.VirtError("vms: no VMs given (vms and names are both empty)")
+    return out
+
+
+def _validator():
+    spec, ranges = arg_ranges.split(vm_args.vm_options())
+    return ArgumentSpecValidator(spec, mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE), ranges
+
+
+def _checked(label, raw, validator, ranges):
+    """``raw`` validated and converted by the argument spec (types, choices, ranges)."""
+    checked = validator.validate(raw)
+    if checked.error_messages:
+        messages = []
+        for err in checked.errors:
+            prefix = "unsupported option " if isinstance(err, UnsupportedError) else ""
+            messages.append(prefix + err.msg)
+        raise lc.VirtError("%s: %s" % (label, "; ".join(messages)))
+    params = checked.validated_parameters
+    problems = arg_ranges.check(params, ranges)
+    if problems:
+        raise lc.VirtError("%s: %s" % (label, "; ".join(problems)))
+    return params
+
+
+def validate_defaults(defaults):
+    """The types, choices and ranges of ``defaults`` alone, so that a bad default is named as
+    such rather than as a fault of the first entry."""
+    validator, ranges = _validator()
+    _checked("defaults", dict(defaults or {}, name="defaults"), validator, ranges)
+
+
+def validate(raw_entries):
+    """``[(label, params)]``: each entry checked as hotiron.virt.vm checks its parameters.
+
+    The message of the first bad entry names it and the option, for example
+    ``vms[3] web4: memory: must be greater than zero``.
+    """
+    validator, ranges = _validator()
+    out = []
+    for label, raw in raw_entries:
+        params = _checked(label, raw, validator, ranges)
+        try:
+            vs.validate(params)
+        except vs.SpecError as err:
+            raise lc.VirtError("%s: %s" % (label, err)) from None
+        out.append((label, params))
+    return out
+
+
+def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
+    """Bring every VM of ``checked`` (from :func:`validate`) to its state, in order.
+
+    Returns ``(changed, results, diffs, warnings)``: one result per VM (its
+    ``name``, ``changed``, ``plan``, ``changes``, ``restart_required`` and, when
+    it failed, ``failed`` and ``msg``), the diffs of the VMs that changed
+    (headed with their names) and the warnings, each naming its VM.
+    """
+    host = None
+    if any(params["state"] != "absent" for _label, params in checked):
+        host = vm_ops.host_facts(conn)
+    if not check_mode:
+        preflight(conn, checked, host, **ensure_kwargs)
+    changed, results, diffs, warnings = False, [], [], []
+    for label, params in checked:
+        name = params["name"]
+        try:
+            vm_changed, result, diff = vm_ops.ensure(conn, params, check_mode=check_mode, host=host, **ensure_kwargs)
+        except lc.VirtError as err:
+            results.append({"name": name, "changed": False, "failed": True, "msg": "%s: %s" % (label, err)})
+            continue
+        warnings.extend("%s: %s" % (name, warning) for warning in result.pop("warnings", None) or [])
+        result["name"] = name
+        result["changed"] = vm_changed
+        results.append(result)
+        if vm_changed:
+            changed = True
+            diffs.append(dict(diff, before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
+    return changed, results, diffs, warnings
+
+
+def preflight(conn, checked, host, **ensure_kwargs):
+    """Plan every entry in check mode; raise one VirtError naming every entry that fails.
+
+    This is the whole validation of an entry short of changing the host, so a task with one bad
+    entry among good ones changes nothing.  An entry that refers to a VM made earlier in the same
+    task (a template defined by entry 1 and cloned by entry 2) cannot be planned before it
+    exists: make the template in a task of its own.
+    """
+    problems = []
+    for label, params in checked:
+        try:
+            vm_ops.ensure(conn, params, check_mode=True, host=host, **ensure_kwargs)
+        except lc.VirtError as err:
+            problems.append("%s: %s" % (label, err))
+    if problems:
+        raise lc.VirtError("%d of %d VMs cannot be made as given, so none was touched: %s"
+                           % (len(problems), len(checked), "; ".join(problems)))
+
+
+def failures(results):
+    """One message for the VMs that failed, or None when none did."""
+    failed = [r for r in results if r.get("failed")]
+    if not failed:
+        return None
+    return "%d of %d VMs failed: %s" % (len(failed), len(results), "; ".join(r["msg"] for r in failed))
