@@ -18,17 +18,13 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import units
+
 NS = "https://hotiron.example/virt/1"
 PREFIX = "hotiron"
 ET.register_namespace(PREFIX, NS)
 
-_UNIT_FACTORS = {
-    "b": 1, "bytes": 1,
-    "k": 1024, "kib": 1024, "kb": 1000,
-    "m": 1024 ** 2, "mib": 1024 ** 2, "mb": 1000 ** 2,
-    "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3,
-    "t": 1024 ** 4, "tib": 1024 ** 4, "tb": 1000 ** 4,
-}
+_UNIT_FACTORS = units.FACTORS
 
 # Elements whose text is a memory size with a ``unit`` attribute (libvirt's default KiB).
 _MEMORY_TAGS = ("memory", "currentMemory", "maxMemory")

@@ -25,7 +25,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
@@ -104,7 +104,7 @@ def run(conn, params, check_mode=False):
     dom = lc.lookup_domain(conn, name)
     if dom is None:
         _fail("name: no vm called %r on %s" % (name, lc.safe_uri(conn)))
-    guest = vm_ops.Guest(conn, dom)
+    guest = Guest(conn, dom)
     root = dx.parse(guest.inactive_xml())
     disks = _disks_of(root, name)
     ova, files = destinations(params, name, disks)

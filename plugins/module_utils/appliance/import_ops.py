@@ -27,6 +27,7 @@ import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
@@ -243,7 +244,7 @@ def run(conn, params, check_mode=False):
                                                       conversion["format"], pool_type in ZEROED_POOL_TYPES)
     before = ""
     if dom is not None:
-        before = dx.normalise(vm_ops.Guest(conn, dom).inactive_xml())
+        before = dx.normalise(Guest(conn, dom).inactive_xml())
         result["plan"].append("remove vm %s and the volumes it owns (force)" % name)
     # Every check vm_ops makes against the host (pool, networks, limits, firmware) before
     # anything is written; with force, before the VM it replaces is removed.
@@ -334,7 +335,7 @@ def _interleave(vm_steps, conversions):
 
 
 def _existing(conn, dom, name):
-    guest = vm_ops.Guest(conn, dom)
+    guest = Guest(conn, dom)
     meta = dx.read_metadata(dx.parse(guest.inactive_xml()))
     if (meta.get("extra") or {}).get(IMPORT_MARK):
         _fail("vm %s exists from an import that did not finish (its disks may be incomplete):"

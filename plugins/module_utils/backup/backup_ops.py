@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
@@ -97,7 +98,7 @@ class VmState:
             self.running = bool(dom.isActive())
             self.xml = dom.XMLDesc(0)
             self.inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else self.xml
-            all_disks = backup_xml.disks(self.xml)
+            all_disks = disk_xml.disks(self.xml)
             self.all_targets = [d.target for d in all_disks]
             self.disks = [d for d in all_disks if d.backed_up]
             self.sizes = {d.target: dom.blockInfo(d.target)[0] for d in self.disks}

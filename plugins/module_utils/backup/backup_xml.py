@@ -12,45 +12,6 @@ import xml.etree.ElementTree as ET
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 
 
-class Disk:
-    """A disk of the VM as the backup sees it."""
-
-    def __init__(self, target, kind, source, fmt, readonly, device):
-        self.target = target
-        self.kind = kind
-        self.source = source
-        self.format = fmt
-        self.readonly = readonly
-        self.device = device
-
-    @property
-    def backed_up(self):
-        """Disks with data of their own: not CD-ROMs or floppies, not read-only or shared ones."""
-        return self.device == "disk" and self.source is not None and not self.readonly
-
-
-def disks(domain_xml):
-    """Every ``<disk>`` of a definition, in order, as :class:`Disk`."""
-    found = []
-    for node in dx.parse(domain_xml).findall("devices/disk"):
-        source = node.find("source")
-        kind = node.get("type", "file")
-        path = None
-        if source is not None:
-            path = source.get("file") or source.get("dev") or source.get("name") or source.get("volume")
-        driver = node.find("driver")
-        target = node.find("target")
-        found.append(Disk(
-            target=target.get("dev") if target is not None else None,
-            kind=kind,
-            source=path,
-            fmt=driver.get("type", "raw") if driver is not None else "raw",
-            readonly=node.find("readonly") is not None or node.find("shareable") is not None,
-            device=node.get("device", "disk"),
-        ))
-    return found
-
-
 def backup_xml(targets, files, incremental=None, others=()):
     """``<domainbackup mode='push'>`` writing disk ``t`` of ``targets`` to ``files[t]`` (qcow2);
     ``incremental``: the checkpoint to copy the changes since.  The VM's ``others`` disks are

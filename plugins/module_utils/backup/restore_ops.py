@@ -29,6 +29,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     records,
     store_ops as store,
 )
+from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local, resolve_target
 
 libvirt = lc.libvirt
@@ -118,16 +119,13 @@ def _run(conn, params, check_mode):
         verified = []
         for t in targets:
             verified.extend(_rebuild(target, sequence, t, dest[t], disk_dir, name, made))
-        with lc.attempt("define the restored vm %s on %s" % (name, uri)):
-            dom = conn.defineXML(definition)
-        made.append(dom)
+        guest = domain.define(conn, definition, "define the restored vm %s on %s" % (name, uri))
+        made.append(guest)
         started = False
         if params["start"]:
-            with lc.attempt("start the restored vm %s on %s" % (name, uri)):
-                dom.create()
+            guest.start()
             started = True
-        with lc.attempt("read the restored vm %s" % name):
-            uuid = dom.UUIDString()
+        uuid = guest.uuid()
     except BaseException as err:
         _undo(made)
         if isinstance(err, lc.VirtError):
@@ -227,8 +225,8 @@ def _undo(made):
             with contextlib.suppress(OSError):
                 os.unlink(item)
         else:
-            with contextlib.suppress(libvirt.libvirtError):
-                if item.isActive():
-                    item.destroy()
-            with contextlib.suppress(libvirt.libvirtError):
-                item.undefine()
+            with contextlib.suppress(lc.VirtError):
+                if item.is_active():
+                    item.force_off()
+            with contextlib.suppress(lc.VirtError):
+                item.delete_definition()

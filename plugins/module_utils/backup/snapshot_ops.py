@@ -33,6 +33,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     snapshot_plan,
     snapshot_xml,
 )
+from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local
 
 libvirt = lc.libvirt
@@ -123,7 +126,7 @@ def build_graph(conn, dom, snapshots, active):
     with lc.attempt("list the vms of %s" % lc.safe_uri(conn)):
         others = [d for d in conn.listAllDomains(0) if d.UUIDString() != dom.UUIDString()]
         for other in others:
-            for disk in backup_xml.disks(other.XMLDesc(0)):
+            for disk in disk_xml.disks(other.XMLDesc(0)):
                 if disk.source in backing:
                     foreign.setdefault(disk.source, []).append("vm %s" % other.name())
     return snapshot_plan.Graph(backing, foreign)
@@ -140,7 +143,7 @@ class Vm:
             self.running = bool(dom.isActive())
             self.xml = dom.XMLDesc(0)
             self.inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        all_disks = backup_xml.disks(self.xml)
+        all_disks = disk_xml.disks(self.xml)
         self.disks = [d for d in all_disks if d.backed_up]
         self.skipped = [d.target for d in all_disks if not d.backed_up and d.target]
         self.snapshots = read_snapshots(dom)
@@ -365,7 +368,7 @@ def _block_commit(dom, plan, timeout=3600.0, clock=time.monotonic, sleep=time.sl
                 dom.blockJobAbort(disk, 0)
                 raise lc.VirtError("Merging %s into %s did not finish within %gs: aborted" % (plan.child, plan.base, timeout))
             sleep(POLL_S)
-    chain = [d for d in backup_xml.disks(dom.XMLDesc(0)) if d.target == disk]
+    chain = [d for d in disk_xml.disks(dom.XMLDesc(0)) if d.target == disk]
     if plan.active and chain and chain[0].source != plan.base:
         raise lc.VirtError("After merging disk %s of vm %s runs on %s, not on %s" % (disk, name, chain[0].source, plan.base))
 
@@ -391,8 +394,7 @@ def _set_sources(vm, sources, formats):
             node.find("driver").set("type", formats[dev])
             for child in node.findall("backingStore"):
                 node.remove(child)
-    with lc.attempt("update the definition of vm %s" % vm.name):
-        vm.conn.defineXML(dx.tostring(root))
+    domain.define(vm.conn, dx.tostring(root), "update the definition of vm %s" % vm.name)
 
 
 def _redefine(vm, name, xml, current):
@@ -446,8 +448,7 @@ def _revert(vm, name, params, check_mode):
     made = []
     try:
         if was_running:
-            with lc.attempt("stop vm %s to revert it" % vm.name):
-                vm.dom.destroy()
+            Guest(vm.conn, vm.dom).force_off()
         for plan in plans:
             checked(images.create_overlay, plan.overlay, plan.base, image_format(plan.base))
             made.append(plan.overlay)
@@ -460,8 +461,7 @@ def _revert(vm, name, params, check_mode):
             with lc.attempt("restore the memory of vm %s from %s" % (vm.name, snap.memory)):
                 vm.conn.restoreFlags(snap.memory, dxml, flags)
         elif was_running:
-            with lc.attempt("start vm %s on snapshot %s" % (vm.name, name)):
-                vm.dom.create()
+            Guest(vm.conn, vm.dom).start()
     except BaseException as err:
         _undo_revert(vm, made, old_definition, was_running)
         if isinstance(err, lc.VirtError):
@@ -479,14 +479,15 @@ def _revert(vm, name, params, check_mode):
 
 
 def _undo_revert(vm, made, old_definition, was_running):
-    with contextlib.suppress(libvirt.libvirtError):
-        if vm.dom.isActive():
-            vm.dom.destroy()
-    with contextlib.suppress(libvirt.libvirtError):
-        vm.conn.defineXML(old_definition)
+    guest = Guest(vm.conn, vm.dom)
+    with contextlib.suppress(lc.VirtError):
+        if guest.is_active():
+            guest.force_off()
+    with contextlib.suppress(lc.VirtError):
+        domain.define(vm.conn, old_definition)
     for path in made:
         with contextlib.suppress(OSError):
             os.unlink(path)
     if was_running:
-        with contextlib.suppress(libvirt.libvirtError):
-            vm.dom.create()
+        with contextlib.suppress(lc.VirtError):
+            guest.start()

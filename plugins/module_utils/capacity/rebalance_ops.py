@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
@@ -216,13 +217,14 @@ def _stamp_moved(dest_uri, name, when):
     conn = lc.connect(dest_uri)
     try:
         dom = lc.lookup_domain(conn, name)
-        with lc.attempt("record the move of vm %s on %s" % (name, dest_uri)):
-            root = dx.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            meta = dx.read_metadata(root)
-            meta["moved_at"] = "%d" % when
-            dx.write_metadata(root, meta)
-            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, dx.metadata_xml(root), dx.PREFIX, dx.NS,
-                            libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        if dom is None:
+            raise lc.VirtError("record the move of vm %s on %s: it is not there" % (name, dest_uri))
+        guest = Guest(conn, dom)
+        root = dx.parse(guest.inactive_xml())
+        meta = dx.read_metadata(root)
+        meta["moved_at"] = "%d" % when
+        dx.write_metadata(root, meta)
+        guest.set_metadata(root)    # the definition and the running guest: the cooldown reads either
     finally:
         conn.close()
 

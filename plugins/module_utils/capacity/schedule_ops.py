@@ -20,6 +20,7 @@ import datetime
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import schedule
 
@@ -68,9 +69,10 @@ def parse_declared(text):
 class VmState:
     """One VM of the group: where it runs, its definitions, its declared values."""
 
-    def __init__(self, host, uri, dom):
+    def __init__(self, host, uri, dom, conn=None):
         self.host = host
         self.uri = uri
+        self.conn = conn
         self.dom = dom
         self.name = dom.name()
         with lc.attempt("read vm %s on %s" % (self.name, uri)):
@@ -103,7 +105,7 @@ def read_vms(hosts):
         conns.append(conn)
         with lc.attempt("list the vms of %s" % uri):
             domains = conn.listAllDomains(0)
-        vms.extend(VmState(host, uri, dom) for dom in sorted(domains, key=lambda d: d.name()))
+        vms.extend(VmState(host, uri, dom, conn) for dom in sorted(domains, key=lambda d: d.name()))
     return vms, conns
 
 
@@ -140,7 +142,7 @@ def _write_meta(vm, updates):
         else:
             meta[key] = value
     dx.write_metadata(vm.root, meta)
-    vm.dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, dx.metadata_xml(vm.root), dx.PREFIX, dx.NS, _flags(vm))
+    Guest(vm.conn, vm.dom).set_metadata(vm.root)
 
 
 def _not_supported(err):
@@ -165,8 +167,8 @@ def apply_vm(vm, desired):
         if ruled and not vm.recorded and changes:
             # First change by a rule: remember what the VM had, to restore it when the rule ends.
             _write_meta(vm, {"schedule_declared": format_declared(vm.declared)})
-    except libvirt.libvirtError as err:
-        return applied, ["%s: record its declared values: %s" % (vm.name, err.get_error_message())], pending
+    except lc.VirtError as err:
+        return applied, ["%s: record its declared values: %s" % (vm.name, err.libvirt_message or err.message)], pending
     for field in ("cpu_shares", "vcpu_quota", "vcpus", "memory_mib"):
         if field not in changes:
             continue
@@ -195,8 +197,8 @@ def apply_vm(vm, desired):
     if meta and (set(meta) - {"schedule_rule"} or vm.meta.get("schedule_rule") != meta.get("schedule_rule")):
         try:
             _write_meta(vm, meta)
-        except libvirt.libvirtError as err:
-            errors.append("%s: update its metadata: %s" % (vm.name, err.get_error_message()))
+        except lc.VirtError as err:
+            errors.append("%s: update its metadata: %s" % (vm.name, err.libvirt_message or err.message))
     return applied, errors, pending
 
 

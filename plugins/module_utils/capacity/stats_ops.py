@@ -20,9 +20,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import load as cl
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 
 libvirt = lc.libvirt
 
@@ -84,7 +84,7 @@ def _read(reading, groups, samples, interval, start, with_policy):
                     xml = dom.XMLDesc(0)
                     reading.policy[dom.name()] = dx.read_metadata(dx.parse(xml))
                     reading.disks[dom.name()] = tuple(storage.Disk(d.target, d.kind, d.source, d.readonly)
-                                                      for d in mo.parse_disks(xml))
+                                                      for d in disk_xml.disks(xml))
     except lc.VirtError as err:
         reading.error = err.message
 

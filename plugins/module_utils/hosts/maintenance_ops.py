@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import PlacementError, VmDemand, plan_evacuation
@@ -53,20 +54,11 @@ def _host_name_of(uri, hosts):
     return None
 
 
-def _shutdown(dom, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Ask the guest to shut down; force it off after ``timeout`` seconds."""
-    with lc.attempt("shut down vm %s" % dom.name()):
-        try:
-            dom.shutdown()
-        except libvirt.libvirtError:
-            pass  # no ACPI or agent: forced below
-        deadline = clock() + timeout
-        while dom.isActive() and clock() < deadline:
-            sleep(0.2)
-        if dom.isActive():
-            dom.destroy()
-            return "forced off after %gs" % timeout
-    return "shut down"
+def _shutdown(conn, dom, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Ask the guest to shut down; force it off after ``timeout`` seconds (a guest with no ACPI
+    or agent that refuses the request is waited for and forced the same way)."""
+    how = Guest(conn, dom).stop(timeout, True, clock, sleep, ignore_refusal=True)
+    return "shut down" if how == "shut down" else "forced off after %gs" % timeout
 
 
 def move_one(src_uri, dest_uri, name, tuning, migration_address, reserved, cpu_ratio):
@@ -151,7 +143,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     shutdown = []
     for vm in plan.shutdown:
         dom = lc.lookup_domain(conn, vm)
-        shutdown.append({"vm": vm, "how": _shutdown(dom, params["shutdown_timeout"])})
+        shutdown.append({"vm": vm, "how": _shutdown(conn, dom, params["shutdown_timeout"])})
     failed = [m for m in moves if not m["ok"]]
     moved = [{"vm": m["vm"], "to": m["to"], "to_uri": m["to_uri"]} for m in moves if m["ok"]]
     if record and record.get("state") == "maintenance":
@@ -193,8 +185,7 @@ def _leave(conn, uri, name, hosts, params, check_mode):
     for vm in record.get("shutdown", []):
         dom = lc.lookup_domain(conn, vm)
         if dom is not None and not mo.is_active(dom):
-            with lc.attempt("start vm %s again on %s" % (vm, uri)):
-                dom.create()
+            Guest(conn, dom).start()
             started[vm] = True
     tuning = mo.tuning_from_params(migration_params(params.get("migration")))
     addresses = params.get("migration_addresses") or {}

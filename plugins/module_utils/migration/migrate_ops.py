@@ -20,6 +20,8 @@ import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as backup_checkpoints
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage as capacity_storage
@@ -42,54 +44,6 @@ SHARED_POOL_TYPES = capacity_storage.SHARED_POOL_TYPES
 
 
 # ---- inspection -----------------------------------------------------------------------------
-
-class Disk:
-    """One disk of the VM and how it gets to the destination.
-
-    ``mode`` is ``shared`` (the destination sees the same storage),
-    ``copy`` (copied during the migration) or ``skip`` (no medium).
-    """
-
-    def __init__(self, target, kind, device, source, readonly, fmt):
-        self.target = target
-        self.kind = kind  # file, block, network, volume
-        self.device = device
-        self.source = source
-        self.readonly = readonly
-        self.format = fmt
-        self.mode = None
-        self.why = ""
-
-    def as_dict(self):
-        return {"target": self.target, "type": self.kind, "source": self.source, "mode": self.mode, "why": self.why}
-
-
-def parse_disks(xml):
-    disks = []
-    for node in ET.fromstring(xml).findall("./devices/disk"):
-        src = node.find("source")
-        kind = node.get("type", "file")
-        source = None
-        if src is not None:
-            if kind == "file":
-                source = src.get("file")
-            elif kind == "block":
-                source = src.get("dev")
-            elif kind == "network":
-                source = "%s:%s" % (src.get("protocol"), src.get("name"))
-            elif kind == "volume":
-                source = "%s/%s" % (src.get("pool"), src.get("volume"))
-        driver = node.find("driver")
-        disks.append(Disk(
-            target=node.find("target").get("dev"),
-            kind=kind,
-            device=node.get("device", "disk"),
-            source=source,
-            readonly=node.find("readonly") is not None or node.find("shareable") is not None,
-            fmt=driver.get("type", "raw") if driver is not None else "raw",
-        ))
-    return disks
-
 
 def domain_state(dom):
     """``(state, reason)`` numbers of a domain."""
@@ -419,7 +373,7 @@ class Preflight:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))
         with lc.attempt("read the definition of vm %s" % self.name):
             xml = self.dom.XMLDesc(0)
-        self.disks = classify_disks(self.src, self.dest, parse_disks(xml), self.copy_storage, probe=not self.check_mode)
+        self.disks = classify_disks(self.src, self.dest, disk_xml.disks(xml), self.copy_storage, probe=not self.check_mode)
         return self
 
 
@@ -682,31 +636,31 @@ def _recover(src, dest, name, created, dest_had_definition, was_running=True, po
     if not was_running:
         if src_dom is not None and not dest_up:
             if dest_dom is not None and not dest_had_definition:
-                _quietly(dest_dom.undefine)
+                _quietly(lambda: Guest(dest, dest_dom).delete_definition(keep_nvram=True))  # the source may share the file
             delete_volumes(created)
             return "vm %s is still defined on the source; nothing was left on the destination" % name
         return "vm %s: source defined=%s, destination defined=%s" % (name, src_dom is not None, dest_dom is not None)
     if src_up and not dest_up:
         if dest_dom is not None and not dest_had_definition:
-            _quietly(dest_dom.undefine)
+            _quietly(lambda: Guest(dest, dest_dom).delete_definition(keep_nvram=True))  # the source may share the file
         delete_volumes(created)
         return "vm %s is still running on the source; nothing was left on the destination" % name
     if src_up and dest_up:
         # The destination half of a migration that never completed: the source is authoritative.
-        _quietly(dest_dom.destroy)
+        _quietly(Guest(dest, dest_dom).force_off)
         if not dest_had_definition:
-            _quietly(dest_dom.undefine)
+            _quietly(lambda: Guest(dest, dest_dom).delete_definition(keep_nvram=True))  # the source may share the file
         delete_volumes(created)
         return "vm %s is still running on the source; its incomplete copy on the destination was removed" % name
     if dest_up:
         return "vm %s is running on the destination (the migration completed despite the error)" % name
     if src_dom is not None:
         try:
-            src_dom.create()
+            Guest(src, src_dom).start()
             delete_volumes(created)
             return "vm %s was running nowhere and was started again on the source" % name
-        except libvirt.libvirtError as err:
-            return "vm %s is running NOWHERE and could not be restarted on the source: %s" % (name, err.get_error_message())
+        except lc.VirtError as err:
+            return "vm %s is running NOWHERE and could not be restarted on the source: %s" % (name, err.libvirt_message or err.message)
     return "vm %s is running NOWHERE and is not defined on the source" % name
 
 
@@ -727,7 +681,7 @@ def _safe_active(dom):
 def _quietly(func):
     try:
         func()
-    except libvirt.libvirtError:
+    except (lc.VirtError, libvirt.libvirtError):
         pass
 
 

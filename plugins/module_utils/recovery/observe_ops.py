@@ -25,11 +25,12 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
-from ansible_collections.hotiron.virt.plugins.module_utils.vm.vm_ops import STATE_NAMES, state_reason
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import STATE_NAMES, state_reason
 
 libvirt = lc.libvirt
 
@@ -64,7 +65,7 @@ class Observation:
 def disk_storage(conn, xml, shared_paths):
     """``(shared, why)``: whether every disk of a definition is on storage other hosts see."""
     local = []
-    for disk in mo.parse_disks(xml):
+    for disk in disk_xml.disks(xml):
         if disk.source is None:
             continue
         if disk.kind == "network":

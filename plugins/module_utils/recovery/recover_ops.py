@@ -25,6 +25,8 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing_ops as fencing
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops as owner
@@ -321,17 +323,16 @@ class Pass:
             dom = lc.lookup_domain(obs.conn, decision.vm)
             if dom is None:
                 raise lc.VirtError("%s is no longer defined on %s" % (decision.vm, obs.name))
-            with lc.attempt("restart vm %s on %s" % (decision.vm, obs.uri)):
-                root = dx.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-                meta = dx.read_metadata(root)
-                count, window = vm_policy.restart_limit(meta)
-                now = self.clock()
-                recent = [t for t in vm_policy.restarts(meta) if now - t < window]
-                meta["restarts"] = vm_policy.format_restarts(recent + [now])
-                dx.write_metadata(root, meta)
-                dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, dx.metadata_xml(root), dx.PREFIX, dx.NS,
-                                libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-                dom.create()
+            guest = Guest(obs.conn, dom)
+            root = dx.parse(guest.inactive_xml())
+            meta = dx.read_metadata(root)
+            count, window = vm_policy.restart_limit(meta)
+            now = self.clock()
+            recent = [t for t in vm_policy.restarts(meta) if now - t < window]
+            meta["restarts"] = vm_policy.format_restarts(recent + [now])
+            dx.write_metadata(root, meta)
+            guest.set_metadata(root, live=False)    # stopped: the definition keeps the count
+            guest.start()
             self.started.append((obs.name, decision.vm, tuple(recent + [now])))
             entry.update(ok=True, outcome="running again (restart %d of %d in %ds)" % (len(recent) + 1, count, window))
             self.changed = True
@@ -363,19 +364,17 @@ class Pass:
             if where is not None:
                 raise lc.VirtError("%s is running on %s now: not started again" % (decision.vm, where))
             existed = lc.lookup_domain(target.conn, decision.vm) is not None
-            with lc.attempt("define vm %s on %s" % (decision.vm, target.uri)):
-                dom = target.conn.defineXML(xml)
+            guest = domain.define(target.conn, xml, "define vm %s on %s" % (decision.vm, target.uri))
             try:
-                with lc.attempt("start vm %s on %s" % (decision.vm, target.uri)):
-                    dom.create()
+                guest.start()
             except lc.VirtError as err:
                 if any(word in (err.libvirt_message or err.message) for word in LOCK_WORDS):
                     err.extend("; its disks are still locked by another host, so it may still be running there:"
                                " not started")
                 if not existed:
                     try:
-                        with lc.attempt("remove the definition of vm %s again from %s" % (decision.vm, target.uri)):
-                            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
+                        # the UEFI variables stay: they are the VM's, wherever it runs next
+                        guest.delete_definition(keep_nvram=True)
                         err.extend(" (the definition made for it on %s was removed)" % decision.target)
                     except lc.VirtError as undo:
                         err.extend("; removing the definition made for it failed too: %s" % undo.message)
@@ -413,19 +412,17 @@ class Pass:
             dom = lc.lookup_domain(obs.conn, decision.vm)
             if decision.action == "clean_stale":
                 if dom is not None:
-                    with lc.attempt("remove the stale definition of vm %s from %s" % (decision.vm, obs.uri)):
-                        if dom.isActive():
-                            dom.destroy()
-                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM
-                                          | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-                                          | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                    stale = Guest(obs.conn, dom)
+                    if stale.is_active():
+                        stale.force_off()
+                    # the UEFI variables file may be the one the VM now running elsewhere uses
+                    stale.delete_definition(keep_nvram=True)
                 self.removed.append((obs.name, decision.vm))
                 entry.update(ok=True, outcome="stale definition removed (disks kept)")
             else:
                 if dom is None:
                     raise lc.VirtError("%s is no longer defined on %s" % (decision.vm, obs.name))
-                with lc.attempt("start vm %s again on %s" % (decision.vm, obs.uri)):
-                    dom.create()
+                Guest(obs.conn, dom).start()
                 self.started.append((obs.name, decision.vm, None))
                 entry.update(ok=True, outcome="running again on %s" % obs.name)
             self.changed = True

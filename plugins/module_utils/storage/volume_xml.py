@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import units
+
 # Formats qemu-img can create (libvirt creates file volumes with qemu-img).
 WRITABLE_FORMATS = ("raw", "qcow2", "qcow", "qed", "vdi", "vpc", "vmdk")
 # Formats qemu-img writes but libvirt has no name for (neither volumes nor guest disks).
@@ -28,39 +30,22 @@ VPC_ROUNDING = 16 * 255 * 512
 
 PREALLOCATION = ("off", "metadata", "full")
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024, "kib": 1024, "kb": 1000,
-    "m": 1024 ** 2, "mib": 1024 ** 2, "mb": 1000 ** 2,
-    "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3,
-    "t": 1024 ** 4, "tib": 1024 ** 4, "tb": 1000 ** 4,
-}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-
 
 class VolumeSpecError(ValueError):
     """Options that cannot describe a volume; the message names the parameter."""
 
 
 def parse_size(value, param):
-    """Bytes for ``value``: an int, or text such as ``10G``, ``512MiB``, ``1GB``.
-
-    ``K``, ``M``, ``G``, ``T`` and ``KiB``... are powers of 1024 (as in qemu-img);
-    ``KB``, ``MB``... are powers of 1000.
-    """
+    """Bytes for ``value``: an int (bytes), or text such as ``10G``, ``512MiB``, ``1GB``
+    (:func:`units.parse_size`: ``K``... and ``KiB``... are powers of 1024, ``KB``... of 1000)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise VolumeSpecError("%s must be a size such as 10G or 512MiB, got %r" % (param, value))
-    if isinstance(value, int):
-        number, unit = value, ""
-    else:
-        match = _SIZE.match(str(value))
-        if not match or match.group(2).lower() not in _UNITS:
-            raise VolumeSpecError("%s must be a size such as 10G, 512MiB or 1GB, got %r" % (param, value))
-        number, unit = match.group(1), match.group(2).lower()
-    size = int(float(number) * _UNITS[unit])
+    if isinstance(value, float) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        size = units.parse_size(value, bare="B")
+    except units.SizeError:
+        raise VolumeSpecError("%s must be a size such as 10G, 512MiB or 1GB, got %r" % (param, value)) from None
     if size < 0:
         raise VolumeSpecError("%s must not be negative, got %r" % (param, value))
     return size

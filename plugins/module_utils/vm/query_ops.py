@@ -24,7 +24,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2_o
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
-from ansible_collections.hotiron.virt.plugins.module_utils.vm.vm_ops import Guest, all_guests
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, all_guests
 
 # Codes meaning "this source of information is not available here" (no guest agent,
 # inactive guest, a driver without the call): the field is left empty, not an error.

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.hotiron.virt.plugins.module_utils import units
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 
-KIB = 1024
-MIB = 1024 ** 2
-GIB = 1024 ** 3
-
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+KIB, MIB, GIB = units.KIB, units.MIB, units.GIB
 
 
 class SpecError(ValueError):
@@ -31,19 +28,10 @@ class SpecError(ValueError):
 
 def parse_size(value, param):
     """Bytes from ``512MiB``/``2GiB``/``2G``/``2GB``/a bare number of MiB; > 0."""
-    if isinstance(value, bool):
-        raise SpecError(param, "expected a size such as 512MiB or 2GiB, got %r" % (value,))
-    if isinstance(value, (int, float)):
-        number, unit = float(value), "MiB"
-    else:
-        match = _SIZE_RE.match(str(value))
-        if not match:
-            raise SpecError(param, "expected a size such as 512MiB or 2GiB, got %r" % (value,))
-        number, unit = float(match.group(1)), match.group(2) or "MiB"
-    factor = dx._UNIT_FACTORS.get(unit.lower())
-    if factor is None:
-        raise SpecError(param, "unknown unit %r (use KiB, MiB, GiB or TiB)" % unit)
-    size = int(number * factor)
+    try:
+        size = units.parse_size(value, bare="MiB")
+    except units.SizeError as err:
+        raise SpecError(param, str(err)) from None
     if size <= 0:
         raise SpecError(param, "must be greater than zero, got %r" % (value,))
     return size

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, all_guests
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
@@ -21,158 +23,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import values as vv
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
-
-STATE_NAMES = {
-    0: "nostate", 1: "running", 2: "blocked", 3: "paused",
-    4: "shutdown", 5: "shutoff", 6: "crashed", 7: "pmsuspended",
-}
-# State reasons, indexed by state, as virsh names them (domstate --reason).
-REASONS = {
-    1: ["unknown", "booted", "migrated", "restored", "from snapshot", "unpaused", "migration canceled",
-        "save canceled", "event wakeup", "crashed", "post-copy", "post-copy failed"],
-    3: ["unknown", "user", "migrating", "saving", "dumping", "I/O error", "watchdog", "from snapshot",
-        "shutting down", "snapshot", "crashed", "starting up", "post-copy", "post-copy failed", "api error"],
-    4: ["unknown", "user"],
-    5: ["unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon"],
-    6: ["unknown", "panicked"],
-}
-
-
-def state_reason(state, reason):
-    names = REASONS.get(state, [])
-    return names[reason] if 0 <= reason < len(names) else "unknown"
-
-
-def wait_for(predicate, timeout, clock=time.monotonic, sleep=time.sleep, interval=0.2):
-    """Poll ``predicate`` until true or ``timeout`` seconds pass; returns its last value."""
-    deadline = clock() + timeout
-    while True:
-        value = predicate()
-        if value or clock() >= deadline:
-            return value
-        sleep(interval)
-
-
-class Guest:
-    """A libvirt domain with intent-level methods; every call names its action."""
-
-    def __init__(self, conn, dom):
-        self.conn = conn
-        self.dom = dom
-        self.name = dom.name()
-        self.uri = lc.safe_uri(conn)
-
-    def _act(self, what):
-        return lc.attempt("%s vm %s on %s" % (what, self.name, self.uri))
-
-    def state(self):
-        with self._act("read the state of"):
-            state, reason = self.dom.state()
-        return STATE_NAMES.get(state, "unknown"), state_reason(state, reason)
-
-    def inactive_xml(self):
-        with self._act("read the definition of"):
-            return self.dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-
-    def live_xml(self):
-        with self._act("read the running definition of"):
-            return self.dom.XMLDesc(0)
-
-    def is_active(self):
-        with self._act("read the state of"):
-            return bool(self.dom.isActive())
-
-    def autostart(self):
-        with self._act("read autostart of"):
-            return bool(self.dom.autostart())
-
-    def set_autostart(self, value):
-        with self._act("set autostart of"):
-            self.dom.setAutostart(1 if value else 0)
-
-    def start(self, paused=False):
-        if not paused:
-            with self._act("start"):
-                self.dom.create()
-            return
-        try:
-            # START_PAUSED: QEMU starts with no vCPU running at all.
-            self.dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
-            return
-        except libvirt.libvirtError as err:
-            if err.get_error_code() not in (libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_NO_SUPPORT):
-                raise lc.wrap_libvirt_error("start vm %s paused on %s" % (self.name, self.uri), err) from err
-        # A driver without the flag: start, then pause at once.
-        self.start()
-        self.suspend()
-
-    def suspend(self):
-        with self._act("pause"):
-            self.dom.suspend()
-
-    def resume(self):
-        with self._act("resume"):
-            self.dom.resume()
-
-    def shutdown(self):
-        # A request to the guest (ACPI power button); it may ignore it.
-        with self._act("shut down"):
-            self.dom.shutdown()
-
-    def destroy(self):
-        # Pulls the plug: the guest loses whatever it had not written to disk.
-        with self._act("force off"):
-            self.dom.destroy()
-
-    def undefine(self):
-        flags = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-        if dx.parse(self.inactive_xml()).find("os/nvram") is not None:
-            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-        with self._act("undefine"):
-            self.dom.undefineFlags(flags)
-
-    # Live changes.  AFFECT_LIVE alone changes the running guest only: the
-    # persistent definition has been written with defineXML already, and
-    # AFFECT_CONFIG as well would make libvirt re-derive it from the live one.
-    def set_memory_live(self, kib):
-        with self._act("balloon the memory of"):
-            self.dom.setMemoryFlags(kib, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def set_vcpus_live(self, count):
-        with self._act("hot-plug vCPUs of"):
-            self.dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def set_crash_action_live(self, action):
-        # What the running guest does when it panics; the persistent definition says the same.
-        values = {"destroy": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY,
-                  "restart": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_RESTART,
-                  "preserve": libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE}
-        with self._act("set the crash action of"):
-            self.dom.setLifecycleAction(libvirt.VIR_DOMAIN_LIFECYCLE_CRASH, values[action], libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def set_cpu_shares_live(self, shares):
-        # Needs the host's cgroup cpu controller (qemu.conf cgroup_controllers); without it libvirt
-        # refuses, and the shares apply from the next start on.
-        with self._act("set the CPU shares of"):
-            self.dom.setSchedulerParametersFlags({"cpu_shares": shares}, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def attach_live(self, xml):
-        with self._act("hot-plug a device into"):
-            self.dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def detach_live(self, xml):
-        # The guest must release the device; libvirt returns once it asked.
-        with self._act("hot-unplug a device from"):
-            self.dom.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
-    def set_metadata_live(self, root):
-        with self._act("update the metadata of"):
-            meta = dx.metadata_xml(root)
-            self.dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, meta, dx.PREFIX if meta else None,
-                                 dx.NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-            self.dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, dx.get_text(root, "description"),
-                                 None, None, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-
 
 class Undo:
     """Steps that undo what a create did, run in reverse if it fails."""
@@ -285,11 +135,6 @@ def resolve_interfaces(conn, nics, default_model):
     return out
 
 
-def all_guests(conn):
-    with lc.attempt("list the vms of %s" % lc.safe_uri(conn)):
-        return [Guest(conn, d) for d in conn.listAllDomains(0)]
-
-
 def clones_of(conn, name):
     """Names of the VMs whose metadata says they were cloned from ``name``."""
     return sorted(g.name for g in all_guests(conn)
@@ -398,8 +243,7 @@ def _mark_template(template, disk_paths):
             dx.find_or_create(node, "readonly")
     if dx.normalise(root) == before:
         return
-    with lc.attempt("mark vm %s as a template" % template.name):
-        template.conn.defineXML(dx.tostring(root))
+    domain.define(template.conn, dx.tostring(root), "mark vm %s as a template" % template.name)
 
 
 # --- ensure --------------------------------------------------------------------------------
@@ -441,7 +285,7 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
     if guest is not None and not check_mode:
         result["vm"] = {"name": guest.name, "state": guest.state()[0]}
         with lc.attempt("read the uuid of vm %s" % guest.name):
-            result["vm"]["uuid"] = guest.dom.UUIDString()
+            result["vm"]["uuid"] = guest.uuid()
         if guest.is_active():
             pending = vp.restart_pending(vp.summarise(dx.parse(guest.live_xml())),
                                          vp.summarise(dx.parse(guest.inactive_xml())))
@@ -521,13 +365,11 @@ def ensure_created(conn, spec, host, state, check_mode):
     try:
         for job in to_create:
             _create_volume(conn, job, undo)
-        with lc.attempt("define vm %s on %s" % (spec["name"], lc.safe_uri(conn))):
-            dom = conn.defineXML(dx.tostring(root))
-        guest = Guest(conn, dom)
-        undo.push("undefine vm %s" % spec["name"], guest.undefine)
+        guest = domain.define(conn, dx.tostring(root), "define vm %s on %s" % (spec["name"], lc.safe_uri(conn)))
+        undo.push("undefine vm %s" % spec["name"], guest.delete_definition)
         if state in ("running", "paused", "restarted"):
             guest.start(paused=state == "paused")
-            undo.push("force off vm %s" % spec["name"], guest.destroy)
+            undo.push("force off vm %s" % spec["name"], guest.force_off)
             result["plan"].append("start vm %s%s" % (spec["name"], " paused" if state == "paused" else ""))
         if spec["autostart"]:
             guest.set_autostart(True)
@@ -569,8 +411,7 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     try:
         for job in to_create:
             _create_volume(conn, job, undo)
-        with lc.attempt("redefine vm %s on %s" % (spec["name"], lc.safe_uri(conn))):
-            conn.defineXML(dx.tostring(desired))
+        domain.define(conn, dx.tostring(desired), "redefine vm %s on %s" % (spec["name"], lc.safe_uri(conn)))
     except lc.VirtError:
         undo.rollback()
         raise
@@ -685,20 +526,9 @@ def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
     """Graceful shutdown within ``shutdown_timeout``, then force off if ``force``."""
     timeout = params.get("shutdown_timeout")
     timeout = 120 if timeout is None else timeout
-    force = params.get("force")
-    if guest.state()[0] == "paused":
-        if force:
-            guest.destroy()
-            return
-        guest.resume()
-    if timeout > 0:
-        guest.shutdown()
-        if wait_for(lambda: not guest.is_active(), timeout, clock, sleep):
-            return
-    if not force:
+    if guest.stop(timeout, params.get("force"), clock, sleep) is None:
         _fail("shutdown_timeout", "vm %s did not shut down within %ss; set force: true to power it off"
               % (guest.name, timeout))
-    guest.destroy()
 
 
 def ensure_absent(conn, dom, spec, params, check_mode):
@@ -723,8 +553,8 @@ def ensure_absent(conn, dom, spec, params, check_mode):
     if check_mode:
         return True, result, diff
     if guest.is_active():
-        guest.destroy()
-    guest.undefine()
+        guest.force_off()
+    guest.delete_definition()
     for vol in volumes:
         pool = lc.lookup_pool(conn, vol.get("pool"))
         volume = lc.lookup_volume(pool, vol.get("name")) if pool is not None else None

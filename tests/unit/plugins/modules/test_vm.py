@@ -25,6 +25,7 @@ from fakes import Clock  # tests/unit/fakes.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.modules import vm
 
@@ -292,16 +293,18 @@ def test_power_states(conn, start, state, plan, final):
     assert conn.lookupByName("n1").state()[0] == final
 
 
-class FakeGuest:
-    """A guest that ignores the shutdown request (no ACPI handler)."""
+class StubbornDom:
+    """A libvirt domain stand-in whose guest ignores the shutdown request (no ACPI handler)."""
 
     def __init__(self):
         self.active = True
         self.calls = []
-        self.name = "stubborn"
+
+    def name(self):
+        return "stubborn"
 
     def state(self):
-        return ("running" if self.active else "shutoff"), "booted"
+        return (1, 1) if self.active else (5, 1)
 
     def shutdown(self):
         self.calls.append("shutdown")
@@ -310,24 +313,25 @@ class FakeGuest:
         self.calls.append("destroy")
         self.active = False
 
-    def is_active(self):
+    def isActive(self):
         return self.active
 
 
 def test_stop_times_out_then_forces_only_when_asked():
     clock = Clock()
-    guest = FakeGuest()
+    dom = StubbornDom()
+    guest = Guest(None, dom)
     with pytest.raises(lc.VirtError, match="^shutdown_timeout: vm stubborn did not shut down within 30s"):
         vm_ops.stop(guest, {"shutdown_timeout": 30, "force": False}, clock, clock.sleep)
-    assert guest.calls == ["shutdown"] and 30 <= clock.now < 31
+    assert dom.calls == ["shutdown"] and 30 <= clock.now < 31
     vm_ops.stop(guest, {"shutdown_timeout": 30, "force": True}, clock, clock.sleep)
-    assert guest.calls == ["shutdown", "shutdown", "destroy"] and not guest.active
+    assert dom.calls == ["shutdown", "shutdown", "destroy"] and not dom.active
 
 
 def test_stop_with_zero_timeout_and_force_powers_off_at_once():
-    guest = FakeGuest()
-    vm_ops.stop(guest, {"shutdown_timeout": 0, "force": True})
-    assert guest.calls == ["destroy"]
+    dom = StubbornDom()
+    vm_ops.stop(Guest(None, dom), {"shutdown_timeout": 0, "force": True})
+    assert dom.calls == ["destroy"]
 
 
 def test_windows_profile_and_i686(conn):

@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning import Tuning
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.modules import vm_migrate
 
 HOST = """<node>
@@ -144,27 +145,9 @@ def test_normalise_address(given, expected):
     assert mo.normalise_address(given) == expected
 
 
-def test_parse_disks():
-    xml = """<domain><devices>
-      <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/var/lib/libvirt/images/a.qcow2'/><target dev='vda'/></disk>
-      <disk type='file' device='cdrom'><target dev='sda'/><readonly/></disk>
-      <disk type='network' device='disk'><source protocol='iscsi' name='iqn.x/1'/><target dev='vdb'/></disk>
-      <disk type='volume' device='disk'><source pool='san' volume='unit:0:0:1'/><target dev='vdc'/></disk>
-      <disk type='block' device='disk'><source dev='/dev/sdz'/><target dev='vdd'/><shareable/></disk>
-    </devices></domain>"""
-    disks = [(d.target, d.kind, d.source, d.readonly, d.format) for d in mo.parse_disks(xml)]
-    assert disks == [
-        ("vda", "file", "/var/lib/libvirt/images/a.qcow2", False, "qcow2"),
-        ("sda", "file", None, True, "raw"),
-        ("vdb", "network", "iscsi:iqn.x/1", False, "raw"),
-        ("vdc", "volume", "san/unit:0:0:1", False, "raw"),
-        ("vdd", "block", "/dev/sdz", True, "raw"),
-    ]
-
-
 def test_classify_disks_without_pools_asks_for_one(tmp_path):
     conn = libvirt.open(host_uri(tmp_path, "c"))
-    disks = mo.parse_disks("""<domain><devices>
+    disks = disk_xml.disks("""<domain><devices>
       <disk type='file'><source file='/data/x.img'/><target dev='vda'/></disk>
       <disk type='file' device='cdrom'><target dev='sda'/></disk>
       <disk type='network'><source protocol='rbd' name='p/x'/><target dev='vdb'/></disk></devices></domain>""")

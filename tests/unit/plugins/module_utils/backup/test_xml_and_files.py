@@ -32,13 +32,6 @@ DOMAIN = """<domain type='kvm'><name>web1</name><uuid>6695eb01-f6a4-8304-79aa-97
   </devices></domain>"""
 
 
-def test_disks_worth_backing_up():
-    disks = backup_xml.disks(DOMAIN)
-    assert [(d.target, d.kind, d.source, d.format, d.backed_up) for d in disks] == [
-        ("vda", "file", "/i/web1-vda-s1.qcow2", "qcow2", True), ("vdb", "block", "/dev/sdb", "raw", True),
-        ("hdc", "file", "/iso/x.iso", "raw", False), ("vdc", "file", "/i/shared.img", "raw", False)]
-
-
 def test_backup_and_checkpoint_xml():
     root = ET.fromstring(backup_xml.backup_xml(["vda"], {"vda": "/b/vda.qcow2"}, incremental="cp1"))
     assert root.get("mode") == "push" and root.findtext("incremental") == "cp1"

@@ -116,6 +116,9 @@ class DeafGuest:
     def name(self):
         return "deaf"
 
+    def state(self):
+        return (1, 1) if self.active else (5, 2)
+
     def shutdown(self):
         raise libvirt.libvirtError("no ACPI")
 
@@ -127,10 +130,11 @@ class DeafGuest:
 
 
 def test_shutdown_asks_then_forces_after_the_timeout(group):
-    dom = lc.connect(group["hv1"]).lookupByName("db1")
-    assert mops._shutdown(dom, 5) == "shut down" and not dom.isActive()
+    conn = lc.connect(group["hv1"])
+    dom = conn.lookupByName("db1")
+    assert mops._shutdown(conn, dom, 5) == "shut down" and not dom.isActive()
     clock, deaf = Clock(), DeafGuest()
-    assert mops._shutdown(deaf, 5, clock=clock, sleep=clock.sleep) == "forced off after 5s"
+    assert mops._shutdown(conn, deaf, 5, clock=clock, sleep=clock.sleep) == "forced off after 5s"
     assert not deaf.active and clock.now >= 5
 
 
