@@ -133,9 +133,9 @@ def startup(src, dest, workdir, runs=5):
 
 def run_library(src, dest, name, _workdir, bandwidth):
     sys.path.insert(0, src_link())
-    from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops
+    from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops
 
-    params = dict(migrate_ops.tuning_defaults(), uri=src.uri, name=name, dest_uri=dest.uri, dest=None, hosts=None,
+    params = dict(args.tuning_defaults(), uri=src.uri, name=name, dest_uri=dest.uri, dest=None, hosts=None,
                   migration_address="tcp://" + dest.address, live=True, copy_storage="auto", bandwidth=bandwidth,
                   max_downtime=MAX_DOWNTIME_MS, cpu_allocation_ratio=4.0, reserved_host_memory=256)
     started = time.monotonic()

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import PlacementError, VmDemand, plan_evacuation
 
 libvirt = lc.libvirt
@@ -25,7 +26,7 @@ libvirt = lc.libvirt
 
 def migration_params(extra):
     """vm_migrate's tuning options with their defaults, overridden by ``extra``."""
-    params = mo.tuning_defaults()
+    params = args.tuning_defaults()
     unknown = sorted(set(extra or {}) - set(params))
     if unknown:
         raise lc.VirtError("Unknown migration settings: %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(params))))
@@ -88,14 +89,14 @@ def run_host_maintenance(params, check_mode):
 
 
 def _enter(conn, uri, name, hosts, params, check_mode):
-    tuning = mo.tuning_from_params(migration_params(params.get("migration")))
+    tuning = args.tuning_from_params(migration_params(params.get("migration")))
     record = maintenance_state.read(conn)
     with lc.attempt("list the running vms of %s" % uri):
         running = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
     pinned = set(params.get("pinned") or [])
     demands = []
     for dom in running:
-        d = mo.demand_of(dom)
+        d = capacity_ops.demand_of(dom)
         demands.append(VmDemand(d.name, d.memory_mib, d.vcpus, pinned=d.name in pinned))
     already = record is not None and record.get("state") == "maintenance"
     if already and not demands:
@@ -108,7 +109,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
             continue
         try:
             other_conn = lc.connect(other_uri)
-            capacities.append(mo.host_capacity(other_conn, other, params["cpu_allocation_ratio"],
+            capacities.append(capacity_ops.host_capacity(other_conn, other, params["cpu_allocation_ratio"],
                                                params["reserved_host_memory"]))
         except lc.VirtError as err:
             unreachable[other] = err.message
@@ -133,7 +134,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     addresses = params.get("migration_addresses") or {}
     with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
         futures = [(vm, dest, pool.submit(move_one, uri, hosts[dest], vm, tuning,
-                                          mo.normalise_address(addresses.get(dest)),
+                                          args.normalise_address(addresses.get(dest)),
                                           params["reserved_host_memory"], params["cpu_allocation_ratio"]))
                    for vm, dest in plan.moves]
         moves = []
@@ -184,17 +185,17 @@ def _leave(conn, uri, name, hosts, params, check_mode):
     started = {}
     for vm in record.get("shutdown", []):
         dom = lc.lookup_domain(conn, vm)
-        if dom is not None and not mo.is_active(dom):
+        if dom is not None and not capacity_ops.is_active(dom):
             Guest(conn, dom).start()
             started[vm] = True
-    tuning = mo.tuning_from_params(migration_params(params.get("migration")))
+    tuning = args.tuning_from_params(migration_params(params.get("migration")))
     addresses = params.get("migration_addresses") or {}
     moves = []
     with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
         futures = []
         for m in back:
             futures.append((m, pool.submit(move_one, m["to_uri"], uri, m["vm"], tuning,
-                                           mo.normalise_address(addresses.get(name)),
+                                           args.normalise_address(addresses.get(name)),
                                            params["reserved_host_memory"], params["cpu_allocation_ratio"])))
         for m, future in futures:
             moves.append(dict({"vm": m["vm"], "from": m["to"], "to": name}, **future.result()))

@@ -16,7 +16,8 @@ import libvirt
 import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, disks_ops, migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning import Tuning
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.modules import vm_migrate
@@ -142,7 +143,7 @@ def test_params():
 @pytest.mark.parametrize("given, expected", [(None, None), ("", None), ("10.0.0.2", "tcp://10.0.0.2"),
                                              ("tls://hv2", "tls://hv2")])
 def test_normalise_address(given, expected):
-    assert mo.normalise_address(given) == expected
+    assert args.normalise_address(given) == expected
 
 
 def test_classify_disks_without_pools_asks_for_one(tmp_path):
@@ -152,21 +153,21 @@ def test_classify_disks_without_pools_asks_for_one(tmp_path):
       <disk type='file' device='cdrom'><target dev='sda'/></disk>
       <disk type='network'><source protocol='rbd' name='p/x'/><target dev='vdb'/></disk></devices></domain>""")
     with pytest.raises(lc.VirtError, match="cannot tell whether /data/x.img is shared: define a storage pool for /data"):
-        mo.classify_disks(conn, conn, disks)
+        disks_ops.classify_disks(conn, conn, disks)
     assert [d.mode for d in disks] == [None, "skip", "shared"]
     # with copy_storage=never, the file is taken as shared (libvirt then judges its safety)
-    mo.classify_disks(conn, conn, disks, "never")
+    disks_ops.classify_disks(conn, conn, disks, "never")
     assert disks[0].mode == "shared"
 
 
 def test_memory_units():
-    assert mo.memory_mib("<domain><memory unit='GiB'>2</memory></domain>") == 2048
-    assert mo.memory_mib("<domain><memory>65536</memory></domain>") == 64
+    assert capacity_ops.memory_mib("<domain><memory unit='GiB'>2</memory></domain>") == 2048
+    assert capacity_ops.memory_mib("<domain><memory>65536</memory></domain>") == 64
 
 
 def test_host_capacity_counts_running_vms(hosts):
     src = hosts[0]
-    cap = mo.host_capacity(libvirt.open(src), "hv1", cpu_ratio=2.0, reserved_memory_mib=1024)
+    cap = capacity_ops.host_capacity(libvirt.open(src), "hv1", cpu_ratio=2.0, reserved_memory_mib=1024)
     # 8 GiB - 1 GiB reserved - 2 x 256 MiB running; 4 CPUs x 2 - 2 vCPUs
     assert cap.free_memory_mib == 8192 - 1024 - 512
     assert cap.free_vcpus == 6
@@ -197,6 +198,6 @@ def test_module_arguments(monkeypatch, capsys, hosts):
 def test_migration_diff_is_where_the_vm_runs_before_and_after():
     result = {"vm": "web1", "source": "qemu+tls://a/system", "source_host": "a",
               "destination": "qemu+tls://b/system", "host": "b"}
-    assert mo.migration_diff(result) == {
+    assert args.migration_diff(result) == {
         "before": {"vm": "web1", "host": "a", "uri": "qemu+tls://a/system"},
         "after": {"vm": "web1", "host": "b", "uri": "qemu+tls://b/system"}}
