@@ -415,7 +415,7 @@ def check_input(params):
             return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
     for index, event in enumerate(params["vm_events"] or []):
         for key in ("vm", "host"):
-            if not event[key].strip():
+            if not event[key].strip() or any(char in event[key] for char in "\t\n\r"):
                 return "vm_events[%d].%s: must be a name, got %r" % (index, key, event[key])
     return None
 

@@ -24,6 +24,9 @@ From that, :func:`decide` answers, each decision with its reason:
   removed there (never started), and ``start_returned``: its HA VMs that could not go elsewhere
   start on it again.
 
+What is remembered of a host's VMs is as fresh as the last pass that read it; the starts and stops
+the event source saw since (:func:`apply_vm_events`) bring it up to date before anything is decided.
+
 Safety rules, checked by property tests: a VM is placed at most once; nothing of a host is started
 elsewhere unless that host is fenced or confirmed off; a VM found on a reachable host is never
 placed again.  :func:`fencing_due` and :func:`plan_failover` are separate because fencing happens
