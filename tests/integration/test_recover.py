@@ -12,6 +12,7 @@ reachable host as it was.
 
 from __future__ import annotations
 
+import json
 import time
 
 import failures  # tests/lab
@@ -301,3 +302,30 @@ def test_a_vm_started_by_hand_then_its_host_losing_libvirtd_runs_elsewhere(lab, 
     assert [d["vm"] for d in decisions(back, "clean_stale")] == [guest.name], back["decisions"]
     assert running_on(lab, guest.name) == [moved["to"]]
     assert recover()["changed"] is False
+
+
+def test_rulebook_recovers_a_vm_started_by_hand_just_before_its_host_lost_libvirtd(lab, recovery, tmp_path):
+    """The same through ansible-rulebook, for real: a sweep records the HA VM shut down by an
+    operator; it is started with libvirt directly and hv2's libvirtd killed at once; the event
+    source's start (carried by the host_lost event, vm_events) makes the passes fail it over."""
+    ha_guest, _recover = recovery
+    guest = ha_guest("hv2", priority=5)
+    hv2 = lab.host("hv2")
+    hv2.connect().lookupByName(guest.name).destroy()        # an operator's doing
+    state_file = tmp_path / "rulebook-recover.json"
+
+    def recorded():
+        if not state_file.exists():
+            return None
+        return json.loads(state_file.read_text())["vms"].get(guest.name, {}).get("state")
+
+    with rulebook(lab, tmp_path, state_file, HOST_TIMEOUT, sweep_interval=5):
+        wait_until("the rulebook watching hv2", lambda: "watching hv2" in (tmp_path / "rulebook.log").read_text(), 90)
+        wait_until("a sweep recording the VM shut down", lambda: recorded() == "shutoff", 90)
+        with DoubleWatch(lab, skip=("hv2",)) as watch:
+            hv2.connect().lookupByName(guest.name).create()
+            lab.kill_libvirtd("hv2")
+            where = wait_until("the VM running elsewhere", lambda: running_on(lab, guest.name, skip=("hv2",)), 90)
+        assert watch.seen_twice == []
+        assert not hv2.is_up()                              # fenced first
+        assert running_on(lab, guest.name, skip=("hv2",)) == where and len(where) == 1
