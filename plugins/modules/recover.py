@@ -148,6 +148,48 @@ options:
         observation.
     type: dict
     default: {}
+  vm_events:
+    description:
+      - VM starts and stops seen by the collection's event source (C(hotiron.virt.libvirt_events) puts those
+        of the last C(vm_event_memory) seconds in every event, and
+        C(playbooks/recover.yml) hands them on).
+      - What a pass knows of a VM is as fresh as the last pass that read its host. A VM started after that
+        read - by an operator, by anything - on a host that fails before the next pass reads it would be
+        taken as stopped, and left down after fencing. An event newer than that read wins - a start records
+        the VM running on its host (so it starts elsewhere once the host is fenced), a stop on the host it
+        ran on records it stopped (one shut down on purpose after its start stays down). An event no newer
+        than the pass's record, of a VM no pass has seen, or of another VM of that name (O(vm_events[].uuid))
+        changes nothing; one of a host outside O(hosts), or more than 5 s ahead of this machine's clock, is
+        ignored with a warning. What a pass learns so is kept in O(state_file).
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+    suboptions:
+      vm:
+        description: The VM's name.
+        type: str
+        required: true
+      host:
+        description: The host it started or stopped on (a name of O(hosts)).
+        type: str
+        required: true
+      event:
+        description: What happened.
+        type: str
+        required: true
+        choices: [started, stopped]
+      time:
+        description: When, in seconds since the epoch (a finite number, not before 1970).
+        type: float
+        required: true
+      reason:
+        description: libvirt's detail - V(booted), V(migrated), V(restored) for a start; V(shutdown), V(destroyed),
+          V(crashed), V(failed), V(migrated), V(saved) for a stop.
+        type: str
+      uuid:
+        description: The domain's UUID, so that an event of another VM of the same name is not taken for it.
+        type: str
   connect_timeout:
     description: Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
     type: float
@@ -287,6 +329,13 @@ recovered:
   returned: always
   type: list
   elements: dict
+vm_events:
+  description: The VM events of O(vm_events) that made what the pass knew of a VM newer, each with C(vm),
+    C(host), C(event), C(reason), C(time).
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
 attention:
   description: Decisions an operator should look at - crash loops at their limit, VMs that could not be
     placed or are on local storage, hosts without fencing, anything that failed.
@@ -324,6 +373,14 @@ def argument_spec():
         host_timeout=dict(type="float", default=10.0, min=1, max=3600),
         wait=dict(type="bool", default=True),
         unreachable_since=dict(type="dict", default={}),
+        vm_events=dict(type="list", elements="dict", default=[], options=dict(
+            vm=dict(type="str", required=True),
+            host=dict(type="str", required=True),
+            event=dict(type="str", required=True, choices=["started", "stopped"]),
+            time=dict(type="float", required=True, min=0),
+            reason=dict(type="str"),
+            uuid=dict(type="str"),
+        )),
         connect_timeout=dict(type="float", default=5.0, min=0.5, max=120),
         fence_timeout=dict(type="float", default=60.0, min=1, max=600),
         fence_retry_interval=dict(type="float", default=60.0, min=0, max=3600),
@@ -341,7 +398,8 @@ def argument_spec():
 
 
 def check_input(params):
-    """What AnsibleModule cannot check: one fencing entry per host, every time a finite number."""
+    """What AnsibleModule cannot check: one fencing entry per host, every time a finite number,
+    every name of a VM event a name."""
     seen = set()
     for index, entry in enumerate(params["fencing"] or []):
         if entry["host"] in seen:
@@ -355,6 +413,10 @@ def check_input(params):
                 return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
         if not math.isfinite(params["unreachable_since"][name]):
             return "unreachable_since.%s: %r is not a time in seconds since the epoch" % (name, when)
+    for index, event in enumerate(params["vm_events"] or []):
+        for key in ("vm", "host"):
+            if not event[key].strip() or any(char in event[key] for char in "\t\n\r"):
+                return "vm_events[%d].%s: must be a name, got %r" % (index, key, event[key])
     return None
 
 

@@ -12,6 +12,7 @@ reachable host as it was.
 
 from __future__ import annotations
 
+import json
 import time
 
 import failures  # tests/lab
@@ -264,3 +265,67 @@ def test_rulebook_recovers_a_crash_and_a_hung_host(lab, recovery, tmp_path):
                   % (hanging.name, where[0], time.monotonic() - started, HOST_TIMEOUT))
         assert watch.seen_twice == []
         assert not lab.host("hv2").is_up()      # fenced first
+
+
+def test_a_vm_started_by_hand_then_its_host_losing_libvirtd_runs_elsewhere(lab, recovery):
+    """Issue #19: an HA VM a pass recorded as shut down by an operator is started with libvirt
+    directly (not by the collection), and its host's libvirtd is killed at once, before any pass
+    reads the host.  The pass gets the start as the rulebook hands it on (the event source's
+    vm_events, given here by hand as ``vm_events``): it fences the host and starts the VM
+    elsewhere, exactly once - not left down as 'was_stopped'."""
+    ha_guest, recover = recovery
+    hv2 = lab.host("hv2")
+    guest = ha_guest("hv2", priority=1)
+    hv2.connect().lookupByName(guest.name).destroy()        # an operator's doing
+    read = recover()
+    assert read["restarted"] == [] and state_of(hv2, guest.name)[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    dom = hv2.connect().lookupByName(guest.name)
+    dom.create()                                            # started by hand, by libvirt
+    started = {"vm": guest.name, "host": "hv2", "event": "started", "reason": "booted", "time": time.time(),
+               "uuid": dom.UUIDString()}
+    lab.kill_libvirtd("hv2")                                # before any pass reads hv2 again
+    with DoubleWatch(lab, skip=("hv2",)) as watch:
+        done = recover(vm_events=[started])
+    assert watch.seen_twice == [] and watch.samples > 5
+    assert decisions(done, "was_stopped") == [], done["decisions"]
+    assert [e["vm"] for e in done["vm_events"]] == [guest.name]
+    assert not hv2.is_up()                                  # fenced first
+    (moved,) = done["recovered"]
+    assert moved["vm"] == guest.name and moved["from"] == "hv2" and moved["to"] != "hv2"
+    assert running_on(lab, guest.name) == [moved["to"]]
+    # The same start given again (every event carries it) changes nothing: the VM runs once.
+    assert recover(vm_events=[started])["recovered"] == []
+    lab.revive("hv2")
+    with DoubleWatch(lab) as watch:
+        back = recover(vm_events=[started])
+    assert watch.seen_twice == []
+    assert [d["vm"] for d in decisions(back, "clean_stale")] == [guest.name], back["decisions"]
+    assert running_on(lab, guest.name) == [moved["to"]]
+    assert recover()["changed"] is False
+
+
+def test_rulebook_recovers_a_vm_started_by_hand_just_before_its_host_lost_libvirtd(lab, recovery, tmp_path):
+    """The same through ansible-rulebook, for real: a sweep records the HA VM shut down by an
+    operator; it is started with libvirt directly and hv2's libvirtd killed at once; the event
+    source's start (carried by the host_lost event, vm_events) makes the passes fail it over."""
+    ha_guest, _recover = recovery
+    guest = ha_guest("hv2", priority=5)
+    hv2 = lab.host("hv2")
+    hv2.connect().lookupByName(guest.name).destroy()        # an operator's doing
+    state_file = tmp_path / "rulebook-recover.json"
+
+    def recorded():
+        if not state_file.exists():
+            return None
+        return json.loads(state_file.read_text())["vms"].get(guest.name, {}).get("state")
+
+    with rulebook(lab, tmp_path, state_file, HOST_TIMEOUT, sweep_interval=5):
+        wait_until("the rulebook watching hv2", lambda: "watching hv2" in (tmp_path / "rulebook.log").read_text(), 90)
+        wait_until("a sweep recording the VM shut down", lambda: recorded() == "shutoff", 90)
+        with DoubleWatch(lab, skip=("hv2",)) as watch:
+            hv2.connect().lookupByName(guest.name).create()
+            lab.kill_libvirtd("hv2")
+            where = wait_until("the VM running elsewhere", lambda: running_on(lab, guest.name, skip=("hv2",)), 90)
+        assert watch.seen_twice == []
+        assert not hv2.is_up()                              # fenced first
+        assert running_on(lab, guest.name, skip=("hv2",)) == where and len(where) == 1

@@ -24,6 +24,9 @@ From that, :func:`decide` answers, each decision with its reason:
   removed there (never started), and ``start_returned``: its HA VMs that could not go elsewhere
   start on it again.
 
+What is remembered of a host's VMs is as fresh as the last pass that read it; the starts and stops
+the event source saw since (:func:`apply_vm_events`) bring it up to date before anything is decided.
+
 Safety rules, checked by property tests: a VM is placed at most once; nothing of a host is started
 elsewhere unless that host is fenced or confirmed off; a VM found on a reachable host is never
 placed again.  :func:`fencing_due` and :func:`plan_failover` are separate because fencing happens
@@ -32,6 +35,7 @@ between them (the caller fences, then asks for placements of what was fenced).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import VmDemand, fits
@@ -46,7 +50,9 @@ class VmRecord:
 
     ``restart_limit`` is ``(count, window seconds)``; ``restarts`` the times of the
     collection's restarts; ``shared`` whether every disk is on storage other hosts see
-    (``storage`` says why or why not).
+    (``storage`` says why or why not); ``seen`` when this was known (the time the pass began
+    reading its host, or of the event that told it; ``None`` for a record of an older version),
+    ``seen_by`` how (``pass``: read on the host; ``event``: a start or stop the event source saw).
     """
 
     name: str
@@ -62,6 +68,8 @@ class VmRecord:
     vcpus: int = 1
     shared: bool = False
     storage: str = ""
+    seen: float = None
+    seen_by: str = "pass"
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,63 @@ class Plan:
 
     def of(self, *actions):
         return [d for d in self.decisions if d.action in actions]
+
+
+# --- what happened since a host was last read -------------------------------------------------------
+
+@dataclass(frozen=True)
+class VmEvent:
+    """A VM start or stop the event source saw on a host (libvirt's lifecycle event), at ``time``
+    (seconds since the epoch): ``event`` is ``started`` or ``stopped``, ``reason`` libvirt's detail
+    (``booted``, ``migrated``, ``restored``; ``shutdown``, ``destroyed``, ``crashed``, ``failed``,
+    ``migrated``, ``saved``), ``uuid`` the domain's when known."""
+
+    vm: str
+    host: str
+    event: str
+    time: float
+    reason: str = ""
+    uuid: str = ""
+
+
+def utc_text(seconds):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def apply_vm_events(remembered, events):
+    """The records of earlier passes brought up to date by the starts and stops seen since (pure);
+    ``(records, applied events)``.
+
+    A record is as fresh as the pass that read its host; a VM started or stopped after that read
+    (by an operator, by anything) is known only from its event, and a host that fails before the
+    next pass reads it takes that knowledge with it.  So, in time order, every event newer than
+    the record as read (``seen``) wins: a start on a host records the VM running there (and so recovered
+    should that host fail), a stop on the host the record places it records it stopped with the
+    event's reason (a VM shut down on purpose after its start stays down; a crash still counts as
+    meant to run, :func:`meant_to_run`).  Ignored: an event no newer than the record (what was read
+    after it already shows its effect), a stop on another host than the record's (a copy left
+    there: a migration's source, a stale definition), an event of a VM no pass has seen (there is
+    no definition to recover it with) or of another VM of the same name (``uuid`` differs).
+    The records of hosts a pass reads are replaced by that reading anyway (:func:`remember`).
+    """
+    out = dict(remembered)
+    applied = []
+    for event in sorted(events, key=lambda e: (e.time, e.event == "started", e.host, e.vm)):
+        record, read = out.get(event.vm), remembered.get(event.vm)
+        if record is None or (read.seen is not None and event.time <= read.seen):
+            continue
+        if event.uuid and record.uuid and event.uuid != record.uuid:
+            continue
+        if event.event == "started":
+            out[event.vm] = replace(record, host=event.host, state="running", reason=event.reason or "booted",
+                                    seen=event.time, seen_by="event")
+        elif event.event == "stopped" and event.host == record.host:
+            out[event.vm] = replace(record, state="shutoff", reason=event.reason or "unknown",
+                                    seen=event.time, seen_by="event")
+        else:
+            continue
+        applied.append(event)
+    return out, applied
 
 
 # --- restarts on reachable hosts ----------------------------------------------------------------
@@ -217,8 +282,12 @@ def plan_failover(down, hosts, remembered, anti_affinity=(), now=None):
             out.append(Decision("elsewhere", vm.host, vm.name, on_reachable[vm.name],
                                 "%s runs on %s, which is up: nothing to recover" % (vm.name, on_reachable[vm.name])))
         elif vm.state in STOPPED_STATES and not meant_to_run(vm, now):
-            out.append(Decision("was_stopped", vm.host, vm.name, reason="%s was not running when %s was last seen"
-                                " (%s, %s)" % (vm.name, vm.host, vm.state, vm.reason)))
+            if vm.seen_by == "event":
+                why = ("%s was stopped on %s (%s, %s) at %s, as the event source saw, after %s was last read"
+                       % (vm.name, vm.host, vm.state, vm.reason, utc_text(vm.seen), vm.host))
+            else:
+                why = "%s was not running when %s was last seen (%s, %s)" % (vm.name, vm.host, vm.state, vm.reason)
+            out.append(Decision("was_stopped", vm.host, vm.name, reason=why))
         elif not vm.shared:
             why = vm.storage or "its disks are local"
             out.append(Decision("local_storage", vm.host, vm.name, reason=(
@@ -343,7 +412,7 @@ def remember(remembered, hosts):
     return out
 
 
-def after_acting(hosts, remembered, started=(), removed=()):
+def after_acting(hosts, remembered, started=(), removed=(), at=None):
     """The hosts as this pass left them (pure): what it started counts as running where it started
     it, what it removed is gone, so that the state it saves is never older than its own work.
 
@@ -351,7 +420,8 @@ def after_acting(hosts, remembered, started=(), removed=()):
     host, failed over, started on its returned host); ``restarts`` the restart times the pass
     wrote into its metadata (``None``: unchanged).  A failed-over VM is not in its target's
     observed VMs: its record is the remembered one, moved.  ``removed`` are ``(host, vm name)``
-    of the stale definitions it removed.
+    of the stale definitions it removed; ``at`` (when it acted, or before) becomes the ``seen``
+    of what it started, so that a stop seen after it wins over it (:func:`apply_vm_events`).
     """
     started_on = {}
     for host, name, restarts in started:
@@ -370,16 +440,16 @@ def after_acting(hosts, remembered, started=(), removed=()):
             if vm.name in gone.get(host.name, ()):
                 continue
             if vm.name in mine:
-                vm = _running(vm, mine[vm.name])
+                vm = _running(vm, mine[vm.name], at)
             vms.append(vm)
             have.add(vm.name)
         for name, restarts in sorted(mine.items()):
             if name not in have and name in remembered:
-                vms.append(_running(replace(remembered[name], host=host.name), restarts))
+                vms.append(_running(replace(remembered[name], host=host.name), restarts, at))
         out.append(replace(host, vms=tuple(vms)))
     return out
 
 
-def _running(vm, restarts):
-    vm = replace(vm, state="running", reason="booted")
+def _running(vm, restarts, at=None):
+    vm = replace(vm, state="running", reason="booted", seen=vm.seen if at is None else at, seen_by="pass")
     return vm if restarts is None else replace(vm, restarts=tuple(restarts))

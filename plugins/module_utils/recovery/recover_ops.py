@@ -22,6 +22,7 @@ whatever happens next, so that no pass forgets a fenced host.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -38,6 +39,7 @@ libvirt = lc.libvirt
 
 # Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
+FUTURE_SLACK = 5.0   # seconds a VM event may be ahead of this pass's clock (the event source's runs on the same machine)
 ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
 
 
@@ -67,6 +69,8 @@ class Pass:
         self.removed = []       # (host, vm): the stale definitions this pass removed
         self.held = []          # hosts whose fencing failed lately, not tried again in this pass
         self.stop_with = params.get("stop_with") or None
+        self.vm_events = []     # rp.VmEvent: the starts and stops the event source saw
+        self.applied = []       # those that made a record newer
 
     # --- the process this pass works for -----------------------------------------------------
     def _abandoned(self):
@@ -86,8 +90,12 @@ class Pass:
     # --- observing -----------------------------------------------------------------------------
     def _observe(self, names=None):
         hosts = {n: self.hosts[n] for n in (names or self.hosts)}
-        return observe(hosts, self.p["connect_timeout"], self.p.get("shared_paths") or (),
-                       self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
+        asked = self.clock()    # what is read is at least this fresh: a VM event after it is newer
+        out = observe(hosts, self.p["connect_timeout"], self.p.get("shared_paths") or (),
+                      self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
+        for obs in out.values():
+            obs.vms = tuple(replace(vm, seen=asked, seen_by="pass") for vm in obs.vms)
+        return out
 
     def _since(self, name, mark, now):
         """When the host became unreachable: the earliest of what the state file, an event's hint
@@ -164,10 +172,35 @@ class Pass:
         unknown = sorted(set(self.p.get("confirmed_off") or ()) - set(self.hosts))
         if unknown:
             raise lc.VirtError("confirmed_off: no such host in hosts: %s" % ", ".join(unknown))
+        self.vm_events = self._vm_events()
         # Read before the lock is taken: an unreadable file refuses the pass with no .lock left.
         state = rs.load(self.p["state_file"])
         rs.check_group(self.p["state_file"], state, self.hosts)
         return state
+
+    def _vm_events(self):
+        """The VM events given (vm_events), those a pass cannot use left out with a warning: of a
+        host outside the group (the rulebook watches other hosts than the inventory group holds?),
+        or from the future (a clock set back: it would outweigh every later reading)."""
+        out, now = [], self.clock()
+        for index, entry in enumerate(self.p.get("vm_events") or []):
+            event = rp.VmEvent(entry["vm"], entry["host"], entry["event"], float(entry["time"]),
+                               entry.get("reason") or "", entry.get("uuid") or "")
+            if event.host not in self.hosts:
+                self.warnings.append("vm_events[%d]: %s is not a host of this group (%s): the %s of %s there is ignored;"
+                                     " does the rulebook watch other hosts than the group holds?" % (
+                                         index, event.host, ", ".join(sorted(self.hosts)), event.event, event.vm))
+            elif event.time > now + FUTURE_SLACK:
+                self.warnings.append("vm_events[%d]: %s %s on %s at %s, %.0fs from now: ignored (a clock set back?)" % (
+                    index, event.vm, event.event, event.host, rp.utc_text(event.time), event.time - now))
+            else:
+                out.append(event)
+        return out
+
+    def _remembered(self, state):
+        """The records of the state file, brought up to date by the VM events given."""
+        remembered, self.applied = rp.apply_vm_events(rs.remembered(state), self.vm_events)
+        return remembered
 
     def run(self):
         try:
@@ -180,7 +213,7 @@ class Pass:
             raise lc.VirtError(str(err)) from None
 
     def _decide_only(self, state):
-        remembered = rs.remembered(state)
+        remembered = self._remembered(state)
         observed, records, now = self._wait_until_due(self._observe(), state)
         due = rp.fencing_due(records, self.p["host_timeout"], now)
         decided = rp.decide(records, remembered, self.p["host_timeout"], now,
@@ -194,7 +227,7 @@ class Pass:
     def _run_locked(self):
         state = rs.load(self.p["state_file"])
         rs.check_group(self.p["state_file"], state, self.hosts)
-        remembered = rs.remembered(state)
+        remembered = self._remembered(state)
         observed, records = {}, []
         now = self.clock()
         try:
@@ -225,7 +258,7 @@ class Pass:
                 # What this pass started runs, what it removed is gone: the state it keeps is
                 # never older than its own work (else a VM it restarted would be remembered as
                 # crashed, and left down should its host fail before the next pass).
-                acted = rp.after_acting(records, remembered, self.started, self.removed)
+                acted = rp.after_acting(records, remembered, self.started, self.removed, at=now)
                 self._remember(state, acted, remembered, observed, now)
                 rs.save(self.p["state_file"], state)
             self._close(observed)
@@ -481,7 +514,9 @@ class Pass:
                   "restarted": [d["vm"] for d in self.done if d["action"] == "restart" and d.get("ok")],
                   "recovered": [{"vm": d["vm"], "from": d["host"], "to": d["target"]} for d in self.done
                                 if d["action"] == "failover" and d.get("ok")],
-                  "attention": attention, "check_mode": self.check_mode, "warnings": list(self.warnings)}
+                  "attention": attention, "check_mode": self.check_mode, "warnings": list(self.warnings),
+                  "vm_events": [{"vm": e.vm, "host": e.host, "event": e.event, "reason": e.reason, "time": e.time}
+                                for e in self.applied]}
         if self.errors:
             result["failed"] = True
             result["msg"] = "; ".join(self.errors)

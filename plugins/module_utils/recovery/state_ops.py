@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import time
 
@@ -119,7 +120,8 @@ class Lock:
 
 # --- records <-> JSON ------------------------------------------------------------------------------
 
-_VM_FIELDS = ("name", "host", "uuid", "state", "reason", "ha", "priority", "memory_mib", "vcpus", "shared", "storage")
+_VM_FIELDS = ("name", "host", "uuid", "state", "reason", "ha", "priority", "memory_mib", "vcpus", "shared", "storage",
+              "seen", "seen_by")
 
 
 def vm_to_json(vm):
@@ -131,6 +133,9 @@ def vm_to_json(vm):
 
 def vm_from_json(data):
     fields = {key: data[key] for key in _VM_FIELDS if key in data}
+    seen = fields.get("seen")
+    if isinstance(seen, bool) or not isinstance(seen, (int, float)) or not math.isfinite(seen):
+        fields["seen"] = None   # an older file, or edited by hand: as old as can be
     return VmRecord(restart_limit=tuple(data.get("restart_limit") or (3, 600)),
                     restarts=tuple(data.get("restarts") or ()), **fields)
 

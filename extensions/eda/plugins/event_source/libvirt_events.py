@@ -23,7 +23,12 @@ Emits one event per thing worth a recovery pass, as plain dicts under the key ``
 
 Every event also carries ``"rulebook": {"pid": ..., "start_ticks": ...}``, this process (the
 ansible-rulebook the source runs in): recover's ``stop_with``, so that the passes the rulebook
-started end when it is stopped (it runs each playbook in a session of its own).
+started end when it is stopped (it runs each playbook in a session of its own); and ``vm_events``,
+the latest start and stop of each VM on each host seen within ``vm_event_memory`` seconds
+(``{"vm", "host", "event": "started"|"stopped", "reason", "time", "uuid"}``, oldest first, stops
+on purpose included): recover's ``vm_events``.  A VM started (or stopped) after the last pass read
+its host, on a host that fails before the next pass reads it, is known only from its event; the
+``host_lost`` event that follows carries it, whichever events the rulebook groups or drops.
 
 Each host is opened in a thread of its own with a timeout (``libvirt.open`` blocks on a hung or
 powered-off host) and watched with libvirt keepalive (``keepalive_interval`` x ``keepalive_count``:
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -76,6 +82,13 @@ options:
     description: Seconds between two C(sweep) events; 0 for none.
     type: float
     default: 30
+  vm_event_memory:
+    description:
+      - Seconds a VM's start or stop stays in the C(vm_events) of every event (the latest per VM and host),
+        for recover's O(hotiron.virt.recover#module:vm_events). Longer than a pass may wait for the group's
+        lock, so that the pass after a lost host still has it.
+    type: float
+    default: 3600
 """
 
 EXAMPLES = r"""
@@ -155,27 +168,55 @@ def _settle(future, value, error):
 EVENT_STARTED, EVENT_STOPPED, EVENT_CRASHED = 2, 5, 8
 STOPPED_DETAIL = {2: "crashed", 5: "failed"}   # 0 shutdown, 1 destroyed, 3 migrated, 4 saved, 6 from snapshot
 STARTED_DETAIL = {0: "booted", 1: "migrated", 2: "restored", 3: "from_snapshot", 4: "wakeup"}
+ALL_STOPPED_DETAIL = {0: "shutdown", 1: "destroyed", 2: "crashed", 3: "migrated", 4: "saved", 5: "failed",
+                      6: "from_snapshot"}
 CLOSE_REASONS = {0: "error", 1: "eof", 2: "keepalive", 3: "client"}
+
+
+class VmEvents:
+    """The latest start and stop of each VM on each host, for ``vm_events`` (shared by the watchers)."""
+
+    def __init__(self, memory):
+        self.memory = memory
+        self.latest = {}    # (vm, host) -> the event
+
+    def add(self, vm, host, event, reason, when, uuid=""):
+        self.latest[(vm, host)] = {"vm": vm, "host": host, "event": event, "reason": reason, "time": when, "uuid": uuid}
+
+    def recent(self, now):
+        """Those within ``memory`` seconds before ``now``, oldest first; older ones are dropped."""
+        for key in [k for k, e in self.latest.items() if now - e["time"] > self.memory]:
+            del self.latest[key]
+        return sorted(self.latest.values(), key=lambda e: (e["time"], e["host"], e["vm"]))
 
 
 class Watcher:
     """Watches one host and puts its events on ``events``."""
 
-    def __init__(self, name, uri, events, args, clock=time.time):
+    def __init__(self, name, uri, events, args, clock=time.time, vm_events=None):
         self.name = name
         self.uri = uri
         self.events = events
         self.args = args
         self.clock = clock
+        self.vm_events = vm_events if vm_events is not None else VmEvents(args.get("vm_event_memory", 3600))
         self.conn = None
         self.lost_since = None
         self.closed = None
         self.opening = None     # the one connection attempt in flight (a hung host holds it)
 
     def emit(self, kind, **fields):
-        self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), rulebook=RULEBOOK, **fields)})
+        now = self.clock()
+        self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=now, rulebook=RULEBOOK,
+                                                vm_events=self.vm_events.recent(now), **fields)})
 
     def _lifecycle(self, _conn, dom, event, detail, _opaque):
+        # Every start and stop is remembered (a stop on purpose too: it must outweigh the start
+        # before it), before the event that carries it is emitted.
+        if event in (EVENT_STARTED, EVENT_STOPPED):
+            kind = "started" if event == EVENT_STARTED else "stopped"
+            reason = (STARTED_DETAIL if event == EVENT_STARTED else ALL_STOPPED_DETAIL).get(detail, kind)
+            self.vm_events.add(dom.name(), self.name, kind, reason, self.clock(), dom.UUIDString())
         if event == EVENT_STOPPED and detail in STOPPED_DETAIL:
             self.emit("vm_stopped", vm=dom.name(), reason=STOPPED_DETAIL[detail])
         elif event == EVENT_CRASHED:
@@ -240,10 +281,12 @@ async def _pump(events, queue):
         await queue.put(await events.get())
 
 
-async def _sweep(events, interval, clock=time.time):
+async def _sweep(events, interval, vm_events, clock=time.time):
     while True:
         await asyncio.sleep(interval)
-        events.put_nowait({"hotiron": {"type": "sweep", "time": clock(), "rulebook": RULEBOOK}})
+        now = clock()
+        events.put_nowait({"hotiron": {"type": "sweep", "time": now, "rulebook": RULEBOOK,
+                                       "vm_events": vm_events.recent(now)}})
 
 
 def _arguments(args):
@@ -252,9 +295,10 @@ def _arguments(args):
         raise ValueError("hotiron.virt.libvirt_events: hosts must be a dict of host name to libvirt URI")
     out = {"hosts": {str(k): str(v) for k, v in hosts.items()}}
     for key, default, low in (("keepalive_interval", 1, 1), ("keepalive_count", 3, 1), ("connect_timeout", 5.0, 0.5),
-                              ("reconnect_interval", 2.0, 0.1), ("sweep_interval", 30.0, 0)):
+                              ("reconnect_interval", 2.0, 0.1), ("sweep_interval", 30.0, 0),
+                              ("vm_event_memory", 3600.0, 0)):
         value = args.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
             raise ValueError("hotiron.virt.libvirt_events: %s must be a number of at least %s, got %r" % (key, low, value))
         out[key] = value
     return out
@@ -264,10 +308,12 @@ async def main(queue, args):
     args = _arguments(args)
     _register_event_loop(asyncio.get_running_loop())
     events = asyncio.Queue()
-    tasks = [asyncio.create_task(Watcher(name, uri, events, args).run()) for name, uri in sorted(args["hosts"].items())]
+    seen = VmEvents(args["vm_event_memory"])
+    tasks = [asyncio.create_task(Watcher(name, uri, events, args, vm_events=seen).run())
+             for name, uri in sorted(args["hosts"].items())]
     tasks.append(asyncio.create_task(_pump(events, queue)))
     if args["sweep_interval"]:
-        tasks.append(asyncio.create_task(_sweep(events, args["sweep_interval"])))
+        tasks.append(asyncio.create_task(_sweep(events, args["sweep_interval"], seen)))
     try:
         await asyncio.gather(*tasks)
     finally:

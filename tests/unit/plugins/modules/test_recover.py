@@ -62,6 +62,14 @@ def remember_db1_on_hv2(state_file):
     ({"fencing": [{"host": "hv2", "agent": "rm -rf /"}]}, "is neither manual nor a fence agent name"),
     ({"confirmed_off": ["hv9"]}, "confirmed_off: no such host in hosts: hv9"),
     ({"unreachable_since": {"hv2": "yesterday"}}, "unreachable_since.hv2: 'yesterday' is not a time"),
+    ({"vm_events": [{"vm": "db1", "host": "hv2", "event": "started", "time": "nan"}]},
+     "vm_events[0].time: must be a finite number, got nan"),
+    ({"vm_events": [{"vm": "db1", "host": "hv2", "event": "started", "time": -1}]}, "vm_events[0].time: must be at least 0"),
+    ({"vm_events": [{"vm": "db1", "host": "hv2", "event": "started", "time": "soon"}]}, "vm_events"),
+    ({"vm_events": [{"vm": " ", "host": "hv2", "event": "started", "time": 1}]}, "vm_events[0].vm: must be a name"),
+    ({"vm_events": [{"vm": "db1", "host": "", "event": "started", "time": 1}]}, "vm_events[0].host: must be a name"),
+    ({"vm_events": [{"vm": "db1", "host": "hv2", "event": "resumed", "time": 1}]}, "value of event must be one of"),
+    ({"vm_events": [{"vm": "db1\n", "host": "hv2", "event": "started", "time": 1}]}, "vm_events[0].vm: must be a name, got 'db1\\n'"),
 ])
 def test_bad_input_is_refused_before_anything(group, capsys, extra, message):
     hosts, state_file = group
@@ -246,6 +254,52 @@ def test_confirmed_off_host_vms_start_from_the_kept_definition(group, capsys):
     assert out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}]
     assert rs.load(state_file)["hosts"]["hv2"]["fenced_at"]
     assert "hv2 is taken as off on an operator's confirmation" in str(out["warnings"])
+
+
+def remember_db1_shut_down_on_hv2(state_file, seen):
+    state = rs.empty()
+    rs.set_remembered(state, {"db1": VmRecord("db1", "hv2", state="shutoff", reason="destroyed", ha=True, priority=5,
+                                              memory_mib=256, vcpus=1, shared=True, seen=seen)}, {"db1": HA_VM})
+    rs.save(state_file, state)
+
+
+def test_a_vm_started_after_its_host_was_read_is_recovered_from_its_event(group, capsys):
+    """Issue #19: db1 was read shut down on hv2; an operator started it; hv2 died before a pass
+    read it.  Without the start event db1 stays down; with it (as the rulebook hands it on) it
+    starts on hv1, and the state file keeps what the event said."""
+    hosts, state_file = group
+    args = {"hosts": hosts, "state_file": state_file, "host_timeout": 1, "unreachable_since": {"hv2": 1.0},
+            "connect_timeout": 1, "confirmed_off": ["hv2"]}
+    remember_db1_shut_down_on_hv2(state_file, seen=100.0)
+    blind = run(args, capsys, check=True)
+    assert [(d["action"], d["vm"]) for d in blind["decisions"] if d["vm"]] == [("was_stopped", "db1")]
+    event = {"vm": "db1", "host": "hv2", "event": "started", "reason": "booted", "time": 200.0,
+             "uuid": "6695eb01-f6a4-8304-79aa-97f2502e1a77"}
+    far = {"vm": "db1", "host": "hv9", "event": "stopped", "time": 300.0}
+    ahead = {"vm": "db1", "host": "hv2", "event": "stopped", "time": 4e12}
+    planned = run(dict(args, vm_events=[event, far, ahead]), capsys, check=True)
+    assert [(d["action"], d["vm"]) for d in planned["decisions"] if d["vm"]] == [("failover", "db1")]
+    assert "vm_events[1]: hv9 is not a host of this group" in str(planned["warnings"])
+    assert "vm_events[2]: db1 stopped on hv2" in str(planned["warnings"]) and "a clock set back" in str(planned["warnings"])
+    assert rs.load(state_file)["vms"]["db1"]["state"] == "shutoff"      # check mode wrote nothing
+    out = run(dict(args, vm_events=[event]), capsys)
+    assert not out.get("failed") and out["recovered"] == [{"vm": "db1", "from": "hv2", "to": "hv1"}], out
+    assert out["vm_events"] == [{"vm": "db1", "host": "hv2", "event": "started", "reason": "booted", "time": 200.0}]
+    kept = rs.load(state_file)["vms"]["db1"]
+    assert (kept["host"], kept["state"], kept["seen_by"]) == ("hv1", "running", "pass")
+
+
+def test_a_vm_stopped_on_purpose_after_its_start_stays_down(group, capsys):
+    hosts, state_file = group
+    remember_db1_shut_down_on_hv2(state_file, seen=100.0)
+    out = run({"hosts": hosts, "state_file": state_file, "host_timeout": 1, "unreachable_since": {"hv2": 1.0},
+               "connect_timeout": 1, "confirmed_off": ["hv2"],
+               "vm_events": [{"vm": "db1", "host": "hv2", "event": "started", "time": 200.0},
+                             {"vm": "db1", "host": "hv2", "event": "stopped", "reason": "shutdown", "time": 210.0}]},
+              capsys)
+    assert out["recovered"] == [] and [d["action"] for d in out["decisions"] if d["vm"]] == ["was_stopped"]
+    kept = rs.load(state_file)["vms"]["db1"]
+    assert (kept["state"], kept["reason"], kept["seen"], kept["seen_by"]) == ("shutoff", "shutdown", 210.0, "event")
 
 
 def test_check_mode_writes_not_even_the_lock_file(group, capsys, tmp_path):

@@ -20,8 +20,14 @@ SPEC.loader.exec_module(libvirt_events)
 
 
 class Dom:
+    def __init__(self, name="db1"):
+        self._name = name
+
     def name(self):
-        return "db1"
+        return self._name
+
+    def UUIDString(self):  # noqa: N802 (libvirt's name)
+        return "uuid-" + self._name
 
 
 @pytest.mark.parametrize("event, detail, expected", [
@@ -37,6 +43,8 @@ def test_lifecycle_events_worth_a_pass(event, detail, expected):
     if expected is None:
         assert got == []
     else:
+        for event in got:
+            event.pop("vm_events")
         assert got == [{"type": expected[0], "host": "hv1", "vm": "db1", "reason": expected[1], "time": 5.0,
                         "rulebook": libvirt_events.RULEBOOK}]
 
@@ -48,7 +56,55 @@ def test_a_lost_host_is_reported_once_until_it_is_back():
     watcher._lost("connect: refused")
     assert [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())] == [
         {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 7.0, "time": 7.0,
-         "rulebook": libvirt_events.RULEBOOK}]
+         "rulebook": libvirt_events.RULEBOOK, "vm_events": []}]
+
+
+def test_every_event_carries_the_latest_start_and_stop_of_each_vm_on_each_host():
+    """Issue #19: an operator starts db1 on hv1 (an event the rulebook may group with others into
+    one pass, or drop), then hv1's libvirtd dies: the host_lost event still carries the start, and
+    a stop on purpose after it, of every VM and host, oldest first; a panic is no start or stop;
+    what is older than vm_event_memory is left out."""
+    queue, clock = asyncio.Queue(), [100.0]
+    seen = libvirt_events.VmEvents(60)
+    hv1 = libvirt_events.Watcher("hv1", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
+    hv2 = libvirt_events.Watcher("hv2", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
+    hv1._lifecycle(None, Dom("old"), 2, 0, None)                # booted at 100, forgotten by 170
+    clock[0] = 150.0
+    hv1._lifecycle(None, Dom("db1"), 2, 0, None)                # an operator starts db1
+    clock[0] = 151.0
+    hv2._lifecycle(None, Dom("web"), 2, 1, None)                # web migrated in ...
+    hv1._lifecycle(None, Dom("web"), 5, 3, None)                # ... and out of hv1
+    hv1._lifecycle(None, Dom("db2"), 2, 0, None)
+    clock[0] = 152.0
+    hv1._lifecycle(None, Dom("db2"), 5, 1, None)                # destroyed on purpose after its start
+    hv1._lifecycle(None, Dom("db1"), 8, 0, None)                # a panic: neither
+    clock[0] = 170.0
+    hv1._lost("eof")
+    events = [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())]
+    assert [e["type"] for e in events] == ["vm_started", "vm_started", "vm_started", "vm_started", "vm_crashed",
+                                           "host_lost"]
+    assert events[1]["vm_events"][-1] == {"vm": "db1", "host": "hv1", "event": "started", "reason": "booted",
+                                          "time": 150.0, "uuid": "uuid-db1"}
+    assert [(e["vm"], e["host"], e["event"], e["reason"], e["time"]) for e in events[-1]["vm_events"]] == [
+        ("db1", "hv1", "started", "booted", 150.0),
+        ("web", "hv1", "stopped", "migrated", 151.0),
+        ("web", "hv2", "started", "migrated", 151.0),
+        ("db2", "hv1", "stopped", "destroyed", 152.0),     # the latest of db2 on hv1: its start is replaced
+    ]
+
+
+def test_the_sweep_carries_the_vm_events_too():
+    async def one_sweep():
+        events, seen = asyncio.Queue(), libvirt_events.VmEvents(60)
+        seen.add("db1", "hv1", "started", "booted", 10.0)
+        task = asyncio.create_task(libvirt_events._sweep(events, 0.01, seen, clock=lambda: 20.0))
+        try:
+            return await asyncio.wait_for(events.get(), 10)
+        finally:
+            task.cancel()
+
+    event = asyncio.run(one_sweep())["hotiron"]
+    assert event["type"] == "sweep" and [e["vm"] for e in event["vm_events"]] == ["db1"]
 
 
 def test_every_event_names_the_rulebook_process_for_stop_with():
@@ -101,6 +157,8 @@ def test_watching_is_said_once_the_callbacks_are_registered(monkeypatch, caplog)
 @pytest.mark.parametrize("args, message", [
     ({}, "hosts must be a dict"), ({"hosts": {"a": "b"}, "keepalive_count": 0}, "keepalive_count must be a number of at least 1"),
     ({"hosts": {"a": "b"}, "sweep_interval": "x"}, "sweep_interval must be a number"),
+    ({"hosts": {"a": "b"}, "vm_event_memory": float("nan")}, "vm_event_memory must be a number of at least 0"),
+    ({"hosts": {"a": "b"}, "vm_event_memory": -1}, "vm_event_memory must be a number of at least 0"),
 ])
 def test_bad_arguments(args, message):
     with pytest.raises(ValueError, match=message):
