@@ -25,7 +25,7 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 
 
@@ -123,7 +123,7 @@ def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
     """
     host = None
     if any(params["state"] != "absent" for _label, params in checked):
-        host = vm_ops.host_facts(conn)
+        host = resolve_ops.host_facts(conn)
     if not check_mode:
         preflight(conn, checked, host, **ensure_kwargs)
     changed, results, diffs, warnings = False, [], [], []

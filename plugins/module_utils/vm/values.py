@@ -3,17 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Values of VM options: sizes, counts, choices, and the error that names the option.
 
-Shared by every part of the VM spec (:mod:`vm_spec`, :mod:`vm_policy`, :mod:`vm_host`); pure.
+Shared by every part of the VM spec (:mod:`spec`, :mod:`policy`, :mod:`host_fit`); pure.
 Sizes are bytes, and accept ``512MiB``, ``2GiB``, ``2G`` (binary), ``2GB`` (decimal) or a bare
 number of MiB.
 """
 
 from __future__ import annotations
 
-import re
-
 from ansible_collections.hotiron.virt.plugins.module_utils import units
-from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 
 KIB, MIB, GIB = units.KIB, units.MIB, units.GIB
 

@@ -468,3 +468,14 @@ def test_apply_live_plugs_each_new_device_once_and_skips_restart_changes():
         ("attach", "interface", {"address": "52:54:00:00:00:02"}),
         ("attach", "interface", {"address": "52:54:00:00:00:03"}),
     ]
+
+
+@pytest.mark.parametrize("state, starts", [("running", ["start vm n1"]), ("paused", ["start paused vm n1"]),
+                                           ("restarted", ["start vm n1"]), ("stopped", []), ("present", [])])
+def test_creating_plans_its_start_the_same_in_check_mode_and_for_real(conn, state, starts):
+    """One decision for the start of a new VM: check mode used to plan "start vm n1" for state
+    paused (the run: "start vm n1 paused"), and restarted started it twice for real."""
+    _changed, planned, _diff = ensure(conn, check=True, **dict(NEW, state=state))
+    _changed, done, _diff = ensure(conn, **dict(NEW, state=state))
+    assert planned["plan"] == done["plan"]
+    assert [step for step in done["plan"] if step.startswith(("start", "stop"))] == starts
