@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import events as rev
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 
 NOW = 1_800_000_000.0
@@ -329,11 +330,11 @@ def test_an_ha_vm_started_by_anyone_is_refreshed_by_the_next_observation():
 # --- what the event source saw since a host was read (issue #19: an HA VM started by anyone) ---------
 
 def started(name, host, at, reason="booted", uuid=""):
-    return rp.VmEvent(name, host, "started", at, reason, uuid)
+    return rev.VmEvent(name, host, "started", at, reason, uuid)
 
 
 def stopped(name, host, at, reason="destroyed", uuid=""):
-    return rp.VmEvent(name, host, "stopped", at, reason, uuid)
+    return rev.VmEvent(name, host, "stopped", at, reason, uuid)
 
 
 def shut_by_operator(seen=NOW - 100):
@@ -342,7 +343,7 @@ def shut_by_operator(seen=NOW - 100):
 
 
 def failover_of_hv1(remembered, events):
-    records, applied = rp.apply_vm_events(remembered, events)
+    records, applied = rev.apply_vm_events(remembered, events)
     decided = rp.decide([down("hv1", since=NOW - 30), up("hv2")], records, 10, NOW, fenced_ok=["hv1"])
     return actions(decided.of("failover", "was_stopped", "local_storage")), records, applied
 
@@ -378,7 +379,7 @@ def test_a_start_on_another_host_is_no_reason_to_recover_it_from_this_one():
     # A migration, its two events in either order: it runs where it went.
     for events in ([stopped("db1", "hv1", NOW - 50, "migrated"), started("db1", "hv3", NOW - 50, "migrated")],
                    [started("db1", "hv3", NOW - 51, "migrated"), stopped("db1", "hv1", NOW - 50, "migrated")]):
-        records = rp.apply_vm_events(running, events)[0]
+        records = rev.apply_vm_events(running, events)[0]
         assert (records["db1"].host, records["db1"].state) == ("hv3", "running")
 
 
@@ -393,10 +394,10 @@ def test_an_event_no_newer_than_the_record_changes_nothing():
 
 def test_events_of_vms_no_pass_has_seen_or_of_another_vm_of_the_name_change_nothing():
     remembered = {"db1": replace(shut_by_operator()["db1"], uuid="u-1")}
-    records, applied = rp.apply_vm_events(remembered, [started("new", "hv1", NOW - 50),
+    records, applied = rev.apply_vm_events(remembered, [started("new", "hv1", NOW - 50),
                                                        started("db1", "hv1", NOW - 50, uuid="u-2")])
     assert records == remembered and applied == []
-    assert rp.apply_vm_events(remembered, [started("db1", "hv1", NOW - 50, uuid="u-1")])[0]["db1"].state == "running"
+    assert rev.apply_vm_events(remembered, [started("db1", "hv1", NOW - 50, uuid="u-1")])[0]["db1"].state == "running"
 
 
 def test_what_a_pass_starts_is_seen_when_it_acted_so_a_later_stop_wins():
@@ -406,5 +407,5 @@ def test_what_a_pass_starts_is_seen_when_it_acted_so_a_later_stop_wins():
     acted = rp.after_acting([up("hv1", [crashed])], {}, started=[("hv1", "db1", (NOW,))], at=NOW)
     kept = rp.remember({}, acted)
     assert (kept["db1"].state, kept["db1"].seen) == ("running", NOW)
-    records = rp.apply_vm_events(kept, [started("db1", "hv1", NOW + 0.5), stopped("db1", "hv1", NOW + 1)])[0]
+    records = rev.apply_vm_events(kept, [started("db1", "hv1", NOW + 0.5), stopped("db1", "hv1", NOW + 1)])[0]
     assert rp.plan_failover(["hv1"], [up("hv2")], records, now=NOW + 20)[0].action == "was_stopped"
