@@ -102,17 +102,15 @@ vms:
       elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.info_ops import run_backup_info
 
 
 def run(module):
-    return run_backup_info(module.params)
+    return module_base.conclude(module, run_backup_info(module.params))
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         target=dict(type="path"),
@@ -120,11 +118,12 @@ def main():
         vm=dict(type="str"),
         verify=dict(type="bool", default=False),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("target", "target_pool")],
-                           mutually_exclusive=[("target", "target_pool")])
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
+                     mutually_exclusive=[("target", "target_pool")])
 
 
 if __name__ == "__main__":

@@ -126,8 +126,6 @@ dest:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
@@ -237,13 +235,11 @@ def run(module):
         msg = "%s already shows this measurement (only its time would change): left as it is" % p["dest"]
     else:
         msg = "%s %s" % (p["dest"], "would be written" if module.check_mode else "written")
-    return {"changed": changed, "dest": p["dest"], "report": data, "msg": msg}
+    return module_base.conclude(module, {"changed": changed, "dest": p["dest"], "report": data, "msg": msg})
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -132,8 +132,6 @@ took_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
@@ -163,14 +161,11 @@ def run(module):
         result = stats_ops.sample_group(p["hosts"], p["stats"], p["samples"], p["interval"], p["timeout"])
     if not result["hosts"]:
         module.fail_json(msg=inputs.unmeasured(p["hosts"], result["unreachable"]), **result)
-    result["changed"] = False
-    return result
+    return module_base.conclude(module, dict(result, changed=False))
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

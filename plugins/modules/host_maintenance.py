@@ -143,20 +143,18 @@ unreachable_hosts:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.maintenance_ops import run_host_maintenance
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import conclude, connection_argument_spec, run_module, split_ranges
 
 
 def run(module):
-    return conclude(module, run_host_maintenance(module.params, module.check_mode))
+    return module_base.conclude(module, run_host_maintenance(module.params, module.check_mode))
 
 
-def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    spec = module_base.connection_argument_spec()
+    spec.update(
         state=dict(type="str", choices=["maintenance", "active"], default="maintenance"),
         hosts=dict(type="dict", required=True, min_items=1, string_values=True),
         concurrency=dict(type="int", default=2, min=1, max=64),
@@ -169,9 +167,11 @@ def main():
         migration_addresses=dict(type="dict", default={}),
         **HOST_LIMITS_SPEC,
     )
-    argument_spec, ranges = split_ranges(argument_spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -297,8 +297,6 @@ attention:
 
 import math
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops import run_recover
@@ -366,9 +364,7 @@ def run(module):
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

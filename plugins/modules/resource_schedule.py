@@ -147,8 +147,6 @@ at:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.schedule_ops import run_schedule
@@ -200,9 +198,7 @@ def run(module):
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -336,8 +336,6 @@ libvirt_error:
   sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_ops import ensure_pool
 
@@ -399,13 +397,12 @@ def argument_spec():
 
 def run(module):
     with module_base.connection(module) as conn:
-        return ensure_pool(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+        result = ensure_pool(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -361,8 +361,6 @@ restart_pending:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
@@ -377,19 +375,11 @@ def argument_spec():
 def run(module):
     with module_base.connection(module) as conn:
         changed, result, diff = vm_ops.ensure(conn, module.params, check_mode=module.check_mode)
-    for warning in result.pop("warnings", None) or []:
-        module.warn(warning)
-    result["changed"] = changed
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run, mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == "__main__":

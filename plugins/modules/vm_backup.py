@@ -212,20 +212,12 @@ plan:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import run_vm_backup
 
 
 def run(module):
-    result = run_vm_backup(module.params, module.check_mode)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    return result
+    return module_base.conclude(module, run_vm_backup(module.params, module.check_mode), unchanged_diff=True)
 
 
 def argument_spec():
@@ -245,11 +237,8 @@ def argument_spec():
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("target", "target_pool")],
-                           mutually_exclusive=[("target", "target_pool")])
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
+                     mutually_exclusive=[("target", "target_pool")])
 
 
 if __name__ == "__main__":

@@ -263,8 +263,6 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
@@ -308,19 +306,12 @@ def run(module):
                              % (key, value))
     with module_base.connection(module) as conn:
         changed, result, diff = import_ops.run(conn, params, check_mode=module.check_mode)
-    for warning in result.pop("warnings", None) or []:
-        module.warn(warning)
-    result["changed"] = changed
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=[("interfaces", "network_map"), ("interfaces", "default_network")])
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run,
+                     mutually_exclusive=[("interfaces", "network_map"), ("interfaces", "default_network")])
 
 
 if __name__ == "__main__":

@@ -236,8 +236,6 @@ libvirt_error:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
 
@@ -265,10 +263,10 @@ def run(module):
                             tags=module.params["tags"], metadata=module.params["metadata"],
                             cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"],
                             owner=module.params["owner"], expires_by=expires_by)
-    return {"changed": False, "vms": vms}
+    return module_base.conclude(module, {"changed": False, "vms": vms})
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         name=dict(type="str"),
@@ -281,9 +279,11 @@ def main():
         cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

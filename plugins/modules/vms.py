@@ -117,8 +117,6 @@ vms:
        vm: {name: app1, uuid: 2f0c..., state: running}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import batch_ops as vm_batch
 
@@ -139,21 +137,15 @@ def run(module):
     checked = vm_batch.validate(vm_batch.entries(p["vms"], p["names"], p["defaults"]))
     with module_base.connection(module) as conn:
         changed, results, diffs, warnings = vm_batch.ensure_all(conn, checked, check_mode=module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    result = {"changed": changed, "vms": results}
-    if module._diff:
-        result["diff"] = diffs
+    result = {"changed": changed, "vms": results, "diff": diffs, "warnings": warnings}
     message = vm_batch.failures(results)
     if message:
-        module.fail_json(msg=message, **result)
-    return result
+        result.update(failed=True, msg=message)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_one_of=[("vms", "names")])
-    module_base.run_module(module, run)
+    module_base.main(argument_spec(), run, required_one_of=[("vms", "names")])
 
 
 if __name__ == "__main__":

@@ -232,8 +232,6 @@ libvirt_error:
   sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.volume_ops import WIPE_ALGORITHMS, ensure_volume
 
@@ -264,16 +262,12 @@ def argument_spec():
 
 def run(module):
     with module_base.connection(module) as conn:
-        return ensure_volume(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+        result = ensure_volume(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=[("clone_from", "backing_volume", "upload_from")],
-    )
-    module_base.run_module(module, run)
+    module_base.main(argument_spec(), run, mutually_exclusive=[("clone_from", "backing_volume", "upload_from")])
 
 
 if __name__ == "__main__":
