@@ -22,14 +22,8 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   uri:
     description: libvirt URI, used only to find the directory of O(target_pool).

@@ -30,13 +30,12 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Measures and returns the report's data, and whether the file would change; writes no file.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   dest:

@@ -30,14 +30,8 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.resource_group
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   interval:
     description: Seconds (0.1 to 600) between two readings of a host.

@@ -19,13 +19,8 @@ description:
   - Changes nothing on the host.
 extends_documentation_fragment:
   - hotiron.virt.connection
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode returns the same facts.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is no diff.
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   virtualisation:
     description:

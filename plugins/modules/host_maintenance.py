@@ -32,13 +32,12 @@ extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning.group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Returns the evacuation plan (RV(plan)) without moving anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The host's state and the VMs running on it, before and after (planned in check mode).
 options:

@@ -20,13 +20,15 @@ description:
   - Several files can be set in one task with O(files); every file's new content is worked out
     before any file is written, so a bad setting in one file leaves all of them as they were.
   - Does not restart any daemon; notify a handler on RV(keys_changed).
+extends_documentation_fragment:
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: Reports RV(keys_changed) and changes nothing.
+    details: Reports RV(keys_changed) and changes nothing.
   diff_mode:
     support: full
-    description: The file before and after.
+    details: The file before and after.
 options:
   path:
     description:

@@ -20,13 +20,14 @@ description:
   - Bad options fail with a message naming the option before anything is changed.
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: The plan is returned in RV(actions); nothing is changed.
+    details: The plan is returned in RV(actions); nothing is changed.
   diff_mode:
     support: full
-    description: The network definition before and after, as XML.
+    details: The network definition before and after, as XML.
 options:
   name:
     description: Name of the network.

@@ -45,13 +45,12 @@ extends_documentation_fragment:
   - hotiron.virt.migration_tuning.group
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Measures and returns the plan with its reasons; moves nothing and writes no history.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The hosts' loads and the group's imbalance, before and after the plan.
 options:

@@ -44,15 +44,14 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Reads the group and returns every decision (what would be restarted where, which host
-      would be fenced) without waiting, fencing, starting or writing the state file. Placements are
-      shown as if the fencing succeeded.
+    details: Reads the group and returns every decision (what would be restarted where, which host would be
+      fenced) without waiting, fencing, starting or writing the state file. Placements are shown as if the
+      fencing succeeded.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   fencing:

@@ -29,12 +29,11 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.resource_group
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Each VM's values before and after.
 options:

@@ -22,13 +22,14 @@ description:
   - Bad options fail with a message naming the option before anything is changed.
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: The plan is computed and returned in RV(actions); nothing is changed.
+    details: The plan is computed and returned in RV(actions); nothing is changed.
   diff_mode:
     support: full
-    description: The pool definition before and after, as XML.
+    details: The pool definition before and after, as XML.
 options:
   name:
     description: Name of the storage pool.

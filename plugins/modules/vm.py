@@ -19,14 +19,14 @@ description:
     number is MiB.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan (RV(plan), RV(changes)) and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Before and after of the normalised inactive domain XML.
 options:

@@ -31,14 +31,13 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Decides full or incremental (with the reason) and what retention would prune; writes
-      nothing, takes no lock and no checkpoint.
+    details: Decides full or incremental (with the reason) and what retention would prune; writes nothing,
+      takes no lock and no checkpoint.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM's backups on the target (chain/backup (mode)) before and after.
 options:

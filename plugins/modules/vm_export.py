@@ -29,14 +29,14 @@ description:
     destination's name when the export fails.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns the conversions and files that would be written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   name:

@@ -41,15 +41,15 @@ description:
     If the import fails after the VM was defined, the VM and its volumes are removed again.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reads and verifies the package (manifest digests, disk formats and sizes), then returns the
-      VM that would be defined (RV(spec)), the plan and the conversions that would run.
+    details: Reads and verifies the package (manifest digests, disk formats and sizes), then returns the VM
+      that would be defined (RV(spec)), the plan and the conversions that would run.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The domain XML before (empty, or the VM O(force) replaces) and after.
 options:

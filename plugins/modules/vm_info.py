@@ -18,15 +18,10 @@ description:
     (RV(vms[].job)), to poll while M(hotiron.virt.vm_migrate) runs with C(async).
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   name:
     description: Only this VM. Without it, every VM of the host.

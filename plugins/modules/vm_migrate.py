@@ -29,14 +29,13 @@ extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs,
-      storage, name clash) without moving anything.
+    details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs, storage,
+      name clash) without moving anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The host and URI the VM runs on before and after.
 options:

@@ -28,14 +28,13 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Checks names, files and the recorded checksums (reading the backup files), and returns
-      what would be restored, without writing anything.
+    details: Checks names, files and the recorded checksums (reading the backup files), and returns what would
+      be restored, without writing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM (none before) and its disks after.
 options:

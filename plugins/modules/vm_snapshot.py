@@ -37,13 +37,12 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Returns the plan (overlays, merges, images kept and why) without changing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM's snapshot names and current snapshot before and after.
 options:

@@ -28,14 +28,14 @@ description:
     still handled, as a loop's items are, and the task then fails naming the VMs that failed.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns each VM's plan and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: One before and after of the normalised inactive domain XML per VM that changes.
 options:

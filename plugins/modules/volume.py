@@ -23,15 +23,15 @@ description:
   - Returns the volume's capacity, allocation, format and backing chain.
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: >-
-      The plan is returned in RV(actions); nothing is changed or written. Deciding on
+    details: The plan is returned in RV(actions); nothing is changed or written. Deciding on
       O(upload_when=changed) or O(download_to) still reads the volume to compare checksums.
   diff_mode:
     support: full
-    description: Name, path, format, capacity and backing chain before and after.
+    details: Name, path, format, capacity and backing chain before and after.
 options:
   pool:
     description: Name of the storage pool holding the volume. It must be active.
