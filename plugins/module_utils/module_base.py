@@ -55,6 +55,26 @@ def group_argument_spec():
     return dict(hosts=dict(type="dict", required=True, min_items=1, string_values=True))
 
 
+def placement_argument_spec():
+    """The options described by the ``hotiron.virt.placement`` doc fragment."""
+    return dict(anti_affinity=dict(type="list", elements="list", default=[]))
+
+
+def balance_argument_spec():
+    """The options described by ``hotiron.virt.placement`` and ``hotiron.virt.placement.balance``."""
+    return dict(
+        placement_argument_spec(),
+        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
+        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
+        max_moves=dict(type="int", default=5, min=0, max=1000),
+        cooldown=dict(type="int", default=1800, min=0, max=604800),
+        pinned=dict(type="list", elements="str", default=[]),
+        affinity=dict(type="list", elements="list", default=[]),
+        sla_weights=dict(type="dict", default={}),
+        copy_storage=dict(type="bool", default=False),
+    )
+
+
 def conclude(module, result, unchanged_diff=False):
     """The module's result as Ansible wants it, from the one shape every ``run`` returns
     (``changed``, ``plan``, ``diff``, ``warnings`` and the module's own keys): the ``diff`` only in

@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - hotiron.virt.migration_tuning.group
   - hotiron.virt.resource_group.capacity
   - hotiron.virt.attributes
+  - hotiron.virt.placement
 attributes:
   check_mode:
     support: full
@@ -72,11 +73,6 @@ options:
     description: Seconds (0 or more) a pinned VM gets to shut down cleanly before it is forced off.
     type: float
     default: 120
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
   bring_back:
     description: With O(state=active), migrate back the VMs that maintenance moved away.
     type: bool
@@ -160,12 +156,12 @@ def argument_spec():
         pinned=dict(type="list", elements="str", default=[]),
         pinned_action=dict(type="str", choices=["fail", "shutdown"], default="fail"),
         shutdown_timeout=dict(type="float", default=120.0, min=0),
-        anti_affinity=dict(type="list", elements="list", default=[]),
         bring_back=dict(type="bool", default=False),
         migration=tuning_group_spec(),
         migration_addresses=dict(type="dict", default={}),
         **HOST_LIMITS_SPEC,
     )
+    spec.update(module_base.placement_argument_spec())
     return spec
 
 

@@ -45,6 +45,7 @@ extends_documentation_fragment:
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
   - hotiron.virt.attributes
+  - hotiron.virt.placement
 attributes:
   check_mode:
     support: full
@@ -206,11 +207,6 @@ options:
     type: list
     elements: path
     default: []
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
 notes:
   - The module runs where Ansible runs it (usually the controller, C(delegate_to=localhost)), reaches
     every host by its URI and runs the fence agents there, so that machine needs the fence agents
@@ -331,9 +327,9 @@ def argument_spec():
         state_file=dict(type="path", default="/var/lib/hotiron-virt/recover.json"),
         lock_timeout=dict(type="float", default=600.0, min=0, max=3600),
         shared_paths=dict(type="list", elements="path", default=[]),
-        anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,
     )
+    spec.update(module_base.placement_argument_spec())
     return spec
 
 
