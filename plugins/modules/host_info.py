@@ -200,11 +200,6 @@ committed:
       description: The same for every guest, running or not (maximum memory).
       type: dict
       sample: {vcpus: 14, memory_mib: 7168, vcpu_ratio: 0.875, memory_ratio: 0.438}
-libvirt_error:
-  description: libvirt's error code, domain and message when a libvirt call failed.
-  returned: on failure from libvirt
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 7, domain_name: VIR_FROM_RPC, message: Connection refused}
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base

@@ -201,11 +201,6 @@ network:
     ips: [{address: 10.255.0.1, prefix: "24", family: ipv4, dhcp_ranges: [], dhcp_hosts: []}]
     state: active
     autostart: false
-libvirt_error:
-  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
-  returned: failure
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base

@@ -330,11 +330,6 @@ pool:
     capacity: 107374182400
     target_path: /var/lib/libvirt/images
     volumes: [web1.qcow2]
-libvirt_error:
-  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
-  returned: failure
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base

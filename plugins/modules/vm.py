@@ -21,6 +21,7 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.vm
   - hotiron.virt.attributes
 attributes:
   check_mode:
@@ -137,46 +138,14 @@ options:
       target:
         description: Target device name such as V(vda) or V(sdb); assigned in order when left out.
         type: str
-  interfaces:
-    description: The complete list of network interfaces, matched to existing ones by MAC, else in order.
-    type: list
-    elements: dict
-    suboptions:
-      network:
-        description: libvirt network.
-        type: str
-      bridge:
-        description: Host bridge.
-        type: str
-      model:
-        description: NIC model (default from the O(os) profile).
-        type: str
-        choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
-      mac:
-        description: MAC address; generated when left out.
-        type: str
   console:
     description: A serial console on a pty (default for a new VM).
     type: bool
-  graphics:
-    description: Graphical console, listening on 127.0.0.1.
-    type: str
-    choices: [none, vnc, spice]
   autostart:
     description: Start the VM when the host boots.
     type: bool
   description:
     description: Free text stored as the domain description.
-    type: str
-  tags:
-    description: Tags stored in the collection metadata (the complete list).
-    type: list
-    elements: str
-  owner:
-    description: Owner stored in the collection metadata.
-    type: str
-  resource_group:
-    description: Resource group stored in the collection metadata.
     type: str
   ha:
     description:
@@ -238,11 +207,6 @@ options:
   metadata:
     description: Further free-form keys stored in the collection metadata (the complete set).
     type: dict
-  xml:
-    description:
-      - A partial C(<domain>) document merged into the definition after the spec, for what the
-        spec does not cover. Devices are added unless an equal one exists.
-    type: str
   clone_from:
     description:
       - Create the VM as a clone of a template VM (its disks are cloned) or of a volume given as
@@ -282,10 +246,6 @@ options:
         description: Most memory a guest may have.
         type: str
         default: 96GiB
-  overcommit:
-    description: Allow more vCPUs or memory than the host has.
-    type: bool
-    default: false
 """
 
 EXAMPLES = r"""
@@ -331,10 +291,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure
-  type: dict
 vm:
   description: Name, UUID and power state after the task.
   returned: when the VM exists after the task and not in check mode

@@ -223,10 +223,6 @@ vms:
       description: Backup checkpoints (dirty bitmaps), parents first, each with name, parent and the disks with a bitmap.
       type: list
       elements: dict
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure
-  type: dict
 """
 
 import datetime

@@ -99,10 +99,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure of the connection
-  type: dict
 vms:
   description:
     - One result per VM, in the order handled; the keys of M(hotiron.virt.vm)'s result

@@ -225,11 +225,6 @@ volume:
     allocation: 196608
     backing_chain:
       - {path: /var/lib/libvirt/images/golden.qcow2, format: qcow2, volume: golden.qcow2, pool: images}
-libvirt_error:
-  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
-  returned: failure
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
