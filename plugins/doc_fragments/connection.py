@@ -24,6 +24,9 @@ requirements:
     When the interpreter Ansible picked lacks them, the module re-runs itself under the
     system Python if that has them.
 notes:
-  - Errors name what was being attempted and carry libvirt's error code and domain in
-    C(libvirt_error) of the failed result.
+  - >-
+    Errors name what was being attempted. A failure that came from libvirt also returns
+    C(libvirt_error), libvirt's error code and domain, as numbers and names, and its message, for
+    example C({code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE,
+    message: "cannot open directory"}).
 """

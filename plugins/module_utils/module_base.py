@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.respawn import (
     has_respawned,
     probe_interpreters_for_module,
@@ -55,12 +55,37 @@ def group_argument_spec():
     return dict(hosts=dict(type="dict", required=True, min_items=1, string_values=True))
 
 
-def conclude(module, result):
-    """The module's result as Ansible wants it: the ``diff`` only in diff mode and when something
-    changed, each of ``warnings`` through ``module.warn``, and a ``failed`` result through
-    ``fail_json`` (with everything else it holds)."""
+def placement_argument_spec():
+    """The options described by the ``hotiron.virt.placement`` doc fragment."""
+    return dict(anti_affinity=dict(type="list", elements="list", default=[]))
+
+
+def balance_argument_spec():
+    """The options described by ``hotiron.virt.placement`` and ``hotiron.virt.placement.balance``."""
+    return dict(
+        placement_argument_spec(),
+        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
+        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
+        max_moves=dict(type="int", default=5, min=0, max=1000),
+        cooldown=dict(type="int", default=1800, min=0, max=604800),
+        pinned=dict(type="list", elements="str", default=[]),
+        affinity=dict(type="list", elements="list", default=[]),
+        sla_weights=dict(type="dict", default={}),
+        copy_storage=dict(type="bool", default=False),
+    )
+
+
+def conclude(module, result, unchanged_diff=False):
+    """The module's result as Ansible wants it, from the one shape every ``run`` returns
+    (``changed``, ``plan``, ``diff``, ``warnings`` and the module's own keys): the ``diff`` only in
+    diff mode and when something changed, each of ``warnings`` through ``module.warn``, and a
+    ``failed`` result through ``fail_json`` (with everything else it holds).
+
+    ``unchanged_diff`` keeps the diff of an unchanged run too (before equal to after), as the
+    modules that always returned one in diff mode did; Ansible shows a diff only when something
+    changed, so it matters only to a registered result."""
     diff = result.pop("diff", None)
-    if module._diff and diff is not None and result.get("changed"):
+    if module._diff and diff is not None and (result.get("changed") or unchanged_diff):
         result["diff"] = diff
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
@@ -74,12 +99,24 @@ def split_ranges(argument_spec):
     return arg_ranges.split(argument_spec)
 
 
-def run_module(module, func, ranges=None):
+def main(argument_spec, run, needs_libvirt=True, **module_kwargs):
+    """The whole ``main()`` of a module: its AnsibleModule (check mode supported, ``min``/``max``
+    split off the spec and checked), then ``run(module)`` through :func:`run_module`.
+
+    ``module_kwargs`` go to AnsibleModule (``mutually_exclusive``, ``required_one_of``, ...).
+    ``needs_libvirt``: whether the bindings must import (respawning under a system Python when
+    only it has them); a callable decides from the module's params."""
+    spec, ranges = split_ranges(argument_spec)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
+    run_module(module, run, ranges, needs_libvirt=needs_libvirt)
+
+
+def run_module(module, func, ranges=None, needs_libvirt=True):
     """Check the ranges of the module's numbers, call ``func(module)``, exit with its result dict.
 
     ``ranges`` comes from :func:`split_ranges`: every value outside its range, every NaN or
     infinity and every empty collection that needs entries is named in one failure before
-    ``func`` runs, so a typo never reaches a host.
+    ``func`` runs, so a typo never reaches a host. ``needs_libvirt`` as in :func:`main`.
     A VirtError (the only error type the collection raises on purpose)
     becomes ``fail_json`` with its message and the libvirt code/domain.
     Anything else is a bug: it is still reported through ``fail_json``, with
@@ -88,7 +125,8 @@ def run_module(module, func, ranges=None):
     problems = arg_ranges.check(module.params, ranges or {})
     if problems:
         module.fail_json(msg="; ".join(problems))
-    ensure_libvirt(module)
+    if needs_libvirt(module.params) if callable(needs_libvirt) else needs_libvirt:
+        ensure_libvirt(module)
     try:
         result = func(module)
     except lc.VirtError as err:

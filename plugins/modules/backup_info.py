@@ -22,14 +22,8 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   uri:
     description: libvirt URI, used only to find the directory of O(target_pool).
@@ -102,17 +96,15 @@ vms:
       elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.info_ops import run_backup_info
 
 
 def run(module):
-    return run_backup_info(module.params)
+    return module_base.conclude(module, run_backup_info(module.params))
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         target=dict(type="path"),
@@ -120,11 +112,12 @@ def main():
         vm=dict(type="str"),
         verify=dict(type="bool", default=False),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("target", "target_pool")],
-                           mutually_exclusive=[("target", "target_pool")])
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
+                     mutually_exclusive=[("target", "target_pool")])
 
 
 if __name__ == "__main__":

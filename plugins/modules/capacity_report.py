@@ -14,8 +14,9 @@ description:
   - Samples every host of a resource group (O(hosts)) O(samples) times, O(interval) seconds apart (as
     M(hotiron.virt.group_stats) does), plans a rebalance as M(hotiron.virt.rebalance) would in check
     mode, and writes one self-contained HTML file (O(dest)) - each host's load over the sampled window
-    as a chart with the threshold, its VMs with their SLA class, CPU and memory, the group's imbalance
+    as a chart with the threshold (O(cpu_high)), its VMs with their SLA class, CPU and memory, the group's imbalance
     and verdict, and the plan with the reason for every move and for every VM that stays.
+  - The plan follows the placement rules of M(hotiron.virt.rebalance) (O(cpu_high) to O(copy_storage) below).
   - The page has no script and loads nothing from elsewhere - it opens in any browser, offline, as a
     mail attachment or a CI artifact.
   - O(dest) is rewritten only when the page would show something else than the file there - its time
@@ -30,13 +31,14 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
+  - hotiron.virt.placement
+  - hotiron.virt.placement.balance
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Measures and returns the report's data, and whether the file would change; writes no file.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   dest:
@@ -55,49 +57,10 @@ options:
     description: Seconds (0.5 to 600) between two readings.
     type: float
     default: 5
-  cpu_high:
-    description: The load threshold drawn on the charts and used by the plan (above 0, up to 1).
-    type: float
-    default: 0.8
-  max_imbalance:
-    description: Imbalance (0 to 1) above which the group counts as out of balance.
-    type: float
-    default: 0.1
   window:
     description: Seconds (0 to 86400) a host must stay above O(cpu_high) for the plan (the sampled span judges it).
     type: int
     default: 0
-  max_moves:
-    description: Most VMs (0 to 1000) the plan moves.
-    type: int
-    default: 5
-  sla_weights:
-    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:sla_weights).
-    type: dict
-    default: {}
-  cooldown:
-    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:cooldown) (0 to 604800 seconds).
-    type: int
-    default: 1800
-  copy_storage:
-    description: As M(hotiron.virt.rebalance)'s O(hotiron.virt.rebalance#module:copy_storage).
-    type: bool
-    default: false
-  pinned:
-    description: VMs the plan never moves.
-    type: list
-    elements: str
-    default: []
-  affinity:
-    description: Groups of VM names that must share a host.
-    type: list
-    elements: list
-    default: []
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.rebalance
@@ -126,8 +89,6 @@ dest:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
@@ -145,18 +106,10 @@ def argument_spec():
         group=dict(type="str", default="resource group"),
         samples=dict(type="int", default=12, min=2, max=1000),
         interval=dict(type="float", default=5.0, min=0.5, max=600),
-        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
-        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
         window=dict(type="int", default=0, min=0, max=86400),
-        max_moves=dict(type="int", default=5, min=0, max=1000),
-        sla_weights=dict(type="dict", default={}),
-        cooldown=dict(type="int", default=1800, min=0, max=604800),
-        copy_storage=dict(type="bool", default=False),
-        pinned=dict(type="list", elements="str", default=[]),
-        affinity=dict(type="list", elements="list", default=[]),
-        anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,
     )
+    spec.update(module_base.balance_argument_spec())
     return spec
 
 
@@ -237,13 +190,11 @@ def run(module):
         msg = "%s already shows this measurement (only its time would change): left as it is" % p["dest"]
     else:
         msg = "%s %s" % (p["dest"], "would be written" if module.check_mode else "written")
-    return {"changed": changed, "dest": p["dest"], "report": data, "msg": msg}
+    return module_base.conclude(module, {"changed": changed, "dest": p["dest"], "report": data, "msg": msg})
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

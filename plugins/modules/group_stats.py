@@ -30,14 +30,8 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.resource_group
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   interval:
     description: Seconds (0.1 to 600) between two readings of a host.
@@ -132,8 +126,6 @@ took_s:
   type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
@@ -163,14 +155,11 @@ def run(module):
         result = stats_ops.sample_group(p["hosts"], p["stats"], p["samples"], p["interval"], p["timeout"])
     if not result["hosts"]:
         module.fail_json(msg=inputs.unmeasured(p["hosts"], result["unreachable"]), **result)
-    result["changed"] = False
-    return result
+    return module_base.conclude(module, dict(result, changed=False))
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,8 @@ description:
   - Changes nothing on the host.
 extends_documentation_fragment:
   - hotiron.virt.connection
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode returns the same facts.
-  diff_mode:
-    support: none
-    description: The module changes nothing, so there is no diff.
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   virtualisation:
     description:
@@ -205,33 +200,30 @@ committed:
       description: The same for every guest, running or not (maximum memory).
       type: dict
       sample: {vcpus: 14, memory_mib: 7168, vcpu_ratio: 0.875, memory_ratio: 0.438}
-libvirt_error:
-  description: libvirt's error code, domain and message when a libvirt call failed.
-  returned: on failure from libvirt
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 7, domain_name: VIR_FROM_RPC, message: Connection refused}
 """
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.facts_ops import gather
 
 
-def main():
-    argument_spec = module_base.connection_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    spec = module_base.connection_argument_spec()
+    spec.update(
         virtualisation=dict(type="bool", default=True),
         libvirt=dict(type="bool", default=True),
         qemu_group=dict(type="str", default="kvm"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not module.params["libvirt"]:
-        # The pre-flight runs before libvirt is installed: it needs no bindings.
-        module.exit_json(**gather(module.params, connect=None))
-    module_base.run_module(
-        module, lambda m: gather(m.params, connect=lambda: module_base.open_connection(m, readonly=True))
-    )
+    return spec
+
+
+def run(module):
+    connect = (lambda: module_base.open_connection(module, readonly=True)) if module.params["libvirt"] else None
+    return module_base.conclude(module, gather(module.params, connect=connect))
+
+
+def main():
+    # The pre-flight (libvirt: false) runs before libvirt is installed: it needs no bindings.
+    module_base.main(argument_spec(), run, needs_libvirt=lambda params: params["libvirt"])
 
 
 if __name__ == "__main__":

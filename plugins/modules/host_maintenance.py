@@ -32,13 +32,13 @@ extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning.group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
+  - hotiron.virt.placement
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Returns the evacuation plan (RV(plan)) without moving anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The host's state and the VMs running on it, before and after (planned in check mode).
 options:
@@ -73,11 +73,6 @@ options:
     description: Seconds (0 or more) a pinned VM gets to shut down cleanly before it is forced off.
     type: float
     default: 120
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
   bring_back:
     description: With O(state=active), migrate back the VMs that maintenance moved away.
     type: bool
@@ -143,35 +138,35 @@ unreachable_hosts:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.maintenance_ops import run_host_maintenance
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC, tuning_group_spec
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import conclude, connection_argument_spec, run_module, split_ranges
 
 
 def run(module):
-    return conclude(module, run_host_maintenance(module.params, module.check_mode))
+    return module_base.conclude(module, run_host_maintenance(module.params, module.check_mode))
 
 
-def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    spec = module_base.connection_argument_spec()
+    spec.update(
         state=dict(type="str", choices=["maintenance", "active"], default="maintenance"),
         hosts=dict(type="dict", required=True, min_items=1, string_values=True),
         concurrency=dict(type="int", default=2, min=1, max=64),
         pinned=dict(type="list", elements="str", default=[]),
         pinned_action=dict(type="str", choices=["fail", "shutdown"], default="fail"),
         shutdown_timeout=dict(type="float", default=120.0, min=0),
-        anti_affinity=dict(type="list", elements="list", default=[]),
         bring_back=dict(type="bool", default=False),
         migration=tuning_group_spec(),
         migration_addresses=dict(type="dict", default={}),
         **HOST_LIMITS_SPEC,
     )
-    argument_spec, ranges = split_ranges(argument_spec)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module, run, ranges)
+    spec.update(module_base.placement_argument_spec())
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,15 @@ description:
   - Several files can be set in one task with O(files); every file's new content is worked out
     before any file is written, so a bad setting in one file leaves all of them as they were.
   - Does not restart any daemon; notify a handler on RV(keys_changed).
+extends_documentation_fragment:
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: Reports RV(keys_changed) and changes nothing.
+    details: Reports RV(keys_changed) and changes nothing.
   diff_mode:
     support: full
-    description: The file before and after.
+    details: The file before and after.
 options:
   path:
     description:
@@ -114,9 +116,8 @@ files:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import files
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.libvirt_conf import apply
 
 
@@ -138,26 +139,22 @@ def write(item):
     files.write_atomic(item["path"], item["new"], mode=int(item["mode"], 8), makedirs=False)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path"),
-            settings=dict(type="dict"),
+def argument_spec():
+    return dict(
+        path=dict(type="path"),
+        settings=dict(type="dict"),
+        mode=dict(type="str", default="0644"),
+        files=dict(type="list", elements="dict", options=dict(
+            path=dict(type="path", required=True),
+            settings=dict(type="dict", required=True),
             mode=dict(type="str", default="0644"),
-            files=dict(type="list", elements="dict", options=dict(
-                path=dict(type="path", required=True),
-                settings=dict(type="dict", required=True),
-                mode=dict(type="str", default="0644"),
-            )),
-        ),
-        mutually_exclusive=[("files", "path"), ("files", "settings")],
-        required_one_of=[("files", "path")],
-        required_together=[("path", "settings")],
-        supports_check_mode=True,
+        )),
     )
-    p = module.params
-    many = p["files"] is not None
-    wanted = p["files"] if many else [dict(path=p["path"], settings=p["settings"], mode=p["mode"])]
+
+
+def plan_all(module, wanted, many):
+    """Each wanted file's plan (see :func:`plan`); a bad mode, path or setting fails the task
+    naming the entry, before anything is written."""
     items = []
     for index, spec in enumerate(wanted):
         prefix = "files[%d]." % index if many else ""
@@ -175,6 +172,14 @@ def main():
             module.fail_json(msg="%ssettings: %s" % (prefix, err))
         except OSError as err:
             module.fail_json(msg="%spath: cannot read %s: %s" % (prefix, spec["path"], err.strerror))
+    return items
+
+
+def run(module):
+    p = module.params
+    many = p["files"] is not None
+    wanted = p["files"] if many else [dict(path=p["path"], settings=p["settings"], mode=p["mode"])]
+    items = plan_all(module, wanted, many)
     changed_items = [item for item in items if item["new"] != item["old"]]
     keys = []
     for item in items:
@@ -183,17 +188,26 @@ def main():
     if many:
         result["files"] = [dict(path=item["path"], changed=item["new"] != item["old"], keys_changed=item["keys"])
                            for item in items]
-    if module._diff and changed_items:
-        diffs = [dict(before=item["old"], after=item["new"], before_header=item["path"], after_header=item["path"])
-                 for item in changed_items]
+    diffs = [dict(before=item["old"], after=item["new"], before_header=item["path"], after_header=item["path"])
+             for item in changed_items]
+    if diffs:
         result["diff"] = diffs if many else diffs[0]
     if not module.check_mode:
         for item in changed_items:
             try:
                 write(item)
             except OSError as err:
-                module.fail_json(msg="cannot write %s: %s" % (item["path"], err.strerror), **result)
-    module.exit_json(**result)
+                result.update(failed=True, msg="cannot write %s: %s" % (item["path"], err.strerror))
+                break
+    return module_base.conclude(module, result)
+
+
+def main():
+    # Writes configuration files only: it runs before libvirt (and its bindings) are installed.
+    module_base.main(argument_spec(), run, needs_libvirt=False,
+                     mutually_exclusive=[("files", "path"), ("files", "settings")],
+                     required_one_of=[("files", "path")],
+                     required_together=[("path", "settings")])
 
 
 if __name__ == "__main__":

@@ -45,64 +45,27 @@ extends_documentation_fragment:
   - hotiron.virt.migration_tuning.group
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
+  - hotiron.virt.placement
+  - hotiron.virt.placement.balance
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Measures and returns the plan with its reasons; moves nothing and writes no history.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The hosts' loads and the group's imbalance, before and after the plan.
 options:
-  cpu_high:
-    description: The CPU load (of a host's CPUs, above 0 up to 1) a host must stay under.
-    type: float
-    default: 0.8
   window:
     description: Seconds (0 to 86400) a host must stay above O(cpu_high) before VMs leave it.
     type: int
     default: 120
-  max_imbalance:
-    description: Imbalance (0 to 1) above which the group is evened out even with no hot host.
-    type: float
-    default: 0.1
-  max_moves:
-    description: Most VMs (0 to 1000) moved in one run.
-    type: int
-    default: 5
   min_gain:
     description:
       - Least imbalance gain (0 to 1) of a move. One move changes the imbalance of a group of n hosts
         by about 1/n of what it changes between its two hosts; lower it for groups of hundreds of hosts.
     type: float
     default: 0.002
-  cooldown:
-    description: Seconds (0 to 604800) after a VM's move during which it does not move again (no ping-pong).
-    type: int
-    default: 1800
-  pinned:
-    description: VMs that never move.
-    type: list
-    elements: str
-    default: []
-  affinity:
-    description: Groups of VM names that must share a host (moved whole or not at all).
-    type: list
-    elements: list
-    default: []
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
-  sla_weights:
-    description:
-      - Weight of each SLA class (above 0); a move's gain is divided by its VM's weight, so heavier
-        classes move only when that gains several times more. Merged over the built-in weights (gold 4, silver 2, bronze 1);
-        a class found on a VM but named nowhere weighs 1. A VM without a class is V(silver).
-    type: dict
-    default: {}
   interval:
     description: Seconds (0.5 to 600) between the two libvirt readings of each host.
     type: float
@@ -140,15 +103,6 @@ options:
     description: Host name to the address it receives migrations on.
     type: dict
     default: {}
-  copy_storage:
-    description:
-      - Whether a VM whose disk files the destination does not see (a local storage pool over the same
-        directory on both hosts) may move with its disks copied during the live migration
-        (M(hotiron.virt.vm_migrate)'s O(hotiron.virt.vm_migrate#module:copy_storage=auto)). Such a move
-        takes as long as copying the disks.
-      - When false, only VMs on storage both hosts share move.
-    type: bool
-    default: false
 seealso:
   - module: hotiron.virt.group_stats
   - module: hotiron.virt.host_maintenance
@@ -203,8 +157,6 @@ unreachable:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.rebalance_ops import run_rebalance
@@ -214,16 +166,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops
 def argument_spec():
     spec = module_base.group_argument_spec()
     spec.update(
-        cpu_high=dict(type="float", default=0.8, min=0.01, max=1),
         window=dict(type="int", default=120, min=0, max=86400),
-        max_imbalance=dict(type="float", default=0.1, min=0, max=1),
-        max_moves=dict(type="int", default=5, min=0, max=1000),
         min_gain=dict(type="float", default=0.002, min=0, max=1),
-        cooldown=dict(type="int", default=1800, min=0, max=604800),
-        pinned=dict(type="list", elements="str", default=[]),
-        affinity=dict(type="list", elements="list", default=[]),
-        anti_affinity=dict(type="list", elements="list", default=[]),
-        sla_weights=dict(type="dict", default={}),
         interval=dict(type="float", default=5.0, min=0.5, max=600),
         history=dict(type="dict", default={}),
         history_file=dict(type="path"),
@@ -233,9 +177,9 @@ def argument_spec():
         concurrency=dict(type="int", default=2, min=1, max=64),
         migration=tuning_group_spec(),
         migration_addresses=dict(type="dict", default={}),
-        copy_storage=dict(type="bool", default=False),
         **HOST_LIMITS_SPEC,
     )
+    spec.update(module_base.balance_argument_spec())
     return spec
 
 
@@ -260,9 +204,7 @@ def run(module):
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

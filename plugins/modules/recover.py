@@ -44,15 +44,15 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.resource_group
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
+  - hotiron.virt.placement
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Reads the group and returns every decision (what would be restarted where, which host
-      would be fenced) without waiting, fencing, starting or writing the state file. Placements are
-      shown as if the fencing succeeded.
+    details: Reads the group and returns every decision (what would be restarted where, which host would be
+      fenced) without waiting, fencing, starting or writing the state file. Placements are shown as if the
+      fencing succeeded.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   fencing:
@@ -249,11 +249,6 @@ options:
     type: list
     elements: path
     default: []
-  anti_affinity:
-    description: Groups of VM names, no two of a group on one host.
-    type: list
-    elements: list
-    default: []
 notes:
   - The module runs where Ansible runs it (usually the controller, C(delegate_to=localhost)), reaches
     every host by its URI and runs the fence agents there, so that machine needs the fence agents
@@ -346,8 +341,6 @@ attention:
 
 import math
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops import run_recover
@@ -391,9 +384,9 @@ def argument_spec():
         state_file=dict(type="path", default="/var/lib/hotiron-virt/recover.json"),
         lock_timeout=dict(type="float", default=600.0, min=0, max=3600),
         shared_paths=dict(type="list", elements="path", default=[]),
-        anti_affinity=dict(type="list", elements="list", default=[]),
         **HOST_LIMITS_SPEC,
     )
+    spec.update(module_base.placement_argument_spec())
     return spec
 
 
@@ -428,9 +421,7 @@ def run(module):
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

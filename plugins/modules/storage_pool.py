@@ -22,13 +22,14 @@ description:
   - Bad options fail with a message naming the option before anything is changed.
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: The plan is computed and returned in RV(actions); nothing is changed.
+    details: The plan is computed and returned in RV(actions); nothing is changed.
   diff_mode:
     support: full
-    description: The pool definition before and after, as XML.
+    details: The pool definition before and after, as XML.
 options:
   name:
     description: Name of the storage pool.
@@ -329,14 +330,7 @@ pool:
     capacity: 107374182400
     target_path: /var/lib/libvirt/images
     volumes: [web1.qcow2]
-libvirt_error:
-  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
-  returned: failure
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_ops import ensure_pool
@@ -399,13 +393,12 @@ def argument_spec():
 
 def run(module):
     with module_base.connection(module) as conn:
-        return ensure_pool(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+        result = ensure_pool(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

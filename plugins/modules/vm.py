@@ -19,14 +19,15 @@ description:
     number is MiB.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.vm
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan (RV(plan), RV(changes)) and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Before and after of the normalised inactive domain XML.
 options:
@@ -137,46 +138,14 @@ options:
       target:
         description: Target device name such as V(vda) or V(sdb); assigned in order when left out.
         type: str
-  interfaces:
-    description: The complete list of network interfaces, matched to existing ones by MAC, else in order.
-    type: list
-    elements: dict
-    suboptions:
-      network:
-        description: libvirt network.
-        type: str
-      bridge:
-        description: Host bridge.
-        type: str
-      model:
-        description: NIC model (default from the O(os) profile).
-        type: str
-        choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
-      mac:
-        description: MAC address; generated when left out.
-        type: str
   console:
     description: A serial console on a pty (default for a new VM).
     type: bool
-  graphics:
-    description: Graphical console, listening on 127.0.0.1.
-    type: str
-    choices: [none, vnc, spice]
   autostart:
     description: Start the VM when the host boots.
     type: bool
   description:
     description: Free text stored as the domain description.
-    type: str
-  tags:
-    description: Tags stored in the collection metadata (the complete list).
-    type: list
-    elements: str
-  owner:
-    description: Owner stored in the collection metadata.
-    type: str
-  resource_group:
-    description: Resource group stored in the collection metadata.
     type: str
   ha:
     description:
@@ -238,11 +207,6 @@ options:
   metadata:
     description: Further free-form keys stored in the collection metadata (the complete set).
     type: dict
-  xml:
-    description:
-      - A partial C(<domain>) document merged into the definition after the spec, for what the
-        spec does not cover. Devices are added unless an equal one exists.
-    type: str
   clone_from:
     description:
       - Create the VM as a clone of a template VM (its disks are cloned) or of a volume given as
@@ -282,10 +246,6 @@ options:
         description: Most memory a guest may have.
         type: str
         default: 96GiB
-  overcommit:
-    description: Allow more vCPUs or memory than the host has.
-    type: bool
-    default: false
 """
 
 EXAMPLES = r"""
@@ -331,10 +291,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure
-  type: dict
 vm:
   description: Name, UUID and power state after the task.
   returned: when the VM exists after the task and not in check mode
@@ -361,8 +317,6 @@ restart_pending:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
@@ -377,19 +331,11 @@ def argument_spec():
 def run(module):
     with module_base.connection(module) as conn:
         changed, result, diff = vm_ops.ensure(conn, module.params, check_mode=module.check_mode)
-    for warning in result.pop("warnings", None) or []:
-        module.warn(warning)
-    result["changed"] = changed
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run, mutually_exclusive=vm_args.MUTUALLY_EXCLUSIVE)
 
 
 if __name__ == "__main__":

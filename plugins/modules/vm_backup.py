@@ -31,14 +31,13 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Decides full or incremental (with the reason) and what retention would prune; writes
-      nothing, takes no lock and no checkpoint.
+    details: Decides full or incremental (with the reason) and what retention would prune; writes nothing,
+      takes no lock and no checkpoint.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM's backups on the target (chain/backup (mode)) before and after.
 options:
@@ -212,20 +211,12 @@ plan:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import run_vm_backup
 
 
 def run(module):
-    result = run_vm_backup(module.params, module.check_mode)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    return result
+    return module_base.conclude(module, run_vm_backup(module.params, module.check_mode), unchanged_diff=True)
 
 
 def argument_spec():
@@ -245,11 +236,8 @@ def argument_spec():
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("target", "target_pool")],
-                           mutually_exclusive=[("target", "target_pool")])
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
+                     mutually_exclusive=[("target", "target_pool")])
 
 
 if __name__ == "__main__":

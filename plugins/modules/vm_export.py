@@ -29,14 +29,14 @@ description:
     destination's name when the export fails.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns the conversions and files that would be written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 options:
   name:
@@ -154,8 +154,6 @@ plan:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import export_ops
 
@@ -180,14 +178,11 @@ def run(module):
     # a live export starts a backup job: only a read-write connection may
     with module_base.connection(module, readonly=not module.params["live"]) as conn:
         changed, result = export_ops.run(conn, module.params, check_mode=module.check_mode)
-    result["changed"] = changed
-    return result
+    return module_base.conclude(module, dict(result, changed=changed))
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -37,19 +37,21 @@ description:
   - Without a guest conversion (virt-v2v), the guest keeps the hardware its drivers know - disk bus
     and controller model, NIC model - where QEMU has it, and the nearest device otherwise (said in
     RV(notes)). Set O(disk_bus) and O(nic_model) for guests that have virtio drivers.
+  - O(interfaces), as in M(hotiron.virt.vm), replaces the appliance's NICs (and is how a disk image gets NICs).
   - An existing VM of that name is left alone (C(ok)); O(force) replaces it and the volumes it owns.
     If the import fails after the VM was defined, the VM and its volumes are removed again.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.vm
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reads and verifies the package (manifest digests, disk formats and sizes), then returns the
-      VM that would be defined (RV(spec)), the plan and the conversions that would run.
+    details: Reads and verifies the package (manifest digests, disk formats and sizes), then returns the VM
+      that would be defined (RV(spec)), the plan and the conversions that would run.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The domain XML before (empty, or the VM O(force) replaces) and after.
 options:
@@ -98,26 +100,6 @@ options:
   default_network:
     description: libvirt network for NICs whose network is not in O(network_map).
     type: str
-  interfaces:
-    description:
-      - The VM's NICs, as in M(hotiron.virt.vm); replaces the appliance's NICs (and is how a disk
-        image gets NICs).
-    type: list
-    elements: dict
-    suboptions:
-      network:
-        description: libvirt network.
-        type: str
-      bridge:
-        description: Host bridge.
-        type: str
-      model:
-        description: NIC model.
-        type: str
-        choices: [virtio, e1000e, e1000, rtl8139, vmxnet3, pcnet]
-      mac:
-        description: MAC address; generated when left out.
-        type: str
   keep_macs:
     description: Keep the MAC addresses the descriptor gives its NICs (new ones are generated otherwise,
       so that two imports of one appliance do not clash).
@@ -146,30 +128,9 @@ options:
     description: OS profile of M(hotiron.virt.vm), instead of the one read from the descriptor's OS type.
     type: str
     choices: [linux, windows, other]
-  graphics:
-    description: Graphical console (none by default, as with M(hotiron.virt.vm)).
-    type: str
-    choices: [none, vnc, spice]
   description:
     description: Description of the VM; by default the appliance's annotation.
     type: str
-  tags:
-    description: Tags stored in the collection metadata.
-    type: list
-    elements: str
-  owner:
-    description: Owner stored in the collection metadata.
-    type: str
-  resource_group:
-    description: Resource group stored in the collection metadata.
-    type: str
-  xml:
-    description: A partial C(<domain>) merged into the definition, as the C(xml) option of M(hotiron.virt.vm).
-    type: str
-  overcommit:
-    description: Allow more vCPUs or memory than the host has.
-    type: bool
-    default: false
   require_manifest:
     description: Refuse a package without a manifest (one that has a manifest is always checked).
     type: bool
@@ -263,8 +224,6 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
@@ -272,8 +231,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.appliance import impo
 
 def argument_spec():
     spec = module_base.connection_argument_spec()
-    nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
-               model=dict(type="str", choices=list(vm_args.NIC_MODEL_CHOICES)))
+    vm_options = vm_args.vm_options()
     spec.update(
         src=dict(type="path", required=True),
         src_format=dict(type="str", default="auto",
@@ -282,21 +240,19 @@ def argument_spec():
         disk_format=dict(type="str", default="qcow2", choices=["qcow2", "raw"]),
         system=dict(type="str"), configuration=dict(type="str"),
         network_map=dict(type="dict"), default_network=dict(type="str"),
-        interfaces=dict(type="list", elements="dict", options=nic),
         keep_macs=dict(type="bool", default=False),
         disk_bus=dict(type="str", choices=["virtio", "sata", "scsi", "ide"]),
         nic_model=dict(type="str", choices=list(vm_args.NIC_MODEL_CHOICES)),
         vcpus=dict(type="int", min=1), memory=dict(type="str"),
         firmware=dict(type="str", choices=["bios", "uefi"]),
         os=dict(type="str", choices=["linux", "windows", "other"]),
-        graphics=dict(type="str", choices=["none", "vnc", "spice"]),
-        description=dict(type="str"), tags=dict(type="list", elements="str"),
-        owner=dict(type="str"), resource_group=dict(type="str"), xml=dict(type="str"),
-        overcommit=dict(type="bool", default=False),
+        description=dict(type="str"),
         require_manifest=dict(type="bool", default=False),
         state=dict(type="str", default="present", choices=["present", "running"]),
         force=dict(type="bool", default=False),
     )
+    # the options documented by the hotiron.virt.vm fragment: M(hotiron.virt.vm)'s own spec
+    spec.update((key, vm_options[key]) for key in ("interfaces", "graphics", "tags", "owner", "resource_group", "xml", "overcommit"))
     return spec
 
 
@@ -308,19 +264,12 @@ def run(module):
                              % (key, value))
     with module_base.connection(module) as conn:
         changed, result, diff = import_ops.run(conn, params, check_mode=module.check_mode)
-    for warning in result.pop("warnings", None) or []:
-        module.warn(warning)
-    result["changed"] = changed
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
 
 
 def main():
-    spec, ranges = module_base.split_ranges(argument_spec())
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           mutually_exclusive=[("interfaces", "network_map"), ("interfaces", "default_network")])
-    module_base.run_module(module, run, ranges)
+    module_base.main(argument_spec(), run,
+                     mutually_exclusive=[("interfaces", "network_map"), ("interfaces", "default_network")])
 
 
 if __name__ == "__main__":

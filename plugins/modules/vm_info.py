@@ -18,15 +18,10 @@ description:
     (RV(vms[].job)), to poll while M(hotiron.virt.vm_migrate) runs with C(async).
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
+  - hotiron.virt.attributes.info
 options:
   name:
     description: Only this VM. Without it, every VM of the host.
@@ -228,15 +223,9 @@ vms:
       description: Backup checkpoints (dirty bitmaps), parents first, each with name, parent and the disks with a bitmap.
       type: list
       elements: dict
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure
-  type: dict
 """
 
 import datetime
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
@@ -265,10 +254,10 @@ def run(module):
                             tags=module.params["tags"], metadata=module.params["metadata"],
                             cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"],
                             owner=module.params["owner"], expires_by=expires_by)
-    return {"changed": False, "vms": vms}
+    return module_base.conclude(module, {"changed": False, "vms": vms})
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         name=dict(type="str"),
@@ -281,9 +270,11 @@ def main():
         cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,13 @@ extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning
   - hotiron.virt.resource_group.capacity
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs,
-      storage, name clash) without moving anything.
+    details: Validates everything (destination reachable and not in maintenance, CPU, memory, vCPUs, storage,
+      name clash) without moving anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The host and URI the VM runs on before and after.
 options:
@@ -187,9 +186,7 @@ events:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.hotiron.virt.plugins.module_utils.module_base import connection_argument_spec, run_module, split_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import (
     HOST_LIMITS_SPEC,
     migration_diff,
@@ -200,14 +197,14 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops
 
 def run(module):
     result = run_vm_migrate(module.params, module.check_mode)
-    if module._diff and result["changed"]:
+    if result["changed"]:
         result["diff"] = migration_diff(result)
-    return result
+    return module_base.conclude(module, result)
 
 
-def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+def argument_spec():
+    spec = module_base.connection_argument_spec()
+    spec.update(
         name=dict(type="str", required=True),
         dest_uri=dict(type="str"),
         dest=dict(type="str"),
@@ -218,15 +215,12 @@ def main():
         **tuning_argument_spec(),
         **HOST_LIMITS_SPEC,
     )
-    argument_spec, ranges = split_ranges(argument_spec)
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        mutually_exclusive=[("dest_uri", "dest")],
-        required_one_of=[("dest_uri", "dest")],
-        required_by={"dest": "hosts"},
-    )
-    run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run, mutually_exclusive=[("dest_uri", "dest")],
+                     required_one_of=[("dest_uri", "dest")], required_by={"dest": "hosts"})
 
 
 if __name__ == "__main__":

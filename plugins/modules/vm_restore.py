@@ -28,14 +28,13 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
-    details: Checks names, files and the recorded checksums (reading the backup files), and returns
-      what would be restored, without writing anything.
+    details: Checks names, files and the recorded checksums (reading the backup files), and returns what would
+      be restored, without writing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM (none before) and its disks after.
 options:
@@ -125,21 +124,15 @@ started:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.restore_ops import run_vm_restore
 
 
 def run(module):
-    result = run_vm_restore(module.params, module.check_mode)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    return result
+    return module_base.conclude(module, run_vm_restore(module.params, module.check_mode), unchanged_diff=True)
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         vm=dict(type="str", required=True),
@@ -151,11 +144,12 @@ def main():
         disk_pool=dict(type="str"),
         start=dict(type="bool", default=False),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("target", "target_pool")],
-                           mutually_exclusive=[("target", "target_pool")])
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
+                     mutually_exclusive=[("target", "target_pool")])
 
 
 if __name__ == "__main__":

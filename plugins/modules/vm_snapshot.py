@@ -37,13 +37,12 @@ author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return what would change without changing it.
     support: full
     details: Returns the plan (overlays, merges, images kept and why) without changing anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The VM's snapshot names and current snapshot before and after.
 options:
@@ -158,23 +157,15 @@ checkpoints_deleted:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.snapshot_ops import run_vm_snapshot
 
 
 def run(module):
-    result = run_vm_snapshot(module.params, module.check_mode)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None and result.get("changed"):
-        result["diff"] = diff
-    for warning in result.pop("warnings", None) or []:
-        module.warn(warning)
-    return result
+    return module_base.conclude(module, run_vm_snapshot(module.params, module.check_mode))
 
 
-def main():
+def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         name=dict(type="str", required=True),
@@ -185,11 +176,12 @@ def main():
         quiesce=dict(type="str", choices=["auto", "always", "never"], default="auto"),
         description=dict(type="str"),
     )
-    spec, ranges = module_base.split_ranges(spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[("state", "present", ("snapshot",)), ("state", "absent", ("snapshot",)),
-                                        ("state", "reverted", ("snapshot",))])
-    module_base.run_module(module, run, ranges)
+    return spec
+
+
+def main():
+    module_base.main(argument_spec(), run, required_if=[("state", "present", ("snapshot",)), ("state", "absent", ("snapshot",)),
+                                                        ("state", "reverted", ("snapshot",))])
 
 
 if __name__ == "__main__":

@@ -28,14 +28,14 @@ description:
     still handled, as a loop's items are, and the task then fails naming the VMs that failed.
 author:
   - hotiron.virt contributors (@hotiron-virt)
-extends_documentation_fragment: [hotiron.virt.connection]
+extends_documentation_fragment:
+  - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Returns each VM's plan and changes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: One before and after of the normalised inactive domain XML per VM that changes.
 options:
@@ -99,10 +99,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-libvirt_error:
-  description: libvirt's error code and domain, when the failure came from libvirt.
-  returned: on failure of the connection
-  type: dict
 vms:
   description:
     - One result per VM, in the order handled; the keys of M(hotiron.virt.vm)'s result
@@ -116,8 +112,6 @@ vms:
     - {name: app1, changed: true, plan: [define vm app1, start vm app1], restart_required: false,
        vm: {name: app1, uuid: 2f0c..., state: running}}
 """
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import batch_ops as vm_batch
@@ -139,21 +133,15 @@ def run(module):
     checked = vm_batch.validate(vm_batch.entries(p["vms"], p["names"], p["defaults"]))
     with module_base.connection(module) as conn:
         changed, results, diffs, warnings = vm_batch.ensure_all(conn, checked, check_mode=module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    result = {"changed": changed, "vms": results}
-    if module._diff:
-        result["diff"] = diffs
+    result = {"changed": changed, "vms": results, "diff": diffs, "warnings": warnings}
     message = vm_batch.failures(results)
     if message:
-        module.fail_json(msg=message, **result)
-    return result
+        result.update(failed=True, msg=message)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_one_of=[("vms", "names")])
-    module_base.run_module(module, run)
+    module_base.main(argument_spec(), run, required_one_of=[("vms", "names")])
 
 
 if __name__ == "__main__":

@@ -23,15 +23,15 @@ description:
   - Returns the volume's capacity, allocation, format and backing chain.
 extends_documentation_fragment:
   - hotiron.virt.connection
+  - hotiron.virt.attributes
 attributes:
   check_mode:
     support: full
-    description: >-
-      The plan is returned in RV(actions); nothing is changed or written. Deciding on
+    details: The plan is returned in RV(actions); nothing is changed or written. Deciding on
       O(upload_when=changed) or O(download_to) still reads the volume to compare checksums.
   diff_mode:
     support: full
-    description: Name, path, format, capacity and backing chain before and after.
+    details: Name, path, format, capacity and backing chain before and after.
 options:
   pool:
     description: Name of the storage pool holding the volume. It must be active.
@@ -225,14 +225,7 @@ volume:
     allocation: 196608
     backing_chain:
       - {path: /var/lib/libvirt/images/golden.qcow2, format: qcow2, volume: golden.qcow2, pool: images}
-libvirt_error:
-  description: libvirt's error code and domain (numbers and names) and message, when libvirt refused.
-  returned: failure
-  type: dict
-  sample: {code: 38, code_name: VIR_ERR_SYSTEM_ERROR, domain: 18, domain_name: VIR_FROM_STORAGE, message: "cannot open directory"}
 """
-
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.volume_ops import WIPE_ALGORITHMS, ensure_volume
@@ -264,16 +257,12 @@ def argument_spec():
 
 def run(module):
     with module_base.connection(module) as conn:
-        return ensure_volume(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+        result = ensure_volume(conn, module.params, check_mode=module.check_mode, want_diff=module._diff)
+    return module_base.conclude(module, result, unchanged_diff=True)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        supports_check_mode=True,
-        mutually_exclusive=[("clone_from", "backing_volume", "upload_from")],
-    )
-    module_base.run_module(module, run)
+    module_base.main(argument_spec(), run, mutually_exclusive=[("clone_from", "backing_volume", "upload_from")])
 
 
 if __name__ == "__main__":

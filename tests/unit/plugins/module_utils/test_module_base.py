@@ -66,3 +66,64 @@ def test_connection_context_closes(capsys, monkeypatch, tmp_path):
     assert code == 0
     with pytest.raises(libvirt.libvirtError):
         seen[0].isAlive()
+
+
+def run_main(capsys, monkeypatch, spec, func, args, **kwargs):
+    """Run ``module_base.main``; (exit code, the JSON it printed)."""
+    args = dict(args, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)
+    with pytest.raises(SystemExit) as info:
+        module_base.main(spec, func, **kwargs)
+    return info.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_main_checks_ranges_and_passes_module_options(capsys, monkeypatch):
+    spec = dict(count=dict(type="int", default=1, min=1, max=3), a=dict(type="str"), b=dict(type="str"))
+    code, out = run_main(capsys, monkeypatch, spec, lambda m: {"changed": False}, {"count": 4})
+    assert code == 1 and "count" in out["msg"]
+    code, out = run_main(capsys, monkeypatch, spec, lambda m: {"changed": False}, {"a": "x", "b": "y"},
+                         mutually_exclusive=[("a", "b")])
+    assert code == 1 and "mutually exclusive" in out["msg"]
+    code, out = run_main(capsys, monkeypatch, spec, lambda m: {"changed": m.check_mode, "count": m.params["count"]},
+                         {"count": 3, "_ansible_check_mode": True})
+    assert code == 0 and out["changed"] is True and out["count"] == 3
+
+
+@pytest.mark.parametrize("needs_libvirt", [False, lambda params: params["uri"] == "none"])
+def test_main_without_the_bindings_when_not_needed(capsys, monkeypatch, needs_libvirt):
+    monkeypatch.setattr(lc, "libvirt", None)
+    code, out = run_main(capsys, monkeypatch, dict(uri=dict(type="str")), lambda m: {"changed": False, "ran": True},
+                         {"uri": "other"}, needs_libvirt=needs_libvirt)
+    assert code == 0 and out["ran"] is True
+
+
+def test_main_refuses_without_the_bindings_when_needed(capsys, monkeypatch):
+    monkeypatch.setattr(lc, "libvirt", None)
+    monkeypatch.setattr(module_base, "has_respawned", lambda: True)
+    code, out = run_main(capsys, monkeypatch, dict(uri=dict(type="str")), lambda m: {"changed": False, "ran": True},
+                         {"uri": "none"}, needs_libvirt=lambda params: params["uri"] == "none")
+    assert code == 1 and "ran" not in out and "libvirt" in out["msg"]
+
+
+class _Module:
+    def __init__(self, diff):
+        self._diff = diff
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+@pytest.mark.parametrize("diff_mode, changed, unchanged_diff, shown", [
+    (True, True, False, True),
+    (True, False, False, False),
+    (True, False, True, True),
+    (False, True, True, False),
+])
+def test_conclude_diff(diff_mode, changed, unchanged_diff, shown):
+    module = _Module(diff_mode)
+    result = module_base.conclude(module, {"changed": changed, "diff": {"before": "a", "after": "b"},
+                                           "warnings": ["careful"], "plan": []}, unchanged_diff=unchanged_diff)
+    assert ("diff" in result) is shown
+    assert module.warnings == ["careful"] and "warnings" not in result and result["plan"] == []
