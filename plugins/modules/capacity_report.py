@@ -96,7 +96,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.capacity import rebal
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import report
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import stats_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import VirtError
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import HOST_LIMITS_SPEC
 
 
 def argument_spec():

@@ -342,7 +342,7 @@ attention:
 import math
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import HOST_LIMITS_SPEC
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import HOST_LIMITS_SPEC
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.recover_ops import run_recover
 
 

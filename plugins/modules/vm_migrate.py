@@ -187,12 +187,8 @@ events:
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import (
-    HOST_LIMITS_SPEC,
-    migration_diff,
-    run_vm_migrate,
-    tuning_argument_spec,
-)
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import HOST_LIMITS_SPEC, migration_diff, tuning_argument_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import run_vm_migrate
 
 
 def run(module):

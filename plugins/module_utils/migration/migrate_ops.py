@@ -19,14 +19,10 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, disks_ops, preflight_ops
-# Re-exported for callers not yet moved to the new files (module shells, the balancer, recovery).
+# Re-exported for callers not yet moved to the new files (the balancer, recovery).
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import (  # noqa: F401
-    HOST_LIMITS_SPEC,
-    migration_diff,
     normalise_address,
-    tuning_argument_spec,
     tuning_from_params,
-    tuning_group_spec,
 )
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.disks_ops import SHARED_POOL_TYPES, pool_type, vol_by_path  # noqa: F401
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.preflight_ops import Preflight  # noqa: F401
