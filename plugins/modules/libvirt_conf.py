@@ -114,29 +114,8 @@ files:
   sample: [{path: /etc/libvirt/qemu.conf, changed: true, keys_changed: [migration_port_min]}]
 """
 
-import os
-
-from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.libvirt_conf import apply
-
-
-def plan(path, settings, mode):
-    """What one file would become: a dict with its old and new content, or a ValueError."""
-    exists = os.path.exists(path)
-    old = ""
-    if exists:
-        with open(path, encoding="utf-8") as handle:
-            old = handle.read()
-    new, keys = apply(old, settings)
-    return dict(path=path, exists=exists, old=old, new=new, keys=keys, mode=mode)
-
-
-def write(item):
-    """Replace the file atomically (files.atomic_file): an existing file keeps its mode and owner,
-    a new one gets ``mode`` before it is renamed into place (a qemu.conf is never readable by all,
-    not even for a moment); a failure leaves the previous file and no temporary file."""
-    files.write_atomic(item["path"], item["new"], mode=int(item["mode"], 8), makedirs=False)
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import libvirt_conf_ops
 
 
 def argument_spec():
@@ -152,54 +131,8 @@ def argument_spec():
     )
 
 
-def plan_all(module, wanted, many):
-    """Each wanted file's plan (see :func:`plan`); a bad mode, path or setting fails the task
-    naming the entry, before anything is written."""
-    items = []
-    for index, spec in enumerate(wanted):
-        prefix = "files[%d]." % index if many else ""
-        try:
-            int(spec["mode"], 8)
-        except ValueError:
-            module.fail_json(msg="%smode: %r is not an octal file mode such as '0644'" % (prefix, spec["mode"]))
-        try:
-            files.check_target(spec["path"])
-        except OSError as err:
-            module.fail_json(msg="%spath: cannot write %s: %s" % (prefix, spec["path"], err.strerror))
-        try:
-            items.append(plan(spec["path"], spec["settings"], spec["mode"]))
-        except ValueError as err:
-            module.fail_json(msg="%ssettings: %s" % (prefix, err))
-        except OSError as err:
-            module.fail_json(msg="%spath: cannot read %s: %s" % (prefix, spec["path"], err.strerror))
-    return items
-
-
 def run(module):
-    p = module.params
-    many = p["files"] is not None
-    wanted = p["files"] if many else [dict(path=p["path"], settings=p["settings"], mode=p["mode"])]
-    items = plan_all(module, wanted, many)
-    changed_items = [item for item in items if item["new"] != item["old"]]
-    keys = []
-    for item in items:
-        keys.extend(k for k in item["keys"] if k not in keys)
-    result = dict(changed=bool(changed_items), keys_changed=keys)
-    if many:
-        result["files"] = [dict(path=item["path"], changed=item["new"] != item["old"], keys_changed=item["keys"])
-                           for item in items]
-    diffs = [dict(before=item["old"], after=item["new"], before_header=item["path"], after_header=item["path"])
-             for item in changed_items]
-    if diffs:
-        result["diff"] = diffs if many else diffs[0]
-    if not module.check_mode:
-        for item in changed_items:
-            try:
-                write(item)
-            except OSError as err:
-                result.update(failed=True, msg="cannot write %s: %s" % (item["path"], err.strerror))
-                break
-    return module_base.conclude(module, result)
+    return module_base.conclude(module, libvirt_conf_ops.ensure(module.params, module.check_mode))
 
 
 def main():
