@@ -30,8 +30,11 @@ powered-off host) and watched with libvirt keepalive (``keepalive_interval`` x `
 a hung libvirtd is noticed after about interval x (count + 1) seconds).  libvirt's events run on
 this process's asyncio loop (``libvirtaio``), registered once before any connection.  Events go
 through a local unbounded queue to the rulebook's queue (which holds one event) with
-``await queue.put()``, so none is lost while the rulebook is busy.  No Ansible imports; the
-decisions are the collection's ``recover`` module's, which the rulebook runs.
+``await queue.put()``, so none is lost while the rulebook is busy.  No Ansible imports.  Which
+events are worth a pass and when a host counts as lost are ``recovery/lifecycle.py``'s decisions,
+imported by the collection's full name (the collection must be importable where ansible-rulebook
+runs: README, "Running the event sources"); what to do about them is the ``recover`` module's,
+which the rulebook runs.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ import logging
 import os
 import threading
 import time
+
+try:
+    from ansible_collections.hotiron.virt.plugins.module_utils.recovery import lifecycle
+except ImportError as err:
+    raise ImportError("hotiron.virt.libvirt_events needs the collection's Python code, which is not importable (%s): put "
+                      "the directory holding ansible_collections/ on PYTHONPATH (see the collection's README)" % err) from None
 
 DOCUMENTATION = r"""
 ---
@@ -151,13 +160,6 @@ def _settle(future, value, error):
         future.set_result(value)
 
 
-# Lifecycle event numbers (libvirt's virDomainEventType and its STOPPED details).
-EVENT_STARTED, EVENT_STOPPED, EVENT_CRASHED = 2, 5, 8
-STOPPED_DETAIL = {2: "crashed", 5: "failed"}   # 0 shutdown, 1 destroyed, 3 migrated, 4 saved, 6 from snapshot
-STARTED_DETAIL = {0: "booted", 1: "migrated", 2: "restored", 3: "from_snapshot", 4: "wakeup"}
-CLOSE_REASONS = {0: "error", 1: "eof", 2: "keepalive", 3: "client"}
-
-
 class Watcher:
     """Watches one host and puts its events on ``events``."""
 
@@ -168,7 +170,7 @@ class Watcher:
         self.args = args
         self.clock = clock
         self.conn = None
-        self.lost_since = None
+        self.reachability = lifecycle.Reachability()
         self.closed = None
         self.opening = None     # the one connection attempt in flight (a hung host holds it)
 
@@ -176,21 +178,18 @@ class Watcher:
         self.events.put_nowait({"hotiron": dict(type=kind, host=self.name, time=self.clock(), rulebook=RULEBOOK, **fields)})
 
     def _lifecycle(self, _conn, dom, event, detail, _opaque):
-        if event == EVENT_STOPPED and detail in STOPPED_DETAIL:
-            self.emit("vm_stopped", vm=dom.name(), reason=STOPPED_DETAIL[detail])
-        elif event == EVENT_CRASHED:
-            self.emit("vm_crashed", vm=dom.name(), reason="panicked")
-        elif event == EVENT_STARTED:
-            self.emit("vm_started", vm=dom.name(), reason=STARTED_DETAIL.get(detail, "started"))
+        worth = lifecycle.lifecycle_event(event, detail)
+        if worth is not None:
+            self.emit(worth[0], vm=dom.name(), reason=worth[1])
 
     def _closed(self, _conn, reason, _opaque):
         if self.closed is not None and not self.closed.done():
-            self.closed.set_result(CLOSE_REASONS.get(reason, "error"))
+            self.closed.set_result(lifecycle.close_reason(reason))
 
     def _lost(self, reason):
-        if self.lost_since is None:
-            self.lost_since = self.clock()
-            self.emit("host_lost", reason=reason, since=self.lost_since)
+        since = self.reachability.lost(self.clock())
+        if since is not None:
+            self.emit("host_lost", reason=reason, since=since)
 
     async def run(self):
         import libvirt  # pylint: disable=import-outside-toplevel
@@ -222,8 +221,7 @@ class Watcher:
                 continue
             LOG.info("watching %s (%s): lifecycle events and keepalive registered", self.name, self.uri)
             self.emit("watching", uri=self.uri)
-            if self.lost_since is not None:
-                self.lost_since = None
+            if self.reachability.back():
                 self.emit("host_back")
             reason = await self.closed
             try:
@@ -246,22 +244,8 @@ async def _sweep(events, interval, clock=time.time):
         events.put_nowait({"hotiron": {"type": "sweep", "time": clock(), "rulebook": RULEBOOK}})
 
 
-def _arguments(args):
-    hosts = args.get("hosts")
-    if not isinstance(hosts, dict) or not hosts:
-        raise ValueError("hotiron.virt.libvirt_events: hosts must be a dict of host name to libvirt URI")
-    out = {"hosts": {str(k): str(v) for k, v in hosts.items()}}
-    for key, default, low in (("keepalive_interval", 1, 1), ("keepalive_count", 3, 1), ("connect_timeout", 5.0, 0.5),
-                              ("reconnect_interval", 2.0, 0.1), ("sweep_interval", 30.0, 0)):
-        value = args.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-            raise ValueError("hotiron.virt.libvirt_events: %s must be a number of at least %s, got %r" % (key, low, value))
-        out[key] = value
-    return out
-
-
 async def main(queue, args):
-    args = _arguments(args)
+    args = lifecycle.arguments(args)
     _register_event_loop(asyncio.get_running_loop())
     events = asyncio.Queue()
     tasks = [asyncio.create_task(Watcher(name, uri, events, args).run()) for name, uri in sorted(args["hosts"].items())]
