@@ -34,7 +34,11 @@ def rulebook(lab, workdir, name, inventory_vars, rulebook_vars, edit_inventory=N
         yaml.safe_dump(rulebook_vars, handle)
     # unbuffered: what the rulebook prints (its debug actions) reaches the log as it happens
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], PYTHONUNBUFFERED="1")
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "collections"))
+    collections = env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(ROOT, "build", "collections"))
+    # The event sources import the collection's code by its full name, as EDA loads a collection's
+    # code; ansible-rulebook runs a source by its path and adds nothing to Python's path: the
+    # collections path goes on PYTHONPATH, as the README says.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (collections, os.environ.get("PYTHONPATH")) if p)
     with open(os.path.join(workdir, "rulebook.log"), "w", encoding="utf-8") as log:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [os.path.join(os.path.dirname(sys.executable), "ansible-rulebook"), "-i", os.path.join(workdir, "inventory.yml"),

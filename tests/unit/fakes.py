@@ -6,6 +6,27 @@
 from __future__ import annotations
 
 
+class Jump:
+    """A clock (inject as ``clock=``) that reads ``times`` in turn, then stays at the last one."""
+
+    def __init__(self, *times):
+        self.times = list(times)
+
+    def __call__(self):
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+class Ticks:
+    """A clock that moves ``step`` seconds at every reading: every deadline passes at once."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
 class Clock:
     """A clock to inject as ``clock=``; its ``sleep`` (inject as ``sleep=``) advances it."""
 

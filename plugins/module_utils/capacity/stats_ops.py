@@ -5,41 +5,29 @@
 
 :func:`sample_group` opens one connection per host, takes ``samples`` readings of
 ``getAllDomainStats`` ``interval`` seconds apart on every host at the same time (one thread per
-host), and turns consecutive readings into loads with :mod:`capacity.load` (pure).  Only the
-statistics groups asked for are read: CPU alone costs a fifth of every group.
+host, :mod:`hosts.fanout_ops`; each reading :func:`capacity.sampler_ops.read_sample`), and turns
+consecutive readings into loads with :mod:`capacity.load` (pure).
 :func:`prometheus_group` gives the same shape from a Prometheus that scrapes the group's
 libvirt exporters (:mod:`capacity.prometheus`).  Both return :func:`group_answer`'s dict.
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import load as cl
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sampler_ops as sampler
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity.sampler_ops import STAT_GROUPS
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 
 libvirt = lc.libvirt
-
-STAT_GROUPS = ("cpu", "memory", "disk", "network")
-
-
-def _flags(groups):
-    flags = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU
-    if "cpu" in groups:
-        flags |= libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
-    if "memory" in groups:
-        flags |= libvirt.VIR_DOMAIN_STATS_BALLOON
-    if "disk" in groups:
-        flags |= libvirt.VIR_DOMAIN_STATS_BLOCK
-    if "network" in groups:
-        flags |= libvirt.VIR_DOMAIN_STATS_INTERFACE
-    return flags
 
 
 class HostReading:
@@ -67,17 +55,12 @@ def _read(reading, groups, samples, interval, start, with_policy):
             info = conn.getInfo()
             reading.cpus, reading.memory_mib = info[2], info[1]
         reading.in_maintenance = maintenance_state.in_maintenance(conn)
-        flags = _flags(groups)
+        flags = sampler.stats_flags(groups)
         for index in range(samples):
             if index:
                 # Every host samples on the same beat, so the loads compare.
                 time.sleep(max(0.0, start + index * interval - time.monotonic()))
-            with lc.attempt("read the statistics of the vms of %s" % reading.uri):
-                at = time.monotonic()
-                answer = conn.getAllDomainStats(flags, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE)
-                stats = {dom.name(): dict(values) for dom, values in answer}
-                ids = {dom.name(): dom.ID() for dom, _values in answer}
-            reading.samples.append(cl.Sample(at, stats, ids))
+            reading.samples.append(sampler.read_sample(conn, reading.uri, flags))
         if with_policy:
             with lc.attempt("read the vms of %s" % reading.uri):
                 for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
@@ -93,17 +76,11 @@ def read_group(hosts, groups=STAT_GROUPS, samples=2, interval=2.0, timeout=30.0,
     """:class:`HostReading` of every host (name -> URI), read concurrently."""
     readings = {name: HostReading(name, uri) for name, uri in sorted(hosts.items())}
     start = time.monotonic()
-    threads = []
-    for reading in readings.values():
-        thread = threading.Thread(target=_read, args=(reading, groups, samples, interval, start, with_policy),
-                                  name="sample-" + reading.name, daemon=True)
-        thread.start()
-        threads.append((reading, thread))
-    deadline = start + samples * interval + timeout
-    for reading, thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            reading.error = "no answer within %gs" % timeout
+    calls = {name: functools.partial(_read, reading, groups, samples, interval, start, with_policy)
+             for name, reading in readings.items()}
+    _calls, late = fanout.ask_all(calls, start + samples * interval + timeout - time.monotonic(), prefix="sample")
+    for name in late:
+        readings[name].error = "no answer within %gs" % timeout
     return readings
 
 

@@ -10,7 +10,7 @@ its VMs comes after, with a timeout of its own (``read_timeout``): a read that f
 (a VM that vanished meanwhile, a slow disk lookup) leaves the host *reachable but not read*
 (``degraded``): never fenced, nothing placed on it, nothing restarted on it, what is remembered of
 its VMs kept.  Each host is read in a daemon thread of its own: a call blocked on a hung host is
-abandoned, never waited for, and never holds up the others.
+abandoned, never waited for, and never holds up the others (:mod:`hosts.fanout_ops`).
 
 For each host read in full: its VMs with state and reason, the collection's metadata (HA,
 priority, restart limit and history), size, and whether every disk is on storage the other hosts
@@ -19,6 +19,7 @@ see; the definitions of its HA VMs; its capacity and maintenance mark.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
@@ -153,25 +155,18 @@ def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
         obs.read.set()
 
 
-def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0):
+def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0, clock=time.monotonic):
     """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`.
 
     A host that does not answer within ``timeout`` is unreachable; one that answered but whose
     VMs are not read within ``read_timeout`` more is ``degraded``.
     """
-    out = {}
-    for name, uri in sorted(hosts.items()):
-        obs = Observation(name, uri)
-        out[name] = obs
-        threading.Thread(target=_read_host, args=(obs, shared_paths, cpu_ratio, reserved_mib),
-                         name="observe-%s" % name, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    for obs in out.values():
-        if not obs.settled.wait(max(0.0, deadline - time.monotonic())):
-            # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
-            obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
-    deadline = time.monotonic() + read_timeout
-    for obs in out.values():
-        if obs.reachable and not obs.read.wait(max(0.0, deadline - time.monotonic())):
-            obs.degraded = "its vms were not read within %gs" % read_timeout
+    out = {name: Observation(name, uri) for name, uri in sorted(hosts.items())}
+    fanout.start({name: functools.partial(_read_host, obs, shared_paths, cpu_ratio, reserved_mib)
+                  for name, obs in out.items()}, prefix="observe")
+    for name in fanout.wait_all({name: obs.settled for name, obs in out.items()}, timeout, clock):
+        # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
+        out[name].why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+    for name in fanout.wait_all({name: obs.read for name, obs in out.items() if obs.reachable}, read_timeout, clock):
+        out[name].degraded = "its vms were not read within %gs" % read_timeout
     return out

@@ -35,18 +35,26 @@ powered-off host) and watched with libvirt keepalive (``keepalive_interval`` x `
 a hung libvirtd is noticed after about interval x (count + 1) seconds).  libvirt's events run on
 this process's asyncio loop (``libvirtaio``), registered once before any connection.  Events go
 through a local unbounded queue to the rulebook's queue (which holds one event) with
-``await queue.put()``, so none is lost while the rulebook is busy.  No Ansible imports; the
-decisions are the collection's ``recover`` module's, which the rulebook runs.
+``await queue.put()``, so none is lost while the rulebook is busy.  No Ansible imports.  Which
+events are worth a pass and when a host counts as lost are ``recovery/lifecycle.py``'s decisions,
+imported by the collection's full name (the collection must be importable where ansible-rulebook
+runs: README, "Running the event sources"); what to do about them is the ``recover`` module's,
+which the rulebook runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import threading
 import time
+
+try:
+    from ansible_collections.hotiron.virt.plugins.module_utils.recovery import lifecycle
+except ImportError as err:
+    raise ImportError("hotiron.virt.libvirt_events needs the collection's Python code, which is not importable (%s): put "
+                      "the directory holding ansible_collections/ on PYTHONPATH (see the collection's README)" % err) from None
 
 DOCUMENTATION = r"""
 ---
@@ -164,32 +172,6 @@ def _settle(future, value, error):
         future.set_result(value)
 
 
-# Lifecycle event numbers (libvirt's virDomainEventType and its STOPPED details).
-EVENT_STARTED, EVENT_STOPPED, EVENT_CRASHED = 2, 5, 8
-STOPPED_DETAIL = {2: "crashed", 5: "failed"}   # 0 shutdown, 1 destroyed, 3 migrated, 4 saved, 6 from snapshot
-STARTED_DETAIL = {0: "booted", 1: "migrated", 2: "restored", 3: "from_snapshot", 4: "wakeup"}
-ALL_STOPPED_DETAIL = {0: "shutdown", 1: "destroyed", 2: "crashed", 3: "migrated", 4: "saved", 5: "failed",
-                      6: "from_snapshot"}
-CLOSE_REASONS = {0: "error", 1: "eof", 2: "keepalive", 3: "client"}
-
-
-class VmEvents:
-    """The latest start and stop of each VM on each host, for ``vm_events`` (shared by the watchers)."""
-
-    def __init__(self, memory):
-        self.memory = memory
-        self.latest = {}    # (vm, host) -> the event
-
-    def add(self, vm, host, event, reason, when, uuid=""):
-        self.latest[(vm, host)] = {"vm": vm, "host": host, "event": event, "reason": reason, "time": when, "uuid": uuid}
-
-    def recent(self, now):
-        """Those within ``memory`` seconds before ``now``, oldest first; older ones are dropped."""
-        for key in [k for k, e in self.latest.items() if now - e["time"] > self.memory]:
-            del self.latest[key]
-        return sorted(self.latest.values(), key=lambda e: (e["time"], e["host"], e["vm"]))
-
-
 class Watcher:
     """Watches one host and puts its events on ``events``."""
 
@@ -199,9 +181,9 @@ class Watcher:
         self.events = events
         self.args = args
         self.clock = clock
-        self.vm_events = vm_events if vm_events is not None else VmEvents(args.get("vm_event_memory", 3600))
+        self.vm_events = vm_events if vm_events is not None else lifecycle.VmEvents(args.get("vm_event_memory", 3600))
         self.conn = None
-        self.lost_since = None
+        self.reachability = lifecycle.Reachability()
         self.closed = None
         self.opening = None     # the one connection attempt in flight (a hung host holds it)
 
@@ -213,25 +195,21 @@ class Watcher:
     def _lifecycle(self, _conn, dom, event, detail, _opaque):
         # Every start and stop is remembered (a stop on purpose too: it must outweigh the start
         # before it), before the event that carries it is emitted.
-        if event in (EVENT_STARTED, EVENT_STOPPED):
-            kind = "started" if event == EVENT_STARTED else "stopped"
-            reason = (STARTED_DETAIL if event == EVENT_STARTED else ALL_STOPPED_DETAIL).get(detail, kind)
-            self.vm_events.add(dom.name(), self.name, kind, reason, self.clock(), dom.UUIDString())
-        if event == EVENT_STOPPED and detail in STOPPED_DETAIL:
-            self.emit("vm_stopped", vm=dom.name(), reason=STOPPED_DETAIL[detail])
-        elif event == EVENT_CRASHED:
-            self.emit("vm_crashed", vm=dom.name(), reason="panicked")
-        elif event == EVENT_STARTED:
-            self.emit("vm_started", vm=dom.name(), reason=STARTED_DETAIL.get(detail, "started"))
+        seen = lifecycle.remembered_event(event, detail)
+        if seen is not None:
+            self.vm_events.add(dom.name(), self.name, seen[0], seen[1], self.clock(), dom.UUIDString())
+        worth = lifecycle.lifecycle_event(event, detail)
+        if worth is not None:
+            self.emit(worth[0], vm=dom.name(), reason=worth[1])
 
     def _closed(self, _conn, reason, _opaque):
         if self.closed is not None and not self.closed.done():
-            self.closed.set_result(CLOSE_REASONS.get(reason, "error"))
+            self.closed.set_result(lifecycle.close_reason(reason))
 
     def _lost(self, reason):
-        if self.lost_since is None:
-            self.lost_since = self.clock()
-            self.emit("host_lost", reason=reason, since=self.lost_since)
+        since = self.reachability.lost(self.clock())
+        if since is not None:
+            self.emit("host_lost", reason=reason, since=since)
 
     async def run(self):
         import libvirt  # pylint: disable=import-outside-toplevel
@@ -263,8 +241,7 @@ class Watcher:
                 continue
             LOG.info("watching %s (%s): lifecycle events and keepalive registered", self.name, self.uri)
             self.emit("watching", uri=self.uri)
-            if self.lost_since is not None:
-                self.lost_since = None
+            if self.reachability.back():
                 self.emit("host_back")
             reason = await self.closed
             try:
@@ -289,26 +266,11 @@ async def _sweep(events, interval, vm_events, clock=time.time):
                                        "vm_events": vm_events.recent(now)}})
 
 
-def _arguments(args):
-    hosts = args.get("hosts")
-    if not isinstance(hosts, dict) or not hosts:
-        raise ValueError("hotiron.virt.libvirt_events: hosts must be a dict of host name to libvirt URI")
-    out = {"hosts": {str(k): str(v) for k, v in hosts.items()}}
-    for key, default, low in (("keepalive_interval", 1, 1), ("keepalive_count", 3, 1), ("connect_timeout", 5.0, 0.5),
-                              ("reconnect_interval", 2.0, 0.1), ("sweep_interval", 30.0, 0),
-                              ("vm_event_memory", 3600.0, 0)):
-        value = args.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
-            raise ValueError("hotiron.virt.libvirt_events: %s must be a number of at least %s, got %r" % (key, low, value))
-        out[key] = value
-    return out
-
-
 async def main(queue, args):
-    args = _arguments(args)
+    args = lifecycle.arguments(args)
     _register_event_loop(asyncio.get_running_loop())
     events = asyncio.Queue()
-    seen = VmEvents(args["vm_event_memory"])
+    seen = lifecycle.VmEvents(args["vm_event_memory"])
     tasks = [asyncio.create_task(Watcher(name, uri, events, args, vm_events=seen).run())
              for name, uri in sorted(args["hosts"].items())]
     tasks.append(asyncio.create_task(_pump(events, queue)))

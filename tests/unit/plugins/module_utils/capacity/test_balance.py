@@ -12,17 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance import (  # noqa: I001
-    _State,
-    Host,
-    PlanError,
-    Policy,
-    Vm,
-    arrow,
-    duration,
-    plan_rebalance,
-    validate_policy,
-)
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance import Host, Policy, Vm, plan_rebalance
+from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance_state import GroupState
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev
 
 NOW = 1000.0
@@ -335,68 +326,6 @@ def test_ties_go_to_the_first_names():
     assert moved(plan_rebalance(hosts, vms, replace(POLICY, max_moves=1), now=NOW)) == [("a", "hv1", "hv2")]
 
 
-# --- validation ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (dict(cpu_high=0), "cpu_high must be in (0, 1], got 0"),
-        (dict(cpu_high=1.5), "cpu_high must be in (0, 1], got 1.5"),
-        (dict(window_s=-1), "window_s must be at least 0, got -1"),
-        (dict(max_imbalance=-0.1), "max_imbalance must be at least 0, got -0.1"),
-        (dict(max_moves=-1), "max_moves must be an integer >= 0, got -1"),
-        (dict(max_moves=2.5), "max_moves must be an integer >= 0, got 2.5"),
-        (dict(min_gain=-1), "min_gain must be at least 0, got -1"),
-        (dict(cooldown_s=-5), "cooldown_s must be at least 0, got -5"),
-        (dict(cpu_allocation_ratio=0), "cpu_allocation_ratio must be greater than 0, got 0"),
-        (dict(reserved_memory_mib=-1), "reserved_memory_mib must be at least 0, got -1"),
-        (dict(max_gap_s=0), "max_gap_s must be greater than 0, got 0"),
-        (dict(sla_weights={}), "sla_weights must name at least one class"),
-        (dict(sla_weights={"gold": 0}), "sla_weights.gold must be greater than 0, got 0"),
-    ],
-)
-def test_policy_out_of_range_is_named(change, message):
-    with pytest.raises(PlanError) as err:
-        validate_policy(replace(Policy(), **change))
-    assert str(err.value) == message
-
-
-@pytest.mark.parametrize(
-    "hosts, vms, message",
-    [
-        ([host("hv1"), host("hv1")], [], "host names must be unique"),
-        ([host("hv1", cpus=0)], [], "host hv1: cpus and memory_mib must be positive"),
-        ([host("hv1", load=-0.1)], [], "host hv1: load must be at least 0, got -0.1"),
-        ([host("hv1")], [vm("a", "hv9", 1)], "VM a runs on hv9, which is not a host of the group"),
-        ([host("hv1")], [vm("a", "hv1", 1), vm("a", "hv1", 1)], "VM names must be unique: a twice"),
-        ([host("hv1")], [vm("a", "hv1", -1)], "VM a: cpu must be at least 0, got -1"),
-        ([host("hv1")], [vm("a", "hv1", 1, mem=-1)], "VM a: vcpus and memory_mib must be at least 0"),
-        ([host("hv1")], [vm("a", "hv1", 1, sla="platinum")], "VM a: unknown SLA class 'platinum' (known: bronze, gold, silver)"),
-        ([host("hv1")], [vm("a", "hv1", 1, affinity=("g",), anti_affinity=("x",)), vm("b", "hv1", 1, affinity=("g",), anti_affinity=("x",))],
-         "VMs a and b must share a host (affinity) and must not (anti-affinity group x)"),
-    ],
-)
-def test_bad_input_is_refused_with_a_message(hosts, vms, message):
-    with pytest.raises(PlanError) as err:
-        plan_rebalance(hosts, vms, POLICY, now=NOW)
-    assert str(err.value) == message
-
-
-@pytest.mark.parametrize("seconds, words", [(45, "45 s"), (119.6, "120 s"), (125, "2 min"), (1800, "30 min"), (7200, "2.0 h")])
-def test_duration_words(seconds, words):
-    assert duration(seconds) == words
-
-
-@pytest.mark.parametrize(
-    "a, b, words",
-    [(0.21, 0.07, "0.21 -> 0.07"), (0.1203, 0.1201, "0.1203 -> 0.1201"), (0.1213, 0.1201, "0.121 -> 0.120"), (0.5, 0.5, "0.50000 -> 0.50000")],
-)
-def test_arrow_shows_enough_digits(a, b, words):
-    assert arrow(a, b) == words
-
-
-# --- properties on random groups -------------------------------------------------------------
-
 @st.composite
 def groups(draw):
     """A random group: 1-6 hosts, up to 24 VMs; affinity group A kept on hv0, B placed anywhere (often split)."""
@@ -555,7 +484,7 @@ def test_bigger_random_groups_do_move_vms():
 def test_the_fast_fit_test_and_the_worded_one_agree(group):
     """The planner's quick test and the reasons (placement.fits + cpu_high) say the same thing."""
     hosts, vms, policy = group
-    state = _State(hosts, vms, policy, NOW)
+    state = GroupState(hosts, vms, policy, NOW)
     for unit in state.units:
         for d in range(len(state.names)):
             if state.active[d] and d != unit.host:

@@ -1,16 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The recovery event source (libvirt_events): which libvirt events become which events, and its
-arguments.  Connections, keepalive and real events are the lab's (tests/integration/test_recover.py)."""
+"""The recovery event source (libvirt_events) as glue: libvirt's events become the source's events
+(the decisions are recovery.lifecycle's, tests/unit/plugins/module_utils/recovery/test_lifecycle.py).  Connections, keepalive and real events are the lab's (tests/integration/test_recover.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
+
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import lifecycle
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 6))
 SPEC = importlib.util.spec_from_file_location(
@@ -65,7 +69,7 @@ def test_every_event_carries_the_latest_start_and_stop_of_each_vm_on_each_host()
     a stop on purpose after it, of every VM and host, oldest first; a panic is no start or stop;
     what is older than vm_event_memory is left out."""
     queue, clock = asyncio.Queue(), [100.0]
-    seen = libvirt_events.VmEvents(60)
+    seen = lifecycle.VmEvents(60)
     hv1 = libvirt_events.Watcher("hv1", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
     hv2 = libvirt_events.Watcher("hv2", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
     hv1._lifecycle(None, Dom("old"), 2, 0, None)                # booted at 100, forgotten by 170
@@ -95,7 +99,7 @@ def test_every_event_carries_the_latest_start_and_stop_of_each_vm_on_each_host()
 
 def test_the_sweep_carries_the_vm_events_too():
     async def one_sweep():
-        events, seen = asyncio.Queue(), libvirt_events.VmEvents(60)
+        events, seen = asyncio.Queue(), lifecycle.VmEvents(60)
         seen.add("db1", "hv1", "started", "booted", 10.0)
         task = asyncio.create_task(libvirt_events._sweep(events, 0.01, seen, clock=lambda: 20.0))
         try:
@@ -139,7 +143,7 @@ def test_watching_is_said_once_the_callbacks_are_registered(monkeypatch, caplog)
     async def first_event():
         events = asyncio.Queue()
         watcher = libvirt_events.Watcher("hv1", "qemu+tcp://hv1/system", events,
-                                         libvirt_events._arguments({"hosts": {"a": "b"}}))
+                                         lifecycle.arguments({"hosts": {"a": "b"}}))
         task = asyncio.create_task(watcher.run())
         try:
             event = await asyncio.wait_for(events.get(), 10)
@@ -154,12 +158,9 @@ def test_watching_is_said_once_the_callbacks_are_registered(monkeypatch, caplog)
     assert "watching hv1 (qemu+tcp://hv1/system): lifecycle events and keepalive registered" in caplog.text
 
 
-@pytest.mark.parametrize("args, message", [
-    ({}, "hosts must be a dict"), ({"hosts": {"a": "b"}, "keepalive_count": 0}, "keepalive_count must be a number of at least 1"),
-    ({"hosts": {"a": "b"}, "sweep_interval": "x"}, "sweep_interval must be a number"),
-    ({"hosts": {"a": "b"}, "vm_event_memory": float("nan")}, "vm_event_memory must be a number of at least 0"),
-    ({"hosts": {"a": "b"}, "vm_event_memory": -1}, "vm_event_memory must be a number of at least 0"),
-])
-def test_bad_arguments(args, message):
-    with pytest.raises(ValueError, match=message):
-        libvirt_events._arguments(args)
+def test_without_the_collection_on_the_path_it_says_what_to_do():
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1])", SPEC.origin],
+                          cwd="/", env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "hotiron.virt.libvirt_events needs the collection's Python code, which is not importable" in done.stderr
