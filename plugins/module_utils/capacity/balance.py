@@ -21,7 +21,7 @@ Rules every plan obeys (the property tests check them on random groups):
 
 * a destination never receives more memory or vCPUs than it has free (memory
   less ``reserved_memory_mib``, vCPUs times ``cpu_allocation_ratio``, as
-  :func:`migrate_ops.host_capacity` counts them), never ends above
+  :func:`hosts.capacity_ops.host_capacity` counts them), never ends above
   ``cpu_high``, and is never in maintenance; hosts in maintenance give nothing;
 * a pinned VM, a VM moved less than ``cooldown_s`` ago and a VM without a CPU
   measure never move, and no VM moves twice in one plan;

@@ -23,7 +23,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_ops
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops as mo, preflight_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
@@ -237,7 +237,7 @@ def _move_unit(p, tuning, moves, now):
     done, warnings, moved = [], [], []
 
     def migrate(vm, source, dest):
-        return move_one(p, uris[source], uris[dest], vm, tuning, mo.normalise_address(addresses.get(dest)))
+        return move_one(p, uris[source], uris[dest], vm, tuning, args.normalise_address(addresses.get(dest)))
 
     for move in moves:
         outcome = migrate(move.vm, move.source, move.dest)
@@ -274,7 +274,7 @@ def move_one(p, src_uri, dest_uri, name, tuning, migration_address):
         conns.append(src)
         dest = lc.connect(dest_uri)
         conns.append(dest)
-        pre = mo.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
+        pre = preflight_ops.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
                            reserved_memory_mib=p["reserved_host_memory"]).run()
         copied = [d.target for d in pre.disks if d.mode == "copy"]
         if copied and not p.get("copy_storage"):
@@ -331,7 +331,7 @@ def run_rebalance(p, check_mode, clock=time.time):
         result.update(changed=True, msg="%d vm(s) would move: %s" % (len(plan.moves), "; ".join(
             "%s %s -> %s" % (m.vm, m.source, m.dest) for m in plan.moves)))
         return result
-    tuning = mo.tuning_from_params(maintenance_ops.migration_params(p.get("migration")))
+    tuning = args.tuning_from_params(maintenance_ops.migration_params(p.get("migration")))
     units = {}
     for move in plan.moves:  # an affinity group moves as one unit, its members one after the other
         units.setdefault(move.unit or (move.vm,), []).append(move)

@@ -6,7 +6,7 @@
 The rebalance planner asks :func:`route` before it plans a move, so that it plans only moves the
 migration can make: every disk must be on storage the destination sees (shared), or be copied
 with the VM (a live migration with a non-shared storage copy), which only ``copy_storage``
-allows.  The rules are vm_migrate's (:func:`migrate_ops.classify_disks`), read from facts
+allows.  The rules are vm_migrate's (:func:`migration.disks_ops.classify_disks`), read from facts
 gathered once per host - its active storage pools, each with its type, target directory and the
 paths of its volumes, freshly listed - instead of asked disk by disk:
 

@@ -19,14 +19,6 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, disks_ops, preflight_ops
-# Re-exported for callers not yet moved to the new files (the balancer, recovery).
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import (  # noqa: F401
-    normalise_address,
-    tuning_from_params,
-)
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.disks_ops import SHARED_POOL_TYPES, pool_type, vol_by_path  # noqa: F401
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.preflight_ops import Preflight  # noqa: F401
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.capacity_ops import host_capacity, memory_mib, vcpu_count  # noqa: F401
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as backup_checkpoints
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning import (

@@ -29,7 +29,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops as mo
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import disks_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import STATE_NAMES, state_reason
@@ -74,17 +75,17 @@ def disk_storage(conn, xml, shared_paths):
             continue
         if disk.kind == "volume":
             pool = lc.lookup_pool(conn, disk.source.split("/", 1)[0])
-            if pool is None or mo.pool_type(pool) not in mo.SHARED_POOL_TYPES:
+            if pool is None or disks_ops.pool_type(pool) not in disks_ops.SHARED_POOL_TYPES:
                 local.append("%s in local pool %s" % (disk.target, disk.source.split("/", 1)[0]))
             continue
         path = os.path.normpath(disk.source)
         if any(path.startswith(os.path.normpath(p) + os.sep) for p in shared_paths):
             continue
-        vol = mo.vol_by_path(conn, disk.source)
+        vol = disks_ops.vol_by_path(conn, disk.source)
         if vol is not None:
             with lc.attempt("find the pool of %s on %s" % (disk.source, lc.safe_uri(conn))):
                 pool = vol.storagePoolLookupByVolume()
-            if mo.pool_type(pool) in mo.SHARED_POOL_TYPES:
+            if disks_ops.pool_type(pool) in disks_ops.SHARED_POOL_TYPES:
                 continue
             local.append("%s (%s) in local pool %s" % (disk.target, disk.source, pool.name()))
         else:
@@ -108,7 +109,7 @@ def read_vm(conn, dom, host, shared_paths):
         name=dom.name(), host=host, uuid=uuid, state=STATE_NAMES.get(state, "unknown"),
         reason=state_reason(state, reason), ha=ha, priority=_priority(meta),
         restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
-        memory_mib=mo.memory_mib(xml), vcpus=mo.vcpu_count(xml), shared=shared, storage=why)
+        memory_mib=capacity_ops.memory_mib(xml), vcpus=capacity_ops.vcpu_count(xml), shared=shared, storage=why)
     return record, xml
 
 
@@ -145,7 +146,7 @@ def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
             if record.ha:
                 definitions[record.name] = xml
         obs.in_maintenance = maintenance_state.in_maintenance(conn)
-        obs.capacity = mo.host_capacity(conn, obs.name, cpu_ratio, reserved_mib, in_maintenance=obs.in_maintenance)
+        obs.capacity = capacity_ops.host_capacity(conn, obs.name, cpu_ratio, reserved_mib, in_maintenance=obs.in_maintenance)
         obs.vms, obs.definitions = tuple(records), definitions
     except lc.VirtError as err:
         obs.degraded = err.message
