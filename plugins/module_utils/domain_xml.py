@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
-from ansible_collections.hotiron.virt.plugins.module_utils import units
+from ansible_collections.hotiron.virt.plugins.module_utils import units, xml_tools
 
 NS = "https://hotiron.example/virt/1"
 PREFIX = "hotiron"
@@ -297,23 +297,16 @@ def _strip_generated(node):
 
 # --- normalisation -------------------------------------------------------------------------
 
-def canonical(node):
-    """A deterministic text form of ``node``: sorted attributes, trimmed text."""
-    node = copy.deepcopy(node)
-    _canon(node)
-    return tostring(node)
-
-
-def _canon(node):
-    if node.text is not None:
-        node.text = node.text.strip() or None
-    node.tail = None
+def _memory_in_kib(node):
     if node.tag in _MEMORY_TAGS and node.text:
         node.text = str(to_bytes(node.text, node.get("unit")) // 1024)
         node.set("unit", "KiB")
-    node.attrib = dict(sorted(node.attrib.items()))
-    for child in node:
-        _canon(child)
+
+
+def canonical(node):
+    """A deterministic text form of ``node``: sorted attributes, trimmed text, memory in KiB; the
+    order of children kept (it matters in a domain: devices, boot order)."""
+    return xml_tools.canonical(node, sort_children=False, text_hook=_memory_in_kib)
 
 
 def normalise(text_or_root, keep_uuid=True):
@@ -330,6 +323,6 @@ def normalise(text_or_root, keep_uuid=True):
     for node in root.iter():
         for alias in node.findall("alias"):
             node.remove(alias)
-    _canon(root)
+    root = xml_tools.canonical_tree(root, sort_children=False, text_hook=_memory_in_kib)
     ET.indent(root)
     return tostring(root) + "\n"

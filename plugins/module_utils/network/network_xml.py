@@ -13,7 +13,7 @@ import ipaddress
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_xml import canonical, overlay, to_text
+from ansible_collections.hotiron.virt.plugins.module_utils.xml_tools import canonical, overlay, to_text
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
 LIST_TAGS = frozenset(("ip", "range", "host"))

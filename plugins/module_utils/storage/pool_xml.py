@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import os
 import re
 import xml.etree.ElementTree as ET
+
+from ansible_collections.hotiron.virt.plugins.module_utils import xml_tools
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "iscsi", "iscsi-direct", "scsi", "mpath", "rbd")
 
@@ -327,7 +328,7 @@ def pool_element(spec):
 
 def pool_xml(spec):
     """The pool definition for a validated spec, as indented text."""
-    return to_text(pool_element(spec))
+    return xml_tools.to_text(pool_element(spec))
 
 
 def secret_xml(pool_name, auth):
@@ -337,80 +338,15 @@ def secret_xml(pool_name, auth):
     usage_type = SECRET_USAGE_TYPE[auth["type"]]
     usage = _sub(secret, "usage", type=usage_type)
     _sub(usage, "target" if usage_type == "iscsi" else "name", auth["secret_usage"])
-    return to_text(secret)
-
-
-def to_text(elem):
-    elem = copy.deepcopy(elem)
-    ET.indent(elem, space="  ")
-    return ET.tostring(elem, encoding="unicode") + "\n"
+    return xml_tools.to_text(secret)
 
 
 # --- read-modify-write ---------------------------------------------------------------------
 
 
 def overlay(current, desired, list_tags=LIST_TAGS):
-    """Lay element ``desired`` over a copy of ``current`` and return the copy.
-
-    Attributes and text given in ``desired`` replace those of ``current``;
-    children are merged by tag, recursively. Tags in ``list_tags`` (repeated
-    elements such as ``<host>``) are replaced as a group when ``desired``
-    has any. Everything ``desired`` does not mention is kept.
-    """
-    result = copy.deepcopy(current)
-    _overlay_into(result, desired, list_tags)
-    return result
-
-
-def _overlay_into(target, desired, list_tags):
-    target.attrib.update(desired.attrib)
-    if desired.text is not None and desired.text.strip():
-        target.text = desired.text
-    seen = set()
-    for child in desired:
-        tag = child.tag
-        if tag in seen:
-            continue
-        seen.add(tag)
-        wanted = [c for c in desired if c.tag == tag]
-        existing = [c for c in target if c.tag == tag]
-        if tag in list_tags or len(wanted) > 1:
-            # Replace the group in place, keeping the position of the first one.
-            index = list(target).index(existing[0]) if existing else len(target)
-            for old in existing:
-                target.remove(old)
-            for offset, new in enumerate(wanted):
-                target.insert(index + offset, copy.deepcopy(new))
-        elif existing:
-            _overlay_into(existing[0], child, list_tags)
-        else:
-            target.append(copy.deepcopy(child))
-
-
-def canonical(elem, drop=()):
-    """Text of ``elem`` without formatting whitespace, for comparison.
-
-    Attributes are sorted, and so are children by tag (a stable sort: the order
-    of repeated elements such as ``<host>`` still counts), since libvirt reads
-    its XML by name and writes it back in an order of its own.
-    ``drop`` lists child tags of the root to ignore (values libvirt computes,
-    such as ``capacity``).
-    """
-    elem = copy.deepcopy(elem)
-    for tag in drop:
-        for child in elem.findall(tag):
-            elem.remove(child)
-    for node in elem.iter():
-        if node.text is not None and not node.text.strip():
-            node.text = None
-        node.tail = None
-        if node.attrib:
-            ordered = sorted(node.attrib.items())
-            node.attrib.clear()
-            node.attrib.update(ordered)
-        if len(node) > 1:
-            node[:] = sorted(node, key=lambda child: child.tag)
-    return ET.tostring(elem, encoding="unicode")
+    """:func:`xml_tools.overlay` with the pool's repeated elements (``<host>``, ``<device>``)."""
+    return xml_tools.overlay(current, desired, list_tags)
 
 
 # Computed by libvirt on every read; never part of what a user asks for.
@@ -426,7 +362,7 @@ def plan_pool_xml(current_xml, spec):
     """
     desired = pool_element(spec)
     if not current_xml:
-        return to_text(desired), True
+        return xml_tools.to_text(desired), True
     current = ET.fromstring(current_xml)
     for tag in POOL_COMPUTED:
         for child in current.findall(tag):
@@ -437,8 +373,8 @@ def plan_pool_xml(current_xml, spec):
             % (spec["name"], current.get("type"), spec["type"])
         )
     merged = overlay(current, desired)
-    changed = canonical(merged) != canonical(current)
-    return to_text(merged), changed
+    changed = xml_tools.canonical(merged) != xml_tools.canonical(current)
+    return xml_tools.to_text(merged), changed
 
 
 def strip_computed(xml_text):
@@ -449,7 +385,7 @@ def strip_computed(xml_text):
     for tag in POOL_COMPUTED:
         for child in elem.findall(tag):
             elem.remove(child)
-    return to_text(elem)
+    return xml_tools.to_text(elem)
 
 
 def parse_pool(xml_text):
