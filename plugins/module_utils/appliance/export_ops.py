@@ -29,6 +29,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import G
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops
@@ -159,7 +160,7 @@ def run(conn, params, check_mode=False):
             _write_ova(name, root, disks, files, ova, result)
         else:
             _write_disks(disks, files, result)
-    except (images.ImageError, OSError) as err:
+    except (qemu_img.ImageError, OSError) as err:
         raise lc.VirtError("%s (nothing was left under %s)" % (err, ova or params["dest"])) from None
     finally:
         if scratch:
@@ -169,8 +170,8 @@ def run(conn, params, check_mode=False):
 
 def _require_qemu_img():
     try:
-        images.require_qemu_img()
-    except images.ImageError as err:
+        qemu_img.require()
+    except qemu_img.ImageError as err:
         raise lc.VirtError(str(err)) from None
 
 
@@ -211,13 +212,13 @@ def _write_disks(disks, files, result):
             part = os.path.join(os.path.dirname(out), ".%s.part" % os.path.basename(out))
             disk["command"][-1] = part
             try:
-                images.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
+                qemu_img.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
                 os.replace(part, out)
                 written.append(out)
             finally:
                 if os.path.exists(part):
                     os.unlink(part)
-    except (images.ImageError, OSError):
+    except (qemu_img.ImageError, OSError):
         for path in written:
             os.unlink(path)
         raise
@@ -231,8 +232,8 @@ def _write_ova(name, root, disks, files, ova, result):
         for number, (disk, member) in enumerate(zip(disks, files), 1):
             local = os.path.join(work, member)
             disk["command"][-1] = local
-            images.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
-            info = images.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
+            qemu_img.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
+            info = qemu_img.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
                                "read disk %s" % disk["path"])
             disk.update(id="vmdisk%d" % number, file=member, local=local, file_size=os.path.getsize(local),
                         capacity=int(info["virtual-size"]))

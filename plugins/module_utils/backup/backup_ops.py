@@ -25,11 +25,11 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
     checkpoints_ops as checkpoints,
-    images_ops as images,
     layout,
     records,
     retention,
@@ -70,7 +70,7 @@ def require_local(conn, what):
     uri = lc.safe_uri(conn)
     with lc.attempt("read the hostname of %s" % uri):
         hostname = conn.getHostname()
-    if not images.is_local(uri, hostname):
+    if not qemu_img.is_local(uri, hostname):
         raise lc.VirtError(
             "Cannot %s from here: libvirt at %s is host %s, and its image files are not on this machine."
             " Run the task on that host (delegate_to, with uri qemu:///system)" % (what, uri, hostname))
@@ -81,7 +81,7 @@ def checked(call, *args, **kwargs):
     """Run a store or image operation; its errors become VirtError."""
     try:
         return call(*args, **kwargs)
-    except (store.StoreError, images.ImageError, layout.LayoutError) as err:
+    except (store.StoreError, qemu_img.ImageError, layout.LayoutError) as err:
         raise lc.VirtError(str(err)) from err
     except OSError as err:
         raise lc.VirtError("%s: %s" % (getattr(err, "filename", None) or "file error", err.strerror or err)) from err
@@ -305,7 +305,7 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
                 if disk.kind not in ("file", "block"):
                     raise lc.VirtError("disk %s of vm %s is a %s disk: a shut-off vm's disks are copied by path, so"
                                        " only file and block disks can be" % (disk.target, name, disk.kind))
-                checked(images.convert, disk.source, disk.format, files[disk.target])
+                checked(qemu_img.convert, disk.source, disk.format, files[disk.target])
         timing["copy_s"] = round(time.monotonic() - clock, 3)
         disks = []
         for disk in vm.disks:

@@ -23,13 +23,13 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
-    images_ops as images,
     layout,
     qcow2_ops as qcow2,
     records,
     store_ops as store,
 )
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local, resolve_target
 
 libvirt = lc.libvirt
@@ -192,11 +192,11 @@ def _rebuild(target, sequence, disk_target, dest, disk_dir, name, made):
     made.append(part)
     verified.insert(0, _copy_verified(_files(target, sequence[0])[disk_target], part, full["sha256"]))
     for temp in temps:
-        checked(images.rebase_unsafe, temp, part, "qcow2")
-        checked(images.commit, temp, part)
+        checked(qemu_img.rebase_unsafe, temp, part, "qcow2")
+        checked(qemu_img.commit, temp, part)
         os.unlink(temp)
         made.remove(temp)
-    checked(images.check, part)
+    checked(qemu_img.check, part)
     header = checked(qcow2.read_header, part)
     expected = records.disk_map(sequence[-1].record)[disk_target]["virtual_size"]
     if header is None or header.virtual_size != expected:

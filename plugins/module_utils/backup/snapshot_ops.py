@@ -28,7 +28,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     checkpoints_ops as checkpoints,
-    images_ops as images,
     qcow2_ops as qcow2,
     snapshot_plan,
     snapshot_xml,
@@ -36,6 +35,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local
 
 libvirt = lc.libvirt
@@ -206,7 +206,7 @@ def _drop_checkpoints(vm):
         for disk in vm.disks:
             for path in active_chains([disk])[disk.target]:
                 if image_format(path) == "qcow2":
-                    checked(images.remove_bitmaps, path, list(found))
+                    checked(qemu_img.remove_bitmaps, path, list(found))
     return sorted(found)
 
 
@@ -337,9 +337,9 @@ def _carry_out(vm, plan):
     if plan.online:
         _block_commit(vm.dom, plan)
     else:
-        checked(images.commit, plan.child, plan.base)
+        checked(qemu_img.commit, plan.child, plan.base)
     for path in plan.rebase:
-        checked(images.rebase_unsafe, path, plan.base, fmt)
+        checked(qemu_img.rebase_unsafe, path, plan.base, fmt)
     if plan.active and not plan.online:
         _set_sources(vm, {plan.target: plan.base}, {plan.target: fmt})
     for path in plan.remove:
@@ -423,7 +423,7 @@ def _revert(vm, name, params, check_mode):
     external = vm.external()
     active = active_chains(vm.disks)
     graph = build_graph(vm.conn, vm.dom, vm.snapshots, active)
-    empty = {chain[0] for chain in active.values() if len(chain) > 1 and not checked(images.written, chain[0])}
+    empty = {chain[0] for chain in active.values() if len(chain) > 1 and not checked(qemu_img.written, chain[0])}
     if snapshot_plan.is_reverted(name, external, graph, active, empty):
         return {"changed": False, "msg": "vm %s stands at snapshot %s (nothing written since)" % (vm.name, name)}
     taken = {os.path.join(os.path.dirname(p), f) for p in graph.backing for f in os.listdir(os.path.dirname(p))}
@@ -450,7 +450,7 @@ def _revert(vm, name, params, check_mode):
         if was_running:
             Guest(vm.conn, vm.dom).force_off()
         for plan in plans:
-            checked(images.create_overlay, plan.overlay, plan.base, image_format(plan.base))
+            checked(qemu_img.create_overlay, plan.overlay, plan.base, image_format(plan.base))
             made.append(plan.overlay)
         sources = {p.target: p.overlay for p in plans}
         _set_sources(vm, sources, {t: "qcow2" for t in sources})
