@@ -6,9 +6,10 @@
 The OVA is what VMware and VirtualBox import: the OVF 1.0 descriptor first, the SHA256
 manifest second, then one streamOptimized VMDK per disk (the order DSP0243 asks for).
 Disks are converted with ``qemu-img`` into a hidden directory next to the destination,
-hashed, and packed; the OVA is written as ``<dest>.part`` and renamed into place, so a
-failure never leaves a partial file under the destination's name.  ``qemu-img`` reads the
-disks where the module runs: run it on the VM's host.
+hashed, and packed; the OVA is written as ``<dest>.part`` (a disk file as ``.<name>.part``) and
+renamed into place (:func:`files.produced_file`), so a failure never leaves a partial file under
+the destination's name.  ``qemu-img`` reads the disks where the module runs: run it on the VM's
+host.
 
 A running VM is exported (with ``live``) from a copy of its disks at one instant: a libvirt
 backup job in push mode, without a checkpoint, writes them into a hidden directory next to the
@@ -25,6 +26,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.files import produced_file
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
@@ -211,13 +213,9 @@ def _write_disks(disks, files, result):
         for disk, out in zip(disks, files):
             part = os.path.join(os.path.dirname(out), ".%s.part" % os.path.basename(out))
             disk["command"][-1] = part
-            try:
+            with produced_file(out, part):
                 qemu_img.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
-                os.replace(part, out)
-                written.append(out)
-            finally:
-                if os.path.exists(part):
-                    os.unlink(part)
+            written.append(out)
     except (qemu_img.ImageError, OSError):
         for path in written:
             os.unlink(path)
@@ -248,12 +246,10 @@ def _write_ova(name, root, disks, files, ova, result):
         mf_path = os.path.join(work, stem + ".mf")
         with open(mf_path, "w", encoding="utf-8") as handle:
             handle.write(manifest.build(digests))
-        layout = archive.write_ova(part, [members[0], (stem + ".mf", mf_path)] + members[1:], time.time())
-        os.replace(part, ova)
+        with produced_file(ova, part):
+            layout = archive.write_ova(part, [members[0], (stem + ".mf", mf_path)] + members[1:], time.time())
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if os.path.exists(part):
-            os.unlink(part)
     result["descriptor"] = descriptor
     result["manifest"] = manifest.build(digests)
     result["members"] = layout

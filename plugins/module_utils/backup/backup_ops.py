@@ -23,9 +23,11 @@ import os
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.files import fsync_file
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import quiesce as quiesce_rule
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
@@ -77,14 +79,19 @@ def require_local(conn, what):
     return hostname
 
 
+def virt_error(err):
+    """The VirtError a store, image, layout or file system error becomes."""
+    if isinstance(err, OSError):
+        return lc.VirtError("%s: %s" % (getattr(err, "filename", None) or "file error", err.strerror or err))
+    return lc.VirtError(str(err))
+
+
 def checked(call, *args, **kwargs):
     """Run a store or image operation; its errors become VirtError."""
     try:
         return call(*args, **kwargs)
-    except (store.StoreError, qemu_img.ImageError, layout.LayoutError) as err:
-        raise lc.VirtError(str(err)) from err
-    except OSError as err:
-        raise lc.VirtError("%s: %s" % (getattr(err, "filename", None) or "file error", err.strerror or err)) from err
+    except (store.StoreError, qemu_img.ImageError, layout.LayoutError, OSError) as err:
+        raise virt_error(err) from err
 
 
 class VmState:
@@ -216,16 +223,11 @@ def _locked(target, name):
 
 
 def _quiesce_choice(vm, wanted):
-    """Whether to freeze the guest's file systems for the backup instant."""
-    if wanted == "never" or not vm.running:
-        return False
-    agent = backup_xml.guest_agent_connected(vm.xml)
-    if agent:
-        return True
-    if wanted == "always":
-        raise lc.VirtError("vm %s has %s: quiesce=always cannot freeze its file systems; nothing was written"
-                           % (vm.name, "no QEMU guest agent channel" if agent is None else "its guest agent not connected"))
-    return False
+    """Whether to freeze the guest's file systems for the backup instant (:func:`quiesce.choose`)."""
+    try:
+        return quiesce_rule.choose(wanted, vm.running, backup_xml.guest_agent_connected(vm.xml) if vm.running else None)
+    except quiesce_rule.QuiesceError as err:
+        raise lc.VirtError("vm %s %s; nothing was written" % (vm.name, err)) from err
 
 
 def _listing(chains):
@@ -310,7 +312,7 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
         disks = []
         for disk in vm.disks:
             path = files[disk.target]
-            checked(store.fsync_file, path)
+            checked(fsync_file, path)
             disks.append({"target": disk.target, "file": os.path.basename(path), "source": disk.source,
                           "format": disk.format, "virtual_size": vm.sizes[disk.target],
                           "size": os.path.getsize(path), "sha256": checked(store.sha256_file, path)})

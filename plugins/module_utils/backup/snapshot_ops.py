@@ -36,6 +36,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import quiesce as quiesce_rule
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local
 
 libvirt = lc.libvirt
@@ -270,15 +271,11 @@ def _create(vm, name, params, check_mode):
 
 
 def _quiesce(vm, wanted):
-    if wanted == "never" or not vm.running:
-        return False
-    agent = backup_xml.guest_agent_connected(vm.xml)
-    if agent:
-        return True
-    if wanted == "always":
-        raise lc.VirtError("vm %s has %s: quiesce=always cannot freeze its file systems; no snapshot was taken"
-                           % (vm.name, "no QEMU guest agent channel" if agent is None else "its guest agent not connected"))
-    return False
+    """Whether to freeze the guest's file systems for the snapshot (:func:`quiesce.choose`)."""
+    try:
+        return quiesce_rule.choose(wanted, vm.running, backup_xml.guest_agent_connected(vm.xml) if vm.running else None)
+    except quiesce_rule.QuiesceError as err:
+        raise lc.VirtError("vm %s %s; no snapshot was taken" % (vm.name, err)) from err
 
 
 # ---- delete ----------------------------------------------------------------------------------
