@@ -28,6 +28,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import quiesce as quiesce_rule
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import wait_for
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
@@ -158,30 +159,14 @@ def _run(conn, params, check_mode, now):
     backup_id = layout.make_id(started, taken)
     before = _listing(chains)
     if check_mode:
-        future = _future_chains(chains, name, decision, backup_id, started)
-        _keep, prune = retention.plan(future, started, params["keep_chains"], params["keep_days"])
-        return {
-            "changed": True, "vm": name, "target": target,
-            "msg": "a %s backup of vm %s would be taken (%s)" % (decision.mode, name, decision.reason),
-            "plan": {"id": backup_id, "chain": backup_id if decision.mode == "full" else latest.id,
-                     "quiesce": quiesce, **decision.as_dict(),
-                     "prune": [{"chain": c.id, "reason": why} for c, why in prune],
-                     "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete
-                                           if b.problem == store.NO_RECORD]},
-            "diff": {"before": {"backups": before}, "after": {"backups": _after(before, future, prune)}},
-        }
+        return _planned(name, target, chains, incomplete, decision, backup_id, started, quiesce, params)
     with _locked(target, name):
         removed = _remove_incomplete(target, name)
         record, fallback = _take(dom, vm, target, backup_id, decision, latest, quiesce, hostname, params, now)
         deleted, problems = [], []
         if record["checkpoint"]:
             deleted, problems = checkpoints.prune(dom, checkpoint_prefix(target), record["checkpoint"])
-        chains_after, _inc = checked(store.chains, target, name)
-        _keep, prune = retention.plan(chains_after, now(), params["keep_chains"], params["keep_days"])
-        pruned = []
-        for old, why in prune:
-            checked(store.remove_tree, target, layout.chain_dir(target, name, old.id))
-            pruned.append({"chain": old.id, "backups": [b.id for b in old.backups], "size": old.size, "reason": why})
+        pruned = _prune(target, name, now(), params)
         chains_final, _inc = checked(store.chains, target, name)
     result = {
         "changed": True, "vm": name, "target": target,
@@ -197,6 +182,34 @@ def _run(conn, params, check_mode, now):
     result["warnings"] = broken + ([fallback] if fallback else []) + [
         "older checkpoint not deleted cleanly: %s" % p for p in problems]
     return result
+
+
+def _planned(name, target, chains, incomplete, decision, backup_id, started, quiesce, params):
+    """Check mode's result: the backup that would be taken, what would be pruned and cleared."""
+    latest = chains[-1] if chains else None
+    future = _future_chains(chains, name, decision, backup_id, started)
+    _keep, prune = retention.plan(future, started, params["keep_chains"], params["keep_days"])
+    return {
+        "changed": True, "vm": name, "target": target,
+        "msg": "a %s backup of vm %s would be taken (%s)" % (decision.mode, name, decision.reason),
+        "plan": {"id": backup_id, "chain": backup_id if decision.mode == "full" else latest.id,
+                 "quiesce": quiesce, **decision.as_dict(),
+                 "prune": [{"chain": c.id, "reason": why} for c, why in prune],
+                 "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete
+                                       if b.problem == store.NO_RECORD]},
+        "diff": {"before": {"backups": _listing(chains)}, "after": {"backups": _after(_listing(chains), future, prune)}},
+    }
+
+
+def _prune(target, name, now, params):
+    """Remove the chains retention gives up (under the VM's lock); what was removed."""
+    chains_after, _inc = checked(store.chains, target, name)
+    _keep, prune = retention.plan(chains_after, now, params["keep_chains"], params["keep_days"])
+    pruned = []
+    for old, why in prune:
+        checked(store.remove_tree, target, layout.chain_dir(target, name, old.id))
+        pruned.append({"chain": old.id, "backups": [b.id for b in old.backups], "size": old.size, "reason": why})
+    return pruned
 
 
 @contextlib.contextmanager
@@ -382,14 +395,13 @@ def _push(dom, targets, files, incremental, cp_xml, quiesce, timeout, clock=time
         if frozen:
             with lc.attempt("thaw the file systems of vm %s" % name):
                 dom.fsThaw()
-    deadline = clock() + timeout
     with lc.attempt("follow the backup job of vm %s" % name):
-        while dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
-            if clock() > deadline:
-                dom.abortJob()
-                raise lc.VirtError("The backup of vm %s did not finish within %gs (timeout): aborted, nothing kept"
-                                   % (name, timeout))
-            sleep(POLL_S)
+        idle = wait_for(lambda: dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE,
+                        timeout, clock, sleep, interval=POLL_S)
+        if not idle:
+            dom.abortJob()
+            raise lc.VirtError("The backup of vm %s did not finish within %gs (timeout): aborted, nothing kept"
+                               % (name, timeout))
         done = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
     if done.get("operation") not in (None, JOB_BACKUP) or done.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED \
             or done.get("success") is False:
