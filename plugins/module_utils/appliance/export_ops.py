@@ -102,7 +102,7 @@ def destinations(params, name, disks):
 
 def run(conn, params, check_mode=False):
     """``(changed, result)`` of exporting the VM ``params["name"]``."""
-    _require_qemu_img()
+    images.require_qemu_img()
     name, kind = params["name"], params.get("format") or "ova"
     dom = lc.lookup_domain(conn, name)
     if dom is None:
@@ -112,28 +112,13 @@ def run(conn, params, check_mode=False):
     disks = _disks_of(root, name)
     ova, files = destinations(params, name, disks)
     targets = [ova] if ova else files
-    for target in targets:
-        if os.path.lexists(target) and not os.path.isfile(target):
-            _fail("dest: %s exists and is not a regular file: it is never replaced" % target)
-    if ova:
-        try:        # what OVF cannot carry is refused before anything is converted
-            ovf_build.controller_plan(disks, None)
-        except ovf_build.BuildError as err:
-            _fail("vm %s cannot be exported as an OVA: %s" % (name, err))
+    _refuse_targets(name, disks, targets, ova)
     result = {"format": kind, "files": [], "plan": [], "conversions": [], "descriptor": None, "manifest": None}
     if all(os.path.exists(t) for t in targets) and not params.get("force"):
         result["files"] = [{"path": t, "size": os.path.getsize(t)} for t in targets]
         return False, result
     live = guest.is_active()
-    if live and not params.get("live"):
-        _fail("vm %s is running: stop it first (its disks change while it runs), or give live=true to export"
-              " a copy of its disks taken at one instant" % name)
-    for disk in disks:
-        if not os.path.exists(disk["path"]):
-            _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
-                  % (name, disk["target"], disk["path"]))
-    if live:
-        backup_ops.require_local(conn, "export the running vm %s" % name)
+    _require_readable(conn, name, disks, live, params)
     copied = [d["target"] for d in disks if live and not d["readonly"]]
     result["live_copy"] = copied
     if copied:
@@ -152,6 +137,40 @@ def run(conn, params, check_mode=False):
                               % (ova, len(disks), "" if len(disks) == 1 else "s"))
     if check_mode:
         return True, result
+    _carry_out(dom, name, root, disks, files, ova, copied, result, params)
+    return True, result
+
+
+def _refuse_targets(name, disks, targets, ova):
+    """Refuse a destination that is not a file, and (OVA) what OVF cannot carry, before anything
+    is converted."""
+    for target in targets:
+        if os.path.lexists(target) and not os.path.isfile(target):
+            _fail("dest: %s exists and is not a regular file: it is never replaced" % target)
+    if ova:
+        try:
+            ovf_build.controller_plan(disks, None)
+        except ovf_build.BuildError as err:
+            _fail("vm %s cannot be exported as an OVA: %s" % (name, err))
+
+
+def _require_readable(conn, name, disks, live, params):
+    """Refuse a running VM without ``live``, and disks this machine does not see."""
+    if live and not params.get("live"):
+        _fail("vm %s is running: stop it first (its disks change while it runs), or give live=true to export"
+              " a copy of its disks taken at one instant" % name)
+    for disk in disks:
+        if not os.path.exists(disk["path"]):
+            _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
+                  % (name, disk["target"], disk["path"]))
+    if live:
+        backup_ops.require_local(conn, "export the running vm %s" % name)
+
+
+def _carry_out(dom, name, root, disks, files, ova, copied, result, params):
+    """Copy the running VM's disks (``copied``), convert and write the files; the scratch copies
+    go whatever the outcome, and a failure leaves nothing under the destination."""
+    kind = params.get("format") or "ova"
     scratch = None
     try:
         if copied:
@@ -167,14 +186,6 @@ def run(conn, params, check_mode=False):
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    return True, result
-
-
-def _require_qemu_img():
-    try:
-        qemu_img.require()
-    except qemu_img.ImageError as err:
-        raise lc.VirtError(str(err)) from None
 
 
 def _command(disk, out, kind, params):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 
@@ -30,6 +31,14 @@ EXTENSIONS = {".vmdk": "vmdk", ".vhd": "vpc", ".vpc": "vpc", ".vhdx": "vhdx", ".
               ".qcow": None, ".vdi": "vdi", ".raw": "raw", ".img": None, ".iso": "raw"}
 READABLE = formats.READABLE
 NAMES = formats.NAMES
+
+
+def require_qemu_img():
+    """A missing qemu-img as the module's failure, before any work."""
+    try:
+        qemu_img.require()
+    except qemu_img.ImageError as err:
+        raise lc.VirtError(str(err)) from None
 
 
 def format_by_extension(name):

@@ -219,10 +219,7 @@ def _merge_xml(patch, user):
 
 def run(conn, params, check_mode=False):
     """``(changed, result, diff)`` of the import described by the module's ``params``."""
-    try:
-        qemu_img.require()
-    except qemu_img.ImageError as err:
-        raise lc.VirtError(str(err)) from None
+    images.require_qemu_img()
     found = read(params)
     try:
         name = plans.vm_name(found["model"], params)

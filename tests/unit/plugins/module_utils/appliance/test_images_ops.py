@@ -113,3 +113,11 @@ def test_import_command_writes_into_the_existing_volume():
                                        ("a.qcow", None)])
 def test_format_by_extension(name, fmt):
     assert images.format_by_extension(name) == fmt
+
+
+def test_a_missing_qemu_img_is_the_modules_failure(tmp_path, monkeypatch):
+    from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(qemu_img, "FALLBACKS", ())
+    with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):
+        images.require_qemu_img()
