@@ -59,18 +59,10 @@ def atomic_file(path, mode=0o644, binary=False, makedirs=True, prefix=TMP_PREFIX
     if makedirs:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
+    with produced_file(path, tmp):
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
         _take_mode(tmp, path, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
 
 
 def _take_mode(tmp, path, mode):
