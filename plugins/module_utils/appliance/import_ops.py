@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx

@@ -225,8 +225,8 @@ def remove_tree(target, path):
 def used_bytes(path):
     """Bytes the files below ``path`` occupy (their sizes)."""
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
+    for root, _dirs, names in os.walk(path):
+        for name in names:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(root, name))
     return total
