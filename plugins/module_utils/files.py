@@ -2,8 +2,9 @@
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Files the collection keeps on the machine running a module (state, histories, reports, host
-configuration, downloaded volumes): each one replaced atomically, by :func:`atomic_file` or
-:func:`write_atomic`, and nothing else in the collection writes a file that way by hand."""
+configuration, downloaded volumes, restored and exported images): each one replaced atomically,
+by :func:`atomic_file` or :func:`write_atomic` (written through a handle) or :func:`produced_file`
+(written by another program), and nothing else in the collection writes a file that way by hand."""
 
 from __future__ import annotations
 
@@ -58,18 +59,10 @@ def atomic_file(path, mode=0o644, binary=False, makedirs=True, prefix=TMP_PREFIX
     if makedirs:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
+    with produced_file(path, tmp):
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
         _take_mode(tmp, path, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
 
 
 def _take_mode(tmp, path, mode):
@@ -89,6 +82,42 @@ def write_atomic(path, text, mode=0o644, makedirs=True):
     """Replace ``path`` with ``text`` (str, or bytes): see :func:`atomic_file`."""
     with atomic_file(path, mode=mode, binary=isinstance(text, bytes), makedirs=makedirs) as handle:
         handle.write(text)
+
+
+def fsync_file(path):
+    """Sync a file written by another process (qemu-img) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def produced_file(path, temp, overwrite=True):
+    """``with produced_file(path, temp):`` let another program (qemu-img, a tar writer) write the
+    file ``temp`` (a name in ``path``'s directory, where nothing may be yet); when the block ends
+    without an error ``temp`` is synced and renamed to ``path`` (the directory synced too): a
+    reader sees the previous file or the whole new one.  On any failure - in the block, syncing,
+    renaming, an interruption - ``temp`` is removed and the error raised as it is.
+
+    For files too large to pass through :func:`atomic_file`'s handle; their mode is what the
+    program gave them.  ``overwrite=False``: an existing ``path`` is never replaced
+    (FileExistsError, ``temp`` removed)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.dirname(os.path.abspath(temp)) != directory:
+        raise ValueError("%s is not in the directory of %s: it could not be renamed atomically" % (temp, path))
+    try:
+        yield temp
+        fsync_file(temp)
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "it appeared while it was being written: not replaced", path)
+        os.rename(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(directory)
 
 
 def read_text(path):

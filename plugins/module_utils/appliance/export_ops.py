@@ -6,9 +6,10 @@
 The OVA is what VMware and VirtualBox import: the OVF 1.0 descriptor first, the SHA256
 manifest second, then one streamOptimized VMDK per disk (the order DSP0243 asks for).
 Disks are converted with ``qemu-img`` into a hidden directory next to the destination,
-hashed, and packed; the OVA is written as ``<dest>.part`` and renamed into place, so a
-failure never leaves a partial file under the destination's name.  ``qemu-img`` reads the
-disks where the module runs: run it on the VM's host.
+hashed, and packed; the OVA is written as ``<dest>.part`` (a disk file as ``.<name>.part``) and
+renamed into place (:func:`files.produced_file`), so a failure never leaves a partial file under
+the destination's name.  ``qemu-img`` reads the disks where the module runs: run it on the VM's
+host.
 
 A running VM is exported (with ``live``) from a copy of its disks at one instant: a libvirt
 backup job in push mode, without a checkpoint, writes them into a hidden directory next to the
@@ -25,10 +26,12 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.files import produced_file
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops
@@ -99,7 +102,7 @@ def destinations(params, name, disks):
 
 def run(conn, params, check_mode=False):
     """``(changed, result)`` of exporting the VM ``params["name"]``."""
-    _require_qemu_img()
+    images.require_qemu_img()
     name, kind = params["name"], params.get("format") or "ova"
     dom = lc.lookup_domain(conn, name)
     if dom is None:
@@ -109,28 +112,13 @@ def run(conn, params, check_mode=False):
     disks = _disks_of(root, name)
     ova, files = destinations(params, name, disks)
     targets = [ova] if ova else files
-    for target in targets:
-        if os.path.lexists(target) and not os.path.isfile(target):
-            _fail("dest: %s exists and is not a regular file: it is never replaced" % target)
-    if ova:
-        try:        # what OVF cannot carry is refused before anything is converted
-            ovf_build.controller_plan(disks, None)
-        except ovf_build.BuildError as err:
-            _fail("vm %s cannot be exported as an OVA: %s" % (name, err))
+    _refuse_targets(name, disks, targets, ova)
     result = {"format": kind, "files": [], "plan": [], "conversions": [], "descriptor": None, "manifest": None}
     if all(os.path.exists(t) for t in targets) and not params.get("force"):
         result["files"] = [{"path": t, "size": os.path.getsize(t)} for t in targets]
         return False, result
     live = guest.is_active()
-    if live and not params.get("live"):
-        _fail("vm %s is running: stop it first (its disks change while it runs), or give live=true to export"
-              " a copy of its disks taken at one instant" % name)
-    for disk in disks:
-        if not os.path.exists(disk["path"]):
-            _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
-                  % (name, disk["target"], disk["path"]))
-    if live:
-        backup_ops.require_local(conn, "export the running vm %s" % name)
+    _require_readable(conn, name, disks, live, params)
     copied = [d["target"] for d in disks if live and not d["readonly"]]
     result["live_copy"] = copied
     if copied:
@@ -149,6 +137,40 @@ def run(conn, params, check_mode=False):
                               % (ova, len(disks), "" if len(disks) == 1 else "s"))
     if check_mode:
         return True, result
+    _carry_out(dom, name, root, disks, files, ova, copied, result, params)
+    return True, result
+
+
+def _refuse_targets(name, disks, targets, ova):
+    """Refuse a destination that is not a file, and (OVA) what OVF cannot carry, before anything
+    is converted."""
+    for target in targets:
+        if os.path.lexists(target) and not os.path.isfile(target):
+            _fail("dest: %s exists and is not a regular file: it is never replaced" % target)
+    if ova:
+        try:
+            ovf_build.controller_plan(disks, None)
+        except ovf_build.BuildError as err:
+            _fail("vm %s cannot be exported as an OVA: %s" % (name, err))
+
+
+def _require_readable(conn, name, disks, live, params):
+    """Refuse a running VM without ``live``, and disks this machine does not see."""
+    if live and not params.get("live"):
+        _fail("vm %s is running: stop it first (its disks change while it runs), or give live=true to export"
+              " a copy of its disks taken at one instant" % name)
+    for disk in disks:
+        if not os.path.exists(disk["path"]):
+            _fail("vm %s: disk %s (%s) is not on this machine: run the module on the VM's host"
+                  % (name, disk["target"], disk["path"]))
+    if live:
+        backup_ops.require_local(conn, "export the running vm %s" % name)
+
+
+def _carry_out(dom, name, root, disks, files, ova, copied, result, params):
+    """Copy the running VM's disks (``copied``), convert and write the files; the scratch copies
+    go whatever the outcome, and a failure leaves nothing under the destination."""
+    kind = params.get("format") or "ova"
     scratch = None
     try:
         if copied:
@@ -159,19 +181,11 @@ def run(conn, params, check_mode=False):
             _write_ova(name, root, disks, files, ova, result)
         else:
             _write_disks(disks, files, result)
-    except (images.ImageError, OSError) as err:
+    except (qemu_img.ImageError, OSError) as err:
         raise lc.VirtError("%s (nothing was left under %s)" % (err, ova or params["dest"])) from None
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    return True, result
-
-
-def _require_qemu_img():
-    try:
-        images.require_qemu_img()
-    except images.ImageError as err:
-        raise lc.VirtError(str(err)) from None
 
 
 def _command(disk, out, kind, params):
@@ -210,14 +224,10 @@ def _write_disks(disks, files, result):
         for disk, out in zip(disks, files):
             part = os.path.join(os.path.dirname(out), ".%s.part" % os.path.basename(out))
             disk["command"][-1] = part
-            try:
-                images.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
-                os.replace(part, out)
-                written.append(out)
-            finally:
-                if os.path.exists(part):
-                    os.unlink(part)
-    except (images.ImageError, OSError):
+            with produced_file(out, part):
+                qemu_img.run(disk["command"], "convert disk %s (%s) to %s" % (disk["target"], disk["path"], out))
+            written.append(out)
+    except (qemu_img.ImageError, OSError):
         for path in written:
             os.unlink(path)
         raise
@@ -231,8 +241,8 @@ def _write_ova(name, root, disks, files, ova, result):
         for number, (disk, member) in enumerate(zip(disks, files), 1):
             local = os.path.join(work, member)
             disk["command"][-1] = local
-            images.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
-            info = images.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
+            qemu_img.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
+            info = qemu_img.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
                                "read disk %s" % disk["path"])
             disk.update(id="vmdisk%d" % number, file=member, local=local, file_size=os.path.getsize(local),
                         capacity=int(info["virtual-size"]))
@@ -247,12 +257,10 @@ def _write_ova(name, root, disks, files, ova, result):
         mf_path = os.path.join(work, stem + ".mf")
         with open(mf_path, "w", encoding="utf-8") as handle:
             handle.write(manifest.build(digests))
-        layout = archive.write_ova(part, [members[0], (stem + ".mf", mf_path)] + members[1:], time.time())
-        os.replace(part, ova)
+        with produced_file(ova, part):
+            layout = archive.write_ova(part, [members[0], (stem + ".mf", mf_path)] + members[1:], time.time())
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if os.path.exists(part):
-            os.unlink(part)
     result["descriptor"] = descriptor
     result["manifest"] = manifest.build(digests)
     result["members"] = layout

@@ -15,17 +15,17 @@ Traps measured on QEMU 7.2, and how this file avoids them:
 * Writing VHD rounds the size to a CHS geometry unless ``force_size=on``; writing
   streamOptimized VMDK is single-threaded deflate (slow, but what VMware imports).
 
-Command lines are built here (pure); :func:`run` and :func:`info` execute them.
+Command lines are built here (pure); :mod:`storage.qemu_img_ops` runs them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 
 EXTENSIONS = {".vmdk": "vmdk", ".vhd": "vpc", ".vpc": "vpc", ".vhdx": "vhdx", ".qcow2": "qcow2",
               ".qcow": None, ".vdi": "vdi", ".raw": "raw", ".img": None, ".iso": "raw"}
@@ -33,8 +33,12 @@ READABLE = formats.READABLE
 NAMES = formats.NAMES
 
 
-class ImageError(RuntimeError):
-    """qemu-img failed or an image is not what it claims to be."""
+def require_qemu_img():
+    """A missing qemu-img as the module's failure, before any work."""
+    try:
+        qemu_img.require()
+    except qemu_img.ImageError as err:
+        raise lc.VirtError(str(err)) from None
 
 
 def format_by_extension(name):
@@ -71,17 +75,10 @@ def source_spec(member, fmt, whole_file):
     return "json:" + json.dumps({"driver": fmt, "file": node}, sort_keys=True)
 
 
-def info_command(source):
-    return ["qemu-img", "info", "--output=json", source]
-
-
 def import_command(source, target, target_format, target_is_zero):
     """Convert ``source`` into the existing volume ``target`` (``-n``: not re-created, so it
     stays the volume libvirt made; ``--target-is-zero`` skips writing zeroes into a fresh one)."""
-    cmd = ["qemu-img", "convert", "-n"]
-    if target_is_zero:
-        cmd.append("--target-is-zero")
-    return cmd + ["-O", target_format, source, target]
+    return qemu_img.convert_command(source, target, target_format, existing=True, target_is_zero=target_is_zero)
 
 
 EXPORT_FORMATS = ("vmdk", "vhd", "qcow2", "raw")
@@ -89,41 +86,12 @@ EXPORT_FORMATS = ("vmdk", "vhd", "qcow2", "raw")
 
 def export_command(source, source_format, dest, kind, subformat=None, adapter="lsilogic"):
     """Write ``source`` as a new image file ``dest`` of ``kind`` (vmdk, vhd, qcow2, raw)."""
-    cmd = ["qemu-img", "convert", "-f", source_format]
     if kind == "vmdk":
-        cmd += ["-O", "vmdk", "-o", "subformat=%s,adapter_type=%s" % (subformat or "streamOptimized", adapter)]
+        fmt, options = "vmdk", "subformat=%s,adapter_type=%s" % (subformat or "streamOptimized", adapter)
     elif kind == "vhd":
-        cmd += ["-O", "vpc", "-o", "subformat=%s,force_size=on" % (subformat or "dynamic")]
+        fmt, options = "vpc", "subformat=%s,force_size=on" % (subformat or "dynamic")
     elif kind in ("qcow2", "raw"):
-        cmd += ["-O", kind]
+        fmt, options = kind, None
     else:
         raise ValueError("unknown export format %r" % kind)
-    return cmd + [source, dest]
-
-
-def check_command(path, fmt):
-    return ["qemu-img", "check", "--output=json", "-f", fmt, path]
-
-
-def require_qemu_img():
-    if shutil.which("qemu-img") is None:
-        raise ImageError("qemu-img is not installed on this host: install qemu-utils (Debian/Ubuntu) or qemu-img (RHEL)")
-
-
-def run(cmd, what):
-    """Run a qemu-img command; ImageError with its message when it fails."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    except OSError as err:
-        raise ImageError("Failed to %s: %s" % (what, err)) from None
-    if proc.returncode != 0:
-        raise ImageError("Failed to %s: %s" % (what, (proc.stderr or proc.stdout).strip()))
-    return proc.stdout
-
-
-def info(source, what):
-    """``qemu-img info`` of a source, as a dict (``format``, ``virtual-size``, ...)."""
-    try:
-        return json.loads(run(info_command(source), what))
-    except ValueError:
-        raise ImageError("Failed to %s: qemu-img printed no JSON" % what) from None
+    return qemu_img.convert_command(source, dest, fmt, source_format=source_format, options=options)

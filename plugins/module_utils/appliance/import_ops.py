@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
@@ -33,6 +32,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import manifest
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import plan as plans
@@ -120,7 +120,7 @@ def prepare(params, read_=None):
 def _reading(src):
     try:
         yield
-    except (archive.PackageError, ovf.OVFError, manifest.ManifestError, images.ImageError,
+    except (archive.PackageError, ovf.OVFError, manifest.ManifestError, qemu_img.ImageError,
             formats.FormatError) as err:
         raise lc.VirtError("src %s: %s" % (src, err)) from None
 
@@ -171,7 +171,7 @@ def _sources(package, model, params):
                                        % (entry["href"], member.size, entry["size"]))
         fmt = _decide_format(disk, entry["href"], images.identify(member))
         spec = images.source_spec(member, fmt, whole_file=package.kind != "ova")
-        info = images.info(spec, "read disk %d (%s) with qemu-img" % (index, label))
+        info = qemu_img.info(spec, "read disk %d (%s) with qemu-img" % (index, label))
         sources.append({"label": label, "format": fmt, "virtual_size": int(info["virtual-size"]),
                         "spec": spec, "offset": member.offset, "size": member.size,
                         "subformat": ((info.get("format-specific") or {}).get("data") or {}).get("create-type")})
@@ -218,10 +218,7 @@ def _merge_xml(patch, user):
 
 def run(conn, params, check_mode=False):
     """``(changed, result, diff)`` of the import described by the module's ``params``."""
-    try:
-        images.require_qemu_img()
-    except images.ImageError as err:
-        raise lc.VirtError(str(err)) from None
+    images.require_qemu_img()
     found = read(params)
     try:
         name = plans.vm_name(found["model"], params)
@@ -266,7 +263,7 @@ def run(conn, params, check_mode=False):
         # The xml patch is in the definition already: merged again, devices libvirt expanded
         # (a serial port's target, say) would not compare equal and be added twice.
         _changed, final, diff = vm_ops.ensure(conn, dict(vm_params, xml=None))
-    except (lc.VirtError, images.ImageError) as err:
+    except (lc.VirtError, qemu_img.ImageError) as err:
         failure = err if isinstance(err, lc.VirtError) else lc.VirtError(str(err))
         if created:
             _undo(conn, name, failure)
@@ -409,7 +406,7 @@ def _convert(conn, pool_name, conversion):
               % (pool_name, conversion["volume"], path))
     conversion["target"] = path
     conversion["command"][-1] = path
-    images.run(conversion["command"], "convert %s into %s/%s" % (conversion["source"], pool_name, conversion["volume"]))
+    qemu_img.run(conversion["command"], "convert %s into %s/%s" % (conversion["source"], pool_name, conversion["volume"]))
 
 
 def _undo(conn, name, failure):

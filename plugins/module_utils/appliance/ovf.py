@@ -16,17 +16,26 @@ Two dialects matter in practice:
 
 Elements are matched by local name, so both envelope namespaces (``envelope/1`` and
 ``envelope/2``) and both spellings of the sasd/epasd namespaces read the same.  The model
-(:func:`parse`) says what the descriptor says; what the VM becomes on libvirt is
+(:func:`parse`) says what the descriptor says (what a single value means - units, numbers,
+formats, paths, the guest OS - is :mod:`ovf_values`); what the VM becomes on libvirt is
 :mod:`plan`'s decision.  Pure Python: no libvirt, no Ansible.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import formats
+from ansible_collections.hotiron.virt.plugins.module_utils.appliance.ovf_values import (
+    OVFError,
+    allocation_units,
+    check_href,
+    digits,
+    format_of_uri,
+    os_family,
+    whole,
+)
 
 ENVELOPE_NS = ("http://schemas.dmtf.org/ovf/envelope/1", "http://schemas.dmtf.org/ovf/envelope/2")
 HOTIRON_NS = "https://hotiron.example/virt/1"
@@ -43,42 +52,8 @@ RESOURCE_NAMES = {
     25: "IEEE 1394 controller", 35: "sound card",
 }
 
-# ovf:format URIs of Disk elements -> QEMU block driver.
-DISK_FORMAT_URIS = (
-    ("vmware.com/interfaces/specifications/vmdk.html", "vmdk"),
-    ("vmware.com/specifications/vmdk.html", "vmdk"),
-    ("technet.microsoft.com/en-us/virtualserver/bb676673.aspx", "vpc"),
-    ("technet.microsoft.com/en-us/library/hh831446.aspx", "vhdx"),
-    ("virtualbox.org/manual/ch12.html#vdi", "vdi"),
-    ("gnome.org/~markmc/qcow-image-format.html", "qcow2"),
-    ("wikipedia.org/wiki/qcow", "qcow2"),
-    ("wikipedia.org/wiki/byte", "raw"),
-    ("ecma-international.org/publications/standards/ecma-119", "raw"),
-)
-
-# CIM_OperatingSystem.OsType values (DSP1033 / CIM schema 2.x) by family.
-_CIM_WINDOWS = {18, 19, 58, 63, 67, 69, 70, 71, 72, 73, 74, 75, 76, 77, 103, 105, 111, 112, 113,
-                114, 115, 116, 117, 118, 119, 120, 121, 122, 123}
-_CIM_LINUX = {36, 79, 80, 82, 83, 84, 85, 87, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100,
-              101, 106, 107, 108, 109, 110}
-_CIM_64BIT = {70, 71, 74, 77, 80, 81, 83, 85, 90, 92, 94, 96, 98, 100, 101, 103, 107, 109, 110,
-              114, 115, 116, 118, 120, 121, 122, 123}
-_LINUX_WORDS = ("linux", "ubuntu", "debian", "rhel", "redhat", "centos", "sles", "suse", "fedora",
-                "oracle", "mandr", "turbo", "xandros", "gentoo", "asianux", "photon",
-                "coreos", "rocky", "alma", "amazon", "opensuse")
-
-_UNIT_NAMES = {
-    "byte": 1, "bytes": 1, "kilobytes": 1024, "kb": 1024, "kib": 1024, "megabytes": 1024 ** 2,
-    "mb": 1024 ** 2, "mib": 1024 ** 2, "gigabytes": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3,
-    "terabytes": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4,
-}
-_FACTOR_RE = re.compile(r"^([0-9]+)(?:\^([0-9]+))?$")
 _HOST_RESOURCE_RE = re.compile(r"^(?:ovf:)?/+(disk|file)/([^/]+)$")
 _PROPERTY_RE = re.compile(r"^\$\{([^}]+)\}$")
-
-
-class OVFError(ValueError):
-    """The descriptor cannot be read, or says something the import cannot honour."""
 
 
 # --- namespace-agnostic access ---------------------------------------------------------
@@ -113,66 +88,6 @@ def kid_text(node, name, default=None):
     if child is None or child.text is None or attr(child, "nil") == "true":
         return default
     return child.text.strip()
-
-
-# --- units and numbers -------------------------------------------------------------------
-
-def allocation_units(text, what):
-    """Bytes per unit of a DSP0004 programmatic unit (``byte * 2^20``) or a classic name
-    (``MegaBytes``, ``KB``); OVFError naming ``what`` otherwise."""
-    if text is None or not text.strip():
-        return 1
-    squeezed = text.strip().lower().replace(" ", "")
-    if squeezed in _UNIT_NAMES:
-        return _UNIT_NAMES[squeezed]
-    parts = squeezed.split("*")
-    if parts[0] not in ("byte", "bytes"):
-        raise OVFError("%s: unknown allocation units %r" % (what, text))
-    factor = 1
-    for part in parts[1:]:
-        match = _FACTOR_RE.match(part)
-        if not match:
-            raise OVFError("%s: unknown allocation units %r" % (what, text))
-        base, exponent = int(match.group(1)), int(match.group(2) or 1)
-        if exponent > 80:
-            raise OVFError("%s: allocation units %r are out of range" % (what, text))
-        factor *= base ** exponent
-    return factor
-
-
-def _whole(text, what, minimum=0):
-    try:
-        value = int(str(text).strip())
-    except (TypeError, ValueError):
-        raise OVFError("%s: expected a whole number, got %r" % (what, text)) from None
-    if value < minimum:
-        raise OVFError("%s: must be at least %d, got %d" % (what, minimum, value))
-    return value
-
-
-def _digits(text):
-    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also takes ``²``)."""
-    return bool(text) and re.match(r"^[0-9]{1,18}$", text) is not None
-
-
-def format_of_uri(uri):
-    """QEMU's name for the disk format an ``ovf:format`` URI names, or None."""
-    lowered = (uri or "").lower()
-    for marker, fmt in DISK_FORMAT_URIS:
-        if marker in lowered:
-            return fmt
-    return None
-
-
-def check_href(href, what):
-    """A relative path inside the package: no URL, no absolute path, no ``..``."""
-    if not href or "://" in href or href.startswith("/") or "\\" in href:
-        raise OVFError("%s: %r is not a file of the package (URLs and absolute paths are refused)"
-                       % (what, href))
-    normal = posixpath.normpath(href)
-    if normal.startswith("..") or normal == ".":
-        raise OVFError("%s: %r points outside the package" % (what, href))
-    return normal
 
 
 # --- the descriptor ----------------------------------------------------------------------
@@ -261,7 +176,7 @@ def _references(root):
             raise OVFError("a File of the References section has no ovf:id")
         what = "file %s" % file_id
         entry = {"id": file_id, "href": check_href(attr(node, "href"), what),
-                 "size": _whole(attr(node, "size"), what + " size") if attr(node, "size") else None}
+                 "size": whole(attr(node, "size"), what + " size") if attr(node, "size") else None}
         if attr(node, "compression") not in (None, "", "identity"):
             raise OVFError("%s (%s) is %s-compressed: unpack the package with its files uncompressed first"
                            % (what, entry["href"], attr(node, "compression")))
@@ -294,11 +209,11 @@ def _disk_section(root, files, properties):
             units = allocation_units(attr(node, "capacityAllocationUnits"), what + " capacity")
             populated = attr(node, "populatedSize")
             disks[disk_id] = {
-                "capacity": _whole(raw, what + " capacity", 1) * units,
+                "capacity": whole(raw, what + " capacity", 1) * units,
                 "file_id": file_ref,
                 "format_uri": attr(node, "format"),
                 "format": format_of_uri(attr(node, "format")),
-                "populated_size": _whole(populated, what + " populatedSize") if populated else None,
+                "populated_size": whole(populated, what + " populatedSize") if populated else None,
             }
     return disks
 
@@ -350,7 +265,7 @@ def _items(hardware, config):
             raise OVFError("%s has no ResourceType" % what)
         items.append({
             "element": local(node.tag), "position": len(items),
-            "type": _whole(fields["ResourceType"], what + " ResourceType"),
+            "type": whole(fields["ResourceType"], what + " ResourceType"),
             "subtype": fields.get("ResourceSubType") or "",
             "instance": instance, "parent": fields.get("Parent"),
             "name": fields.get("ElementName") or fields.get("Caption"),
@@ -381,18 +296,10 @@ def _os(vsys):
     if section is None:
         return info
     raw_id = attr(section, "id")
-    info["cim_id"] = int(raw_id) if _digits(raw_id) else None
+    info["cim_id"] = int(raw_id) if digits(raw_id) else None
     info["description"] = kid_text(section, "Description")
     info["type"] = attr(section, "osType") or kid_text(section, "OSType")
-    words = " ".join(filter(None, (info["type"], info["description"]))).lower()
-    if info["cim_id"] in _CIM_WINDOWS or words.startswith("win") or "windows" in words:
-        info["family"] = "windows"
-    elif info["cim_id"] in _CIM_LINUX or any(w in words for w in _LINUX_WORDS):
-        info["family"] = "linux"
-    if info["cim_id"] in _CIM_64BIT or "64" in words:
-        info["bits"] = 64
-    elif info["cim_id"] in _CIM_WINDOWS | _CIM_LINUX or words:
-        info["bits"] = 32
+    info["family"], info["bits"] = os_family(info["cim_id"], info["type"], info["description"])
     return info
 
 
@@ -413,9 +320,9 @@ def _cpu_memory(items):
         fields = item["fields"]
         what = "%s %s" % (item["element"], item["instance"])
         if item["type"] == RT_PROCESSOR:
-            vcpus = _whole(fields.get("VirtualQuantity"), what + " (vCPUs) VirtualQuantity", 1)
+            vcpus = whole(fields.get("VirtualQuantity"), what + " (vCPUs) VirtualQuantity", 1)
         elif item["type"] == RT_MEMORY:
-            quantity = _whole(fields.get("VirtualQuantity"), what + " (memory) VirtualQuantity", 1)
+            quantity = whole(fields.get("VirtualQuantity"), what + " (memory) VirtualQuantity", 1)
             # AllocationUnits is required for memory; tools that leave it out mean MiB.
             units = allocation_units(fields.get("AllocationUnits") or "byte * 2^20", what + " (memory)")
             memory = quantity * units
@@ -451,7 +358,7 @@ def _controllers(items, ignored):
             continue
         address = item["fields"].get("Address")
         found[item["instance"]] = {"instance": item["instance"], "type": kind, "model": model,
-                                   "address": int(address) if _digits(address) else 0,
+                                   "address": int(address) if digits(address) else 0,
                                    "position": item["position"]}
     return found
 
@@ -468,7 +375,7 @@ def _drives(items, controllers, disks, files, ignored):
             raise OVFError("%s: its Parent %r is not a disk controller of the descriptor" % (what, item["parent"]))
         unit = item["fields"].get("AddressOnParent")
         entry = {"item": item["instance"], "device": device, "controller": dict(controller),
-                 "unit": _whole(unit, what + " AddressOnParent") if unit else 0,
+                 "unit": whole(unit, what + " AddressOnParent") if unit else 0,
                  "disk_id": None, "file": None, "capacity": None, "format": None, "format_uri": None,
                  "populated_size": None, "name": item["name"]}
         resource = item["fields"].get("HostResource") or ""
@@ -521,7 +428,7 @@ def _hints(vsys):
         elif name == "disk" and attr(node, "diskId"):
             index = attr(node, "index")
             hints["disks"][attr(node, "diskId")] = {"bus": attr(node, "bus"), "target": attr(node, "target"),
-                                                    "index": int(index) if _digits(index) else None}
+                                                    "index": int(index) if digits(index) else None}
         elif name == "nic" and attr(node, "item"):
             hints["nics"][attr(node, "item")] = {"model": attr(node, "model")}
         elif name == "controller" and attr(node, "item"):

@@ -23,13 +23,16 @@ import os
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.files import fsync_file
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import quiesce as quiesce_rule
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import wait_for
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
     checkpoints_ops as checkpoints,
-    images_ops as images,
     layout,
     records,
     retention,
@@ -70,21 +73,26 @@ def require_local(conn, what):
     uri = lc.safe_uri(conn)
     with lc.attempt("read the hostname of %s" % uri):
         hostname = conn.getHostname()
-    if not images.is_local(uri, hostname):
+    if not qemu_img.is_local(uri, hostname):
         raise lc.VirtError(
             "Cannot %s from here: libvirt at %s is host %s, and its image files are not on this machine."
             " Run the task on that host (delegate_to, with uri qemu:///system)" % (what, uri, hostname))
     return hostname
 
 
+def virt_error(err):
+    """The VirtError a store, image, layout or file system error becomes."""
+    if isinstance(err, OSError):
+        return lc.VirtError("%s: %s" % (getattr(err, "filename", None) or "file error", err.strerror or err))
+    return lc.VirtError(str(err))
+
+
 def checked(call, *args, **kwargs):
     """Run a store or image operation; its errors become VirtError."""
     try:
         return call(*args, **kwargs)
-    except (store.StoreError, images.ImageError, layout.LayoutError) as err:
-        raise lc.VirtError(str(err)) from err
-    except OSError as err:
-        raise lc.VirtError("%s: %s" % (getattr(err, "filename", None) or "file error", err.strerror or err)) from err
+    except (store.StoreError, qemu_img.ImageError, layout.LayoutError, OSError) as err:
+        raise virt_error(err) from err
 
 
 class VmState:
@@ -151,30 +159,14 @@ def _run(conn, params, check_mode, now):
     backup_id = layout.make_id(started, taken)
     before = _listing(chains)
     if check_mode:
-        future = _future_chains(chains, name, decision, backup_id, started)
-        _keep, prune = retention.plan(future, started, params["keep_chains"], params["keep_days"])
-        return {
-            "changed": True, "vm": name, "target": target,
-            "msg": "a %s backup of vm %s would be taken (%s)" % (decision.mode, name, decision.reason),
-            "plan": {"id": backup_id, "chain": backup_id if decision.mode == "full" else latest.id,
-                     "quiesce": quiesce, **decision.as_dict(),
-                     "prune": [{"chain": c.id, "reason": why} for c, why in prune],
-                     "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete
-                                           if b.problem == store.NO_RECORD]},
-            "diff": {"before": {"backups": before}, "after": {"backups": _after(before, future, prune)}},
-        }
+        return _planned(name, target, chains, incomplete, decision, backup_id, started, quiesce, params)
     with _locked(target, name):
         removed = _remove_incomplete(target, name)
         record, fallback = _take(dom, vm, target, backup_id, decision, latest, quiesce, hostname, params, now)
         deleted, problems = [], []
         if record["checkpoint"]:
             deleted, problems = checkpoints.prune(dom, checkpoint_prefix(target), record["checkpoint"])
-        chains_after, _inc = checked(store.chains, target, name)
-        _keep, prune = retention.plan(chains_after, now(), params["keep_chains"], params["keep_days"])
-        pruned = []
-        for old, why in prune:
-            checked(store.remove_tree, target, layout.chain_dir(target, name, old.id))
-            pruned.append({"chain": old.id, "backups": [b.id for b in old.backups], "size": old.size, "reason": why})
+        pruned = _prune(target, name, now(), params)
         chains_final, _inc = checked(store.chains, target, name)
     result = {
         "changed": True, "vm": name, "target": target,
@@ -190,6 +182,34 @@ def _run(conn, params, check_mode, now):
     result["warnings"] = broken + ([fallback] if fallback else []) + [
         "older checkpoint not deleted cleanly: %s" % p for p in problems]
     return result
+
+
+def _planned(name, target, chains, incomplete, decision, backup_id, started, quiesce, params):
+    """Check mode's result: the backup that would be taken, what would be pruned and cleared."""
+    latest = chains[-1] if chains else None
+    future = _future_chains(chains, name, decision, backup_id, started)
+    _keep, prune = retention.plan(future, started, params["keep_chains"], params["keep_days"])
+    return {
+        "changed": True, "vm": name, "target": target,
+        "msg": "a %s backup of vm %s would be taken (%s)" % (decision.mode, name, decision.reason),
+        "plan": {"id": backup_id, "chain": backup_id if decision.mode == "full" else latest.id,
+                 "quiesce": quiesce, **decision.as_dict(),
+                 "prune": [{"chain": c.id, "reason": why} for c, why in prune],
+                 "remove_incomplete": ["%s/%s" % (b.chain, b.id) for b in incomplete
+                                       if b.problem == store.NO_RECORD]},
+        "diff": {"before": {"backups": _listing(chains)}, "after": {"backups": _after(_listing(chains), future, prune)}},
+    }
+
+
+def _prune(target, name, now, params):
+    """Remove the chains retention gives up (under the VM's lock); what was removed."""
+    chains_after, _inc = checked(store.chains, target, name)
+    _keep, prune = retention.plan(chains_after, now, params["keep_chains"], params["keep_days"])
+    pruned = []
+    for old, why in prune:
+        checked(store.remove_tree, target, layout.chain_dir(target, name, old.id))
+        pruned.append({"chain": old.id, "backups": [b.id for b in old.backups], "size": old.size, "reason": why})
+    return pruned
 
 
 @contextlib.contextmanager
@@ -216,16 +236,11 @@ def _locked(target, name):
 
 
 def _quiesce_choice(vm, wanted):
-    """Whether to freeze the guest's file systems for the backup instant."""
-    if wanted == "never" or not vm.running:
-        return False
-    agent = backup_xml.guest_agent_connected(vm.xml)
-    if agent:
-        return True
-    if wanted == "always":
-        raise lc.VirtError("vm %s has %s: quiesce=always cannot freeze its file systems; nothing was written"
-                           % (vm.name, "no QEMU guest agent channel" if agent is None else "its guest agent not connected"))
-    return False
+    """Whether to freeze the guest's file systems for the backup instant (:func:`quiesce.choose`)."""
+    try:
+        return quiesce_rule.choose(wanted, vm.running, backup_xml.guest_agent_connected(vm.xml) if vm.running else None)
+    except quiesce_rule.QuiesceError as err:
+        raise lc.VirtError("vm %s %s; nothing was written" % (vm.name, err)) from err
 
 
 def _listing(chains):
@@ -305,12 +320,12 @@ def _take_one(dom, vm, target, backup_id, decision, latest, quiesce, hostname, p
                 if disk.kind not in ("file", "block"):
                     raise lc.VirtError("disk %s of vm %s is a %s disk: a shut-off vm's disks are copied by path, so"
                                        " only file and block disks can be" % (disk.target, name, disk.kind))
-                checked(images.convert, disk.source, disk.format, files[disk.target])
+                checked(qemu_img.convert, disk.source, disk.format, files[disk.target])
         timing["copy_s"] = round(time.monotonic() - clock, 3)
         disks = []
         for disk in vm.disks:
             path = files[disk.target]
-            checked(store.fsync_file, path)
+            checked(fsync_file, path)
             disks.append({"target": disk.target, "file": os.path.basename(path), "source": disk.source,
                           "format": disk.format, "virtual_size": vm.sizes[disk.target],
                           "size": os.path.getsize(path), "sha256": checked(store.sha256_file, path)})
@@ -380,14 +395,13 @@ def _push(dom, targets, files, incremental, cp_xml, quiesce, timeout, clock=time
         if frozen:
             with lc.attempt("thaw the file systems of vm %s" % name):
                 dom.fsThaw()
-    deadline = clock() + timeout
     with lc.attempt("follow the backup job of vm %s" % name):
-        while dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) != libvirt.VIR_DOMAIN_JOB_NONE:
-            if clock() > deadline:
-                dom.abortJob()
-                raise lc.VirtError("The backup of vm %s did not finish within %gs (timeout): aborted, nothing kept"
-                                   % (name, timeout))
-            sleep(POLL_S)
+        idle = wait_for(lambda: dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE,
+                        timeout, clock, sleep, interval=POLL_S)
+        if not idle:
+            dom.abortJob()
+            raise lc.VirtError("The backup of vm %s did not finish within %gs (timeout): aborted, nothing kept"
+                               % (name, timeout))
         done = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
     if done.get("operation") not in (None, JOB_BACKUP) or done.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED \
             or done.get("success") is False:

@@ -19,18 +19,19 @@ import hashlib
 import os
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.files import produced_file
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     chain,
-    images_ops as images,
     layout,
     qcow2_ops as qcow2,
     records,
     store_ops as store,
 )
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
-from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local, resolve_target
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
+from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local, resolve_target, virt_error
 
 libvirt = lc.libvirt
 
@@ -62,32 +63,78 @@ def _run(conn, params, check_mode):
     uri = lc.safe_uri(conn)
     target = resolve_target(conn, params)
     require_local(conn, "restore vm %s" % name)
+    sequence = _sequence(target, source_vm, params["backup"])
+    last = sequence[-1]
+    renamed = name != last.record["vm"]
+    _refuse_clashes(conn, name, last.record["uuid"], renamed)
+    disk_dir = _disk_dir(conn, params)
+    checked(store.check_target, disk_dir, writable=True)
+    targets = [d["target"] for d in last.record["disks"]]
+    dest = _destinations(disk_dir, name, targets)
+    _require_files(target, sequence)
+    domain_path = os.path.join(layout.backup_dir(target, source_vm, last.chain, last.id), last.record["domain"]["file"])
+    definition = backup_xml.restored_domain(_verified_text(domain_path, last.record["domain"]["sha256"]), name, dest,
+                                            renamed)
+    plan = {"vm": name, "from": {"vm": source_vm, "target": target, "backup": last.id, "chain": last.chain,
+                                 "sequence": [b.id for b in sequence]},
+            "disks": [{"target": t, "path": dest[t], "virtual_size": records.disk_map(last.record)[t]["virtual_size"]}
+                      for t in targets],
+            "renamed": renamed, "start": params["start"]}
+    diff = {"before": {"vm": None}, "after": {"vm": name, "host": uri, "disks": sorted(dest.values()),
+                                              "backup": last.id}}
+    if check_mode:
+        plan["verified"] = [_verify(path, disk["sha256"]) for backup in sequence
+                            for path, disk in _paths_and_disks(target, backup)]
+        return {"changed": True, "msg": "vm %s would be restored from backup %s of %s" % (name, last.id, source_vm),
+                "plan": plan, "diff": diff, **plan}
+    verified, uuid, started = _restore(conn, target, sequence, dest, disk_dir, name, definition, params["start"])
+    if params.get("disk_pool"):
+        pool = lc.lookup_pool(conn, params["disk_pool"])
+        with lc.attempt("refresh storage pool %s" % params["disk_pool"]):
+            lc.refresh_pool(pool)
+    plan["verified"] = verified
+    return {"changed": True, "uuid": uuid, "started": started, "diff": diff,
+            "msg": "vm %s restored from backup %s of %s (%d file(s) verified)" % (name, last.id, source_vm, len(verified)),
+            **plan}
+
+
+def _sequence(target, source_vm, backup_id):
+    """The backups to apply, full first, ending with ``backup_id`` (None: the latest)."""
     checked(store.check_target, target, writable=False)
     chains, _incomplete = checked(store.chains, target, source_vm)
     if not chains:
         raise lc.VirtError("There is no complete backup of vm %s on %s; nothing was restored" % (source_vm, target))
     try:
-        sequence = chain.restore_sequence(chains, params["backup"])
+        return chain.restore_sequence(chains, backup_id)
     except chain.ChainError as err:
         raise lc.VirtError("Cannot restore vm %s from %s: %s; nothing was restored" % (source_vm, target, err)) from err
-    last = sequence[-1]
-    renamed = name != last.record["vm"]
+
+
+def _refuse_clashes(conn, name, uuid, renamed):
+    """Refuse a name that is taken, and (not renamed) a uuid that is."""
+    uri = lc.safe_uri(conn)
     if lc.lookup_domain(conn, name) is not None:
         raise lc.VirtError("A vm named %s already exists on %s: restore under another name (name) or remove it"
                            " first; nothing was restored" % (name, uri))
     if not renamed:
-        clash = lc.lookup("look up uuid %s on %s" % (last.record["uuid"], uri), conn.lookupByUUIDString, last.record["uuid"])
+        clash = lc.lookup("look up uuid %s on %s" % (uuid, uri), conn.lookupByUUIDString, uuid)
         if clash is not None:
             raise lc.VirtError("vm %s on %s has the uuid of the backed-up vm: restore under a new name (which"
                                " gets a new uuid); nothing was restored" % (clash.name(), uri))
-    disk_dir = _disk_dir(conn, params)
-    checked(store.check_target, disk_dir, writable=True)
-    targets = [d["target"] for d in last.record["disks"]]
+
+
+def _destinations(disk_dir, name, targets):
+    """``{target: path of the restored disk}``; refused when any of them exists."""
     dest = {t: os.path.join(disk_dir, "%s-%s.qcow2" % (name, t)) for t in targets}
     existing = [p for p in dest.values() if os.path.lexists(p)]
     if existing:
         raise lc.VirtError("Disk file(s) %s already exist: refusing to overwrite them; nothing was restored"
                            % ", ".join(existing))
+    return dest
+
+
+def _require_files(target, sequence):
+    """Refuse a sequence with a backup file missing or not at its recorded size."""
     missing = []
     for backup in sequence:
         for disk in backup.record["disks"]:
@@ -97,48 +144,26 @@ def _run(conn, params, check_mode):
     if missing:
         raise lc.VirtError("Backup file(s) missing or not at their recorded size: %s; nothing was restored"
                            % ", ".join(missing))
-    domain_path = os.path.join(layout.backup_dir(target, source_vm, last.chain, last.id), last.record["domain"]["file"])
-    domain_text = _verified_text(domain_path, last.record["domain"]["sha256"])
-    definition = backup_xml.restored_domain(domain_text, name, dest, renamed)
-    plan = {"vm": name, "from": {"vm": source_vm, "target": target, "backup": last.id, "chain": last.chain,
-                                 "sequence": [b.id for b in sequence]},
-            "disks": [{"target": t, "path": dest[t], "virtual_size": records.disk_map(last.record)[t]["virtual_size"]}
-                      for t in targets],
-            "renamed": renamed, "start": params["start"]}
-    diff = {"before": {"vm": None}, "after": {"vm": name, "host": uri, "disks": sorted(dest.values()),
-                                              "backup": last.id}}
-    if check_mode:
-        verified = [_verify(path, disk["sha256"]) for backup in sequence
-                    for path, disk in _paths_and_disks(target, backup)]
-        plan["verified"] = verified
-        return {"changed": True, "msg": "vm %s would be restored from backup %s of %s" % (name, last.id, source_vm),
-                "plan": plan, "diff": diff, **plan}
 
+
+def _restore(conn, target, sequence, dest, disk_dir, name, definition, start):
+    """Rebuild every disk, define the VM (and start it): ``(verified files, uuid, started)``.
+    On any failure everything this made is removed again."""
     made = []
     try:
         verified = []
-        for t in targets:
-            verified.extend(_rebuild(target, sequence, t, dest[t], disk_dir, name, made))
-        guest = domain.define(conn, definition, "define the restored vm %s on %s" % (name, uri))
+        for disk_target, path in dest.items():
+            verified.extend(_rebuild(target, sequence, disk_target, path, disk_dir, name, made))
+        guest = domain.define(conn, definition, "define the restored vm %s on %s" % (name, lc.safe_uri(conn)))
         made.append(guest)
-        started = False
-        if params["start"]:
+        if start:
             guest.start()
-            started = True
-        uuid = guest.uuid()
+        return verified, guest.uuid(), bool(start)
     except BaseException as err:
         _undo(made)
         if isinstance(err, lc.VirtError):
             err.extend("; everything this restore made was removed")
         raise
-    if params.get("disk_pool"):
-        pool = lc.lookup_pool(conn, params["disk_pool"])
-        with lc.attempt("refresh storage pool %s" % params["disk_pool"]):
-            lc.refresh_pool(pool)
-    plan["verified"] = verified
-    return {"changed": True, "uuid": uuid, "started": started, "diff": diff,
-            "msg": "vm %s restored from backup %s of %s (%d file(s) verified)" % (name, last.id, source_vm, len(verified)),
-            **plan}
 
 
 def _paths_and_disks(target, backup):
@@ -178,8 +203,23 @@ def _parse(text, path):
 
 
 def _rebuild(target, sequence, disk_target, dest, disk_dir, name, made):
-    """Rebuild one disk at ``dest``; the files verified (each checked before it is used)."""
+    """Rebuild one disk at ``dest`` (through a hidden part file, renamed into place once it is
+    whole and checked); the files verified (each checked before it is used)."""
     part = os.path.join(disk_dir, ".%s-%s.qcow2.part" % (name, disk_target))
+    try:
+        with produced_file(dest, part, overwrite=False):
+            verified = _assemble(target, sequence, disk_target, part, disk_dir, name, made)
+    except FileExistsError as err:
+        raise lc.VirtError("Disk file %s appeared while it was being restored: not overwritten" % dest) from err
+    except OSError as err:
+        raise virt_error(err) from err
+    made.append(dest)
+    return verified
+
+
+def _assemble(target, sequence, disk_target, part, disk_dir, name, made):
+    """The full backup copied to ``part``, each incremental merged onto it in order, the result
+    checked (``qemu-img check``, virtual size); the files verified."""
     verified = []
     temps = []
     for backup in sequence[1:]:
@@ -189,26 +229,18 @@ def _rebuild(target, sequence, disk_target, dest, disk_dir, name, made):
         temps.append(temp)
         verified.append(_copy_verified(_files(target, backup)[disk_target], temp, disk["sha256"]))
     full = records.disk_map(sequence[0].record)[disk_target]
-    made.append(part)
     verified.insert(0, _copy_verified(_files(target, sequence[0])[disk_target], part, full["sha256"]))
     for temp in temps:
-        checked(images.rebase_unsafe, temp, part, "qcow2")
-        checked(images.commit, temp, part)
+        checked(qemu_img.rebase_unsafe, temp, part, "qcow2")
+        checked(qemu_img.commit, temp, part)
         os.unlink(temp)
         made.remove(temp)
-    checked(images.check, part)
+    checked(qemu_img.check, part)
     header = checked(qcow2.read_header, part)
     expected = records.disk_map(sequence[-1].record)[disk_target]["virtual_size"]
     if header is None or header.virtual_size != expected:
         raise lc.VirtError("The rebuilt disk %s has a virtual size of %s, the backup says %d"
                            % (disk_target, header.virtual_size if header else "?", expected))
-    checked(store.fsync_file, part)
-    if os.path.lexists(dest):
-        raise lc.VirtError("Disk file %s appeared while it was being restored: not overwritten" % dest)
-    os.rename(part, dest)
-    made.remove(part)
-    made.append(dest)
-    checked(store.fsync_dir, disk_dir)
     return verified
 
 

@@ -28,14 +28,15 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import (
     backup_xml,
     checkpoints_ops as checkpoints,
-    images_ops as images,
-    qcow2_ops as qcow2,
+    snapshot_images_ops as images,
     snapshot_plan,
     snapshot_xml,
 )
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
-from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, wait_for
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import quiesce as quiesce_rule
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.backup_ops import checked, require_local
 
 libvirt = lc.libvirt
@@ -68,68 +69,6 @@ def tree(found):
         entry.update(kind=kind, children=children.get(snap.name, []))
         out.append(entry)
     return out
-
-
-def image_format(path):
-    header = checked(qcow2.read_header, path)
-    return "qcow2" if header is not None else "raw"
-
-
-def active_chains(disks):
-    """``{target: [leaf, ..., bottom]}`` from the image headers on disk."""
-    chains = {}
-    for disk in disks:
-        chain = [disk.source]
-        while len(chain) < 64:
-            header = checked(qcow2.read_header, chain[-1])
-            backing = qcow2.resolve(chain[-1], header.backing) if header else None
-            if not backing or backing in chain:
-                break
-            chain.append(backing)
-        chains[disk.target] = chain
-    return chains
-
-
-def build_graph(conn, dom, snapshots, active):
-    """The :class:`snapshot_plan.Graph` of the VM's images, with what else uses them: overlays in
-    the same directories built on them, and other VMs of this host whose disks are among them."""
-    paths = set()
-    for chain in active.values():
-        paths.update(chain)
-    for snap, kind, _xml in snapshots.values():
-        if kind == "external":
-            paths.update(p for p in list(snap.frozen.values()) + list(snap.overlay.values()) if p)
-    backing = {}
-    todo = [p for p in paths if os.path.exists(p)]
-    while todo:
-        path = todo.pop()
-        if path in backing:
-            continue
-        header = checked(qcow2.read_header, path)
-        parent = qcow2.resolve(path, header.backing) if header else None
-        backing[path] = parent
-        if parent and parent not in backing and os.path.exists(parent):
-            todo.append(parent)
-    foreign = {}
-    for directory in sorted({os.path.dirname(p) for p in backing}):
-        for entry in sorted(os.listdir(directory)):
-            path = os.path.join(directory, entry)
-            if path in backing or not os.path.isfile(path):
-                continue
-            try:
-                header = qcow2.read_header(path)
-            except OSError:
-                continue
-            parent = qcow2.resolve(path, header.backing) if header else None
-            if parent in backing:
-                foreign.setdefault(parent, []).append(path)
-    with lc.attempt("list the vms of %s" % lc.safe_uri(conn)):
-        others = [d for d in conn.listAllDomains(0) if d.UUIDString() != dom.UUIDString()]
-        for other in others:
-            for disk in disk_xml.disks(other.XMLDesc(0)):
-                if disk.source in backing:
-                    foreign.setdefault(disk.source, []).append("vm %s" % other.name())
-    return snapshot_plan.Graph(backing, foreign)
 
 
 class Vm:
@@ -204,9 +143,9 @@ def _drop_checkpoints(vm):
         checkpoints.delete(vm.dom, name, metadata_only=not vm.running)
     if not vm.running:
         for disk in vm.disks:
-            for path in active_chains([disk])[disk.target]:
-                if image_format(path) == "qcow2":
-                    checked(images.remove_bitmaps, path, list(found))
+            for path in images.active_chains([disk])[disk.target]:
+                if images.image_format(path) == "qcow2":
+                    checked(qemu_img.remove_bitmaps, path, list(found))
     return sorted(found)
 
 
@@ -270,15 +209,11 @@ def _create(vm, name, params, check_mode):
 
 
 def _quiesce(vm, wanted):
-    if wanted == "never" or not vm.running:
-        return False
-    agent = backup_xml.guest_agent_connected(vm.xml)
-    if agent:
-        return True
-    if wanted == "always":
-        raise lc.VirtError("vm %s has %s: quiesce=always cannot freeze its file systems; no snapshot was taken"
-                           % (vm.name, "no QEMU guest agent channel" if agent is None else "its guest agent not connected"))
-    return False
+    """Whether to freeze the guest's file systems for the snapshot (:func:`quiesce.choose`)."""
+    try:
+        return quiesce_rule.choose(wanted, vm.running, backup_xml.guest_agent_connected(vm.xml) if vm.running else None)
+    except quiesce_rule.QuiesceError as err:
+        raise lc.VirtError("vm %s %s; no snapshot was taken" % (vm.name, err)) from err
 
 
 # ---- delete ----------------------------------------------------------------------------------
@@ -298,8 +233,8 @@ def _delete(vm, name, params, check_mode):
     require_local(vm.conn, "delete snapshot %s of vm %s" % (name, vm.name))
     vm.check_disks()
     external = vm.external()
-    active = active_chains(vm.disks)
-    graph = build_graph(vm.conn, vm.dom, vm.snapshots, active)
+    active = images.active_chains(vm.disks)
+    graph = images.build_graph(vm.conn, vm.dom, vm.snapshots, active)
     plans, moved = snapshot_plan.plan_delete(name, external, graph, active, vm.running)
     touches = any(p.action != "keep" for p in plans)
     drop_cp = touches and not vm.running and bool(checkpoints.listing(vm.dom))
@@ -333,13 +268,13 @@ def _carry_out(vm, plan):
     if plan.action == "drop":
         os.unlink(plan.base)
         return
-    fmt = image_format(plan.base)
+    fmt = images.image_format(plan.base)
     if plan.online:
         _block_commit(vm.dom, plan)
     else:
-        checked(images.commit, plan.child, plan.base)
+        checked(qemu_img.commit, plan.child, plan.base)
     for path in plan.rebase:
-        checked(images.rebase_unsafe, path, plan.base, fmt)
+        checked(qemu_img.rebase_unsafe, path, plan.base, fmt)
     if plan.active and not plan.online:
         _set_sources(vm, {plan.target: plan.base}, {plan.target: fmt})
     for path in plan.remove:
@@ -352,22 +287,23 @@ def _block_commit(dom, plan, timeout=3600.0, clock=time.monotonic, sleep=time.sl
     name, disk = dom.name(), plan.target
     flags = libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE if plan.active else 0
     top = None if plan.active else plan.child
-    deadline = clock() + timeout
+
+    def settled():
+        """The job is gone, or (active layer) its mirror is ready to pivot."""
+        info = dom.blockJobInfo(disk, 0)
+        return not info or (plan.active and info.get("end", 0) > 0 and info.get("cur") == info.get("end")
+                            and _mirror_ready(dom, disk))
+
     with lc.attempt("merge %s into %s (disk %s of vm %s)" % (plan.child, plan.base, disk, name)):
+        started = clock()
         dom.blockCommit(disk, plan.base, top, 0, flags)
-        while True:
-            info = dom.blockJobInfo(disk, 0)
-            if not info:
-                break
-            if plan.active and info.get("end", 0) > 0 and info.get("cur") == info.get("end") and _mirror_ready(dom, disk):
-                dom.blockJobAbort(disk, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
-                while dom.blockJobInfo(disk, 0):
-                    sleep(POLL_S)
-                break
-            if clock() > deadline:
-                dom.blockJobAbort(disk, 0)
-                raise lc.VirtError("Merging %s into %s did not finish within %gs: aborted" % (plan.child, plan.base, timeout))
-            sleep(POLL_S)
+        if not wait_for(settled, timeout, clock, sleep, interval=POLL_S):
+            dom.blockJobAbort(disk, 0)
+            raise lc.VirtError("Merging %s into %s did not finish within %gs: aborted" % (plan.child, plan.base, timeout))
+        if plan.active and dom.blockJobInfo(disk, 0):
+            dom.blockJobAbort(disk, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+            wait_for(lambda: not dom.blockJobInfo(disk, 0), max(0.0, timeout - (clock() - started)), clock, sleep,
+                     interval=POLL_S)
     chain = [d for d in disk_xml.disks(dom.XMLDesc(0)) if d.target == disk]
     if plan.active and chain and chain[0].source != plan.base:
         raise lc.VirtError("After merging disk %s of vm %s runs on %s, not on %s" % (disk, name, chain[0].source, plan.base))
@@ -413,24 +349,10 @@ def _revert(vm, name, params, check_mode):
     snap, kind, xml = vm.snapshots[name]
     diff = _diff(vm, list(vm.snapshots), name)
     if kind != "external":
-        if check_mode:
-            return {"changed": True, "diff": diff, "msg": "vm %s would be reverted to %s by libvirt" % (vm.name, name)}
-        with lc.attempt("revert vm %s to snapshot %s" % (vm.name, name)):
-            vm.dom.revertToSnapshot(vm.dom.snapshotLookupByName(name, 0), 0)
-        return {"changed": True, "diff": diff, "msg": "vm %s reverted to %s snapshot %s by libvirt" % (vm.name, kind, name)}
-    require_local(vm.conn, "revert vm %s" % vm.name)
-    vm.check_disks()
-    external = vm.external()
-    active = active_chains(vm.disks)
-    graph = build_graph(vm.conn, vm.dom, vm.snapshots, active)
-    empty = {chain[0] for chain in active.values() if len(chain) > 1 and not checked(images.written, chain[0])}
-    if snapshot_plan.is_reverted(name, external, graph, active, empty):
+        return _revert_by_libvirt(vm, name, kind, diff, check_mode)
+    plans = _revert_plans(vm, name)
+    if plans is None:
         return {"changed": False, "msg": "vm %s stands at snapshot %s (nothing written since)" % (vm.name, name)}
-    taken = {os.path.join(os.path.dirname(p), f) for p in graph.backing for f in os.listdir(os.path.dirname(p))}
-    try:
-        plans = snapshot_plan.plan_revert(vm.name, name, external, graph, active, taken)
-    except snapshot_plan.PlanError as err:
-        raise lc.VirtError("Cannot revert vm %s: %s" % (vm.name, err)) from err
     restore_memory = snap.memory is not None and snap.state in ("running", "paused")
     result = {"changed": True, "diff": diff, "plan": [p.as_dict() for p in plans], "memory": restore_memory,
               "checkpoints_deleted": sorted(checkpoints.listing(vm.dom))}
@@ -443,14 +365,55 @@ def _revert(vm, name, params, check_mode):
     dropped = _drop_checkpoints(vm)
     if dropped:
         warnings.append(_checkpoint_warning(dropped, "a revert changes the disks behind the bitmaps"))
+    _switch_disks(vm, snap, plans, restore_memory)
+    for plan in plans:
+        if plan.remove_leaf and os.path.exists(plan.leaf):
+            os.unlink(plan.leaf)
+    _redefine(vm, name, snapshot_xml.moved(xml, overlay={p.target: p.overlay for p in plans}), True)
+    result["warnings"] = warnings
+    result["msg"] = "vm %s reverted to snapshot %s%s" % (
+        vm.name, name, " with its memory" if restore_memory else (" and started again" if vm.running else ""))
+    return result
+
+
+def _revert_by_libvirt(vm, name, kind, diff, check_mode):
+    """An internal snapshot (made by another tool): libvirt reverts it itself."""
+    if check_mode:
+        return {"changed": True, "diff": diff, "msg": "vm %s would be reverted to %s by libvirt" % (vm.name, name)}
+    with lc.attempt("revert vm %s to snapshot %s" % (vm.name, name)):
+        vm.dom.revertToSnapshot(vm.dom.snapshotLookupByName(name, 0), 0)
+    return {"changed": True, "diff": diff, "msg": "vm %s reverted to %s snapshot %s by libvirt" % (vm.name, kind, name)}
+
+
+def _revert_plans(vm, name):
+    """The per-disk plans of reverting to the external snapshot ``name``; None when the VM stands
+    at it already (nothing written into its overlays since)."""
+    require_local(vm.conn, "revert vm %s" % vm.name)
+    vm.check_disks()
+    external = vm.external()
+    active = images.active_chains(vm.disks)
+    graph = images.build_graph(vm.conn, vm.dom, vm.snapshots, active)
+    empty = {chain[0] for chain in active.values() if len(chain) > 1 and not checked(qemu_img.written, chain[0])}
+    if snapshot_plan.is_reverted(name, external, graph, active, empty):
+        return None
+    taken = {os.path.join(os.path.dirname(p), f) for p in graph.backing for f in os.listdir(os.path.dirname(p))}
+    try:
+        return snapshot_plan.plan_revert(vm.name, name, external, graph, active, taken)
+    except snapshot_plan.PlanError as err:
+        raise lc.VirtError("Cannot revert vm %s: %s" % (vm.name, err)) from err
+
+
+def _switch_disks(vm, snap, plans, restore_memory):
+    """Stop the VM, put a new overlay on each snapshot image, point the definition at them and
+    start the VM again (from the snapshot's memory, with ``restore_memory``); on any failure the
+    VM is put back on its previous disks (and running again, if it ran)."""
     was_running = vm.running
-    old_definition = vm.inactive_xml
     made = []
     try:
         if was_running:
             Guest(vm.conn, vm.dom).force_off()
         for plan in plans:
-            checked(images.create_overlay, plan.overlay, plan.base, image_format(plan.base))
+            checked(qemu_img.create_overlay, plan.overlay, plan.base, images.image_format(plan.base))
             made.append(plan.overlay)
         sources = {p.target: p.overlay for p in plans}
         _set_sources(vm, sources, {t: "qcow2" for t in sources})
@@ -463,19 +426,11 @@ def _revert(vm, name, params, check_mode):
         elif was_running:
             Guest(vm.conn, vm.dom).start()
     except BaseException as err:
-        _undo_revert(vm, made, old_definition, was_running)
+        _undo_revert(vm, made, vm.inactive_xml, was_running)
         if isinstance(err, lc.VirtError):
             err.extend("; the revert was undone (vm %s is on its previous disks%s)" % (
                 vm.name, ", running again" if was_running else ""))
         raise
-    for plan in plans:
-        if plan.remove_leaf and os.path.exists(plan.leaf):
-            os.unlink(plan.leaf)
-    _redefine(vm, name, snapshot_xml.moved(xml, overlay={p.target: p.overlay for p in plans}), True)
-    result["warnings"] = warnings
-    result["msg"] = "vm %s reverted to snapshot %s%s" % (
-        vm.name, name, " with its memory" if restore_memory else (" and started again" if was_running else ""))
-    return result
 
 
 def _undo_revert(vm, made, old_definition, was_running):

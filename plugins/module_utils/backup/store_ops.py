@@ -122,18 +122,6 @@ def write_text(path, text):
     return hashlib.sha256(data).hexdigest()
 
 
-def fsync_dir(path):
-    files.fsync_dir(path)
-
-
-def fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sha256_file(path):
     """SHA-256 (hex) of a file.  A thread reads ahead while this one hashes, so that reading a
     file the page cache does not hold (QEMU writes backups with O_DIRECT) overlaps the hashing:
@@ -237,8 +225,8 @@ def remove_tree(target, path):
 def used_bytes(path):
     """Bytes the files below ``path`` occupy (their sizes)."""
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
+    for root, _dirs, names in os.walk(path):
+        for name in names:
             with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(root, name))
     return total

@@ -19,7 +19,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as backup_checkpoints
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import images_ops as backup_images
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2_ops as qcow2
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
@@ -228,7 +228,7 @@ def _describe_disk(guest, node, active):
 def _local(guest):
     """Whether the guest's host is this machine (its image files can be read here)."""
     with lc.attempt("read the hostname of %s" % guest.uri):
-        return backup_images.is_local(guest.uri, guest.conn.getHostname())
+        return qemu_img.is_local(guest.uri, guest.conn.getHostname())
 
 
 def _header_chain(path):

@@ -62,3 +62,43 @@ def test_a_missing_directory_is_made_only_when_asked(tmp_path):
     files.write_atomic(str(tmp_path / "yes" / "x"), "t")
     assert (tmp_path / "yes" / "x").read_text() == "t"
     assert files.read_text(str(tmp_path / "none")) is None
+
+
+def test_a_produced_file_is_renamed_into_place_whole(tmp_path):
+    path, temp = str(tmp_path / "disk.img"), str(tmp_path / ".disk.img.part")
+    (tmp_path / "disk.img").write_text("old")
+    with files.produced_file(path, temp) as name:
+        assert name == temp
+        with open(temp, "w", encoding="utf-8") as handle:     # as another program would
+            handle.write("new")
+        assert (tmp_path / "disk.img").read_text() == "old"
+    assert (tmp_path / "disk.img").read_text() == "new" and not os.path.exists(temp)
+
+
+def test_a_failed_producer_leaves_nothing_and_the_old_file(tmp_path):
+    path, temp = str(tmp_path / "disk.img"), str(tmp_path / ".disk.img.part")
+    (tmp_path / "disk.img").write_text("old")
+    with pytest.raises(RuntimeError, match="qemu-img failed"):
+        with files.produced_file(path, temp):
+            (tmp_path / ".disk.img.part").write_text("half")
+            raise RuntimeError("qemu-img failed")
+    assert os.listdir(tmp_path) == ["disk.img"] and (tmp_path / "disk.img").read_text() == "old"
+
+
+def test_a_produced_file_without_overwrite_never_replaces_one_that_appeared(tmp_path):
+    path, temp = str(tmp_path / "disk.img"), str(tmp_path / ".disk.img.part")
+    with pytest.raises(FileExistsError):
+        with files.produced_file(path, temp, overwrite=False):
+            (tmp_path / ".disk.img.part").write_text("new")
+            (tmp_path / "disk.img").write_text("someone else's")
+    assert os.listdir(tmp_path) == ["disk.img"] and (tmp_path / "disk.img").read_text() == "someone else's"
+    with files.produced_file(str(tmp_path / "b"), str(tmp_path / ".b.part"), overwrite=False):
+        (tmp_path / ".b.part").write_text("b")
+    assert (tmp_path / "b").read_text() == "b"
+
+
+def test_a_produced_file_must_be_made_next_to_its_place(tmp_path):
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ValueError, match="not in the directory"):
+        with files.produced_file(str(tmp_path / "x"), str(tmp_path / "sub" / "x.part")):
+            pass

@@ -27,6 +27,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import export_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import import_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import ovf_build
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 from ansible_collections.hotiron.virt.plugins.modules import vm_export
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "vm", "host.xml"))
@@ -320,6 +321,7 @@ def test_a_vm_ovf_cannot_carry_is_refused_before_anything_is_converted(conn, tmp
 
 def test_without_qemu_img_the_failure_is_clear(conn, vm, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(qemu_img, "FALLBACKS", ())
     with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):
         export_ops.run(conn, params(tmp_path / "x.ova"))
     with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):

@@ -17,6 +17,7 @@ import guests      # tests/lab/guests.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import archive_ops as archive
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance import images_ops as images
+from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
 
 MIB = 1024 * 1024
 
@@ -57,7 +58,7 @@ def test_a_fixed_vhd_is_probed_as_raw_by_qemu_img_but_not_by_identify(raw, tmp_p
     member = archive.Member("fixed.vhd", vhd, 0, os.path.getsize(vhd))
     fmt = images.identify(member).fmt
     assert fmt == "vpc"
-    info = images.info(images.source_spec(member, fmt, whole_file=True), "read")
+    info = qemu_img.info(images.source_spec(member, fmt, whole_file=True), "read")
     assert info["virtual-size"] == os.path.getsize(raw)
 
 
@@ -66,7 +67,7 @@ def test_vhd_sizes_round_to_the_geometry_without_force_size(raw, tmp_path):
     appliances.raw_disk(odd, guests.boot_sector("idle"), 1000 * 512 * 9)
     rounded = appliances.convert(odd, str(tmp_path / "r.vhd"), "vpc", "subformat=dynamic")
     exact = appliances.convert(odd, str(tmp_path / "e.vhd"), "vpc", "subformat=dynamic,force_size=on")
-    sizes = [images.info(images.source_spec(archive.Member("v", p, 0, 0), "vpc", True), "read")["virtual-size"]
+    sizes = [qemu_img.info(images.source_spec(archive.Member("v", p, 0, 0), "vpc", True), "read")["virtual-size"]
              for p in (rounded, exact)]
     assert sizes[0] != os.path.getsize(odd) and sizes[1] == os.path.getsize(odd)
 
@@ -84,15 +85,10 @@ def test_a_streamoptimized_vmdk_is_read_from_inside_a_tar_at_its_offset(raw, tmp
     spec = images.source_spec(member, "vmdk", whole_file=False)
     assert json.loads(spec[5:])["file"] == {"driver": "raw", "offset": member.offset, "size": member.size,
                                             "file": {"driver": "file", "filename": ova}}
-    assert images.info(spec, "read")["virtual-size"] == 3 * MIB
+    assert qemu_img.info(spec, "read")["virtual-size"] == 3 * MIB
     out = str(tmp_path / "back.raw")
-    images.run(["qemu-img", "convert", "-O", "raw", spec, out], "convert")
+    qemu_img.run(["qemu-img", "convert", "-O", "raw", spec, out], "convert")
     assert appliances.digest(out) == appliances.digest(raw)
-
-
-def test_qemu_img_failures_carry_its_message(tmp_path):
-    with pytest.raises(images.ImageError, match="Failed to read it: .*No such file"):
-        images.info(str(tmp_path / "absent.vmdk"), "read it")
 
 
 @pytest.mark.parametrize("kind, subformat, expected", [
@@ -117,3 +113,11 @@ def test_import_command_writes_into_the_existing_volume():
                                        ("a.qcow", None)])
 def test_format_by_extension(name, fmt):
     assert images.format_by_extension(name) == fmt
+
+
+def test_a_missing_qemu_img_is_the_modules_failure(tmp_path, monkeypatch):
+    from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(qemu_img, "FALLBACKS", ())
+    with pytest.raises(lc.VirtError, match="qemu-img is not installed on this host"):
+        images.require_qemu_img()

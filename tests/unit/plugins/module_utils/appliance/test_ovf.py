@@ -65,20 +65,6 @@ def test_virtualbox_firmware_only_in_its_machine_section():
     assert ovf.parse(virtualbox(FIRMWARE_VBOX="EFI"))["firmware"] == "uefi"
 
 
-@pytest.mark.parametrize("text, factor", [
-    ("byte", 1), (None, 1), ("byte * 2^20", MIB), ("byte*2^30", 1024 * MIB), ("byte * 10^6", 10 ** 6),
-    ("MegaBytes", MIB), ("KB", 1024), ("GigaBytes", 1024 * MIB), ("byte * 1024", 1024), ("bytes * 2^10", 1024),
-])
-def test_allocation_units(text, factor):
-    assert ovf.allocation_units(text, "x") == factor
-
-
-@pytest.mark.parametrize("text", ["bit * 2^10", "byte * two", "hertz * 10^6", "byte * 2^999"])
-def test_allocation_units_refused(text):
-    with pytest.raises(ovf.OVFError, match="x"):
-        ovf.allocation_units(text, "x")
-
-
 def test_memory_in_gigabytes_units_and_capacity_in_bytes():
     text = vmware().replace("<rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>",
                             "<rasd:AllocationUnits>byte * 2^30</rasd:AllocationUnits>")
@@ -184,16 +170,6 @@ def test_other_storage_controllers(subtype, kind, model):
                                 "<rasd:ResourceSubType>%s</rasd:ResourceSubType>" % subtype)
     disk = ovf.parse(text)["disks"][0]
     assert (disk["controller"]["type"], disk["controller"]["model"]) == (kind, model)
-
-
-@pytest.mark.parametrize("uri, fmt", [
-    ("http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized", "vmdk"),
-    ("http://www.vmware.com/specifications/vmdk.html#sparse", "vmdk"),
-    ("http://technet.microsoft.com/en-us/virtualserver/bb676673.aspx", "vpc"),
-    ("http://en.wikipedia.org/wiki/Byte", "raw"), ("urn:unknown", None), (None, None),
-])
-def test_disk_format_uris(uri, fmt):
-    assert ovf.format_of_uri(uri) == fmt
 
 
 def test_our_own_hints_section_is_read():
