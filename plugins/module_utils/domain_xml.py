@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import units, xml_tools
 
 NS = "https://hotiron.example/virt/1"
@@ -30,7 +31,7 @@ _UNIT_FACTORS = units.FACTORS
 _MEMORY_TAGS = ("memory", "currentMemory", "maxMemory")
 
 
-class XMLError(ValueError):
+class XMLError(errors.InputError):
     """The text is not a domain definition we can work with."""
 
 

@@ -22,6 +22,7 @@ from ansible.module_utils.common.respawn import (
 )
 
 from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 
 # Interpreters that usually carry distribution-packaged libvirt bindings.
@@ -131,6 +132,10 @@ def run_module(module, func, ranges=None, needs_libvirt=True):
         result = func(module)
     except lc.VirtError as err:
         module.fail_json(**err.as_result())
+    except errors.InputError as err:
+        # A pure decision refused its input and no _ops turned it into a VirtError: still the
+        # task's own refusal, with the pure code's message (which names the option).
+        module.fail_json(msg=str(err))
     except Exception as err:  # pylint: disable=broad-except
         module.fail_json(
             msg="Unexpected error in %s: %s: %s" % (module._name, type(err).__name__, err),

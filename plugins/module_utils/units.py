@@ -11,6 +11,8 @@ capacities count bytes (as libvirt's own volume XML does).  Pure.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import re
 
 FACTORS = {
@@ -24,7 +26,7 @@ KIB, MIB, GIB = 1024, 1024 ** 2, 1024 ** 3
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
-class SizeError(ValueError):
+class SizeError(errors.InputError):
     """A value that is no size; the message says what was expected (the caller names the option)."""
 
 

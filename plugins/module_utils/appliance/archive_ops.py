@@ -11,6 +11,8 @@ check needs to hash it.  No libvirt, no Ansible.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import hashlib
 import os
 import tarfile
@@ -20,7 +22,7 @@ CHUNK = 4 * 1024 * 1024
 _TAR_MAGIC_OFFSET = 257
 
 
-class PackageError(ValueError):
+class PackageError(errors.InputError):
     """The package cannot be read: not a tar, a member missing or unusable."""
 
 

@@ -17,6 +17,8 @@ disk at all.  Pure: the caller reads the bytes (``HEAD`` from the start, ``TAIL`
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 from dataclasses import dataclass
 
 HEAD = 72 * 1024        # covers ISO 9660 (32 KiB + 6), btrfs (64 KiB + 64 + 8)
@@ -29,7 +31,7 @@ XML_TEXT = "XML text"
 OVF_TEXT = "an OVF descriptor (XML text)"
 
 
-class FormatError(ValueError):
+class FormatError(errors.InputError):
     """A file is not the disk image it should be."""
 
 

@@ -12,6 +12,8 @@ every listed file is there, and every digest matches.  Digests are computed by t
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import hashlib
 import re
 
@@ -19,7 +21,7 @@ ALGORITHMS = {"SHA1": ("sha1", 40), "SHA256": ("sha256", 64), "SHA512": ("sha512
 _LINE_RE = re.compile(r"^\s*(SHA1|SHA256|SHA512)\s*\((.+)\)\s*=\s*([0-9A-Fa-f]+)\s*$", re.IGNORECASE)
 
 
-class ManifestError(ValueError):
+class ManifestError(errors.InputError):
     """The manifest is unreadable or the package does not match it."""
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.appliance.ovf import HOTIRON_NS
 
 OVF = "http://schemas.dmtf.org/ovf/envelope/1"
@@ -44,7 +45,7 @@ OS_DEFAULTS = {("linux", 64): (101, "otherLinux64Guest"), ("linux", 32): (36, "o
                ("other", 64): (1, "otherGuest64"), ("other", 32): (1, "otherGuest")}
 
 
-class BuildError(ValueError):
+class BuildError(errors.InputError):
     """The VM has something an OVF descriptor cannot carry."""
 
 

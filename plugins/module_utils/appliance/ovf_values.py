@@ -9,6 +9,8 @@ must stay inside the package, and the guest OS family a CIM id or an ``osType`` 
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import posixpath
 import re
 
@@ -44,7 +46,7 @@ _UNIT_NAMES = {
 _FACTOR_RE = re.compile(r"^([0-9]+)(?:\^([0-9]+))?$")
 
 
-class OVFError(ValueError):
+class OVFError(errors.InputError):
     """The descriptor cannot be read, or says something the import cannot honour."""
 
 

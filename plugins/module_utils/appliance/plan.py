@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 
 BUS_OF = {"ide": "ide", "scsi": "scsi", "sata": "sata", "virtio": "virtio", "nvme": "sata"}
@@ -32,7 +33,7 @@ NIC_MODELS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vmxne
 FALLBACK_NIC = "e1000"
 
 
-class PlanError(ValueError):
+class PlanError(errors.InputError):
     """The appliance cannot become a VM with these options; ``param`` names the option."""
 
     def __init__(self, param, message):

@@ -13,11 +13,12 @@ chain's files all on the target.  Anything else breaks the chain, and :func:`cho
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import records
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.layout import id_key
 
 
-class ChainError(ValueError):
+class ChainError(errors.InputError):
     """A restore asked for something the backups cannot give."""
 
 

@@ -18,6 +18,8 @@ Pure: paths and listings in, chains out; nothing here touches the file system.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import datetime
 import os
 import re
@@ -29,7 +31,7 @@ ID_FORMAT = "%Y-%m-%dT%H%M%SZ"
 _ID = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-(\d+))?$")
 
 
-class LayoutError(ValueError):
+class LayoutError(errors.InputError):
     """A name that cannot be used on the target."""
 
 

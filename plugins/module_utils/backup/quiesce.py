@@ -7,10 +7,12 @@ boolean (or :class:`QuiesceError`) out."""
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 ALWAYS, AUTO, NEVER = "always", "auto", "never"
 
 
-class QuiesceError(ValueError):
+class QuiesceError(errors.InputError):
     """``quiesce=always`` and the guest's file systems cannot be frozen."""
 
 

@@ -22,13 +22,15 @@ Pure: the image graph and the snapshots in, the plan out.  ``snapshot_ops`` carr
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import os
 import re
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,99}$")
 
 
-class PlanError(ValueError):
+class PlanError(errors.InputError):
     """What the plan refuses to do, said for the operator."""
 
 

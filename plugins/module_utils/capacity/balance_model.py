@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
 
 DEFAULT_SLA_WEIGHTS = dict(sla_vocab.DEFAULT_WEIGHTS)
@@ -28,7 +29,7 @@ EPSILON = 1e-12
 
 
 
-class PlanError(ValueError):
+class PlanError(errors.InputError):
     """Input from which no plan can be made (unknown host, bad policy value, ...)."""
 
 

@@ -27,6 +27,8 @@ above (or below) a threshold for a whole window, from its load history.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import math
 from dataclasses import dataclass, field
 
@@ -40,7 +42,7 @@ STATE_NAMES = {0: "no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutt
                5: "shut off", 6: "crashed", 7: "suspended by power management"}
 
 
-class LoadError(ValueError):
+class LoadError(errors.InputError):
     """Input that cannot be measured (e.g. two samples not in time order)."""
 
 

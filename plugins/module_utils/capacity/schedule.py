@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from fnmatch import fnmatchcase
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError, parse_size
 
@@ -67,7 +68,7 @@ _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 MIB = 1024 * 1024
 
 
-class ScheduleError(ValueError):
+class ScheduleError(errors.InputError):
     """A bad rule; ``where`` names it and its field (``rules[2].from``)."""
 
     def __init__(self, where, message):

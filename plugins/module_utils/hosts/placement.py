@@ -25,12 +25,14 @@ deterministic and hosts stay balanced.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 from dataclasses import dataclass, field, replace
 
 PINNED_ACTIONS = ("fail", "shutdown")
 
 
-class PlacementError(Exception):
+class PlacementError(errors.InputError):
     """A plan that cannot be made at all (e.g. a pinned VM with ``pinned_action='fail'``)."""
 
 

@@ -30,6 +30,8 @@ oVirt's migration policies:
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 import time
 from dataclasses import asdict, dataclass
 
@@ -44,7 +46,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 
-class TuningError(ValueError):
+class TuningError(errors.InputError):
     """Settings that make no sense together."""
 
 

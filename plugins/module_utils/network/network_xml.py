@@ -13,6 +13,7 @@ import ipaddress
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.xml_tools import canonical, overlay, to_text
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
@@ -21,7 +22,7 @@ _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 
 
-class NetworkSpecError(ValueError):
+class NetworkSpecError(errors.InputError):
     """Options that cannot describe a network; the message names the parameter."""
 
 

@@ -22,6 +22,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import xml_tools
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "iscsi", "iscsi-direct", "scsi", "mpath", "rbd")
@@ -83,7 +84,7 @@ _MODE = re.compile(r"^0?[0-7]{3,4}$")
 LIST_TAGS = frozenset(("host", "device"))
 
 
-class PoolSpecError(ValueError):
+class PoolSpecError(errors.InputError):
     """Options that cannot describe a pool; the message names the parameter."""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import units
 
 # Formats qemu-img can create (libvirt creates file volumes with qemu-img).
@@ -31,7 +32,7 @@ VPC_ROUNDING = 16 * 255 * 512
 PREALLOCATION = ("off", "metadata", "full")
 
 
-class VolumeSpecError(ValueError):
+class VolumeSpecError(errors.InputError):
     """Options that cannot describe a volume; the message names the parameter."""
 
 

@@ -10,12 +10,13 @@ number of MiB.
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import units
 
 KIB, MIB, GIB = units.KIB, units.MIB, units.GIB
 
 
-class SpecError(ValueError):
+class SpecError(errors.InputError):
     """Bad input; ``param`` names the option (``disks[1].size``)."""
 
     def __init__(self, param, message):
