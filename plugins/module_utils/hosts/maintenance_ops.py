@@ -65,14 +65,20 @@ def _shutdown(conn, dom, timeout, clock=time.monotonic, sleep=time.sleep):
 def move_one(src_uri, dest_uri, name, tuning, migration_address, reserved, cpu_ratio):
     """One migration of an evacuation, in its own connections (runs in a worker thread)."""
     started = time.monotonic()
+    conns = []
     try:
         src = lc.connect(src_uri)
+        conns.append(src)
         dest = lc.connect(dest_uri)
+        conns.append(dest)
         result = mo.migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=migration_address,
                             cpu_ratio=cpu_ratio, reserved_memory_mib=reserved)
         return {"ok": True, "time_s": round(time.monotonic() - started, 3), "downtime_ms": result.get("downtime_ms")}
     except lc.VirtError as err:
         return {"ok": False, "time_s": round(time.monotonic() - started, 3), "error": err.message}
+    finally:
+        for conn in conns:   # a worker's connections end with its move
+            conn.close()
 
 
 def run_host_maintenance(params, check_mode):
@@ -103,22 +109,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
         return {"changed": False, "host": name, "state": "maintenance", "moves": [], "shutdown": [],
                 "record": record, "msg": "%s is already in maintenance and runs no vm" % name}
 
-    capacities, unreachable = [], {}
-    for other, other_uri in sorted(hosts.items()):
-        if other_uri == uri or other == name:
-            continue
-        try:
-            other_conn = lc.connect(other_uri)
-            capacities.append(capacity_ops.host_capacity(other_conn, other, params["cpu_allocation_ratio"],
-                                               params["reserved_host_memory"]))
-        except lc.VirtError as err:
-            unreachable[other] = err.message
-    try:
-        plan = plan_evacuation(demands, capacities, source=name,
-                               anti_affinity=[set(g) for g in params.get("anti_affinity") or []],
-                               pinned_action=params["pinned_action"])
-    except PlacementError as err:
-        raise lc.VirtError("Cannot put %s in maintenance: %s; nothing was moved" % (name, err)) from err
+    plan, unreachable = _plan(uri, name, hosts, params, demands)
     result = {"host": name, "plan": plan.as_dict(), "unreachable_hosts": unreachable}
     if not plan.complete:
         raise lc.VirtError("Cannot put %s in maintenance: %s; nothing was moved" % (
@@ -131,16 +122,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
         return result
 
     started = time.monotonic()
-    addresses = params.get("migration_addresses") or {}
-    with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
-        futures = [(vm, dest, pool.submit(move_one, uri, hosts[dest], vm, tuning,
-                                          args.normalise_address(addresses.get(dest)),
-                                          params["reserved_host_memory"], params["cpu_allocation_ratio"]))
-                   for vm, dest in plan.moves]
-        moves = []
-        for vm, dest, future in futures:
-            outcome = future.result()
-            moves.append(dict(vm=vm, to=dest, to_uri=hosts[dest], **{"from": name}, **outcome))
+    moves = _evacuate(uri, name, hosts, params, plan, tuning)
     shutdown = []
     for vm in plan.shutdown:
         dom = lc.lookup_domain(conn, vm)
@@ -164,6 +146,46 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     else:
         result["msg"] = "%s is in maintenance: %d vm(s) moved, %d shut down" % (name, len(moves), len(shutdown))
     return result
+
+
+def _plan(uri, name, hosts, params, demands):
+    """``(plan, unreachable hosts)``: where the running VMs go (:func:`placement.plan_evacuation`)
+    on what the other hosts can take; VirtError when not every VM has a place."""
+    capacities, unreachable = [], {}
+    for other, other_uri in sorted(hosts.items()):
+        if other_uri == uri or other == name:
+            continue
+        try:
+            other_conn = lc.connect(other_uri)
+        except lc.VirtError as err:
+            unreachable[other] = err.message
+            continue
+        try:
+            capacities.append(capacity_ops.host_capacity(other_conn, other, params["cpu_allocation_ratio"],
+                                                         params["reserved_host_memory"]))
+        except lc.VirtError as err:
+            unreachable[other] = err.message
+        finally:
+            other_conn.close()
+    try:
+        plan = plan_evacuation(demands, capacities, source=name,
+                               anti_affinity=[set(g) for g in params.get("anti_affinity") or []],
+                               pinned_action=params["pinned_action"])
+    except PlacementError as err:
+        raise lc.VirtError("Cannot put %s in maintenance: %s; nothing was moved" % (name, err)) from err
+    return plan, unreachable
+
+
+def _evacuate(uri, name, hosts, params, plan, tuning):
+    """The plan's moves, ``concurrency`` at a time; each move's outcome."""
+    addresses = params.get("migration_addresses") or {}
+    with ThreadPoolExecutor(max_workers=max(1, params["concurrency"])) as pool:
+        futures = [(vm, dest, pool.submit(move_one, uri, hosts[dest], vm, tuning,
+                                          args.normalise_address(addresses.get(dest)),
+                                          params["reserved_host_memory"], params["cpu_allocation_ratio"]))
+                   for vm, dest in plan.moves]
+        return [dict(vm=vm, to=dest, to_uri=hosts[dest], **{"from": name}, **future.result())
+                for vm, dest, future in futures]
 
 
 def _leave(conn, uri, name, hosts, params, check_mode):

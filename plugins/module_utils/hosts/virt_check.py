@@ -208,7 +208,6 @@ def decide(probe, qemu_group="kvm"):
     pvm_loaded = "kvm_pvm" in probe.modules
     creates_vm = probe.open_result == OK and probe.create_vm_result == OK
     access = device_access(probe.device, qemu_group)
-    warnings = []
     common = dict(
         vendor=vendor,
         cpu_flags=tuple(sorted(f for f in flags if f in VENDOR_FLAGS or f == "hypervisor")),
@@ -220,36 +219,7 @@ def decide(probe, qemu_group="kvm"):
     )
 
     if creates_vm:
-        if access["ok"] is False:
-            warnings.append(access["message"])
-        if probe.api_version is not None and probe.api_version != 12:
-            warnings.append("KVM_GET_API_VERSION returned %s, not 12: this QEMU may refuse it" % probe.api_version)
-        if vendor and not under_hv:
-            verdict = HARDWARE
-            message = "Hardware virtualisation: the CPU has %s and /dev/kvm creates VMs" % _flag_of(vendor)
-        elif vendor:
-            verdict = NESTED
-            message = (
-                "Nested hardware virtualisation: this host is a guest of another hypervisor that"
-                " passes %s through, and /dev/kvm creates VMs; guest speed depends on the outer"
-                " hypervisor" % _flag_of(vendor)
-            )
-        elif pvm_loaded:
-            verdict = PVM
-            message = (
-                "KVM works through PVM (the kvm_pvm module) although /proc/cpuinfo shows neither"
-                " vmx nor svm: /dev/kvm creates VMs, guests can use type kvm"
-            )
-        else:
-            verdict = NESTED
-            message = (
-                "KVM works although /proc/cpuinfo shows neither vmx nor svm (the CPU flags are"
-                " hidden by an outer hypervisor): /dev/kvm creates VMs, guests can use type kvm"
-            )
-        if warnings:
-            message += ". " + warnings[0]
-        return Verdict(verdict, True, "kvm", message, warnings=tuple(warnings), **common)
-
+        return _working(probe, vendor, under_hv, pvm_loaded, access, common)
     if probe.device is not None and probe.device.exists and probe.open_result in _PERMISSION_ERRNOS:
         message = (
             "/dev/kvm exists but this probe may not open it (%s), so whether KVM works is"
@@ -257,22 +227,64 @@ def decide(probe, qemu_group="kvm"):
             % (probe.open_result, probe.device.group or qemu_group)
         )
         return Verdict(NO_PERMISSION, False, "qemu", message, **common)
-
     if vendor:
-        module = VENDOR_MODULES[vendor]
-        if probe.device is None or not probe.device.exists:
-            if module in probe.modules:
-                why = "%s is loaded but /dev/kvm does not exist: check udev and the kvm module" % module
-            else:
-                why = (
-                    "/dev/kvm does not exist: load the module ('modprobe %s'); if the kernel says"
-                    " 'disabled by bios', enable %s in the firmware (BIOS/UEFI) setup" % (module, _tech(vendor))
-                )
-        else:
-            why = "%s: enable %s in the firmware (BIOS/UEFI) setup" % (_device_failure(probe), _tech(vendor))
-        message = "The CPU has %s but KVM is not usable, %s%s" % (_flag_of(vendor), why, _ALLOW)
-        return Verdict(DISABLED_IN_FIRMWARE, False, "qemu", message, **common)
+        return _disabled(probe, vendor, common)
+    return _emulation_only(probe, under_hv, common)
 
+
+def _working(probe, vendor, under_hv, pvm_loaded, access, common):
+    """The verdict of a /dev/kvm that creates VMs: hardware, nested or PVM, with its warnings."""
+    warnings = []
+    if access["ok"] is False:
+        warnings.append(access["message"])
+    if probe.api_version is not None and probe.api_version != 12:
+        warnings.append("KVM_GET_API_VERSION returned %s, not 12: this QEMU may refuse it" % probe.api_version)
+    if vendor and not under_hv:
+        verdict = HARDWARE
+        message = "Hardware virtualisation: the CPU has %s and /dev/kvm creates VMs" % _flag_of(vendor)
+    elif vendor:
+        verdict = NESTED
+        message = (
+            "Nested hardware virtualisation: this host is a guest of another hypervisor that"
+            " passes %s through, and /dev/kvm creates VMs; guest speed depends on the outer"
+            " hypervisor" % _flag_of(vendor)
+        )
+    elif pvm_loaded:
+        verdict = PVM
+        message = (
+            "KVM works through PVM (the kvm_pvm module) although /proc/cpuinfo shows neither"
+            " vmx nor svm: /dev/kvm creates VMs, guests can use type kvm"
+        )
+    else:
+        verdict = NESTED
+        message = (
+            "KVM works although /proc/cpuinfo shows neither vmx nor svm (the CPU flags are"
+            " hidden by an outer hypervisor): /dev/kvm creates VMs, guests can use type kvm"
+        )
+    if warnings:
+        message += ". " + warnings[0]
+    return Verdict(verdict, True, "kvm", message, warnings=tuple(warnings), **common)
+
+
+def _disabled(probe, vendor, common):
+    """The verdict of a CPU with VT-x/AMD-V whose KVM does not work (firmware, module, udev)."""
+    module = VENDOR_MODULES[vendor]
+    if probe.device is None or not probe.device.exists:
+        if module in probe.modules:
+            why = "%s is loaded but /dev/kvm does not exist: check udev and the kvm module" % module
+        else:
+            why = (
+                "/dev/kvm does not exist: load the module ('modprobe %s'); if the kernel says"
+                " 'disabled by bios', enable %s in the firmware (BIOS/UEFI) setup" % (module, _tech(vendor))
+            )
+    else:
+        why = "%s: enable %s in the firmware (BIOS/UEFI) setup" % (_device_failure(probe), _tech(vendor))
+    message = "The CPU has %s but KVM is not usable, %s%s" % (_flag_of(vendor), why, _ALLOW)
+    return Verdict(DISABLED_IN_FIRMWARE, False, "qemu", message, **common)
+
+
+def _emulation_only(probe, under_hv, common):
+    """The verdict of a host with neither the CPU flags nor a working /dev/kvm."""
     if probe.device is None or not probe.device.exists:
         detail = "neither vmx nor svm in /proc/cpuinfo and no /dev/kvm"
     else:
