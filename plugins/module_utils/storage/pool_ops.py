@@ -215,23 +215,7 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
                 _undefine_secret(conn, secret_usage)
         result["pool"] = {}
         return result
-    created = pool is None
-    made_dir = None
-    if created and any(a.startswith("build") for a in actions) and spec["type"] in BUILD_MAKES_DIRECTORY:
-        # A build makes the target directory; whether it is there already decides whether a
-        # failed create removes it again.
-        made_dir = directory_exists(conn, spec["target"]["path"]) is False
-    try:
-        pool = apply_actions(conn, pool, name, actions, new_xml, spec)
-    except lc.VirtError as err:
-        if created:
-            # Nothing half-made: a pool this run defined but could not build or start goes
-            # again, with the directory its build made.
-            removed = _rollback(conn, name, spec if "define secret" in actions else None, remove_directory=made_dir)
-            if removed:
-                err.extend("; %s this run made %s removed again" % (
-                    " and ".join(removed), "was" if len(removed) == 1 else "were"))
-        raise
+    pool = _apply_or_roll_back(conn, pool, name, actions, new_xml, spec)
     result["pool"] = pool_info(conn, pool)
     if "refresh" in actions and before_volumes is not None:
         # A refresh that finds new or vanished volumes is a change worth reporting.
@@ -240,6 +224,26 @@ def ensure_pool(conn, params, check_mode=False, want_diff=False):
 
 
 BUILD_MAKES_DIRECTORY = ("dir", "fs", "netfs")
+
+
+def _apply_or_roll_back(conn, pool, name, actions, new_xml, spec):
+    """Carry out ``actions``; a pool this run defined but could not build or start goes again,
+    with the directory its build made (nothing half-made).  The pool."""
+    created = pool is None
+    made_dir = None
+    if created and any(a.startswith("build") for a in actions) and spec["type"] in BUILD_MAKES_DIRECTORY:
+        # A build makes the target directory; whether it is there already decides whether a
+        # failed create removes it again.
+        made_dir = directory_exists(conn, spec["target"]["path"]) is False
+    try:
+        return apply_actions(conn, pool, name, actions, new_xml, spec)
+    except lc.VirtError as err:
+        if created:
+            removed = _rollback(conn, name, spec if "define secret" in actions else None, remove_directory=made_dir)
+            if removed:
+                err.extend("; %s this run made %s removed again" % (
+                    " and ".join(removed), "was" if len(removed) == 1 else "were"))
+        raise
 
 
 def directory_exists(conn, path):

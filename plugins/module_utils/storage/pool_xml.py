@@ -124,6 +124,20 @@ def validate_pool(name, pool_type, target=None, source=None, existing=False):
     source = _clean(source or {})
     target = _clean(target or {})
 
+    _check_source_keys(pool_type, source, existing)
+    _check_target(pool_type, source, target, existing)
+    _check_source_values(name, pool_type, source)
+
+    spec = {"name": name, "type": pool_type}
+    if source:
+        spec["source"] = source
+    if target:
+        spec["target"] = target
+    return spec
+
+
+def _check_source_keys(pool_type, source, existing):
+    """The source options the type takes, and those it needs (unless laid over a defined pool)."""
     allowed = SOURCE_FIELDS[pool_type]
     for key in sorted(source):
         if key not in allowed:
@@ -137,6 +151,10 @@ def validate_pool(name, pool_type, target=None, source=None, existing=False):
     if pool_type == "logical" and not existing and "name" not in source and "devices" not in source:
         raise PoolSpecError("pool type logical needs source.name (the volume group) or source.devices")
 
+
+def _check_target(pool_type, source, target, existing):
+    """The target: only for types with a local path; the path absolute (defaulted for a new pool),
+    the mode octal, owner and group numeric ids (``target`` is normalised in place)."""
     if pool_type not in TARGET_DEFAULTS and target:
         raise PoolSpecError("pool type %s does not take target (its volumes have no local path)" % pool_type)
     if pool_type in TARGET_REQUIRED and not existing and not target.get("path"):
@@ -161,6 +179,10 @@ def validate_pool(name, pool_type, target=None, source=None, existing=False):
                 except (TypeError, ValueError):
                     raise PoolSpecError("target.%s must be a numeric id, got %r" % (key, target[key])) from None
 
+
+def _check_source_values(name, pool_type, source):
+    """The source's values: format, devices, hosts, exported dir, iSCSI names, adapter, auth
+    (``source`` is normalised in place)."""
     if "format" in source and source["format"] not in SOURCE_FORMATS[pool_type]:
         raise PoolSpecError(
             "source.format %r is not a format of %s pools; use one of: %s"
@@ -198,13 +220,6 @@ def validate_pool(name, pool_type, target=None, source=None, existing=False):
         source["adapter"] = _validate_adapter(source["adapter"])
     if "auth" in source:
         source["auth"] = _validate_auth(name, pool_type, source["auth"])
-
-    spec = {"name": name, "type": pool_type}
-    if source:
-        spec["source"] = source
-    if target:
-        spec["target"] = target
-    return spec
 
 
 def _validate_adapter(adapter):

@@ -68,16 +68,7 @@ def validate(params):
         if spec[key] is not None and spec[key] < 16 * MIB:
             raise SpecError(key, "%s is below the 16MiB minimum" % params[key])
 
-    cpu = params.get("cpu")
-    if cpu:
-        _choice(cpu.get("mode"), CPU_MODES, "cpu.mode")
-        if cpu.get("mode") == "custom" and not cpu.get("model"):
-            raise SpecError("cpu.model", "required when cpu.mode is custom")
-        if cpu.get("model") and cpu.get("mode") not in (None, "custom"):
-            raise SpecError("cpu.model", "only used with cpu.mode custom")
-        spec["cpu"] = {"mode": cpu.get("mode") or "custom", "model": cpu.get("model")}
-    else:
-        spec["cpu"] = None
+    spec["cpu"] = _validate_cpu(params.get("cpu"))
     spec["arch"] = _choice(params.get("arch"), ARCHES, "arch")
     spec["machine"] = params.get("machine")
     spec["firmware"] = _choice(params.get("firmware"), ("bios", "uefi"), "firmware")
@@ -91,16 +82,7 @@ def validate(params):
     spec["disks"] = _validate_disks(params.get("disks"))
     spec["interfaces"] = _validate_interfaces(params.get("interfaces"))
     spec["metadata"], spec["policy_xml"] = vm_policy.validate(params)
-    spec["xml"] = params.get("xml")
-    if spec["xml"]:
-        try:
-            patch = dx.parse(spec["xml"])
-        except dx.XMLError as err:
-            raise SpecError("xml", str(err)) from None
-        if patch.tag != "domain":
-            raise SpecError("xml", "the root element must be <domain>, got <%s>" % patch.tag)
-        if patch.find("name") is not None or patch.find("uuid") is not None:
-            raise SpecError("xml", "must not set <name> or <uuid>; use the name option")
+    spec["xml"] = _validate_xml(params.get("xml"))
     spec["clone_from"] = params.get("clone_from")
     spec["clone"] = _choice(params.get("clone") or "linked", ("linked", "full"), "clone")
     spec["pool"] = params.get("pool")
@@ -111,6 +93,31 @@ def validate(params):
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:
         raise SpecError("shutdown_timeout", "must be 0 or more seconds, got %r" % params["shutdown_timeout"])
     return spec
+
+
+def _validate_cpu(cpu):
+    if not cpu:
+        return None
+    _choice(cpu.get("mode"), CPU_MODES, "cpu.mode")
+    if cpu.get("mode") == "custom" and not cpu.get("model"):
+        raise SpecError("cpu.model", "required when cpu.mode is custom")
+    if cpu.get("model") and cpu.get("mode") not in (None, "custom"):
+        raise SpecError("cpu.model", "only used with cpu.mode custom")
+    return {"mode": cpu.get("mode") or "custom", "model": cpu.get("model")}
+
+
+def _validate_xml(xml):
+    """The ``xml`` patch: a well-formed <domain> that leaves name and uuid to the module."""
+    if xml:
+        try:
+            patch = dx.parse(xml)
+        except dx.XMLError as err:
+            raise SpecError("xml", str(err)) from None
+        if patch.tag != "domain":
+            raise SpecError("xml", "the root element must be <domain>, got <%s>" % patch.tag)
+        if patch.find("name") is not None or patch.find("uuid") is not None:
+            raise SpecError("xml", "must not set <name> or <uuid>; use the name option")
+    return xml
 
 
 def _validate_disks(disks):
