@@ -243,7 +243,7 @@ def _write_ova(name, root, disks, files, ova, result):
             disk["command"][-1] = local
             qemu_img.run(disk["command"], "convert disk %s (%s) to streamOptimized VMDK" % (disk["target"], disk["path"]))
             info = qemu_img.info(images.source_spec(archive.Member(member, disk["path"], 0, 0), disk["format"], True),
-                               "read disk %s" % disk["path"])
+                                 "read disk %s" % disk["path"])
             disk.update(id="vmdisk%d" % number, file=member, local=local, file_size=os.path.getsize(local),
                         capacity=int(info["virtual-size"]))
         spec = export_spec(name, root, [dict(d) for d in disks])

@@ -28,7 +28,6 @@ REFUSALS_LISTED = 5
 EPSILON = 1e-12
 
 
-
 class PlanError(errors.InputError):
     """Input from which no plan can be made (unknown host, bad policy value, ...)."""
 

@@ -275,7 +275,7 @@ def move_one(p, src_uri, dest_uri, name, tuning, migration_address):
         dest = lc.connect(dest_uri)
         conns.append(dest)
         pre = preflight_ops.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
-                           reserved_memory_mib=p["reserved_host_memory"]).run()
+                                      reserved_memory_mib=p["reserved_host_memory"]).run()
         copied = [d.target for d in pre.disks if d.mode == "copy"]
         if copied and not p.get("copy_storage"):
             raise lc.VirtError("vm %s would need disk(s) %s copied to %s, which does not see them, and copy_storage is false"

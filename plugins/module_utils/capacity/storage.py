@@ -128,7 +128,7 @@ def route(disks, source_pools, dest_pools, dest, copy_storage=False):
     if unknown:
         return True, ("check mode: the pools as last refreshed do not list disk%s %s yet, so whether %s sees %s is"
                       " decided by the run, which reads them afresh" % ("s" if len(unknown) > 1 else "", ", ".join(unknown),
-                                                                         dest, "them" if len(unknown) > 1 else "it"))
+                                                                        dest, "them" if len(unknown) > 1 else "it"))
     if copied:
         return True, "copying disk%s %s" % ("s" if len(copied) > 1 else "", ", ".join(copied))
     return True, "shared storage"

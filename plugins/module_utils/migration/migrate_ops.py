@@ -35,7 +35,6 @@ libvirt = lc.libvirt
 POLL_INTERVAL_S = 0.2
 
 
-
 # ---- the migration itself -------------------------------------------------------------------
 
 def migration_flags(live, running, copy_disks, tuning):
@@ -399,7 +398,7 @@ def run_vm_migrate(params, check_mode):
     if where is None:
         raise lc.VirtError("vm %s exists neither on %s nor on %s" % (name, src_uri, dest_uri))
     pre = preflight_ops.Preflight(src, dest, name, params["live"], params["copy_storage"],
-                    params["cpu_allocation_ratio"], params["reserved_host_memory"], check_mode=check_mode).run()
+                                  params["cpu_allocation_ratio"], params["reserved_host_memory"], check_mode=check_mode).run()
     if check_mode:
         flags, names = migration_flags(params["live"], capacity_ops.is_active(pre.dom),
                                        any(d.mode == "copy" for d in pre.disks), tuning)

@@ -118,7 +118,6 @@ class Plan:
         return [d for d in self.decisions if d.action in actions]
 
 
-
 def utc_text(seconds):
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 

@@ -184,7 +184,7 @@ class Pass(act_ops.Acting):
         out, now = [], self.clock()
         for index, entry in enumerate(self.p.get("vm_events") or []):
             event = events.VmEvent(entry["vm"], entry["host"], entry["event"], float(entry["time"]),
-                               entry.get("reason") or "", entry.get("uuid") or "")
+                                   entry.get("reason") or "", entry.get("uuid") or "")
             if event.host not in self.hosts:
                 self.warnings.append("vm_events[%d]: %s is not a host of this group (%s): the %s of %s there is ignored;"
                                      " does the rulebook watch other hosts than the group holds?" % (

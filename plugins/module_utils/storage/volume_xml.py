@@ -10,7 +10,6 @@ with a message naming the parameter.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import errors

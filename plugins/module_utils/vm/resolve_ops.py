@@ -83,7 +83,7 @@ def resolve_disks(conn, disks, default_bus):
         else:
             if not disk["size"]:
                 fail(p + ".size", "volume %r does not exist in pool %r: give a size to create it"
-                      % (disk["volume"], disk["pool"]))
+                     % (disk["volume"], disk["pool"]))
             disk["format"] = disk["format"] or "qcow2"
             disk["path"] = "%s/%s" % (pool_path(pool), disk["volume"])
             to_create.append({"pool": disk["pool"], "name": disk["volume"],
@@ -117,7 +117,7 @@ def resolve(conn, spec, host, current_root):
         caps = domain_caps(conn, resolved)
         if spec["firmware"] == "uefi" and caps is not None and not vh.uefi_available(caps):
             fail("firmware", "this host has no UEFI firmware for %s %s guests (install OVMF / edk2)"
-                  % (resolved["arch"], resolved["domain_type"]))
+                 % (resolved["arch"], resolved["domain_type"]))
         resolved["hyperv"] = vh.hyperv_supported(caps) if caps is not None else None
     to_create = []
     if spec["disks"] is not None:

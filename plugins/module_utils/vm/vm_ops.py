@@ -23,10 +23,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 
 
-
-
-
-
 # --- ensure --------------------------------------------------------------------------------
 
 def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.sleep, host=None):
@@ -245,7 +241,7 @@ def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
     timeout = 120 if timeout is None else timeout
     if guest.stop(timeout, params.get("force"), clock, sleep) is None:
         resolve_ops.fail("shutdown_timeout", "vm %s did not shut down within %ss; set force: true to power it off"
-              % (guest.name, timeout))
+                         % (guest.name, timeout))
 
 
 def ensure_absent(conn, dom, spec, params, check_mode):
@@ -259,7 +255,7 @@ def ensure_absent(conn, dom, spec, params, check_mode):
         users = clone_ops.clones_of(conn, guest.name)
         if users:
             resolve_ops.fail("state", "vm %r is a template used by %s: remove those clones first"
-                  % (guest.name, ", ".join(users)))
+                             % (guest.name, ", ".join(users)))
     diff = {"before": dx.normalise(root), "after": ""}
     if guest.is_active():
         result["plan"].append("force off vm %s" % guest.name)

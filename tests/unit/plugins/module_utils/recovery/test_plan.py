@@ -395,7 +395,7 @@ def test_an_event_no_newer_than_the_record_changes_nothing():
 def test_events_of_vms_no_pass_has_seen_or_of_another_vm_of_the_name_change_nothing():
     remembered = {"db1": replace(shut_by_operator()["db1"], uuid="u-1")}
     records, applied = rev.apply_vm_events(remembered, [started("new", "hv1", NOW - 50),
-                                                       started("db1", "hv1", NOW - 50, uuid="u-2")])
+                                                        started("db1", "hv1", NOW - 50, uuid="u-2")])
     assert records == remembered and applied == []
     assert rev.apply_vm_events(remembered, [started("db1", "hv1", NOW - 50, uuid="u-1")])[0]["db1"].state == "running"
 

@@ -2,7 +2,8 @@
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The recovery event source (libvirt_events) as glue: libvirt's events become the source's events
-(the decisions are recovery.lifecycle's, tests/unit/plugins/module_utils/recovery/test_lifecycle.py).  Connections, keepalive and real events are the lab's (tests/integration/test_recover.py)."""
+(the decisions are recovery.lifecycle's, tests/unit/plugins/module_utils/recovery/test_lifecycle.py).
+Connections, keepalive and real events are the lab's (tests/integration/test_recover.py)."""
 
 from __future__ import annotations
 
