@@ -23,7 +23,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_ops
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops as mo, preflight_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops as mo
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import balance
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import prometheus_ops as prometheus
@@ -263,33 +263,10 @@ def _move_unit(p, tuning, moves, now):
 
 
 def move_one(p, src_uri, dest_uri, name, tuning, migration_address):
-    """One live migration of a plan, vm_migrate's (its preflight, which probes shared storage,
-    and its migration, copying the disks the destination does not see), in connections of its
-    own (runs in a worker thread).  Without ``copy_storage`` a VM whose disks would have to be
-    copied does not move: the plan saw its storage as shared, the probe did not."""
-    started = time.monotonic()
-    conns = []
-    try:
-        src = lc.connect(src_uri)
-        conns.append(src)
-        dest = lc.connect(dest_uri)
-        conns.append(dest)
-        pre = preflight_ops.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
-                                      reserved_memory_mib=p["reserved_host_memory"]).run()
-        copied = [d.target for d in pre.disks if d.mode == "copy"]
-        if copied and not p.get("copy_storage"):
-            raise lc.VirtError("vm %s would need disk(s) %s copied to %s, which does not see them, and copy_storage is false"
-                               % (name, ", ".join(copied), dest_uri))
-        result = mo.migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=migration_address,
-                            copy_storage="auto", cpu_ratio=p["cpu_allocation_ratio"],
-                            reserved_memory_mib=p["reserved_host_memory"], preflight=pre)
-        return {"ok": True, "time_s": round(time.monotonic() - started, 3), "downtime_ms": result.get("downtime_ms"),
-                "copied": copied}
-    except lc.VirtError as err:
-        return {"ok": False, "time_s": round(time.monotonic() - started, 3), "error": err.message}
-    finally:
-        for conn in conns:
-            conn.close()
+    """One live migration of a plan (:func:`migrate_ops.move`); without ``copy_storage`` a VM whose
+    disks would have to be copied does not move: the plan saw its storage as shared, the probe did not."""
+    return mo.move(src_uri, dest_uri, name, tuning, migration_address, p["cpu_allocation_ratio"],
+                   p["reserved_host_memory"], copy_allowed=bool(p.get("copy_storage")))
 
 
 def rebalance_diff(plan):

@@ -184,6 +184,37 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
     return result
 
 
+def move(src_uri, dest_uri, name, tuning, migration_address=None, cpu_ratio=4.0, reserved_memory_mib=256,
+         copy_allowed=True):
+    """One live migration in connections of its own (a worker thread of an evacuation or a
+    rebalance): vm_migrate's preflight (which probes shared storage) and migration (copying the
+    disks the destination does not see, unless ``copy_allowed`` is false: then such a VM does not
+    move).  The outcome, never an exception: ``{"ok", "time_s", "downtime_ms", "copied"}`` or
+    ``{"ok": False, "time_s", "error"}``."""
+    started = time.monotonic()
+    conns = []
+    try:
+        src = lc.connect(src_uri)
+        conns.append(src)
+        dest = lc.connect(dest_uri)
+        conns.append(dest)
+        pre = preflight_ops.Preflight(src, dest, name, live=True, copy_storage="auto", cpu_ratio=cpu_ratio,
+                                      reserved_memory_mib=reserved_memory_mib).run()
+        copied = [d.target for d in pre.disks if d.mode == "copy"]
+        if copied and not copy_allowed:
+            raise lc.VirtError("vm %s would need disk(s) %s copied to %s, which does not see them, and copy_storage is false"
+                               % (name, ", ".join(copied), dest_uri))
+        result = migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=migration_address,
+                         copy_storage="auto", cpu_ratio=cpu_ratio, reserved_memory_mib=reserved_memory_mib, preflight=pre)
+        return {"ok": True, "time_s": round(time.monotonic() - started, 3), "downtime_ms": result.get("downtime_ms"),
+                "copied": copied}
+    except lc.VirtError as err:
+        return {"ok": False, "time_s": round(time.monotonic() - started, 3), "error": err.message}
+    finally:
+        for conn in conns:   # a worker's connections end with its move
+            conn.close()
+
+
 def _result(src, dest_uri, name, pre, arrived, running, live, duration, completed, last, removed, tuning, flag_names,
             migration_address, policy):
     """The module's result of a completed migration."""
