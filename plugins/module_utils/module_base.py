@@ -51,6 +51,15 @@ def ensure_libvirt(module):
     )
 
 
+def backup_target_argument_spec():
+    """The options described by the ``hotiron.virt.backup_target`` doc fragment."""
+    return dict(target=dict(type="path"), target_pool=dict(type="str"))
+
+
+# What AnsibleModule checks of them: exactly one.
+BACKUP_TARGET_RULES = dict(required_one_of=[("target", "target_pool")], mutually_exclusive=[("target", "target_pool")])
+
+
 def group_argument_spec():
     """The options described by the ``hotiron.virt.resource_group`` doc fragment."""
     return dict(hosts=dict(type="dict", required=True, min_items=1, string_values=True))

@@ -23,16 +23,11 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.attributes
+  - hotiron.virt.backup_target
   - hotiron.virt.attributes.info
 options:
   uri:
     description: libvirt URI, used only to find the directory of O(target_pool).
-  target:
-    description: The backup target directory (on the host the module runs on).
-    type: path
-  target_pool:
-    description: Name of a storage pool whose directory is the backup target.
-    type: str
   vm:
     description: Only this VM's backups. Without it, every VM on the target.
     type: str
@@ -107,8 +102,7 @@ def run(module):
 def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
-        target=dict(type="path"),
-        target_pool=dict(type="str"),
+        **module_base.backup_target_argument_spec(),
         vm=dict(type="str"),
         verify=dict(type="bool", default=False),
     )
@@ -116,8 +110,7 @@ def argument_spec():
 
 
 def main():
-    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
-                     mutually_exclusive=[("target", "target_pool")])
+    module_base.main(argument_spec(), run, **module_base.BACKUP_TARGET_RULES)
 
 
 if __name__ == "__main__":

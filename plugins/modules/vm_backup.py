@@ -32,6 +32,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.attributes
+  - hotiron.virt.backup_target
 attributes:
   check_mode:
     support: full
@@ -49,14 +50,6 @@ options:
     description: Name of the VM.
     type: str
     required: true
-  target:
-    description:
-      - Directory of the backup storage on the host (it must exist and be writable).
-      - Exactly one of O(target) and O(target_pool) is needed.
-    type: path
-  target_pool:
-    description: Name of an active storage pool whose directory is the backup target.
-    type: str
   mode:
     description: V(auto) takes an incremental backup when the chain allows it, else a full one; V(full) starts a new chain.
     type: str
@@ -223,8 +216,7 @@ def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
         name=dict(type="str", required=True),
-        target=dict(type="path"),
-        target_pool=dict(type="str"),
+        **module_base.backup_target_argument_spec(),
         mode=dict(type="str", choices=["auto", "full"], default="auto"),
         max_incrementals=dict(type="int", default=6, min=0, max=10000),
         keep_chains=dict(type="int", min=1, max=10000),
@@ -236,8 +228,7 @@ def argument_spec():
 
 
 def main():
-    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
-                     mutually_exclusive=[("target", "target_pool")])
+    module_base.main(argument_spec(), run, **module_base.BACKUP_TARGET_RULES)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.attributes
+  - hotiron.virt.backup_target
 attributes:
   check_mode:
     support: full
@@ -51,12 +52,6 @@ options:
     type: str
   backup:
     description: Id of the backup to restore (as RV(hotiron.virt.backup_info#module:vms) lists them). Defaults to the newest complete one.
-    type: str
-  target:
-    description: Directory of the backup target. Exactly one of O(target) and O(target_pool) is needed.
-    type: path
-  target_pool:
-    description: Name of an active storage pool whose directory is the backup target.
     type: str
   disk_dir:
     description: Directory for the restored disks (it must exist). Ignored with O(disk_pool).
@@ -138,8 +133,7 @@ def argument_spec():
         vm=dict(type="str", required=True),
         name=dict(type="str"),
         backup=dict(type="str"),
-        target=dict(type="path"),
-        target_pool=dict(type="str"),
+        **module_base.backup_target_argument_spec(),
         disk_dir=dict(type="path", default="/var/lib/libvirt/images"),
         disk_pool=dict(type="str"),
         start=dict(type="bool", default=False),
@@ -148,8 +142,7 @@ def argument_spec():
 
 
 def main():
-    module_base.main(argument_spec(), run, required_one_of=[("target", "target_pool")],
-                     mutually_exclusive=[("target", "target_pool")])
+    module_base.main(argument_spec(), run, **module_base.BACKUP_TARGET_RULES)
 
 
 if __name__ == "__main__":
