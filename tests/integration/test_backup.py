@@ -375,3 +375,24 @@ def test_a_running_vm_exported_live_from_a_copy_at_one_instant(lab, cleanup, run
     assert dom.isActive() and chain_of(hv1, disk) == chain and dom.listAllCheckpoints() == []
     assert dom.jobStats(0).get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE
     monitor_write(dom, 0x5B, 44, 1)                 # the guest writes on as before
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_a_vm_with_checkpoints_is_removed_whole(lab, cleanup, run_module, running):
+    """``vm state=absent`` on a VM that vm_backup gave a checkpoint: the plan says the checkpoint
+    metadata goes, and the VM is gone (libvirt refused to undefine it, leaving it off and defined)."""
+    hv1 = lab.host("hv1")
+    name = "bk-absent-%d-%s" % (os.getpid(), "on" if running else "off")
+    dom, _disk = local_vm(lab, cleanup, name)
+    target = target_dir(lab, cleanup, "%s/bk-absent-%d-%d" % (IMAGES, os.getpid(), running), hv1)
+    ok(run_module("hotiron.virt.vm_backup", {"name": name, "target": target}, host="hv1"))
+    assert dom.listAllCheckpoints(0), "the backup left no checkpoint to test with"
+    if not running:
+        dom.destroy()
+    planned = ok(run_module("hotiron.virt.vm", {"name": name, "state": "absent"}, host="hv1", check=True))
+    assert any("checkpoint" in step for step in planned["plan"]), planned["plan"]
+    assert hv1.connect().lookupByName(name) is not None                 # check mode removed nothing
+    done = ok(run_module("hotiron.virt.vm", {"name": name, "state": "absent"}, host="hv1"))
+    assert done["changed"] and done["plan"] == planned["plan"]
+    with pytest.raises(libvirt.libvirtError):
+        hv1.connect().lookupByName(name)

@@ -259,7 +259,9 @@ def ensure_absent(conn, dom, spec, params, check_mode):
     diff = {"before": dx.normalise(root), "after": ""}
     if guest.is_active():
         result["plan"].append("force off vm %s" % guest.name)
-    result["plan"].append("undefine vm %s" % guest.name)
+    checkpoints = guest.checkpoint_names()
+    result["plan"].append("undefine vm %s%s" % (guest.name, (" with the metadata of its %d checkpoint%s (%s)" % (
+        len(checkpoints), "s" if len(checkpoints) > 1 else "", ", ".join(checkpoints))) if checkpoints else ""))
     volumes = meta.get("volumes", []) if params.get("remove_volumes") else []
     for vol in volumes:
         result["plan"].append("delete volume %s/%s" % (vol.get("pool"), vol.get("name")))
