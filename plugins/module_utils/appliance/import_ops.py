@@ -368,15 +368,9 @@ def _check_host(conn):
             return
         remote = conn.getHostname()
     here = socket.gethostname()
-    if not same_host(remote, here):
+    if not qemu_img.is_local(lc.safe_uri(conn), remote):
         _fail("uri: %s is host %s, but this module runs on %s and converts disks with qemu-img where it"
               " runs: run it on %s (delegate_to) with uri qemu:///system" % (lc.safe_uri(conn), remote, here, remote))
-
-
-def same_host(remote, here):
-    """Whether libvirt's host name and this machine's name the same host (short names compared:
-    libvirt may add the domain)."""
-    return remote.split(".")[0].lower() == here.split(".")[0].lower()
 
 
 def _pool_info(conn, name):

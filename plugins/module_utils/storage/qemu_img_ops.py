@@ -141,8 +141,9 @@ def remove_bitmaps(path, names):
 
 def is_local(uri, hostname):
     """Whether the libvirt at ``uri`` (whose host says it is ``hostname``) is the one of the
-    machine this code (and so qemu-img) runs on: a URI without a host, or a host with this
-    machine's hostname."""
+    machine this code (and so qemu-img) runs on: a URI without a host, or a host whose name is this
+    machine's (short names compared: libvirt may add the domain, or leave it out)."""
     if not urlparse(uri or "").hostname:
         return True
-    return hostname in (socket.gethostname(), socket.getfqdn())
+    short = (hostname or "").split(".")[0].lower()
+    return bool(short) and short in {name.split(".")[0].lower() for name in (socket.gethostname(), socket.getfqdn())}

@@ -109,6 +109,9 @@ def test_remove_bitmaps_drops_only_those_present(tmp_path):
     ("qemu:///system", "elsewhere", True),
     ("qemu+tcp://10.0.0.9/system", "elsewhere", False),
     ("qemu+tcp://10.0.0.9/system", socket.gethostname(), True),
+    # libvirt may add the domain to the host name, or leave it out, and change its case
+    ("qemu+ssh://hv1/system", socket.gethostname().split(".")[0].upper() + ".lab.example", True),
+    ("qemu+ssh://hv1/system", "", False),
 ])
 def test_is_local(uri, hostname, local):
     assert qemu_img.is_local(uri, hostname) is local
