@@ -75,3 +75,23 @@ def read_header(path):
     """The header of the file at ``path`` (None when it is not qcow2); OSError when unreadable."""
     with open(path, "rb") as handle:
         return parse(handle.read(HEAD_BYTES))
+
+
+def backing_chain(path, limit=64, as_far_as_readable=False):
+    """``[(backing path, its format), ...]`` below the image at ``path``, read from the qcow2
+    headers down to the bottom (or ``limit`` images; a loop ends it).  OSError when an image of the
+    chain cannot be read, unless ``as_far_as_readable``: then the chain ends above it."""
+    chain, current = [], path
+    while len(chain) < limit:
+        try:
+            header = read_header(current)
+        except OSError:
+            if not as_far_as_readable:
+                raise
+            break
+        backing = resolve(current, header.backing) if header else None
+        if not backing or backing == path or any(seen == backing for seen, _fmt in chain):
+            break
+        chain.append((backing, header.backing_format))
+        current = backing
+    return chain

@@ -26,14 +26,7 @@ def active_chains(disks):
     """``{target: [leaf, ..., bottom]}`` from the image headers on disk."""
     chains = {}
     for disk in disks:
-        chain = [disk.source]
-        while len(chain) < 64:
-            header = checked(qcow2.read_header, chain[-1])
-            backing = qcow2.resolve(chain[-1], header.backing) if header else None
-            if not backing or backing in chain:
-                break
-            chain.append(backing)
-        chains[disk.target] = chain
+        chains[disk.target] = [disk.source] + [path for path, _fmt in checked(qcow2.backing_chain, disk.source)]
     return chains
 
 

@@ -233,19 +233,8 @@ def _local(guest):
 
 def _header_chain(path):
     """The backing chain read from the qcow2 headers of images this machine sees (a shut-off VM
-    whose images no storage pool lists)."""
-    chain, current = [], path
-    while len(chain) < 16:
-        try:
-            header = qcow2.read_header(current)
-        except OSError:
-            break
-        backing = qcow2.resolve(current, header.backing) if header else None
-        if not backing or backing == path or any(c["path"] == backing for c in chain):
-            break
-        chain.append({"path": backing, "format": header.backing_format})
-        current = backing
-    return chain
+    whose images no storage pool lists); as far as the images can be read."""
+    return [{"path": p, "format": fmt} for p, fmt in qcow2.backing_chain(path, as_far_as_readable=True)]
 
 
 def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,
