@@ -27,6 +27,11 @@ LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "l
 class Acting:
     """Fencing, restarts, failovers and returns of a :class:`recover_ops.Pass`."""
 
+    def _failed(self, entry, err):
+        """A decision that could not be carried out: its entry says why, and so does the pass."""
+        entry.update(ok=False, outcome=err.message)
+        self.errors.append(err.message)
+
     def _fence(self, state, records, now):
         """Carry out the fencing decisions; the hosts now known to be off."""
         down = []
@@ -131,8 +136,7 @@ class Acting:
             entry.update(ok=True, outcome="running again (restart %d of %d in %ds)" % (len(recent) + 1, count, window))
             self.changed = True
         except lc.VirtError as err:
-            entry.update(ok=False, outcome=err.message)
-            self.errors.append(err.message)
+            self._failed(entry, err)
         self.done.append(entry)
 
     def _running_somewhere(self, observed, name):
@@ -177,8 +181,7 @@ class Acting:
             entry.update(ok=True, outcome="running on %s" % decision.target)
             self.changed = True
         except lc.VirtError as err:
-            entry.update(ok=False, outcome=err.message)
-            self.errors.append(err.message)
+            self._failed(entry, err)
         self.done.append(entry)
 
     def _returns(self, observed, state, decisions):
@@ -221,6 +224,5 @@ class Acting:
                 entry.update(ok=True, outcome="running again on %s" % obs.name)
             self.changed = True
         except lc.VirtError as err:
-            entry.update(ok=False, outcome=err.message)
-            self.errors.append(err.message)
+            self._failed(entry, err)
         self.done.append(entry)

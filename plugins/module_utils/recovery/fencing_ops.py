@@ -179,13 +179,22 @@ def _usable_agent(host, config, which):
         return None, str(err)
 
 
-def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
-    """The host's power as its agent reads it now (a :class:`FenceResult`; ``ok`` when it is off)."""
+def _begin(host, config, which, clock):
+    """``(start time, agent path, None)``, or a failed :class:`FenceResult` in the third place when
+    the host's agent cannot be run."""
     started = clock()
-    agent = config.get("agent")
     path, refused = _usable_agent(host, config, which)
     if refused:
-        return FenceResult(host, agent, False, "unknown", clock() - started, refused)
+        return started, None, FenceResult(host, config.get("agent"), False, "unknown", clock() - started, refused)
+    return started, path, None
+
+
+def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
+    """The host's power as its agent reads it now (a :class:`FenceResult`; ``ok`` when it is off)."""
+    started, path, refused = _begin(host, config, which, clock)
+    if refused:
+        return refused
+    agent = config.get("agent")
     status, output = run_agent(path, config, "status", timeout, run)
     power = power_state(status, output)
     return FenceResult(host, agent, power == "off", power, clock() - started,
@@ -198,11 +207,10 @@ def fence_off(host, config, timeout=60.0, run=subprocess.run, clock=time.monoton
     ``timeout`` bounds each agent call.  The result is ``ok`` only when the status read after
     the ``off`` says OFF.
     """
-    started = clock()
-    agent = config.get("agent")
-    path, refused = _usable_agent(host, config, which)
+    started, path, refused = _begin(host, config, which, clock)
     if refused:
-        return FenceResult(host, agent, False, "unknown", clock() - started, refused)
+        return refused
+    agent = config.get("agent")
     # An agent that fails to switch off may still have done it: the status read back decides.
     status, output = run_agent(path, config, "off", timeout, run)
     check, check_output = run_agent(path, config, "status", timeout, run)
