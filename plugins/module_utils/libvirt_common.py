@@ -226,6 +226,16 @@ def safe_uri(conn):
         return "<unknown uri>"
 
 
+@contextlib.contextmanager
+def connected(uri=DEFAULT_URI, readonly=False):
+    """``with connected(uri) as conn:`` a connection (:func:`connect`), closed after."""
+    conn = connect(uri, readonly=readonly)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def connect(uri=DEFAULT_URI, readonly=False):
     """Open a libvirt connection, or raise a VirtError saying why not.
 

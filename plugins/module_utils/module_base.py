@@ -11,7 +11,6 @@ lives in plain Python next to it.
 
 from __future__ import annotations
 
-import contextlib
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -158,11 +157,6 @@ def open_connection(module, readonly=False):
     return lc.connect(module.params["uri"], readonly=readonly)
 
 
-@contextlib.contextmanager
 def connection(module, readonly=False):
     """``with connection(module) as conn:``: the module's libvirt connection, closed after."""
-    conn = open_connection(module, readonly=readonly)
-    try:
-        yield conn
-    finally:
-        conn.close()
+    return lc.connected(module.params["uri"], readonly=readonly)

@@ -329,9 +329,7 @@ def argument_spec():
 
 
 def run(module):
-    with module_base.connection(module) as conn:
-        changed, result, diff = vm_ops.ensure(conn, module.params, check_mode=module.check_mode)
-    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
+    return module_base.conclude(module, vm_ops.run_vm(module.params, module.check_mode), unchanged_diff=True)
 
 
 def main():

@@ -175,10 +175,7 @@ def argument_spec():
 
 
 def run(module):
-    # a live export starts a backup job: only a read-write connection may
-    with module_base.connection(module, readonly=not module.params["live"]) as conn:
-        changed, result = export_ops.run(conn, module.params, check_mode=module.check_mode)
-    return module_base.conclude(module, dict(result, changed=changed))
+    return module_base.conclude(module, export_ops.run_vm_export(module.params, module.check_mode))
 
 
 def main():

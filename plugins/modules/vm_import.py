@@ -257,14 +257,7 @@ def argument_spec():
 
 
 def run(module):
-    params = module.params
-    for key, value in (params["network_map"] or {}).items():
-        if value is not None and not isinstance(value, str):
-            module.fail_json(msg="network_map: the value for %r must be a libvirt network name or null, got %r"
-                             % (key, value))
-    with module_base.connection(module) as conn:
-        changed, result, diff = import_ops.run(conn, params, check_mode=module.check_mode)
-    return module_base.conclude(module, dict(result, changed=changed, diff=diff), unchanged_diff=True)
+    return module_base.conclude(module, import_ops.run_vm_import(module.params, module.check_mode), unchanged_diff=True)
 
 
 def main():

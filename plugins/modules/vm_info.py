@@ -225,36 +225,12 @@ vms:
       elements: dict
 """
 
-import datetime
-
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
 
 
-def expiry_date(value):
-    """``datetime.date`` of O(expires_by), or None; ValueError with the message."""
-    if value is None:
-        return None
-    if value == "today":
-        return datetime.datetime.now(datetime.timezone.utc).date()
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("expires_by: %r is neither a date such as 2027-03-31 nor today" % value) from None
-
-
 def run(module):
-    try:
-        expires_by = expiry_date(module.params["expires_by"])
-    except ValueError as err:
-        module.fail_json(msg=str(err))
-    # Read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections.
-    with module_base.connection(module) as conn:
-        vms = vm_query.info(conn, name=module.params["name"], states=module.params["states"],
-                            tags=module.params["tags"], metadata=module.params["metadata"],
-                            cpu_sample=module.params["cpu_sample"], addresses=module.params["addresses"],
-                            owner=module.params["owner"], expires_by=expires_by)
-    return module_base.conclude(module, {"changed": False, "vms": vms})
+    return module_base.conclude(module, vm_query.run_vm_info(module.params))
 
 
 def argument_spec():

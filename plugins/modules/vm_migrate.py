@@ -187,15 +187,12 @@ events:
 """
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
-from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import HOST_LIMITS_SPEC, migration_diff, tuning_argument_spec
+from ansible_collections.hotiron.virt.plugins.module_utils.migration.args import HOST_LIMITS_SPEC, tuning_argument_spec
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.migrate_ops import run_vm_migrate
 
 
 def run(module):
-    result = run_vm_migrate(module.params, module.check_mode)
-    if result["changed"]:
-        result["diff"] = migration_diff(result)
-    return module_base.conclude(module, result)
+    return module_base.conclude(module, run_vm_migrate(module.params, module.check_mode))
 
 
 def argument_spec():

@@ -128,16 +128,7 @@ def argument_spec():
 
 
 def run(module):
-    p = module.params
-    vm_batch.validate_defaults(p["defaults"])
-    checked = vm_batch.validate(vm_batch.entries(p["vms"], p["names"], p["defaults"]))
-    with module_base.connection(module) as conn:
-        changed, results, diffs, warnings = vm_batch.ensure_all(conn, checked, check_mode=module.check_mode)
-    result = {"changed": changed, "vms": results, "diff": diffs, "warnings": warnings}
-    message = vm_batch.failures(results)
-    if message:
-        result.update(failed=True, msg=message)
-    return module_base.conclude(module, result, unchanged_diff=True)
+    return module_base.conclude(module, vm_batch.run_vms(module.params, module.check_mode), unchanged_diff=True)
 
 
 def main():

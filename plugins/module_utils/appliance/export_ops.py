@@ -273,3 +273,11 @@ def _sha256(path):
         for block in iter(lambda: handle.read(archive.CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def run_vm_export(params, check_mode):
+    """hotiron.virt.vm_export's result, in the one shape of the module ``_ops`` (see :func:`run`).
+    A live export starts a backup job: only then is the connection read-write."""
+    with lc.connected(params["uri"], readonly=not params.get("live")) as conn:
+        changed, result = run(conn, params, check_mode=check_mode)
+    return dict(result, changed=changed)

@@ -410,3 +410,13 @@ def _undo(conn, name, failure):
         failure.extend("; removing vm %s and its volumes again also failed: %s" % (name, err))
         return
     failure.extend(" (vm %s and its volumes were removed again)" % name)
+
+
+def run_vm_import(params, check_mode):
+    """hotiron.virt.vm_import's result, in the one shape of the module ``_ops`` (see :func:`run`)."""
+    for key, value in (params.get("network_map") or {}).items():
+        if value is not None and not isinstance(value, str):
+            _fail("network_map: the value for %r must be a libvirt network name or null, got %r" % (key, value))
+    with lc.connected(params["uri"]) as conn:
+        changed, result, diff = run(conn, params, check_mode=check_mode)
+    return dict(result, changed=changed, diff=diff)

@@ -411,6 +411,15 @@ def locate(src, dest, name):
 
 
 def run_vm_migrate(params, check_mode):
+    """hotiron.virt.vm_migrate's result, in the one shape of the module ``_ops``: the diff (where the
+    VM runs, before and after) when it moves."""
+    result = _run_vm_migrate(params, check_mode)
+    if result.get("changed"):
+        result["diff"] = args.migration_diff(result)
+    return result
+
+
+def _run_vm_migrate(params, check_mode):
     tuning = args.tuning_from_params(params)
     name = params["name"]
     dest_uri = args.resolve_dest(params)

@@ -169,3 +169,17 @@ def failures(results):
     if not failed:
         return None
     return "%d of %d VMs failed: %s" % (len(failed), len(results), "; ".join(r["msg"] for r in failed))
+
+
+def run_vms(params, check_mode):
+    """hotiron.virt.vms's result, in the one shape of the module ``_ops``: every entry validated,
+    planned and then brought to its state (:func:`ensure_all`); a failed entry fails the task."""
+    validate_defaults(params["defaults"])
+    checked = validate(entries(params["vms"], params["names"], params["defaults"]))
+    with lc.connected(params["uri"]) as conn:
+        changed, results, diffs, warnings = ensure_all(conn, checked, check_mode=check_mode)
+    result = {"changed": changed, "vms": results, "diff": diffs, "warnings": warnings}
+    message = failures(results)
+    if message:
+        result.update(failed=True, msg=message)
+    return result

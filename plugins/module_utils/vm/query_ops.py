@@ -259,3 +259,26 @@ def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0,
             entry["cpu_percent"] = cpu_percent(before[name_], after[name_], elapsed, entry["vcpus"]) if name_ in after else 0.0
             entry["cpu_time_ns"] = after.get(name_, entry["cpu_time_ns"])
     return sorted(found, key=lambda d: d["name"])
+
+
+def expiry_date(value):
+    """``datetime.date`` of vm_info's ``expires_by``, or None; VirtError saying what is wrong."""
+    if value is None:
+        return None
+    if value == "today":
+        return datetime.datetime.now(datetime.timezone.utc).date()
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise lc.VirtError("expires_by: %r is neither a date such as 2027-03-31 nor today" % value) from None
+
+
+def run_vm_info(params):
+    """hotiron.virt.vm_info's result, in the one shape of the module ``_ops``.  The connection is
+    read-write: libvirt refuses address lookups (leases, guest agent) on read-only connections."""
+    expires_by = expiry_date(params["expires_by"])
+    with lc.connected(params["uri"]) as conn:
+        vms = info(conn, name=params["name"], states=params["states"], tags=params["tags"], metadata=params["metadata"],
+                   cpu_sample=params["cpu_sample"], addresses=params["addresses"], owner=params["owner"],
+                   expires_by=expires_by)
+    return {"changed": False, "vms": vms}

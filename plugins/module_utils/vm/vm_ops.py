@@ -277,3 +277,11 @@ def ensure_absent(conn, dom, spec, params, check_mode):
             with lc.attempt("delete volume %s/%s" % (vol.get("pool"), vol.get("name"))):
                 volume.delete(0)
     return True, result, diff
+
+
+def run_vm(params, check_mode):
+    """hotiron.virt.vm's result (the one shape every module's ``_ops`` returns: ``changed``, ``plan``,
+    ``diff``, ``warnings`` and the module's own fields) for the VM ``params`` describe."""
+    with lc.connected(params["uri"]) as conn:
+        changed, result, diff = ensure(conn, params, check_mode=check_mode)
+    return dict(result, changed=changed, diff=diff)
