@@ -64,8 +64,8 @@ def test_vm_events_of_other_hosts_or_from_the_future_are_left_out_with_a_warning
               {"vm": "web1", "host": "hv1", "event": "stopped", "time": NOW + recover_ops.FUTURE_SLACK}]
     act = a_pass(tmp_path, vm_events=events)
     kept = act._vm_events()
-    assert [(e.vm, e.host, e.event, e.time, e.reason) for e in kept] == [("db1", "hv1", "started", NOW - 10, ""),
-                                                                        ("web1", "hv1", "stopped", NOW + 5, "")]
+    assert [(e.vm, e.host, e.event, e.time, e.reason) for e in kept] == [
+        ("db1", "hv1", "started", NOW - 10, ""), ("web1", "hv1", "stopped", NOW + 5, "")]
     assert len(act.warnings) == 2
     assert act.warnings[0].startswith("vm_events[1]: hv9 is not a host of this group (hv1)")
     assert act.warnings[1].startswith("vm_events[2]: web1 stopped on hv1 at") and "6s from now: ignored" in act.warnings[1]
