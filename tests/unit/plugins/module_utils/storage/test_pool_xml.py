@@ -10,10 +10,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ansible_collections.hotiron.virt.plugins.module_utils import xml_tools
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import pool_xml as px
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "storage")
@@ -203,38 +200,3 @@ def test_parse_pool_reports_source():
     assert info["source"]["iqn"] == "iqn.2026-11.com.example:san1"
     assert info["source"]["auth"] == {"type": "chap", "username": "hv", "secret_usage": "hotiron-pool-san"}
     assert info["target_path"] == "/dev/disk/by-path"
-
-
-# --- property: laying the same options over twice changes nothing the second time -------------
-
-TAGS = st.sampled_from(["source", "target", "host", "device", "name", "path", "auth"])
-ATTRS = st.dictionaries(st.sampled_from(["name", "path", "port", "type"]), st.sampled_from(["a", "b", "1"]), max_size=2)
-
-
-def _tree(depth):
-    leaf = st.builds(ET.Element, TAGS, ATTRS)
-    if depth == 0:
-        return leaf
-
-    def build(tag, attrs, children):
-        elem = ET.Element(tag, attrs)
-        elem.extend(children)
-        return elem
-
-    return st.builds(build, TAGS, ATTRS, st.lists(_tree(depth - 1), max_size=3))
-
-
-def _root(children):
-    root = ET.Element("pool", {"type": "dir"})
-    root.extend(children)
-    return root
-
-
-ROOTS = st.builds(_root, st.lists(_tree(2), max_size=4))
-
-
-@settings(max_examples=200, deadline=None)
-@given(ROOTS, ROOTS)
-def test_overlay_is_idempotent(current, desired):
-    once = px.overlay(current, desired)
-    assert xml_tools.canonical(px.overlay(once, desired)) == xml_tools.canonical(once)

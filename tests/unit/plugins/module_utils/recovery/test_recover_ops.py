@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""recovery.recover_ops: one pass (Pass) called directly - refusals before anything is read, the
+VM events it can use, when a host counts as unreachable since, the end of a pass whose rulebook is
+gone, and whole passes over a group of libvirt test-driver hosts with a state file in tmp_path.
+The recover module's main() is tested in tests/unit/plugins/modules/test_recover.py."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import recover_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state_ops as rs
+
+TWO_GUESTS = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "hosts",
+                                                      "two-guests.xml"))
+DEAD = "qemu+tcp://127.77.250.250:1/system"
+NOW = 1_800_000_000.0
+
+
+def params(tmp_path, **kwargs):
+    """The pass's parameters with the recover module's defaults."""
+    base = dict(hosts={"hv1": TWO_GUESTS}, fencing=[], confirmed_off=[], host_timeout=10.0, wait=True, unreachable_since={},
+                vm_events=[], connect_timeout=1.0, fence_timeout=60.0, fence_retry_interval=60.0, stop_with=None,
+                state_file=str(tmp_path / "recover.json"), lock_timeout=5.0, shared_paths=[], cpu_allocation_ratio=4.0,
+                reserved_host_memory=256, anti_affinity=[])
+    base.update(kwargs)
+    return base
+
+
+def a_pass(tmp_path, check_mode=False, now=NOW, **kwargs):
+    return recover_ops.Pass(params(tmp_path, **kwargs), check_mode, clock=lambda: now, sleep=lambda _s: None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(hosts={}), "^hosts: the group has no host"),
+    (dict(fencing=[{"host": "hv9", "agent": "manual"}]), r"^fencing\.hv9: no such host in hosts \(hv1\)"),
+    (dict(confirmed_off=["hv1", "hv7"]), "^confirmed_off: no such host in hosts: hv7$"),
+])
+def test_preflight_refuses_what_the_pass_could_not_act_on(tmp_path, kwargs, message):
+    with pytest.raises(lc.VirtError, match=message):
+        a_pass(tmp_path, **kwargs).preflight()
+    assert os.listdir(str(tmp_path)) == [], "nothing written, not even a lock"
+
+
+def test_a_state_file_of_another_group_is_refused_as_the_pass_s_error(tmp_path):
+    a_pass(tmp_path, hosts={"hv1": TWO_GUESTS}).run()
+    other = {"hv1": TWO_GUESTS.replace("two-guests", "group-member")}
+    with pytest.raises(rs.StateError):
+        a_pass(tmp_path, hosts=other).preflight()
+    with pytest.raises(lc.VirtError, match="recover.json is the recovery state of another group"):
+        a_pass(tmp_path, hosts=other).run()
+
+
+def test_vm_events_of_other_hosts_or_from_the_future_are_left_out_with_a_warning(tmp_path):
+    events = [{"vm": "db1", "host": "hv1", "event": "started", "time": NOW - 10, "reason": None, "uuid": None},
+              {"vm": "db1", "host": "hv9", "event": "stopped", "time": NOW - 5},
+              {"vm": "web1", "host": "hv1", "event": "stopped", "time": NOW + recover_ops.FUTURE_SLACK + 1, "reason": "crashed"},
+              {"vm": "web1", "host": "hv1", "event": "stopped", "time": NOW + recover_ops.FUTURE_SLACK}]
+    act = a_pass(tmp_path, vm_events=events)
+    kept = act._vm_events()
+    assert [(e.vm, e.host, e.event, e.time, e.reason) for e in kept] == [
+        ("db1", "hv1", "started", NOW - 10, ""), ("web1", "hv1", "stopped", NOW + 5, "")]
+    assert len(act.warnings) == 2
+    assert act.warnings[0].startswith("vm_events[1]: hv9 is not a host of this group (hv1)")
+    assert act.warnings[1].startswith("vm_events[2]: web1 stopped on hv1 at") and "6s from now: ignored" in act.warnings[1]
+
+
+@pytest.mark.parametrize("mark, hint, first, expected", [
+    ({}, None, NOW, NOW),                                                   # first seen by this pass
+    ({"unreachable_since": NOW - 50}, None, NOW, NOW - 50),                 # the state file's
+    ({"unreachable_since": NOW - 50}, NOW - 80, NOW, NOW - 80),             # an event's hint, earlier
+    ({"unreachable_since": NOW - 50, "last_reachable": NOW - 60}, NOW - 80, NOW, NOW - 50),   # never before last seen up
+    ({}, NOW + 30, NOW, NOW),                                               # never in the future
+    ({"last_reachable": NOW - 10}, NOW - 80, NOW - 5, NOW - 5),             # this pass's first look counts
+])
+def test_unreachable_since(tmp_path, mark, hint, first, expected):
+    act = a_pass(tmp_path, unreachable_since={"hv2": hint} if hint is not None else {})
+    act.first_seen["hv2"] = first
+    assert act._since("hv2", mark, NOW) == expected
+
+
+def test_a_pass_whose_rulebook_is_gone_says_so(tmp_path):
+    assert a_pass(tmp_path)._abandoned() is None
+    ticks = owner_ops.start_ticks(os.getpid())
+    assert a_pass(tmp_path, stop_with={"pid": os.getpid(), "start_ticks": ticks})._abandoned() is None
+    why = a_pass(tmp_path, stop_with={"pid": os.getpid(), "start_ticks": ticks + 1})._abandoned()
+    assert why == ("the rulebook that started this pass (stop_with: process %d has ended (its pid now belongs to another"
+                   " process)) is gone: this pass ended" % os.getpid())
+    with pytest.raises(recover_ops.Abandoned, match="is gone: this pass ended before fencing$"):
+        a_pass(tmp_path, stop_with={"pid": os.getpid(), "start_ticks": ticks + 1})._check_abandoned("fencing")
+
+
+def test_a_pass_over_a_healthy_group_remembers_it_and_changes_nothing(tmp_path):
+    out = a_pass(tmp_path).run()
+    assert not out.get("failed") and not out["changed"]
+    assert out["msg"] == "every host up, no HA vm down"
+    assert out["hosts"] == {"hv1": {"state": "up", "vms": 2, "in_maintenance": False}}
+    state = rs.load(str(tmp_path / "recover.json"))
+    assert state["group"] == {"hv1": TWO_GUESTS} and state["hosts"]["hv1"]["last_reachable"] == NOW
+    assert sorted(state["vms"]) == ["db1", "web1"]
+
+
+def test_check_mode_reads_and_decides_but_writes_nothing(tmp_path):
+    out = a_pass(tmp_path, check_mode=True, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, host_timeout=1,
+                 unreachable_since={"hv2": NOW - 100}).run()
+    assert out["check_mode"] and out["hosts"]["hv2"]["state"] == "unreachable"
+    assert out["hosts"]["hv2"]["unreachable_for_s"] == 100.0 and out["hosts"]["hv2"]["fencing"] == "none"
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_an_unreachable_host_without_fencing_is_waited_for_then_needs_attention(tmp_path):
+    clock = [NOW]
+
+    def sleep(seconds):
+        clock[0] += max(seconds, 0.5)
+
+    act = recover_ops.Pass(params(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, host_timeout=1),
+                           False, clock=lambda: clock[0], sleep=sleep)
+    out = act.run()
+    assert clock[0] >= NOW + 1, "waited until hv2 was due"
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
+    assert out["attention"] and "needing attention" in out["msg"]
+    assert rs.load(str(tmp_path / "recover.json"))["hosts"]["hv2"]["unreachable_since"] == NOW
