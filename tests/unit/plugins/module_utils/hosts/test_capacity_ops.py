@@ -33,3 +33,39 @@ def test_host_capacity_counts_running_vms(hosts):
     assert cap.free_vcpus == 6
     assert cap.vms == frozenset({"db1", "both1"})
     assert cap.in_maintenance is False  # the test driver has no secrets: never in maintenance
+
+
+def test_vcpus_and_the_demand_of_a_vm(hosts):
+    assert capacity_ops.vcpu_count("<domain><vcpu placement='static'>6</vcpu></domain>") == 6
+    assert capacity_ops.vcpu_count("<domain/>") == 1
+    assert capacity_ops.memory_mib("<domain/>") == 0
+    conn = libvirt.open(hosts[0])
+    try:
+        demand = capacity_ops.demand_of(conn.lookupByName("db1"))
+    finally:
+        conn.close()
+    assert (demand.name, demand.memory_mib, demand.vcpus) == ("db1", 256, 1)
+
+
+def test_state_and_activity_of_a_domain(hosts):
+    conn = libvirt.open(hosts[0])
+    try:
+        dom = conn.lookupByName("db1")
+        assert capacity_ops.domain_state(dom)[0] == libvirt.VIR_DOMAIN_RUNNING and capacity_ops.is_active(dom)
+        dom.destroy()
+        assert capacity_ops.domain_state(dom)[0] == libvirt.VIR_DOMAIN_SHUTOFF and not capacity_ops.is_active(dom)
+        assert capacity_ops.is_active(None) is False
+        cap = capacity_ops.host_capacity(conn, "hv1", cpu_ratio=1.0, reserved_memory_mib=0, in_maintenance=True)
+    finally:
+        conn.close()
+    assert cap.vms == frozenset({"both1"}) and cap.free_vcpus == 3 and cap.in_maintenance is True
+    assert cap.free_memory_mib == 8192 - 256
+
+
+def test_a_host_with_less_than_its_reservation_has_nothing_free(hosts):
+    conn = libvirt.open(hosts[1])
+    try:
+        cap = capacity_ops.host_capacity(conn, "hv2", cpu_ratio=0.25, reserved_memory_mib=64 * 1024)
+    finally:
+        conn.close()
+    assert (cap.free_memory_mib, cap.free_vcpus, cap.vms) == (0, 0, frozenset({"web1", "both1"}))
