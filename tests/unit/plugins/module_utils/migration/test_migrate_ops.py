@@ -113,3 +113,13 @@ def test_params():
         libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS: ["vda"],
     }
     assert mo.migration_params(None, Tuning(bandwidth_mib_s=50), ["vda"], False) == {}
+
+
+def test_the_checkpoints_carried_by_a_migration_are_reported_never_raised(checkpointed_db1, db1_elsewhere):
+    items = mo._checkpoints_to_carry(checkpointed_db1)
+    assert [n for n, _x in items] == ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"]
+    assert mo._carry_checkpoints(None, items, True) == {
+        "redefined": [], "failed": {"*": "the vm was not found on the destination"}}
+    assert mo._carry_checkpoints(db1_elsewhere, "could not be read", True) == {
+        "redefined": [], "failed": {"*": "could not be read"}}
+    assert mo._carry_checkpoints(db1_elsewhere, items, False)["redefined"] == [n for n, _x in items]
