@@ -29,7 +29,7 @@ def test_carry_redefines_parents_first_and_is_idempotent(checkpointed_db1, db1_e
     assert checkpoints.carry(db1_elsewhere, items, running=False) == {
         "redefined": ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"], "failed": {}}
     assert checkpoints.ordered(db1_elsewhere) == [(n, db1_elsewhere.checkpointLookupByName(n, 0).getXMLDesc(0))
-                                                for n, _x in items]
+                                                  for n, _x in items]
     assert checkpoints.carry(db1_elsewhere, items, running=False)["failed"] == {}
 
 

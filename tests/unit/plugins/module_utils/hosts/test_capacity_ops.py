@@ -13,7 +13,6 @@ from migration_examples import two_hosts  # tests/unit/migration_examples.py
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 
 
-
 @pytest.fixture
 def hosts(tmp_path):
     """web1 running on the destination only; db1 on the source only; both1 running on both."""

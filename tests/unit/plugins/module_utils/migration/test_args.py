@@ -12,7 +12,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import args
 
 
-
 @pytest.mark.parametrize("given, expected", [(None, None), ("", None), ("10.0.0.2", "tcp://10.0.0.2"),
                                              ("tls://hv2", "tls://hv2")])
 def test_normalise_address(given, expected):

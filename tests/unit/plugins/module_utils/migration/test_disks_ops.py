@@ -15,7 +15,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration import disk
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 
 
-
 def test_classify_disks_without_pools_asks_for_one(tmp_path):
     conn = libvirt.open(host_uri(tmp_path, "c"))
     disks = disk_xml.disks("""<domain><devices>

@@ -17,7 +17,6 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration import migr
 from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning import Tuning
 
 
-
 def params(**kw):
     base = dict(uri=None, name="web1", dest_uri=None, dest=None, hosts=None, migration_address=None, live=True,
                 copy_storage="auto", bandwidth=0, max_downtime=500, downtime_steps=10, downtime_delay=75.0,
