@@ -84,13 +84,6 @@ def test_bad_input_is_named_and_never_reaches_the_catch_all(module, args, messag
     assert os.listdir(tmp) == []  # nothing written, no temporary file left
 
 
-def test_no_capacity_message_ends_in_an_empty_list():
-    from ansible_collections.hotiron.virt.plugins.module_utils.capacity import inputs
-    assert inputs.unmeasured({}, {}) == "no host of the group could be measured: the group has no host"
-    assert inputs.unmeasured({"hv1": "u", "hv2": "v"}, {"hv1": "refused"}) == (
-        "no host of the group could be measured: hv1: refused; hv2: no reading")
-
-
 def test_the_report_check_mode_predicts_the_run_and_an_unchanged_group_changes_nothing(hosts, tmp_path, capsys):
     dest = tmp_path / "cap.html"
     args = dict(FAST, hosts=hosts, dest=str(dest), group="lab")

@@ -8,12 +8,13 @@ tests/unit/plugins/modules/test_backup_modules.py; real jobs: tests/integration/
 from __future__ import annotations
 
 import errno
+import os
 
 import libvirt
 import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops, store_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_ops, layout, store_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops
 
 
@@ -110,3 +111,15 @@ def test_errors_become_virt_errors(err, message):
         raise err
     with pytest.raises(lc.VirtError, match=message):
         backup_ops.checked(fail)
+
+
+def test_only_backups_without_a_record_are_cleared(tmp_path):
+    target = str(tmp_path)
+    died = os.path.join(target, "web1", "2026-03-01T020000Z", "2026-03-01T020000Z")
+    os.makedirs(died)
+    newer = os.path.join(target, "web1", "2026-03-02T020000Z", "2026-03-02T020000Z")
+    os.makedirs(newer)
+    store_ops.write_json_atomic(os.path.join(newer, layout.RECORD), {"format": 2, "vm": "web1"})
+    removed = backup_ops._remove_incomplete(target, "web1")
+    assert removed == ["2026-03-01T020000Z/2026-03-01T020000Z: " + store_ops.NO_RECORD]
+    assert not os.path.exists(os.path.dirname(died)) and os.path.exists(newer)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Chains (backup.chain, backup.layout, backup.records): full or incremental and why, what a
-restore applies, checkpoint order, ids and records."""
+"""Chains (backup.chain): full or incremental and why, what a restore applies, checkpoint order.
+Ids, listings and records have their own tests (test_layout.py, test_records.py)."""
 
 from __future__ import annotations
 
@@ -123,42 +123,3 @@ def test_checkpoint_order_parents_first_and_loops_refused():
     assert chain.checkpoint_order({}) == []
     with pytest.raises(chain.ChainError, match="loop"):
         chain.checkpoint_order({"a": "b", "b": "a"})
-
-
-def test_ids_sort_by_time_and_are_unique_within_a_second():
-    when = datetime.datetime(2026, 3, 1, 2, 0, 0, tzinfo=UTC)
-    assert layout.make_id(when) == "2026-03-01T020000Z"
-    taken = {"2026-03-01T020000Z", "2026-03-01T020000Z-2"}
-    assert layout.make_id(when, taken) == "2026-03-01T020000Z-3"
-    ids = ["2026-03-01T020000Z-10", "2026-03-01T020000Z-9", "2026-02-28T235959Z", "2026-03-01T020000Z"]
-    assert sorted(ids, key=layout.id_key) == ["2026-02-28T235959Z", "2026-03-01T020000Z",
-                                              "2026-03-01T020000Z-9", "2026-03-01T020000Z-10"]
-    assert layout.parse_id("latest") is None
-
-
-@pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "x\0y"])
-def test_vm_names_that_would_escape_or_hide_are_refused(name):
-    with pytest.raises(layout.LayoutError):
-        layout.check_vm_name(name)
-
-
-def test_group_splits_complete_from_incomplete():
-    c = make_chain(A, B)
-    broken = layout.Backup("web1", A, C, None, "no record")
-    chains, incomplete = layout.group("web1", [c.backups[1], broken, c.backups[0]])
-    assert [[b.id for b in x.backups] for x in chains] == [[A, B]] and incomplete == [broken]
-
-
-def test_records_check_what_they_vouch_for():
-    good = record(A, A)
-    assert records.problems(good, vm="web1", chain=A, backup_id=A) == []
-    assert records.problems(good, vm="web1", chain=A, backup_id=B) == ["id is %r but the record lies under %r" % (A, B)]
-    bad = dict(good, mode="incremental")
-    assert "an incremental backup without a parent" in records.problems(bad)
-    bad = dict(good, disks=[dict(good["disks"][0], file="../etc/passwd")])
-    assert any("not a plain file name" in p for p in records.problems(bad))
-    bad = dict(good, disks=[dict(good["disks"][0], size="big")])
-    assert any("disks[0].size is missing or not a int" in p for p in records.problems(bad))
-    assert records.problems(dict(good, format=99)) == ["unknown record format 99 (this collection writes 1)"]
-    assert records.problems([]) == ["the record is not a JSON object"]
-    assert good["size"] == 1000

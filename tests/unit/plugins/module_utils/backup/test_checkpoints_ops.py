@@ -1,96 +1,64 @@
 # -*- coding: utf-8 -*-
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Checkpoints carried from one host to another, against libvirt's test driver with the
-project's own host (tests/data/backup/host.xml): each connection to it is a separate host, so
-the second one starts without the first one's checkpoints, as a migration's destination does."""
+"""Checkpoints (backup.checkpoints_ops) listed, carried from one host to another and pruned, against
+libvirt's test driver with the project's own host (the fixtures of ../conftest.py)."""
 
 from __future__ import annotations
 
 import os
 
 import libvirt
-import pytest
 
-from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.migration import migrate_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import query_ops as vm_query
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as checkpoints, snapshot_ops
 
-HOST_XML = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "backup", "host.xml")
-URI = "test://" + os.path.abspath(HOST_XML)
+URI = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "backup", "host.xml"))
 
 
-@pytest.fixture
-def source():
-    conn = lc.connect(URI)
-    dom = conn.lookupByName("db1")
-    for name in ("hotiron-x-1", "hotiron-x-2", "hotiron-x-3"):
-        dom.checkpointCreateXML("<domaincheckpoint><name>%s</name></domaincheckpoint>" % name, 0)
-    yield dom
-    conn.close()
-
-
-@pytest.fixture
-def destination():
-    conn = lc.connect(URI)
-    yield conn.lookupByName("db1")
-    conn.close()
-
-
-def test_listing_and_order_parents_first(source):
-    found = checkpoints.listing(source)
+def test_listing_and_order_parents_first(checkpointed_db1):
+    found = checkpoints.listing(checkpointed_db1)
     assert found["hotiron-x-2"]["parent"] == "hotiron-x-1"
     assert found["hotiron-x-3"]["disks"] == {"vda": "bitmap", "hdc": "no"}
-    assert [name for name, _xml in checkpoints.ordered(source)] == ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"]
+    assert [name for name, _xml in checkpoints.ordered(checkpointed_db1)] == ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"]
 
 
-def test_carry_redefines_parents_first_and_is_idempotent(source, destination):
-    items = checkpoints.ordered(source)
+def test_carry_redefines_parents_first_and_is_idempotent(checkpointed_db1, db1_elsewhere):
+    items = checkpoints.ordered(checkpointed_db1)
     # The test driver has no bitmaps to validate: carried as for a shut-off vm.
-    assert checkpoints.carry(destination, items, running=False) == {
+    assert checkpoints.carry(db1_elsewhere, items, running=False) == {
         "redefined": ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"], "failed": {}}
-    assert checkpoints.ordered(destination) == [(n, destination.checkpointLookupByName(n, 0).getXMLDesc(0))
-                                                for n, _x in items]
-    assert checkpoints.carry(destination, items, running=False)["failed"] == {}
+    assert checkpoints.ordered(db1_elsewhere) == [(n, db1_elsewhere.checkpointLookupByName(n, 0).getXMLDesc(0))
+                                                  for n, _x in items]
+    assert checkpoints.carry(db1_elsewhere, items, running=False)["failed"] == {}
 
 
-def test_carry_children_before_parents_fails_and_says_why(source, destination):
-    items = list(reversed(checkpoints.ordered(source)))
-    result = checkpoints.carry(destination, items, running=False)
+def test_carry_children_before_parents_fails_and_says_why(checkpointed_db1, db1_elsewhere):
+    items = list(reversed(checkpoints.ordered(checkpointed_db1)))
+    result = checkpoints.carry(db1_elsewhere, items, running=False)
     assert "hotiron-x-3" in result["failed"] and "parent hotiron-x-2" in result["failed"]["hotiron-x-3"]
     assert "code" in result["failed"]["hotiron-x-3"]     # libvirt's code and domain are named
 
 
-def test_carry_skips_children_of_a_failed_parent(source, destination):
-    items = checkpoints.ordered(source)
+def test_carry_skips_children_of_a_failed_parent(checkpointed_db1, db1_elsewhere):
+    items = checkpoints.ordered(checkpointed_db1)
     broken = [("hotiron-x-1", "<domaincheckpoint><name>hotiron-x-1</name><parent><name>nowhere</name></parent>"
                               "</domaincheckpoint>")] + items[1:]
-    result = checkpoints.carry(destination, broken, running=False)
+    result = checkpoints.carry(db1_elsewhere, broken, running=False)
     assert set(result["failed"]) == {"hotiron-x-1", "hotiron-x-2", "hotiron-x-3"}
     assert result["failed"]["hotiron-x-2"] == "its parent hotiron-x-1 could not be redefined"
 
 
-def test_migrate_ops_step_reports_and_never_raises(source, destination):
-    items = migrate_ops._checkpoints_to_carry(source)
-    assert [n for n, _x in items] == ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"]
-    assert migrate_ops._carry_checkpoints(None, items, True) == {
-        "redefined": [], "failed": {"*": "the vm was not found on the destination"}}
-    assert migrate_ops._carry_checkpoints(destination, "could not be read", True) == {
-        "redefined": [], "failed": {"*": "could not be read"}}
-    assert migrate_ops._carry_checkpoints(destination, items, False)["redefined"] == [n for n, _x in items]
-
-
-def test_prune_keeps_the_named_one_and_other_prefixes(source):
-    source.checkpointCreateXML("<domaincheckpoint><name>other-tool</name></domaincheckpoint>", 0)
-    deleted, problems = checkpoints.prune(source, "hotiron-x-", keep="hotiron-x-3")
+def test_prune_keeps_the_named_one_and_other_prefixes(checkpointed_db1):
+    checkpointed_db1.checkpointCreateXML("<domaincheckpoint><name>other-tool</name></domaincheckpoint>", 0)
+    deleted, problems = checkpoints.prune(checkpointed_db1, "hotiron-x-", keep="hotiron-x-3")
     assert sorted(deleted) == ["hotiron-x-1", "hotiron-x-2"] and problems == []
-    assert sorted(checkpoints.listing(source)) == ["hotiron-x-3", "other-tool"]
-    assert checkpoints.delete(source, "gone") is False
+    assert sorted(checkpoints.listing(checkpointed_db1)) == ["hotiron-x-3", "other-tool"]
+    assert checkpoints.delete(checkpointed_db1, "gone") is False
 
 
-def test_vm_info_shows_checkpoints_and_snapshots(source):
-    info = vm_query.info(source.connect(), name="db1", addresses=False)[0]
+def test_vm_info_shows_checkpoints_and_snapshots(checkpointed_db1):
+    info = vm_query.info(checkpointed_db1.connect(), name="db1", addresses=False)[0]
     assert [c["name"] for c in info["checkpoints"]] == ["hotiron-x-1", "hotiron-x-2", "hotiron-x-3"]
     assert info["checkpoints"][1] == {"name": "hotiron-x-2", "parent": "hotiron-x-1", "disks": ["vda"]}
     assert info["snapshots"] == [] and info["current_snapshot"] is None

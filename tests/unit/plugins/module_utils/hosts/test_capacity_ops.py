@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: hotiron.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a host can still take and what a VM asks of it (hosts.capacity_ops), read from libvirt's test driver."""
+
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from migration_examples import two_hosts  # tests/unit/migration_examples.py
+
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    """web1 running on the destination only; db1 on the source only; both1 running on both."""
+    return two_hosts(tmp_path)
+
+
+def test_memory_units():
+    assert capacity_ops.memory_mib("<domain><memory unit='GiB'>2</memory></domain>") == 2048
+    assert capacity_ops.memory_mib("<domain><memory>65536</memory></domain>") == 64
+
+
+def test_host_capacity_counts_running_vms(hosts):
+    src = hosts[0]
+    cap = capacity_ops.host_capacity(libvirt.open(src), "hv1", cpu_ratio=2.0, reserved_memory_mib=1024)
+    # 8 GiB - 1 GiB reserved - 2 x 256 MiB running; 4 CPUs x 2 - 2 vCPUs
+    assert cap.free_memory_mib == 8192 - 1024 - 512
+    assert cap.free_vcpus == 6
+    assert cap.vms == frozenset({"db1", "both1"})
+    assert cap.in_maintenance is False  # the test driver has no secrets: never in maintenance
+
+
+def test_vcpus_and_the_demand_of_a_vm(hosts):
+    assert capacity_ops.vcpu_count("<domain><vcpu placement='static'>6</vcpu></domain>") == 6
+    assert capacity_ops.vcpu_count("<domain/>") == 1
+    assert capacity_ops.memory_mib("<domain/>") == 0
+    conn = libvirt.open(hosts[0])
+    try:
+        demand = capacity_ops.demand_of(conn.lookupByName("db1"))
+    finally:
+        conn.close()
+    assert (demand.name, demand.memory_mib, demand.vcpus) == ("db1", 256, 1)
+
+
+def test_state_and_activity_of_a_domain(hosts):
+    conn = libvirt.open(hosts[0])
+    try:
+        dom = conn.lookupByName("db1")
+        assert capacity_ops.domain_state(dom)[0] == libvirt.VIR_DOMAIN_RUNNING and capacity_ops.is_active(dom)
+        dom.destroy()
+        assert capacity_ops.domain_state(dom)[0] == libvirt.VIR_DOMAIN_SHUTOFF and not capacity_ops.is_active(dom)
+        assert capacity_ops.is_active(None) is False
+        cap = capacity_ops.host_capacity(conn, "hv1", cpu_ratio=1.0, reserved_memory_mib=0, in_maintenance=True)
+    finally:
+        conn.close()
+    assert cap.vms == frozenset({"both1"}) and cap.free_vcpus == 3 and cap.in_maintenance is True
+    assert cap.free_memory_mib == 8192 - 256
+
+
+def test_a_host_with_less_than_its_reservation_has_nothing_free(hosts):
+    conn = libvirt.open(hosts[1])
+    try:
+        cap = capacity_ops.host_capacity(conn, "hv2", cpu_ratio=0.25, reserved_memory_mib=64 * 1024)
+    finally:
+        conn.close()
+    assert (cap.free_memory_mib, cap.free_vcpus, cap.vms) == (0, 0, frozenset({"web1", "both1"}))
