@@ -22,12 +22,12 @@ SHARES = {"gold": 4096, "silver": 2048, "bronze": 512}
 DEFAULT_WEIGHTS = {"gold": 4.0, "silver": 2.0, "bronze": 1.0}
 # What a VM without a class counts as.
 DEFAULT = "silver"
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def problem(value):
     """Why ``value`` is not an SLA class name, or None when it is one."""
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         hint = ""
         if isinstance(value, str) and value.lower() in BUILTIN:
             hint = " (did you mean %s?)" % value.lower()

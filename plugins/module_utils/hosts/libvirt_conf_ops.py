@@ -49,6 +49,8 @@ def plan_all(wanted, many):
             raise VirtError("%spath: cannot write %s: %s" % (prefix, spec["path"], err.strerror)) from None
         try:
             items.append(plan(spec["path"], spec["settings"], spec["mode"]))
+        except UnicodeDecodeError:
+            raise VirtError("%spath: cannot read %s: it is not UTF-8 text" % (prefix, spec["path"])) from None
         except ValueError as err:
             raise VirtError("%ssettings: %s" % (prefix, err)) from None
         except OSError as err:

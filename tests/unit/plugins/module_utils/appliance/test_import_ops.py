@@ -228,12 +228,6 @@ def test_a_fixed_vhd_image_is_read_as_vhd(conn, tmp_path):
             "d.img is raw by src_format, but its contents are a VHD image")
 
 
-@pytest.mark.parametrize("host_name, here, same", [("hv1", "hv1", True), ("hv1.lab.example", "hv1", True),
-                                                   ("HV1", "hv1.lab", True), ("hv2", "hv1", False)])
-def test_same_host(host_name, here, same):
-    assert import_ops.same_host(host_name, here) is same
-
-
 # --- imports that do not guess ----------------------------------------------------------------
 
 

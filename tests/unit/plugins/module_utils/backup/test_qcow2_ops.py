@@ -6,6 +6,7 @@ installed (it is wherever libvirt runs QEMU)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -32,3 +33,20 @@ def test_qcow2_headers_name_their_backing_image(tmp_path):
     assert qcow2.read_header(str(raw)) is None
     assert qcow2.resolve("/i/x.qcow2", "/abs/y.qcow2") == "/abs/y.qcow2"
     assert qcow2.resolve("/i/x.qcow2", "nbd://host/y") == "nbd://host/y"
+
+
+def test_backing_chain_reads_the_headers_down_to_the_bottom(tmp_path):
+    """The one reading of a backing chain (snapshots, vm_info): paths and formats, a loop ends it,
+    an unreadable image raises unless the chain may stop above it."""
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img is not installed")
+    base, mid, top = (str(tmp_path / n) for n in ("base.raw", "mid.qcow2", "top.qcow2"))
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", base, "1M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", mid], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", top], check=True)
+    assert qcow2.backing_chain(top) == [(mid, "qcow2"), (base, "raw")]
+    assert qcow2.backing_chain(top, limit=1) == [(mid, "qcow2")]
+    os.unlink(mid)
+    with pytest.raises(OSError):
+        qcow2.backing_chain(top)
+    assert qcow2.backing_chain(top, as_far_as_readable=True) == [(mid, "qcow2")]

@@ -33,8 +33,6 @@ def test_the_built_ins_have_shares_and_weights_in_order_and_the_default_is_one_o
     assert all(sla.problem(name) is None for name in sla.BUILTIN)
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: sla._NAME_RE ends in '$', which matches before a trailing newline, so "
-                                       "'gold\\n' passes as a class name (needs \\Z or re.fullmatch)")
 @pytest.mark.parametrize("name", ["gold\n", "batch\n"])
 def test_a_trailing_newline_is_no_part_of_a_class_name(name):
     assert sla.problem(name) is not None

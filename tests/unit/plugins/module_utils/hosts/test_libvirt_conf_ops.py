@@ -90,9 +90,6 @@ def test_a_bad_second_file_writes_no_first_file(conf):
     assert (conf / "libvirtd.conf").read_text() == OLD and not (conf / "qemu.conf").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT: hosts/libvirt_conf_ops.plan_all catches ValueError for the settings, and "
-                                       "UnicodeDecodeError (a file that is not UTF-8) is one: the message says "
-                                       "'settings: 'utf-8' codec can't decode ...' instead of naming the path")
 def test_a_file_that_is_not_text_is_named_as_the_path(conf):
     (conf / "bin.conf").write_bytes(b"\xff\xfe not utf-8\n")
     with pytest.raises(VirtError, match="^path: cannot read %s" % conf):
