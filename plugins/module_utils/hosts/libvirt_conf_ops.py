@@ -33,9 +33,11 @@ def write(item):
     files.write_atomic(item["path"], item["new"], mode=int(item["mode"], 8), makedirs=False)
 
 
-def plan_all(wanted, many):
+def plan_all(wanted, many, check_mode=False):
     """Each wanted file's plan (see :func:`plan`); a bad mode, path or setting raises VirtError
-    naming the entry, before anything is written."""
+    naming the entry, before anything is written.  In check mode a directory that does not exist
+    yet is no error: on a new host the packages that make it are not installed by a check run
+    either (the run itself needs it)."""
     items = []
     for index, spec in enumerate(wanted):
         prefix = "files[%d]." % index if many else ""
@@ -44,7 +46,7 @@ def plan_all(wanted, many):
         except ValueError:
             raise VirtError("%smode: %r is not an octal file mode such as '0644'" % (prefix, spec["mode"])) from None
         try:
-            files.check_target(spec["path"])
+            files.check_target(spec["path"], makedirs=check_mode)
         except OSError as err:
             raise VirtError("%spath: cannot write %s: %s" % (prefix, spec["path"], err.strerror)) from None
         try:
@@ -62,7 +64,7 @@ def ensure(params, check_mode):
     """The module's result: every file planned, the changed ones written (not in check mode)."""
     many = params["files"] is not None
     wanted = params["files"] if many else [dict(path=params["path"], settings=params["settings"], mode=params["mode"])]
-    items = plan_all(wanted, many)
+    items = plan_all(wanted, many, check_mode)
     changed_items = [item for item in items if item["new"] != item["old"]]
     keys = []
     for item in items:

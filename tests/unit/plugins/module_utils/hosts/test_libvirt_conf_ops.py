@@ -94,3 +94,14 @@ def test_a_file_that_is_not_text_is_named_as_the_path(conf):
     (conf / "bin.conf").write_bytes(b"\xff\xfe not utf-8\n")
     with pytest.raises(VirtError, match="^path: cannot read %s" % conf):
         ops.plan_all([{"path": str(conf / "bin.conf"), "settings": {"a": 1}, "mode": "0644"}], False)
+
+
+def test_check_mode_plans_a_file_whose_directory_a_package_makes_later(tmp_path):
+    """A fresh host in check mode: /etc/libvirt does not exist yet (the packages are not installed
+    by a check run either), so the file is planned as new; the real run refuses it."""
+    path = str(tmp_path / "etc-libvirt" / "libvirtd.conf")
+    params = {"files": None, "path": path, "settings": {"listen_tls": 0}, "mode": "0644"}
+    planned = ops.ensure(params, check_mode=True)
+    assert planned["changed"] and planned["diff"]["before"] == "" and "listen_tls = 0" in planned["diff"]["after"]
+    with pytest.raises(VirtError, match="^path: cannot write .*: its directory .* does not exist"):
+        ops.ensure(params, check_mode=False)
