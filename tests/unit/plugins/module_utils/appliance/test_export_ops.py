@@ -35,10 +35,8 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 @pytest.fixture

@@ -39,10 +39,8 @@ def ovas(tmp_path_factory):
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def snapshot(conn):

@@ -7,21 +7,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from domain_examples import DOMAIN  # tests/unit/domain_examples.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import backup_xml
-
-
-DOMAIN = """<domain type='kvm'><name>web1</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/>
-      <source file='/i/web1-vda-s1.qcow2'/><backingStore type='file'><format type='qcow2'/>
-      <source file='/i/web1.qcow2'/></backingStore><target dev='vda' bus='virtio'/></disk>
-    <disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/sdb'/>
-      <target dev='vdb' bus='virtio'/></disk>
-    <disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>
-    <disk type='file' device='disk'><source file='/i/shared.img'/><target dev='vdc' bus='virtio'/><shareable/></disk>
-    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/></interface>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
-  </devices></domain>"""
 
 
 def test_backup_and_checkpoint_xml():

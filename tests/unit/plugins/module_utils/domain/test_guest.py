@@ -22,10 +22,8 @@ NEW = "<domain type='test'><name>new1</name><memory unit='MiB'>64</memory><vcpu>
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def test_lookup_finds_a_guest_or_none(conn):

@@ -27,10 +27,8 @@ def params(**kwargs):
 
 
 @pytest.fixture
-def conn():
-    connection = libvirt.open(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def ensure(conn, check=False, **kwargs):

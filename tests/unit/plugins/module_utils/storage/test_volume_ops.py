@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import libvirt
 import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -32,10 +31,8 @@ def params(**kwargs):
 
 
 @pytest.fixture
-def conn():
-    connection = libvirt.open(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def ensure(conn, check=False, **kwargs):

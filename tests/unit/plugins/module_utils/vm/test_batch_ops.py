@@ -24,10 +24,8 @@ CLONES = {"clone_from": "tmpl", "memory": "64MiB", "state": "running"}
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def snapshot(conn):

@@ -22,10 +22,8 @@ TMPL_DISK = "/var/lib/hotiron-test/local/tmpl.qcow2"
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def clone_spec(**kwargs):

@@ -22,10 +22,8 @@ GIB, MIB = 1024 ** 3, 1024 ** 2
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def test_host_facts_read_the_capabilities(conn):

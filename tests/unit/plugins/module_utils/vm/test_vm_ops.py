@@ -37,10 +37,8 @@ def params(**kwargs):
 
 
 @pytest.fixture
-def conn():
-    connection = lc.connect(HOST)
-    yield connection
-    connection.close()
+def conn(open_host):
+    return open_host(HOST)
 
 
 def ensure(conn, check=False, **kwargs):
