@@ -17,12 +17,6 @@ libvirt = lc.libvirt
 MIB = 1024 * 1024
 
 
-def domain_state(dom):
-    """``(state, reason)`` numbers of a domain."""
-    with lc.attempt("read the state of vm %s" % dom.name()):
-        return tuple(dom.state())
-
-
 def is_active(dom):
     return dom is not None and bool(dom.isActive())
 

@@ -20,6 +20,7 @@ import stat
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import STATE_NAMES
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import virt_check
 
 # ioctls on /dev/kvm (linux/kvm.h: _IO(KVMIO=0xAE, n)).
@@ -133,16 +134,6 @@ def virtualisation_facts(root="/", device_path="/dev/kvm", qemu_group="kvm", sys
 
 # --- libvirt ------------------------------------------------------------------------
 
-_STATE_NAMES = {
-    0: "nostate",
-    1: "running",
-    2: "blocked",
-    3: "paused",
-    4: "shutdown",
-    5: "shutoff",
-    6: "crashed",
-    7: "pmsuspended",
-}
 # States in which a guest holds its vCPUs and memory on the host.
 _ACTIVE_STATES = frozenset((1, 2, 3, 4, 7))
 
@@ -210,7 +201,7 @@ def guests(conn):
                 {
                     "name": dom.name(),
                     "uuid": dom.UUIDString(),
-                    "state": _STATE_NAMES.get(state, str(state)),
+                    "state": STATE_NAMES.get(state, str(state)),
                     "active": state in _ACTIVE_STATES,
                     "persistent": bool(dom.isPersistent()),
                     "autostart": bool(dom.autostart()) if dom.isPersistent() else False,

@@ -11,20 +11,10 @@ import types
 
 import libvirt
 import pytest
+from fakes import Clock  # tests/unit/fakes.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 class CommitDom:
