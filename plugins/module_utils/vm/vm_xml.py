@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
-from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import windows_enlightenments
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import expand_machine, windows_enlightenments
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import KIB, MIB, SpecError
 
 CREATE_DEFAULTS = {"vcpus": 1, "memory": 512 * MIB}
@@ -102,6 +102,7 @@ def apply(root, spec, resolved, creating):
     dx.write_metadata(root, meta)
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
+        expand_machine(root, resolved.get("machines"))     # <type machine='pc'> as libvirt stores it
     _address_pvscsi_disks(devices)
     return root
 

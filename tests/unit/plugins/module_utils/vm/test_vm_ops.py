@@ -24,7 +24,7 @@ from fakes import Clock  # tests/unit/fakes.py
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm", "host.xml"))
 
@@ -489,3 +489,18 @@ def test_creating_plans_its_start_the_same_in_check_mode_and_for_real(conn, stat
     _changed, done, _diff = ensure(conn, **dict(NEW, state=state))
     assert planned["plan"] == done["plan"]
     assert [step for step in done["plan"] if step.startswith(("start", "stop"))] == starts
+
+
+def test_machine_alias_in_xml_is_idempotent(conn):
+    """``<type machine='pc'>`` in ``xml`` is stored as the versioned machine the alias stands for;
+    a second run finds nothing to change (it reported ``pc-i440fx-7.2 -> pc`` every time)."""
+    host = resolve_ops.host_facts(conn)
+    host["arches"]["x86_64"]["machines"] = {"pc": "pc-i440fx-7.2", "pc-i440fx-7.2": "pc-i440fx-7.2"}
+    spec = params(**dict(NEW, xml="<domain><os><type machine='pc'>hvm</type></os></domain>"))
+    assert vm_ops.ensure(conn, spec, host=host)[0]
+    root = dx.parse(conn.lookupByName("n1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert root.find("os/type").get("machine") == "pc-i440fx-7.2"
+    changed, result, _ = vm_ops.ensure(conn, spec, host=host)
+    assert not changed and result["plan"] == []
+    with pytest.raises(lc.VirtError, match="^xml: this host cannot emulate machine 'virt'"):
+        vm_ops.ensure(conn, dict(spec, xml="<domain><os><type machine='virt'>hvm</type></os></domain>"), host=host)
