@@ -227,7 +227,7 @@ options:
         description: V(pty), V(file) (O(serials[].path)), V(unix) (a socket at O(serials[].path)),
           V(tcp) (telnet on O(serials[].host):O(serials[].port)) or V(null).
         type: str
-        choices: [pty, file, unix, tcp, null]
+        choices: [pty, file, unix, tcp, 'null']
         default: pty
       path:
         description: Absolute path of the file or socket.

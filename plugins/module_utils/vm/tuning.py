@@ -190,7 +190,7 @@ def validate(params):
 
 
 def is_empty(tuning):
-    return tuning is None or all(tuning.get(k) is None for k in FIELDS)
+    return tuning is None or all(value is None for value in tuning.values())
 
 
 def _choice(value, choices, param):
