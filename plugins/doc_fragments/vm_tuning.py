@@ -128,10 +128,14 @@ options:
         default: true
   tpm:
     description:
-      - An emulated TPM (C(swtpm), which the host must have); V({}) removes it. Needs a restart.
+      - An emulated TPM (C(swtpm), which the host must have); V({}) is one with the defaults. Needs a restart.
     type: dict
     version_added: 0.2.0
     suboptions:
+      enabled:
+        description: V(false) removes the device.
+        type: bool
+        default: true
       model:
         description: TPM interface (default V(tpm-crb)).
         type: str
@@ -158,10 +162,14 @@ options:
         type: str
         required: true
   watchdog:
-    description: A watchdog device and what the host does when it fires; V({}) removes it. Needs a restart.
+    description: A watchdog device and what the host does when it fires. Needs a restart.
     type: dict
     version_added: 0.2.0
     suboptions:
+      enabled:
+        description: V(false) removes the device.
+        type: bool
+        default: true
       model:
         description: Watchdog model (default V(i6300esb); V(itco) on q35 machines).
         type: str
@@ -171,10 +179,14 @@ options:
         type: str
         choices: [reset, shutdown, poweroff, pause, none, dump, inject-nmi]
   rng:
-    description: A virtio random number generator fed from the host; V({}) removes it. Needs a restart.
+    description: A virtio random number generator fed from the host. Needs a restart.
     type: dict
     version_added: 0.2.0
     suboptions:
+      enabled:
+        description: V(false) removes the device.
+        type: bool
+        default: true
       source:
         description: Host source, V(/dev/urandom) (default), V(/dev/random) or V(/dev/hwrng).
         type: str
@@ -185,10 +197,14 @@ options:
         description: The period of O(rng.rate_bytes) in milliseconds (1 to 3600000).
         type: int
   panic:
-    description: A panic device, so a guest kernel panic reaches O(on_crash); V({}) removes it. Needs a restart.
+    description: A panic device, so a guest kernel panic reaches O(on_crash). Needs a restart.
     type: dict
     version_added: 0.2.0
     suboptions:
+      enabled:
+        description: V(false) removes the device.
+        type: bool
+        default: true
       model:
         description: Panic device model (default V(isa)).
         type: str

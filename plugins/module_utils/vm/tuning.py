@@ -49,6 +49,7 @@ _CHANNEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 def argument_spec():
     """The tuning options of one VM (added to :func:`vm.args.vm_options`)."""
     s = dict(type="str")
+    enabled = dict(type="bool", default=True)
     return dict(
         numa_cells=dict(type="list", elements="dict", options=dict(cpus=dict(type="str", required=True),
                                                                    memory=dict(type="str", required=True))),
@@ -64,15 +65,15 @@ def argument_spec():
         hostdevs=dict(type="list", elements="dict", options=dict(
             type=dict(type="str", choices=list(HOSTDEV_TYPES), required=True), address=s, vendor=s, product=s,
             managed=dict(type="bool", default=True))),
-        tpm=dict(type="dict", options=dict(model=dict(type="str", choices=list(TPM_MODELS)),
+        tpm=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(TPM_MODELS)),
                                            version=dict(type="str", choices=list(TPM_VERSIONS)))),
         filesystems=dict(type="list", elements="dict", options=dict(
             source=dict(type="str", required=True), target=dict(type="str", required=True))),
-        watchdog=dict(type="dict", options=dict(model=dict(type="str", choices=list(WATCHDOG_MODELS)),
+        watchdog=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(WATCHDOG_MODELS)),
                                                 action=dict(type="str", choices=list(WATCHDOG_ACTIONS)))),
-        rng=dict(type="dict", options=dict(source=s, rate_bytes=dict(type="int", min=1, max=1073741824),
+        rng=dict(type="dict", options=dict(enabled=enabled, source=s, rate_bytes=dict(type="int", min=1, max=1073741824),
                                            rate_period=dict(type="int", min=1, max=3600000))),
-        panic=dict(type="dict", options=dict(model=dict(type="str", choices=list(PANIC_MODELS)))),
+        panic=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(PANIC_MODELS)))),
         on_poweroff=dict(type="str", choices=list(RESTART_ACTIONS)),
         on_reboot=dict(type="str", choices=list(RESTART_ACTIONS)),
         on_crash=dict(type="str", choices=list(CRASH_ACTIONS)),
@@ -132,7 +133,8 @@ def _given(value):
 def validate(params):
     """The tuning options of module ``params``, checked and normalised (a dict of :data:`FIELDS`).
 
-    ``None`` = not managed; ``{}``/``[]`` (or ``""`` for emulatorpin) = remove.  Raises
+    ``None`` = not managed; ``{}``/``[]`` (or ``""`` for emulatorpin, ``enabled: false`` for a
+    single device) = remove.  Raises
     SpecError naming the option.
     """
     t = dict.fromkeys(FIELDS)
@@ -208,9 +210,11 @@ def _int_in(value, low, high, param):
 
 
 def _device(value, build):
+    """A single device (TPM, watchdog, RNG, panic): ``{}`` is one with the defaults,
+    ``enabled: false`` removes it."""
     if value is None:
         return None
-    return build(value) if _given(value) else {}
+    return {} if value.get("enabled") is False else build(value)
 
 
 def _numa_cells(cells):

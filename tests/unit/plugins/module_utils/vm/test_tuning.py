@@ -45,7 +45,7 @@ def test_full_spec_is_normalised():
         numatune={"nodeset": "0"}, cputune={"vcpupin": [{"vcpu": 1, "cpuset": "3,2"}], "emulatorpin": "0-1,^1"},
         iothreads=2, memory_backing={"hugepages": True, "hugepage_size": "2MiB"},
         hostdevs=[{"type": "pci", "address": "01:00.1"}, {"type": "usb", "vendor": "046D", "product": "0xc077"}],
-        tpm={}, watchdog={"action": "pause"}, rng={"source": None}, panic={"model": "hyperv"},
+        tpm={}, watchdog={"action": "pause"}, rng={"enabled": False}, panic={"model": "hyperv"},
         on_crash="coredump-restart", serials=[{"type": "tcp", "port": 4555}], channels=[{"name": "org.qemu.guest_agent.0"}]))
     assert t["numa_cells"] == [{"id": 0, "cpus": "0-1", "memory_kib": 1048576}, {"id": 1, "cpus": "2-3", "memory_kib": 1048576}]
     assert t["numatune"] == {"mode": "strict", "nodeset": "0"}
@@ -53,7 +53,8 @@ def test_full_spec_is_normalised():
     assert t["memory_backing"] == {"hugepages": True, "hugepage_kib": 2048, "source": None, "access": None, "locked": False}
     assert t["hostdevs"] == [{"type": "pci", "address": "0000:01:00.1", "managed": True},
                              {"type": "usb", "vendor": "0x046d", "product": "0xc077", "managed": True}]
-    assert t["tpm"] == {} and t["rng"] == {}          # an empty dict removes the device
+    assert t["tpm"] == {"model": "tpm-crb", "version": "2.0"}        # {}: the defaults
+    assert t["rng"] == {}                                              # enabled: false removes it
     assert t["watchdog"] == {"model": "i6300esb", "action": "pause"}
     assert t["serials"] == [{"type": "tcp", "path": None, "host": "127.0.0.1", "port": 4555}]
     assert t["channels"] == [{"name": "org.qemu.guest_agent.0", "type": "unix"}]

@@ -88,7 +88,8 @@ def test_console_follows_the_first_serial_port():
 @pytest.mark.parametrize("params, gone", [
     ({"numa_cells": [], "cputune": {"vcpupin": [], "emulatorpin": ""}, "numatune": {}, "iothreads": 0,
       "memory_backing": {}}, ["cpu", "cputune/vcpupin", "cputune/emulatorpin", "numatune", "iothreads", "memoryBacking"]),
-    ({"hostdevs": [], "tpm": {}, "filesystems": [], "watchdog": {}, "rng": {}, "panic": {}, "channels": []},
+    ({"hostdevs": [], "tpm": {"enabled": False}, "filesystems": [], "watchdog": {"enabled": False},
+      "rng": {"enabled": False}, "panic": {"enabled": False}, "channels": []},
      ["devices/hostdev", "devices/tpm", "devices/watchdog", "devices/rng", "devices/panic"]),
 ])
 def test_empty_values_remove(params, gone):
