@@ -234,7 +234,8 @@ options:
   serials:
     description:
       - The complete list of serial ports (port 0 first); V([]) removes them (with O(console=false)).
-        A console on the serial port (O(console)) follows port 0. Needs a restart.
+        A console on the serial port (O(console)) follows port 0 (libvirt gives port 0 one, so
+        O(console=false) cannot go with serial ports). Needs a restart.
     type: list
     elements: dict
     version_added: 0.2.0

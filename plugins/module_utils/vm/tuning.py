@@ -182,8 +182,11 @@ def validate(params):
         raise SpecError("on_crash", "an HA vm's crash action is destroy (recover restarts it, within its"
                         " restart_limit); leave on_crash out or set it to destroy")
     t["serials"] = _serials(params.get("serials"))
-    if t["serials"] == [] and params.get("console"):
-        raise SpecError("serials", "an empty list removes every serial port, but console: true needs one")
+    if t["serials"] == [] and params.get("console") is not False:
+        raise SpecError("serials", "an empty list removes every serial port: set console: false too (the console"
+                        " is serial port 0)")
+    if t["serials"] and params.get("console") is False:
+        raise SpecError("serials", "libvirt gives the first serial port a console: leave console out or set it true")
     t["channels"] = _channels(params.get("channels"))
     if t["filesystems"] and t["memory_backing"] is not None and t["memory_backing"].get("access") != "shared":
         raise SpecError("memory_backing.access", "virtiofs shares (filesystems) need shared memory: set access: shared"

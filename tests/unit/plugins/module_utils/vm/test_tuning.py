@@ -83,6 +83,8 @@ def test_full_spec_is_normalised():
     ({"serials": [{"type": "file"}]}, "serials[0].path"),
     ({"serials": [{"type": "pty", "port": 22}]}, "serials[0].port"),
     ({"serials": [], "console": True}, "serials"),
+    ({"serials": []}, "serials"),
+    ({"serials": [{"type": "pty"}], "console": False}, "serials"),
     ({"channels": [{"name": "a"}, {"name": "a"}]}, "channels"),
     ({"channels": [{"name": "x", "type": "spicevmc"}]}, "channels[0].name"),
 ])

@@ -8,14 +8,18 @@ and the refusals that come before anything changes."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import libvirt
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.modules import vm as vm_module
+from ansible_collections.hotiron.virt.plugins.modules import vms as vms_module
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm",
                                                 "tuning_host.xml"))
@@ -109,3 +113,28 @@ def test_refused_before_anything_changes(conn, extra, message):
             ensure(conn, name=name, **dict(base, **extra))
         assert message in str(err.value)
     assert definitions(conn) == before
+
+
+def run_vm_module(module, args, capsys):
+    with patch_module_args(dict(args, uri=HOST)):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_vm_module_takes_the_options_and_refuses_bad_ones(capsys):
+    out = run_vm_module(vm_module, dict(TUNED, _ansible_check_mode=True, _ansible_diff=True), capsys)
+    assert not out.get("failed") and out["changed"] and "<watchdog action=\"poweroff\"" in out["diff"]["after"]
+    out = run_vm_module(vm_module, dict(name="run1", cputune={"vcpupin": [{"vcpu": 0}]}), capsys)
+    assert out["failed"] and "cpuset" in out["msg"]
+    out = run_vm_module(vm_module, dict(name="run1", iothreads=65), capsys)
+    assert out["failed"] and "iothreads" in out["msg"]
+
+
+def test_vms_entries_take_the_options_and_a_bad_one_stops_all(capsys):
+    good = dict(TUNED, name="v1")
+    bad = dict(name="v2", vcpus=2, disks=[dict(path="/var/tmp/v2.raw")], cputune={"emulatorpin": "0-7"})
+    out = run_vm_module(vms_module, {"vms": [good, bad]}, capsys)
+    assert out["failed"] and "v2" in out["msg"] and "host CPU 4-7 does not exist" in out["msg"], out["msg"]
+    out = run_vm_module(vms_module, {"vms": [good], "defaults": {"state": "present"}}, capsys)
+    assert not out.get("failed") and out["vms"][0]["changed"]
