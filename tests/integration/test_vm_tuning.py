@@ -58,6 +58,7 @@ def spec(host, disk, share, **kwargs):
         uri=host.uri, name=NAME, domain_type="qemu", machine="pc", vcpus=2, memory="64MiB",
         disks=[{"path": disk, "format": "raw"}],
         numa_cells=[{"cpus": "0", "memory": "32MiB"}, {"cpus": "1", "memory": "32MiB"}],
+        numatune={"mode": "preferred", "nodeset": "0"},
         cputune={"vcpupin": [{"vcpu": 0, "cpuset": "0"}, {"vcpu": 1, "cpuset": "1"}], "emulatorpin": "0-1"},
         iothreads=1,
         tpm={"model": "tpm-tis", "version": "2.0"},
@@ -94,6 +95,7 @@ def test_tuned_vm_runs_idempotent_and_repins_live(host_vm, run_module):
     assert live.find("devices/watchdog").get("action") == "poweroff"
     assert live.find("devices/panic").get("model") == "isa"
     assert dx.get_text(live, "iothreads") == "1"
+    assert live.find("numatune/memory").attrib == {"mode": "preferred", "nodeset": "0"}
     assert dx.get_text(live, "on_crash") == "preserve"
     assert [s.get("type") for s in live.findall("devices/serial")] == ["pty", "unix"]
     assert live.find("devices/channel/target").get("name") == "org.qemu.guest_agent.0"
