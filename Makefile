@@ -27,12 +27,13 @@ TEST_VIRT_TYPE ?= qemu
 # Package names that differ between Debian releases: Java for ansible-rulebook (17 on Debian 12,
 # the default 21 on 13), the IPMI fence agent (Debian 13's fence-agents is a ~1 GB transitional
 # package; fence-agents-ipmilan alone does not exist on 12), the lock manager (a Recommends only on
-# Debian 13, which this --no-install-recommends install would leave out).
+# Debian 13, which this --no-install-recommends install would leave out), virtiofsd (in
+# qemu-system-common on Debian 12, a package of its own on 13).
 DEBIAN_MAJOR := $(shell . /etc/os-release 2>/dev/null && echo "$${VERSION_ID%%.*}")
 ifeq ($(DEBIAN_MAJOR),12)
 RELEASE_PACKAGES := openjdk-17-jre-headless fence-agents
 else
-RELEASE_PACKAGES := default-jre-headless fence-agents-ipmilan libvirt-daemon-lock libvirt-daemon-plugin-lockd
+RELEASE_PACKAGES := default-jre-headless fence-agents-ipmilan libvirt-daemon-lock libvirt-daemon-plugin-lockd virtiofsd
 endif
 
 APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils \
@@ -40,7 +41,7 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
 	iproute2 util-linux procps git gcc python3-dev bindfs e2fsprogs dnsmasq-base python3-apt openssl \
 	debootstrap ipmitool prometheus prometheus-libvirt-exporter chromium \
-	systemd-container $(RELEASE_PACKAGES)
+	systemd-container swtpm swtpm-tools $(RELEASE_PACKAGES)
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
 	changelog-lint lab-up lab-down lab-status benchmarks clean

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.vm
+  - hotiron.virt.vm_tuning
   - hotiron.virt.attributes
 attributes:
   check_mode:
@@ -282,6 +283,30 @@ EXAMPLES = r"""
     vcpus: 2
     disks:
       - {pool: default, volume: win1.qcow2, size: 40GiB}
+
+- name: A tuned VM - two NUMA cells, pinned vCPUs, a TPM, a watchdog, the guest agent's channel
+  hotiron.virt.vm:
+    name: db1
+    vcpus: 2
+    memory: 1GiB
+    disks:
+      - {pool: default, volume: db1.qcow2, size: 10GiB}
+    numa_cells:
+      - {cpus: "0", memory: 512MiB}
+      - {cpus: "1", memory: 512MiB}
+    cputune:
+      vcpupin:
+        - {vcpu: 0, cpuset: "2"}
+        - {vcpu: 1, cpuset: "3"}
+      emulatorpin: "0-1"
+    tpm: {model: tpm-crb, version: "2.0"}
+    watchdog: {model: i6300esb, action: reset}
+    rng: {source: /dev/urandom}
+    panic: {model: isa}
+    on_crash: coredump-destroy
+    channels:
+      - {name: org.qemu.guest_agent.0}
+    state: running
 
 - name: Remove a VM and the volumes it owns
   hotiron.virt.vm:

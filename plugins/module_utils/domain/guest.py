@@ -264,6 +264,38 @@ class Guest:
         with self._act("set the crash action of"):
             self.dom.setLifecycleAction(libvirt.VIR_DOMAIN_LIFECYCLE_CRASH, values[action], libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
+    def _cpumap(self, cpus):
+        with self._act("read the host CPUs for"):
+            count = self.conn.getInfo()[2]
+        return tuple(c in cpus for c in range(count)) if cpus else tuple(True for _ in range(count))
+
+    def pin_vcpu_live(self, vcpu, cpus):
+        # Moves the running vCPU thread onto host CPUs ``cpus`` (a set of numbers; empty: every
+        # host CPU, i.e. unpinned).  Only the affinity of a thread: the guest does not notice.
+        with self._act("pin vCPU %d of" % vcpu):
+            self.dom.pinVcpuFlags(vcpu, self._cpumap(cpus), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    def pin_emulator_live(self, cpus):
+        # QEMU's own threads (I/O, the main loop), as pin_vcpu_live.
+        with self._act("pin the emulator threads of"):
+            self.dom.pinEmulator(self._cpumap(cpus), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    LIFECYCLE_EVENTS = {"on_poweroff": "VIR_DOMAIN_LIFECYCLE_POWEROFF", "on_reboot": "VIR_DOMAIN_LIFECYCLE_REBOOT",
+                        "on_crash": "VIR_DOMAIN_LIFECYCLE_CRASH"}
+    LIFECYCLE_ACTIONS = {"destroy": "VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY", "restart": "VIR_DOMAIN_LIFECYCLE_ACTION_RESTART",
+                         "rename-restart": "VIR_DOMAIN_LIFECYCLE_ACTION_RESTART_RENAME",
+                         "preserve": "VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE",
+                         "coredump-destroy": "VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_DESTROY",
+                         "coredump-restart": "VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_RESTART"}
+
+    def set_lifecycle_action_live(self, event, action):
+        """What the running guest does on ``event`` (``on_poweroff``, ``on_reboot``, ``on_crash``):
+        ``action`` as the domain XML names it.  libvirt refuses combinations QEMU cannot run (for
+        example ``on_reboot`` ``preserve``); the definition then applies from the next start."""
+        with self._act("set the %s action of" % event):
+            self.dom.setLifecycleAction(getattr(libvirt, self.LIFECYCLE_EVENTS[event]),
+                                        getattr(libvirt, self.LIFECYCLE_ACTIONS[action]), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
     def set_cpu_shares_live(self, shares):
         # Needs the host's cgroup cpu controller (qemu.conf cgroup_controllers); without it libvirt
         # refuses, and the shares apply from the next start on.

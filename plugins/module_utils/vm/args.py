@@ -11,6 +11,8 @@ exactly the same input.  Numbers carry their ranges (``min``/``max``, see
 
 from __future__ import annotations
 
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
+
 MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
 # The NIC models a VM spec can declare (vm_spec.NIC_MODELS says the same; a unit test checks).
 NIC_MODEL_CHOICES = ["virtio", "e1000e", "e1000", "rtl8139", "vmxnet3", "pcnet"]
@@ -28,7 +30,7 @@ def vm_options():
     )
     nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
                model=dict(type="str", choices=list(NIC_MODEL_CHOICES)))
-    return dict(
+    options = dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present",
                    choices=["present", "running", "stopped", "paused", "restarted", "absent"]),
@@ -60,3 +62,5 @@ def vm_options():
                                               max_memory=dict(type="str", default="96GiB"))),
         overcommit=dict(type="bool", default=False),
     )
+    options.update(vm_tuning.argument_spec())  # NUMA, pinning, devices, lifecycle: vm/tuning.py
+    return options

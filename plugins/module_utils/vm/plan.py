@@ -11,6 +11,8 @@ summaries and marks each change ``live`` (libvirt can change the running guest),
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_xml
 
 HOTPLUG_BUSES = ("virtio", "scsi", "usb")
 
@@ -49,6 +51,7 @@ def summarise(root):
         "on_crash": dx.get_text(root, "on_crash"),
         "cpu_shares": int(dx.get_text(root, "cputune/shares")) if dx.get_text(root, "cputune/shares") else None,
     }
+    summary.update(tuning_xml.summarise(root))  # NUMA, pinning, devices, lifecycle (vm/tuning.py)
     for node in root.findall("devices/disk"):
         driver = node.find("driver")
         target = node.find("target")
@@ -116,6 +119,7 @@ def plan(before, after, running, live=None):
             device = new.get(dev) or old.get(dev)
             hotplug = kind == "interfaces" or (device["bus"] in HOTPLUG_BUSES and device["device"] == "disk")
             add(field, old.get(dev), new.get(dev), "live" if hotplug else "restart")
+    changes.extend(vt.plan(before, after, running))
     return changes
 
 
@@ -133,6 +137,8 @@ def restart_pending(live, inactive):
         ignore.add("cpu")  # libvirt expands host-model into a custom model when it starts the guest
     pending = []
     for change in plan(live, inactive, True, live):
+        if change["field"] in ("vcpupin", "emulatorpin") and not change["after"]:
+            continue  # not pinned in the definition: the running guest's default placement
         if change["field"] in ignore or (change["field"] in ("memory", "vcpus") and change["apply"] == "live"):
             continue
         pending.append(change["field"])

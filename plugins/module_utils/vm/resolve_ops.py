@@ -12,6 +12,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import values as vv
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 
@@ -114,6 +115,7 @@ def resolve(conn, spec, host, current_root):
     resolved["machines"] = host["arches"][resolved["arch"]]["machines"]
     resolved["os"] = os_profile
     vh.check_limits(spec, host)
+    tuning_ops.check_host(conn, spec.get("tuning"), host, resolved)
     if spec["firmware"] == "uefi" or os_profile == "windows":
         caps = domain_caps(conn, resolved)
         if spec["firmware"] == "uefi" and caps is not None and not vh.uefi_available(caps):

@@ -20,6 +20,7 @@ import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import ARCHES
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import (  # noqa: F401 (re-exported)
     GIB,
@@ -83,6 +84,7 @@ def validate(params):
     spec["interfaces"] = _validate_interfaces(params.get("interfaces"))
     spec["metadata"], spec["policy_xml"] = vm_policy.validate(params)
     spec["xml"] = _validate_xml(params.get("xml"))
+    spec["tuning"] = vm_tuning.validate(params)
     spec["clone_from"] = params.get("clone_from")
     spec["clone"] = _choice(params.get("clone") or "linked", ("linked", "full"), "clone")
     spec["pool"] = params.get("pool")

@@ -18,7 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops, tuning_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 
@@ -174,7 +174,9 @@ def apply_live(guest, changes, live_root):
             continue
         field = change["field"]
         try:
-            if field == "memory":
+            if field in tuning_ops.vt.LIVE_FIELDS:
+                tuning_ops.apply_live(guest, change)  # pinning, lifecycle actions (on_crash too)
+            elif field == "memory":
                 guest.set_memory_live(change["after"])
             elif field == "vcpus":
                 guest.set_vcpus_live(change["after"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import expand_machine, windows_enlightenments
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import KIB, MIB, SpecError
 
@@ -100,6 +101,7 @@ def apply(root, spec, resolved, creating):
     if resolved.get("clone_of"):
         meta["clone_of"] = resolved["clone_of"]
     dx.write_metadata(root, meta)
+    tuning_xml.apply(root, spec.get("tuning"), resolved.get("host_cpus"))
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
         expand_machine(root, resolved.get("machines"))     # <type machine='pc'> as libvirt stores it
