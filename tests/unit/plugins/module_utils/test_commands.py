@@ -16,8 +16,8 @@ def test_stdin_reaches_the_program_exactly_and_not_its_command_line():
 
 
 def test_arguments_are_not_expanded_nor_given_to_a_shell():
-    status, out, _ = commands.run(["printf", "%s|", "~/x", "$HOME", "a;b"])
-    assert status == 0 and out == "~/x|$HOME|a;b|"
+    status, out, err = commands.run(["printf", "%s|", "~/x", "$HOME", "a;b"])
+    assert (status, out, err) == (0, "~/x|$HOME|a;b|", "")
 
 
 def test_exit_status_and_standard_error_come_back():
