@@ -12,6 +12,7 @@ domain (:func:`open_agent`), anything that answers like an agent in tests.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -68,6 +69,18 @@ def _hint(err):
     return ""
 
 
+def _checked(method):
+    """A ProtocolError (a reply outside the protocol, a bad request) becomes an AgentError
+    naming the VM, so that callers handle one kind of failure."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except protocol.ProtocolError as err:
+            raise AgentError("%s: %s" % (self.where, err)) from err
+    return wrapper
+
+
 class Agent:
     """One VM's guest agent.  ``send(text, timeout)`` returns the agent's reply text and raises
     ``libvirt.libvirtError`` (or :class:`AgentError`) on failure; ``where`` names the VM in
@@ -91,15 +104,14 @@ class Agent:
             if command == "guest-file-open" and "No such file" in (err.get_error_message() or ""):
                 raise GuestFileNotFound(message) from err
             raise AgentError(message) from err
-        try:
-            return protocol.reply(answer, command)
-        except protocol.ProtocolError as err:
-            raise AgentError("%s: %s" % (self.where, err)) from err
+        return protocol.reply(answer, command)
 
+    @_checked
     def info(self):
         """``guest-info``: the agent's version and supported commands."""
         return self.call("guest-info", protocol.request("guest-info"))
 
+    @_checked
     def check_commands(self):
         """AgentUnreachable when the agent lacks a command the connection needs."""
         missing = protocol.missing_commands(self.info())
@@ -107,6 +119,7 @@ class Agent:
             raise AgentUnreachable("%s: its guest agent does not offer %s (blocked with qemu-ga's --block-rpcs"
                                    " or too old)" % (self.where, ", ".join(missing)))
 
+    @_checked
     def run(self, argv, stdin=None, timeout=0):
         """``(rc, stdout, stderr, truncated)`` of ``argv`` run in the guest; ``timeout`` seconds
         (0: none) before :class:`ExecTimeout` (the process is left running: the agent of QEMU 7.2
@@ -123,6 +136,7 @@ class Agent:
                                   % (self.where, argv, pid, timeout))
             self._sleep(wait)
 
+    @_checked
     def put(self, source, path, chunk_size=protocol.DEFAULT_CHUNK):
         """Write the binary file object ``source`` to ``path`` in the guest (created or
         truncated); the bytes written."""
@@ -135,6 +149,7 @@ class Agent:
             self.call("guest-file-close", protocol.close_request(handle))
         return total
 
+    @_checked
     def fetch(self, path, target, chunk_size=protocol.DEFAULT_CHUNK):
         """Copy ``path`` of the guest into the binary file object ``target``; the bytes read."""
         handle = protocol.file_handle(self.call("guest-file-open", protocol.open_request(path, "rb")))

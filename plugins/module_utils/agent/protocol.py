@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import json
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 # What the connection plugin needs the agent to offer (``guest-info``'s supported_commands).
 REQUIRED_COMMANDS = ("guest-exec", "guest-exec-status", "guest-file-open", "guest-file-read",
                      "guest-file-write", "guest-file-close")
@@ -22,8 +24,9 @@ MIN_CHUNK, MAX_CHUNK = 4096, 16 * 1024 * 1024     # guest-file-read accepts up t
 DEFAULT_CHUNK = 1024 * 1024
 
 
-class ProtocolError(Exception):
-    """A reply that is not what the agent's protocol promises."""
+class ProtocolError(errors.InputError):
+    """A reply that is not what the agent's protocol promises, or a request that cannot be made
+    (a bad argv, a chunk size out of range)."""
 
 
 def request(command, **arguments):
@@ -51,7 +54,7 @@ def exec_request(argv, stdin=None, env=None):
     """``guest-exec`` of ``argv`` (a list: program, then its arguments; no shell added here)
     with stdout and stderr captured; ``stdin`` (bytes) is the process's input."""
     if not argv or not all(isinstance(a, str) for a in argv):
-        raise ValueError("argv must be a non-empty list of strings, got %r" % (argv,))
+        raise ProtocolError("argv must be a non-empty list of strings, got %r" % (argv,))
     return request("guest-exec", path=argv[0], arg=list(argv[1:]), capture_output=True,
                    input_data=encode(stdin) if stdin else None,
                    env=["%s=%s" % kv for kv in sorted(env.items())] if env else None)
@@ -113,7 +116,7 @@ def decode(text):
 
 def check_chunk_size(size):
     if not MIN_CHUNK <= size <= MAX_CHUNK:
-        raise ValueError("chunk_size must be from %d to %d bytes, got %d" % (MIN_CHUNK, MAX_CHUNK, size))
+        raise ProtocolError("chunk_size must be from %d to %d bytes, got %d" % (MIN_CHUNK, MAX_CHUNK, size))
     return size
 
 

@@ -131,3 +131,11 @@ def test_open_agent_on_a_host_that_does_not_answer():
 def test_facts_without_an_agent_are_none(open_host):
     conn = open_host(HV_A)
     assert agent_ops.facts(conn.lookupByName("web1")) is None
+
+
+def test_a_reply_outside_the_protocol_is_an_agent_error_naming_the_vm():
+    agent = agent_ops.Agent(lambda text, timeout: '{"return": {"no": "pid"}}', "vm web1")
+    with pytest.raises(agent_ops.AgentError, match="vm web1: guest-exec returned no pid"):
+        agent.run(["true"])
+    with pytest.raises(agent_ops.AgentError, match="vm web1: guest-file-open returned no handle"):
+        agent.fetch("/x", io.BytesIO(), chunk_size=1)
