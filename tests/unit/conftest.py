@@ -1,6 +1,7 @@
 """Fixtures every unit test folder shares."""
 
 import pytest
+from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
@@ -21,6 +22,14 @@ def bound_module(ansible_module):
     binds the module's own; bound again for every test (a test may have bound another)."""
     commands.bind(ansible_module)
     yield ansible_module
+
+
+@pytest.fixture(autouse=True)
+def as_on_a_managed_host(monkeypatch):
+    """Modules run as on a managed host, where their warnings go into their result: importing
+    controller code (the connection plugin's tests build a PlayContext) flags the process as the
+    controller for good, and a module's warnings would then go to the controller's display."""
+    monkeypatch.setattr(ansible_internal, "is_controller", False)
 
 
 @pytest.fixture
