@@ -12,6 +12,9 @@ version_added: 0.1.0
 description:
   - Creates, clones, changes, starts, stops and removes a libvirt VM from a declarative spec.
   - An option left out is not managed on an existing VM; a new VM gets the default of its O(os) profile.
+  - A VM that does not exist is created only from a definition - O(disks) (V([]) for a VM without
+    disks on purpose), O(clone_from), or O(xml) with a boot source (a C(<disk>), C(<kernel>) or
+    C(<boot>)); a name alone (a misspelled one, most often) is an error that says what to add.
   - Changes to a running VM are applied live where libvirt can (memory balloon within O(max_memory),
     vCPUs within O(max_vcpus), disk and NIC hot-plug), otherwise written to the persistent
     definition and reported with RV(restart_required).

@@ -87,6 +87,7 @@ def ensure_created(conn, spec, host, state, check_mode):
             root = vx.apply(base, spec, resolved, creating=False)
     else:
         resolved, to_create = resolve_ops.resolve(conn, spec, host, None)
+        require_definition(conn, spec)
         if spec["disks"] is None:
             resolved["disks"] = []
         root = vx.apply(vx.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
@@ -122,6 +123,17 @@ def ensure_created(conn, spec, host, state, check_mode):
         raise
     diff["after"] = dx.normalise(guest.inactive_xml(), keep_uuid=False)
     return True, result, diff, guest
+
+
+def require_definition(conn, spec):
+    """A VM is created only from a definition: disks (``disks: []`` for a diskless VM on
+    purpose), ``clone_from``, or ``xml`` with a boot source.  A name alone (a misspelled one, most
+    often) would otherwise create and start an empty VM."""
+    if spec["disks"] is not None or spec["clone_from"] or vx.has_boot_source(spec["xml"]):
+        return
+    resolve_ops.fail("name", "no vm called %r on %s, and nothing to create it from: give disks (disks: [] for a vm"
+                     " without disks), clone_from, or xml with a boot source (a <disk>, <kernel> or <boot>); or"
+                     " check the name" % (spec["name"], lc.safe_uri(conn)))
 
 
 def ensure_updated(conn, guest, spec, host, check_mode):

@@ -390,7 +390,7 @@ def test_windows_profile_and_i686(conn):
     assert root.find("clock").get("offset") == "localtime" and root.find("features/hyperv/relaxed") is not None
     assert not ensure(conn, name="win", os="windows", memory="64MiB", interfaces=[dict(network="lan")],
                       disks=[dict(pool="local", volume="w.qcow2", size="1GiB")])[0]
-    ensure(conn, name="old", arch="i686", memory="64MiB")
+    ensure(conn, name="old", arch="i686", memory="64MiB", disks=[])
     assert dx.parse(conn.lookupByName("old").XMLDesc(0)).find("os/type").get("arch") == "i686"
 
 
@@ -504,3 +504,24 @@ def test_machine_alias_in_xml_is_idempotent(conn):
     assert not changed and result["plan"] == []
     with pytest.raises(lc.VirtError, match="^xml: this host cannot emulate machine 'virt'"):
         vm_ops.ensure(conn, dict(spec, xml="<domain><os><type machine='virt'>hvm</type></os></domain>"), host=host)
+
+
+@pytest.mark.parametrize("kwargs,creates", [
+    ({}, False),
+    (dict(memory="64MiB", interfaces=[dict(network="lan")], state="running"), False),
+    (dict(xml="<domain><devices><panic model='isa'/></devices></domain>"), False),
+    (dict(disks=[]), True),
+    (dict(xml="<domain><os><boot dev='network'/></os></domain>"), True),
+    (dict(xml="<domain><devices><disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk></devices></domain>"),
+     True),
+    (dict(clone_from="tmpl"), True),
+])
+def test_a_missing_vm_is_created_only_from_a_definition(conn, kwargs, creates):
+    before = snapshot(conn)
+    if creates:
+        assert ensure(conn, name="nope-a", **kwargs)[0] and lc.lookup_domain(conn, "nope-a") is not None
+        return
+    for check in (True, False):
+        with pytest.raises(lc.VirtError, match="^name: no vm called 'nope-a' on test:.*nothing to create it from: give disks"):
+            ensure(conn, check=check, name="nope-a", **kwargs)
+    assert snapshot(conn) == before
