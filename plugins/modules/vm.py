@@ -229,6 +229,34 @@ options:
     description: With O(state=absent), also delete the volumes this collection created for the VM.
     type: bool
     default: false
+  remove_disks:
+    description:
+      - With O(state=absent), also delete every file-backed disk of the VM (C(<disk device='disk'>) of
+        type C(file) or C(volume); CD-ROMs, block devices and network disks are kept), not only the
+        volumes this collection created (O(remove_volumes)).
+      - Refused, before anything is changed, when a disk is used by another defined VM (as its disk,
+        or as the backing file of its disk's volume) or is not a volume of a storage pool of the
+        host (libvirt deletes only those). Check mode and the diff list the files that would go.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  keep_nvram:
+    description:
+      - With O(state=absent), keep the VM's UEFI variables file (C(<nvram>)); by default it is
+        deleted with the definition. Checkpoint and snapshot metadata always go with the VM (the
+        checkpoints' bitmaps stay in the disk images).
+    type: bool
+    default: false
+    version_added: 0.2.0
+  wait:
+    description:
+      - With O(state=stopped), V(false) sends the shutdown request (ACPI power button) and returns at
+        once, reporting RV(vm.state) V(shutting down) while the guest is still up (as
+        C(virsh shutdown)); for playbooks that stop many VMs and wait later. Not combined with
+        O(force), which needs the wait. Each run with V(false) on a VM still up sends the request again.
+    type: bool
+    default: true
+    version_added: 0.2.0
   shutdown_timeout:
     description: Seconds to wait for a graceful shutdown (0 to 86400); V(0) skips it.
     type: int
@@ -286,6 +314,20 @@ EXAMPLES = r"""
     disks:
       - {pool: default, volume: win1.qcow2, size: 40GiB}
 
+- name: Ask many VMs to shut down without waiting for each
+  hotiron.virt.vm:
+    name: "{{ item }}"
+    state: stopped
+    wait: false
+  loop: [web1, web2, web3]
+
+- name: Remove a VM with all its disk files, keeping its UEFI variables
+  hotiron.virt.vm:
+    name: old1
+    state: absent
+    remove_disks: true
+    keep_nvram: true
+
 - name: Remove a VM and the volumes it owns
   hotiron.virt.vm:
     name: web1
@@ -309,6 +351,12 @@ changes:
   returned: always
   type: list
   elements: dict
+removed_disks:
+  description: With O(state=absent), the disk files deleted (or, in check mode, that would be).
+  returned: when O(state=absent) removes a VM
+  type: list
+  elements: str
+  version_added: 0.2.0
 restart_required:
   description: The persistent definition differs from the running guest in ways only a restart applies.
   returned: always

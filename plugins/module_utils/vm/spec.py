@@ -90,6 +90,14 @@ def validate(params):
         raise SpecError("disks", "cannot be combined with clone_from: the clone's disks come from the template")
     spec["limits"] = _validate_limits(params.get("limits"))
     spec["overcommit"] = bool(params.get("overcommit"))
+    spec["wait"] = params.get("wait") is not False
+    if not spec["wait"]:
+        if (params.get("state") or "present") != "stopped":
+            raise SpecError("wait", "false applies to state stopped (send the shutdown request and return), not to %s"
+                            % (params.get("state") or "present"))
+        if params.get("force"):
+            raise SpecError("force", "needs waiting for the shutdown (it powers the VM off when shutdown_timeout passes):"
+                            " drop it, or wait: true")
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:
         raise SpecError("shutdown_timeout", "must be 0 or more seconds, got %r" % params["shutdown_timeout"])
     return spec
