@@ -13,8 +13,9 @@ description:
   - Creates, clones, changes, starts, stops and removes a libvirt VM from a declarative spec.
   - An option left out is not managed on an existing VM; a new VM gets the default of its O(os) profile.
   - A VM that does not exist is created only from a definition - O(disks) (V([]) for a VM without
-    disks on purpose), O(clone_from), or O(xml) with a boot source (a C(<disk>), C(<kernel>) or
-    C(<boot>)); a name alone (a misspelled one, most often) is an error that says what to add.
+    disks on purpose), O(clone_from), O(xml) with a boot source (a C(<disk>), C(<kernel>) or
+    C(<boot>)) or a whole domain XML (O(xml_mode=full)); a name alone (a misspelled one, most often)
+    is an error that says what to add.
   - Changes to a running VM are applied live where libvirt can (memory balloon within O(max_memory),
     vCPUs within O(max_vcpus), disk and NIC hot-plug), otherwise written to the persistent
     definition and reported with RV(restart_required).
@@ -210,6 +211,32 @@ options:
   metadata:
     description: Further free-form keys stored in the collection metadata (the complete set).
     type: dict
+  xml_mode:
+    description:
+      - How O(xml) is used. V(merge) merges a partial C(<domain>) into the definition the options make
+        (it must not set C(<name>) or C(<uuid>)).
+      - V(full) takes O(xml) as the whole definition, as community.libvirt's C(virt) does - any
+        C(virsh dumpxml) or virt-manager domain XML defines the VM as it is. Its C(<name>), if any,
+        must be O(name). An existing VM keeps what the XML leaves out - its UUID (a different C(<uuid>)
+        is refused), the MAC addresses of its interfaces (given in order to the XML's interfaces that
+        have none), and the collection's metadata (the XML's own and the metadata options win key by key).
+      - Idempotent the way libvirt stores a definition - a real run writes the XML only when it differs from
+        the stored definition as text and then compares the definitions libvirt stored before and after, so
+        a re-run with the same XML reports no change. Check mode predicts that by comparing the XML with the
+        stored definition, not counting what libvirt adds by itself (controllers, PCI addresses, default
+        devices, the clock, default lifecycle actions); the diff shows the stored and the new definition.
+      - With V(full), only these options may be given beside O(xml) - O(name), O(state), O(autostart), the
+        power and removal options (O(shutdown_timeout), O(force), O(wait), O(remove_volumes), O(remove_disks),
+        O(keep_nvram)), O(limits), O(overcommit) and the options kept in the collection's metadata (O(tags),
+        O(owner), O(resource_group), O(ha), O(ha_priority), O(restart_limit), O(sla), O(cpu_shares),
+        O(cpu_reservation), O(expires), O(purpose), O(template), O(metadata)). Every option that writes the
+        definition (O(vcpus), O(memory), O(disks), O(interfaces), O(clone_from), ... and every tuning option
+        added later) is refused, naming it - write it into the XML instead. O(ha) and O(sla)/O(cpu_shares)
+        add C(<on_crash>destroy</on_crash>) and C(<cputune><shares>) and are refused when the XML says otherwise.
+    type: str
+    choices: [merge, full]
+    default: merge
+    version_added: 0.2.0
   clone_from:
     description:
       - Create the VM as a clone of a template VM (its disks are cloned) or of a volume given as
@@ -327,6 +354,14 @@ EXAMPLES = r"""
     state: absent
     remove_disks: true
     keep_nvram: true
+
+- name: A VM from a domain XML as virsh dumpxml or virt-manager wrote it (UUID and MACs kept on redefinition)
+  hotiron.virt.vm:
+    name: legacy1
+    xml: "{{ lookup('file', 'legacy1.xml') }}"
+    xml_mode: full
+    owner: team-a
+    state: running
 
 - name: Remove a VM and the volumes it owns
   hotiron.virt.vm:

@@ -16,6 +16,26 @@ MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
 NIC_MODEL_CHOICES = ["virtio", "e1000e", "e1000", "rtl8139", "vmxnet3", "pcnet"]
 
 
+# With xml_mode=full the XML is the whole definition: only these options may be given beside it
+# (naming, power, removal, checks, and what lives in the collection's metadata).  Every other
+# option writes the definition and is refused, so an option added later is refused too until it is
+# listed here (tuning options belong in the XML then).
+FULL_XML_OPTIONS = frozenset((
+    "name", "state", "autostart", "xml", "xml_mode", "shutdown_timeout", "force", "wait", "remove_volumes",
+    "remove_disks", "keep_nvram", "limits", "overcommit",
+    "tags", "owner", "resource_group", "ha_priority", "template", "metadata", "ha", "restart_limit", "sla",
+    "cpu_shares", "cpu_reservation", "expires", "purpose",
+))
+
+
+def full_xml_conflicts(params):
+    """The options given beside ``xml_mode=full`` that would write the definition (sorted);
+    an option left at its default is not counted."""
+    options = vm_options()
+    return sorted(key for key, opt in options.items()
+                  if key not in FULL_XML_OPTIONS and params.get(key) is not None and params.get(key) != opt.get("default"))
+
+
 def vm_options():
     """The options of one VM (hotiron.virt.vm without the connection options)."""
     disk = dict(

@@ -18,7 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, full_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
@@ -44,11 +44,13 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         return ensure_absent(conn, dom, spec, params, check_mode)
     try:
         host = host or resolve_ops.host_facts(conn)
+        full = spec["xml_mode"] == "full"     # the XML is the whole definition (full_ops)
         if dom is None:
-            changed, result, diff, guest = ensure_created(conn, spec, host, state, check_mode)
+            changed, result, diff, guest = (full_ops.ensure_created if full else ensure_created)(
+                conn, spec, host, state, check_mode)
         else:
             guest = Guest(conn, dom)
-            changed, result, diff = ensure_updated(conn, guest, spec, host, check_mode)
+            changed, result, diff = (full_ops.ensure_updated if full else ensure_updated)(conn, guest, spec, host, check_mode)
             is_template = result.pop("_template", False)     # as the task defines it, check mode too
             changed = ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep) or changed
             if not spec["wait"] and changed and "stop vm %s" % guest.name in result["plan"]:
@@ -136,7 +138,7 @@ def require_definition(conn, spec):
     """A VM is created only from a definition: disks (``disks: []`` for a diskless VM on
     purpose), ``clone_from``, or ``xml`` with a boot source.  A name alone (a misspelled one, most
     often) would otherwise create and start an empty VM."""
-    if spec["disks"] is not None or spec["clone_from"] or vx.has_boot_source(spec["xml"]):
+    if spec["disks"] is not None or spec["clone_from"] or spec["xml_mode"] == "full" or vx.has_boot_source(spec["xml"]):
         return
     resolve_ops.fail("name", "no vm called %r on %s, and nothing to create it from: give disks (disks: [] for a vm"
                      " without disks), clone_from, or xml with a boot source (a <disk>, <kernel> or <boot>); or"
