@@ -108,8 +108,9 @@ def test_a_full_domain_xml_is_the_vm(env, run_module):
     first = stored(env, name)
     uuid = dx.get_text(first, "uuid")
     assert dx.read_metadata(first) == {"owner": "team-a"}
-    changed, result, _diff = vm_ops.ensure(env["conn"], dict(args, uri=None))
-    assert not changed and result["plan"] == []
+    for check in (True, False):     # check mode predicts it: what libvirt added is no difference
+        changed, result, _diff = vm_ops.ensure(env["conn"], dict(args, uri=None), check_mode=check)
+        assert not changed and result["plan"] == [], check
     info = ok(run_module("hotiron.virt.vm_info", {"uri": env["uri"], "name": name, "include_xml": True}))
     (vm,) = info["vms"]
     assert "<uuid>%s</uuid>" % uuid in vm["xml"] and "<name>%s</name>" % name in vm["live_xml"]

@@ -22,6 +22,7 @@ GENERATED = frozenset((
 ))
 # ... and these elements with these attributes (the boot device libvirt assumes).
 GENERATED_WITH = {"boot": {"dev": "hd"}}
+DEFAULT_CPU_MODELS = ("qemu64", "qemu32")
 
 
 def prepare(spec, current, machines):
@@ -92,5 +93,7 @@ def _covers(have, want):
 def _generated(node):
     if node.tag in GENERATED or (node.tag, (node.text or "").strip()) in GENERATED:
         return True
+    if node.tag == "cpu":       # the CPU model libvirt writes for a domain that names none
+        return node.get("check") == "none" and dx.get_text(node, "model") in DEFAULT_CPU_MODELS
     attrs = GENERATED_WITH.get(node.tag)
     return attrs is not None and dict(node.attrib) == attrs

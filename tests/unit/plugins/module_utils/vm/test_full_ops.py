@@ -122,5 +122,7 @@ def test_covers_ignores_what_libvirt_adds_but_not_what_the_user_removed():
                     "<devices><disk type='file'><source file='/a'/><target dev='vda'/></disk></devices></domain>")
     assert full_xml.covers(have, want)
     assert not full_xml.covers(have, dx.parse(dx.tostring(want).replace("/a", "/b")))
+    have.append(dx.parse("<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>"))
+    assert full_xml.covers(have, want)                                  # libvirt's default CPU
     have.append(dx.parse("<on_reboot>destroy</on_reboot>"))           # not libvirt's default: the user's
     assert not full_xml.covers(have, want)
