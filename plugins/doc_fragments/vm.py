@@ -47,6 +47,7 @@ options:
     description:
       - A partial C(<domain>) document merged into the definition after the spec, for what the
         spec does not cover. Devices are added unless an equal one exists.
+      - M(hotiron.virt.vm) also takes a whole domain XML here, as the VM itself (its C(xml_mode) option).
     type: str
   overcommit:
     description: Allow more vCPUs or memory than the host has.

@@ -47,8 +47,8 @@ options:
     default: active
   mode:
     description:
-      - How the network reaches outside. A new network defaults to V(isolated); an existing one
-        keeps its mode when this is not given.
+      - How the network reaches outside. Required to create a network (a name alone is refused, so
+        that a misspelled name creates nothing); an existing one keeps its mode when this is not given.
       - V(nat) and V(route) make libvirt add firewall rules on the host.
     type: str
     choices: [nat, route, open, isolated, bridge]

@@ -12,6 +12,10 @@ version_added: 0.1.0
 description:
   - Creates, clones, changes, starts, stops and removes a libvirt VM from a declarative spec.
   - An option left out is not managed on an existing VM; a new VM gets the default of its O(os) profile.
+  - A VM that does not exist is created only from a definition - O(disks) (V([]) for a VM without
+    disks on purpose), O(clone_from), O(xml) with a boot source (a C(<disk>), C(<kernel>) or
+    C(<boot>)) or a whole domain XML (O(xml_mode=full)); a name alone (a misspelled one, most often)
+    is an error that says what to add.
   - Changes to a running VM are applied live where libvirt can (memory balloon within O(max_memory),
     vCPUs within O(max_vcpus), disk and NIC hot-plug), otherwise written to the persistent
     definition and reported with RV(restart_required).
@@ -208,6 +212,32 @@ options:
   metadata:
     description: Further free-form keys stored in the collection metadata (the complete set).
     type: dict
+  xml_mode:
+    description:
+      - How O(xml) is used. V(merge) merges a partial C(<domain>) into the definition the options make
+        (it must not set C(<name>) or C(<uuid>)).
+      - V(full) takes O(xml) as the whole definition, as community.libvirt's C(virt) does - any
+        C(virsh dumpxml) or virt-manager domain XML defines the VM as it is. Its C(<name>), if any,
+        must be O(name). An existing VM keeps what the XML leaves out - its UUID (a different C(<uuid>)
+        is refused), the MAC addresses of its interfaces (given in order to the XML's interfaces that
+        have none), and the collection's metadata (the XML's own and the metadata options win key by key).
+      - Idempotent the way libvirt stores a definition - a real run writes the XML only when it differs from
+        the stored definition as text and then compares the definitions libvirt stored before and after, so
+        a re-run with the same XML reports no change. Check mode predicts that by comparing the XML with the
+        stored definition, not counting what libvirt adds by itself (controllers, PCI addresses, default
+        devices, the clock, default lifecycle actions); the diff shows the stored and the new definition.
+      - With V(full), only these options may be given beside O(xml) - O(name), O(state), O(autostart), the
+        power and removal options (O(shutdown_timeout), O(force), O(wait), O(remove_volumes), O(remove_disks),
+        O(keep_nvram)), O(limits), O(overcommit) and the options kept in the collection's metadata (O(tags),
+        O(owner), O(resource_group), O(ha), O(ha_priority), O(restart_limit), O(sla), O(cpu_shares),
+        O(cpu_reservation), O(expires), O(purpose), O(template), O(metadata)). Every option that writes the
+        definition (O(vcpus), O(memory), O(disks), O(interfaces), O(clone_from), ... and every tuning option
+        added later) is refused, naming it - write it into the XML instead. O(ha) and O(sla)/O(cpu_shares)
+        add C(<on_crash>destroy</on_crash>) and C(<cputune><shares>) and are refused when the XML says otherwise.
+    type: str
+    choices: [merge, full]
+    default: merge
+    version_added: 0.2.0
   clone_from:
     description:
       - Create the VM as a clone of a template VM (its disks are cloned) or of a volume given as
@@ -227,6 +257,34 @@ options:
     description: With O(state=absent), also delete the volumes this collection created for the VM.
     type: bool
     default: false
+  remove_disks:
+    description:
+      - With O(state=absent), also delete every file-backed disk of the VM (C(<disk device='disk'>) of
+        type C(file) or C(volume); CD-ROMs, block devices and network disks are kept), not only the
+        volumes this collection created (O(remove_volumes)).
+      - Refused, before anything is changed, when a disk is used by another defined VM (as its disk,
+        or as the backing file of its disk's volume) or is not a volume of a storage pool of the
+        host (libvirt deletes only those). Check mode and the diff list the files that would go.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  keep_nvram:
+    description:
+      - With O(state=absent), keep the VM's UEFI variables file (C(<nvram>)); by default it is
+        deleted with the definition. Checkpoint and snapshot metadata always go with the VM (the
+        checkpoints' bitmaps stay in the disk images).
+    type: bool
+    default: false
+    version_added: 0.2.0
+  wait:
+    description:
+      - With O(state=stopped), V(false) sends the shutdown request (ACPI power button) and returns at
+        once, reporting RV(vm.state) V(shutting down) while the guest is still up (as
+        C(virsh shutdown)); for playbooks that stop many VMs and wait later. Not combined with
+        O(force), which needs the wait. Each run with V(false) on a VM still up sends the request again.
+    type: bool
+    default: true
+    version_added: 0.2.0
   shutdown_timeout:
     description: Seconds to wait for a graceful shutdown (0 to 86400); V(0) skips it.
     type: int
@@ -308,6 +366,28 @@ EXAMPLES = r"""
       - {name: org.qemu.guest_agent.0}
     state: running
 
+- name: Ask many VMs to shut down without waiting for each
+  hotiron.virt.vm:
+    name: "{{ item }}"
+    state: stopped
+    wait: false
+  loop: [web1, web2, web3]
+
+- name: Remove a VM with all its disk files, keeping its UEFI variables
+  hotiron.virt.vm:
+    name: old1
+    state: absent
+    remove_disks: true
+    keep_nvram: true
+
+- name: A VM from a domain XML as virsh dumpxml or virt-manager wrote it (UUID and MACs kept on redefinition)
+  hotiron.virt.vm:
+    name: legacy1
+    xml: "{{ lookup('file', 'legacy1.xml') }}"
+    xml_mode: full
+    owner: team-a
+    state: running
+
 - name: Remove a VM and the volumes it owns
   hotiron.virt.vm:
     name: web1
@@ -331,6 +411,12 @@ changes:
   returned: always
   type: list
   elements: dict
+removed_disks:
+  description: With O(state=absent), the disk files deleted (or, in check mode, that would be).
+  returned: when O(state=absent) removes a VM
+  type: list
+  elements: str
+  version_added: 0.2.0
 restart_required:
   description: The persistent definition differs from the running guest in ways only a restart applies.
   returned: always

@@ -66,6 +66,14 @@ options:
     type: bool
     default: false
     version_added: 0.2.0
+  include_xml:
+    description:
+      - Add each VM's domain XML - RV(vms[].xml), its definition as C(virsh dumpxml --inactive) gives it
+        (which M(hotiron.virt.vm) with O(hotiron.virt.vm#module:xml_mode=full) takes back as it is),
+        and for a running VM RV(vms[].live_xml), the running one.
+    type: bool
+    default: false
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -143,6 +151,16 @@ vms:
     cpu_time_ns:
       description: CPU time used since it started.
       type: int
+    xml:
+      description: The domain definition (inactive XML).
+      returned: with O(include_xml)
+      type: str
+      version_added: 0.2.0
+    live_xml:
+      description: The running domain's XML.
+      returned: with O(include_xml), for a VM that is not shut off
+      type: str
+      version_added: 0.2.0
     cpu_percent:
       description: Share of its vCPUs used during O(cpu_sample).
       type: float
@@ -263,6 +281,7 @@ def argument_spec():
         cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
         include_guest_info=dict(type="bool", default=False),
+        include_xml=dict(type="bool", default=False),
     )
     return spec
 

@@ -142,6 +142,13 @@ class Guest:
         with self._act("shut down"):
             self.dom.shutdown()
 
+    def request_stop(self):
+        """Ask the guest to shut down and return at once (a paused guest is resumed first, so it
+        can hear the request); whether it does is the guest's business."""
+        if self.state()[0] == "paused":
+            self.resume()
+        self.request_shutdown()
+
     def force_off(self):
         # Pulls the plug: the guest loses whatever it had not written to disk.
         with self._act("force off"):

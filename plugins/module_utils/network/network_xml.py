@@ -50,7 +50,9 @@ def validate_network(params, existing=False):
         raise NetworkSpecError("name must not be empty")
     mode = params.get("mode")
     if mode is None and not existing:
-        mode = "isolated"
+        # A name alone (a misspelled one, most often) must not create and start a network.
+        raise NetworkSpecError("no network called %r exists, and a new network needs its mode (nat, route, open,"
+                               " isolated or bridge); or check the name" % name)
     if mode is not None and mode not in MODES:
         raise NetworkSpecError("mode %r is not a network mode; use one of %s" % (mode, ", ".join(MODES)))
     spec = {"name": name, "mode": mode}

@@ -18,6 +18,26 @@ MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
 NIC_MODEL_CHOICES = ["virtio", "e1000e", "e1000", "rtl8139", "vmxnet3", "pcnet"]
 
 
+# With xml_mode=full the XML is the whole definition: only these options may be given beside it
+# (naming, power, removal, checks, and what lives in the collection's metadata).  Every other
+# option writes the definition and is refused, so an option added later is refused too until it is
+# listed here (tuning options belong in the XML then).
+FULL_XML_OPTIONS = frozenset((
+    "name", "state", "autostart", "xml", "xml_mode", "shutdown_timeout", "force", "wait", "remove_volumes",
+    "remove_disks", "keep_nvram", "limits", "overcommit",
+    "tags", "owner", "resource_group", "ha_priority", "template", "metadata", "ha", "restart_limit", "sla",
+    "cpu_shares", "cpu_reservation", "expires", "purpose",
+))
+
+
+def full_xml_conflicts(params):
+    """The options given beside ``xml_mode=full`` that would write the definition (sorted);
+    an option left at its default is not counted."""
+    options = vm_options()
+    return sorted(key for key, opt in options.items()
+                  if key not in FULL_XML_OPTIONS and params.get(key) is not None and params.get(key) != opt.get("default"))
+
+
 def vm_options():
     """The options of one VM (hotiron.virt.vm without the connection options)."""
     disk = dict(
@@ -53,11 +73,13 @@ def vm_options():
         sla=dict(type="str"), cpu_shares=dict(type="int", min=2, max=262144),
         cpu_reservation=dict(type="float", min=0, max=4096),
         expires=dict(type="str"), purpose=dict(type="str"),
-        xml=dict(type="str"),
+        xml=dict(type="str"), xml_mode=dict(type="str", choices=["merge", "full"], default="merge"),
         clone_from=dict(type="str"), clone=dict(type="str", choices=["linked", "full"], default="linked"),
         pool=dict(type="str"),
-        remove_volumes=dict(type="bool", default=False),
+        remove_volumes=dict(type="bool", default=False), remove_disks=dict(type="bool", default=False),
+        keep_nvram=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120, min=0, max=86400), force=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
         limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8, min=1, max=4096),
                                               max_memory=dict(type="str", default="96GiB"))),
         overcommit=dict(type="bool", default=False),

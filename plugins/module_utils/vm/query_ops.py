@@ -243,14 +243,24 @@ def _header_chain(path):
 
 
 def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,
-         clock=time.monotonic, sleep=time.sleep, owner=None, expires_by=None, guest_info=False):
-    """Describe one VM (``name``) or every VM passing the filters."""
+         clock=time.monotonic, sleep=time.sleep, owner=None, expires_by=None, guest_info=False, include_xml=False):
+    """Describe one VM (``name``) or every VM passing the filters; ``guest_info`` adds what the
+    guest agent says; ``include_xml`` adds each one's definition (``xml``, as ``virsh dumpxml
+    --inactive``: what hotiron.virt.vm's ``xml_mode=full`` takes back) and, for a running VM, its
+    running one (``live_xml``)."""
     if name:
         dom = lc.lookup_domain(conn, name)
         guests = [Guest(conn, dom)] if dom is not None else []
     else:
         guests = all_guests(conn)
     found = [d for d in (describe(g, addresses, guest_info) for g in guests) if matches(d, states, tags, metadata, owner, expires_by)]
+    if include_xml:
+        by_name = {g.name: g for g in guests}
+        for entry in found:
+            guest = by_name[entry["name"]]
+            entry["xml"] = guest.inactive_xml()
+            if entry["state"] not in ("shutoff", "crashed"):
+                entry["live_xml"] = guest.live_xml()
     if cpu_sample and cpu_sample > 0:
         running = [g for g in guests if g.name in {d["name"] for d in found if d["state"] == "running"}]
         with lc.attempt("sample the cpu time of the vms on %s" % lc.safe_uri(conn)):
@@ -285,5 +295,6 @@ def run_vm_info(params):
     with lc.connected(params["uri"]) as conn:
         vms = info(conn, name=params["name"], states=params["states"], tags=params["tags"], metadata=params["metadata"],
                    cpu_sample=params["cpu_sample"], addresses=params["addresses"], owner=params["owner"],
-                   expires_by=expires_by, guest_info=params.get("include_guest_info", False))
+                   expires_by=expires_by, guest_info=params.get("include_guest_info", False),
+                   include_xml=params.get("include_xml"))
     return {"changed": False, "vms": vms}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import ARCHES
@@ -83,7 +84,11 @@ def validate(params):
     spec["disks"] = _validate_disks(params.get("disks"))
     spec["interfaces"] = _validate_interfaces(params.get("interfaces"))
     spec["metadata"], spec["policy_xml"] = vm_policy.validate(params)
-    spec["xml"] = _validate_xml(params.get("xml"))
+    spec["xml_mode"] = _choice(params.get("xml_mode") or "merge", ("merge", "full"), "xml_mode")
+    if spec["xml_mode"] == "full":
+        spec["xml"] = _validate_full_xml(params, name, spec["policy_xml"])
+    else:
+        spec["xml"] = _validate_xml(params.get("xml"))
     spec["tuning"] = vm_tuning.validate(params)
     spec["clone_from"] = params.get("clone_from")
     spec["clone"] = _choice(params.get("clone") or "linked", ("linked", "full"), "clone")
@@ -92,6 +97,14 @@ def validate(params):
         raise SpecError("disks", "cannot be combined with clone_from: the clone's disks come from the template")
     spec["limits"] = _validate_limits(params.get("limits"))
     spec["overcommit"] = bool(params.get("overcommit"))
+    spec["wait"] = params.get("wait") is not False
+    if not spec["wait"]:
+        if (params.get("state") or "present") != "stopped":
+            raise SpecError("wait", "false applies to state stopped (send the shutdown request and return), not to %s"
+                            % (params.get("state") or "present"))
+        if params.get("force"):
+            raise SpecError("force", "needs waiting for the shutdown (it powers the VM off when shutdown_timeout passes):"
+                            " drop it, or wait: true")
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:
         raise SpecError("shutdown_timeout", "must be 0 or more seconds, got %r" % params["shutdown_timeout"])
     return spec
@@ -119,6 +132,35 @@ def _validate_xml(xml):
             raise SpecError("xml", "the root element must be <domain>, got <%s>" % patch.tag)
         if patch.find("name") is not None or patch.find("uuid") is not None:
             raise SpecError("xml", "must not set <name> or <uuid>; use the name option")
+    return xml
+
+
+def _validate_full_xml(params, name, policy_xml):
+    """``xml`` with ``xml_mode=full``: a complete <domain> named as the VM, and no option beside it
+    that writes the definition (see vm.args.FULL_XML_OPTIONS)."""
+    xml = params.get("xml")
+    if not xml:
+        raise SpecError("xml", "xml_mode full needs xml: the complete domain XML (as virsh dumpxml gives it)")
+    try:
+        root = dx.parse(xml)
+    except dx.XMLError as err:
+        raise SpecError("xml", str(err)) from None
+    if root.tag != "domain":
+        raise SpecError("xml", "the root element must be <domain>, got <%s>" % root.tag)
+    named = dx.get_text(root, "name")
+    if named is not None and named != name:
+        raise SpecError("xml", "<name> is %r but the name option is %r: they must be the same" % (named, name))
+    conflicts = vm_args.full_xml_conflicts(params)
+    if conflicts:
+        raise SpecError(conflicts[0], "cannot be combined with xml_mode full, where the xml is the whole definition"
+                        " (given: %s): write %s into the xml" % (", ".join(conflicts), "them" if len(conflicts) > 1 else "it"))
+    on_crash = dx.get_text(root, "on_crash")
+    if policy_xml.get("on_crash") and on_crash not in (None, policy_xml["on_crash"]):
+        raise SpecError("ha", "true needs <on_crash>destroy</on_crash>, but the xml says %s" % on_crash)
+    shares = dx.get_text(root, "cputune/shares")
+    if policy_xml.get("cpu_shares") is not None and shares not in (None, str(policy_xml["cpu_shares"])):
+        raise SpecError("cpu_shares" if params.get("cpu_shares") is not None else "sla",
+                        "sets CPU shares %s, but the xml's <cputune><shares> is %s" % (policy_xml["cpu_shares"], shares))
     return xml
 
 

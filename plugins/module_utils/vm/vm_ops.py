@@ -18,7 +18,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops, tuning_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, full_ops, power, resolve_ops, tuning_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 
@@ -43,13 +44,18 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         return ensure_absent(conn, dom, spec, params, check_mode)
     try:
         host = host or resolve_ops.host_facts(conn)
+        full = spec["xml_mode"] == "full"     # the XML is the whole definition (full_ops)
         if dom is None:
-            changed, result, diff, guest = ensure_created(conn, spec, host, state, check_mode)
+            changed, result, diff, guest = (full_ops.ensure_created if full else ensure_created)(
+                conn, spec, host, state, check_mode)
         else:
             guest = Guest(conn, dom)
-            changed, result, diff = ensure_updated(conn, guest, spec, host, check_mode)
+            changed, result, diff = (full_ops.ensure_updated if full else ensure_updated)(conn, guest, spec, host, check_mode)
             is_template = result.pop("_template", False)     # as the task defines it, check mode too
             changed = ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep) or changed
+            if not spec["wait"] and changed and "stop vm %s" % guest.name in result["plan"]:
+                index = result["plan"].index("stop vm %s" % guest.name)
+                result["plan"][index] = "request the shutdown of vm %s (not waiting)" % guest.name
     except vs.SpecError as err:
         raise lc.VirtError(str(err)) from None
     if guest is not None and dom is not None and spec["autostart"] is not None and guest.autostart() != spec["autostart"]:
@@ -59,6 +65,9 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         changed = True
     if guest is not None and not check_mode:
         result["vm"] = {"name": guest.name, "state": guest.state()[0]}
+        if not spec["wait"] and result["vm"]["state"] not in power.OFF_STATES and any(
+                step.startswith("request the shutdown") for step in result["plan"]):
+            result["vm"]["state"] = "shutting down"
         with lc.attempt("read the uuid of vm %s" % guest.name):
             result["vm"]["uuid"] = guest.uuid()
         if guest.is_active():
@@ -87,6 +96,7 @@ def ensure_created(conn, spec, host, state, check_mode):
             root = vx.apply(base, spec, resolved, creating=False)
     else:
         resolved, to_create = resolve_ops.resolve(conn, spec, host, None)
+        require_definition(conn, spec)
         if spec["disks"] is None:
             resolved["disks"] = []
         root = vx.apply(vx.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
@@ -122,6 +132,17 @@ def ensure_created(conn, spec, host, state, check_mode):
         raise
     diff["after"] = dx.normalise(guest.inactive_xml(), keep_uuid=False)
     return True, result, diff, guest
+
+
+def require_definition(conn, spec):
+    """A VM is created only from a definition: disks (``disks: []`` for a diskless VM on
+    purpose), ``clone_from``, or ``xml`` with a boot source.  A name alone (a misspelled one, most
+    often) would otherwise create and start an empty VM."""
+    if spec["disks"] is not None or spec["clone_from"] or spec["xml_mode"] == "full" or vx.has_boot_source(spec["xml"]):
+        return
+    resolve_ops.fail("name", "no vm called %r on %s, and nothing to create it from: give disks (disks: [] for a vm"
+                     " without disks), clone_from, or xml with a boot source (a <disk>, <kernel> or <boot>); or"
+                     " check the name" % (spec["name"], lc.safe_uri(conn)))
 
 
 def ensure_updated(conn, guest, spec, host, check_mode):
@@ -228,7 +249,8 @@ def ensure_power(guest, state, params, is_template, check_mode, result, clock, s
     """Move an existing guest to ``state`` (:func:`power.steps`); returns whether anything changed."""
     current, _reason = guest.state()
     actions = {"start": guest.start, "start paused": lambda: guest.start(paused=True), "resume": guest.resume,
-               "pause": guest.suspend, "stop": lambda: stop(guest, params, clock, sleep)}
+               "pause": guest.suspend,
+               "stop": (lambda: stop(guest, params, clock, sleep)) if params.get("wait") is not False else guest.request_stop}
     planned = power.steps(current, state, is_template, guest.name)
     result["plan"].extend("%s vm %s" % (step, guest.name) for step in planned)
     if not check_mode:
@@ -244,57 +266,6 @@ def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
     if guest.stop(timeout, params.get("force"), clock, sleep) is None:
         resolve_ops.fail("shutdown_timeout", "vm %s did not shut down within %ss; set force: true to power it off"
                          % (guest.name, timeout))
-
-
-def ensure_absent(conn, dom, spec, params, check_mode):
-    """Remove the VM: everything that can refuse is checked before the first change, and the
-    definition goes before the power: a running VM is undefined first (it runs on as a transient
-    domain) and then forced off, so a refused undefine leaves it running and defined as it was;
-    a force-off that fails after the undefine defines it again from its old definition."""
-    result = {"plan": [], "changes": [], "restart_required": False}
-    if dom is None:
-        return False, result, {"before": "", "after": ""}
-    guest = Guest(conn, dom)
-    old_xml = guest.inactive_xml()
-    root = dx.parse(old_xml)
-    meta = dx.read_metadata(root)
-    if meta.get("template") == "true":
-        users = clone_ops.clones_of(conn, guest.name)
-        if users:
-            resolve_ops.fail("state", "vm %r is a template used by %s: remove those clones first"
-                             % (guest.name, ", ".join(users)))
-    diff = {"before": dx.normalise(root), "after": ""}
-    checkpoints = guest.checkpoint_names()
-    result["plan"].append("undefine vm %s%s" % (guest.name, (" with the metadata of its %d checkpoint%s (%s)" % (
-        len(checkpoints), "s" if len(checkpoints) > 1 else "", ", ".join(checkpoints))) if checkpoints else ""))
-    running = guest.is_active()
-    if running:
-        result["plan"].append("force off vm %s" % guest.name)
-    volumes = []
-    for vol in (meta.get("volumes", []) if params.get("remove_volumes") else []):
-        pool = lc.lookup_pool(conn, vol.get("pool"))
-        volume = lc.lookup_volume(pool, vol.get("name")) if pool is not None else None
-        result["plan"].append("delete volume %s/%s" % (vol.get("pool"), vol.get("name")))
-        if volume is not None:
-            volumes.append(("%s/%s" % (vol.get("pool"), vol.get("name")), volume))
-    if check_mode:
-        return True, result, diff
-    guest.delete_definition()
-    if running:
-        try:
-            guest.force_off()
-        except lc.VirtError as err:
-            try:
-                domain.define(conn, old_xml, "define vm %s again on %s" % (guest.name, lc.safe_uri(conn)))
-            except lc.VirtError as again:
-                err.extend("; defining it again also failed (%s): it runs on as a transient vm" % again)
-            else:
-                err.extend(" (it was defined again and runs on as it was)")
-            raise
-    for what, volume in volumes:
-        with lc.attempt("delete volume %s" % what):
-            volume.delete(0)
-    return True, result, diff
 
 
 def run_vm(params, check_mode):

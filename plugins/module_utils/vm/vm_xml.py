@@ -47,6 +47,15 @@ def assign_targets(disks, default_bus):
     return out
 
 
+def has_boot_source(xml):
+    """Whether the domain XML text ``xml`` gives the VM something to boot: a disk, a kernel, a
+    boot device (``<os><boot dev='network'/>``) or a device with a boot order."""
+    if not xml:
+        return False
+    root = dx.parse(xml)
+    return any(root.find(path) is not None for path in ("devices/disk", "os/kernel", "os/boot", "devices/*/boot"))
+
+
 # --- spec -> XML ---------------------------------------------------------------------------
 
 def skeleton(name, domain_type):

@@ -43,7 +43,7 @@ def test_module_unreachable_host_fails_cleanly(capsys):
 
 
 def test_module_check_and_diff(capsys):
-    out = run_module({"uri": HOST, "name": "m1", "memory": "64MiB", "_ansible_check_mode": True,
+    out = run_module({"uri": HOST, "name": "m1", "memory": "64MiB", "disks": [], "_ansible_check_mode": True,
                       "_ansible_diff": True}, capsys)
     assert out["changed"] and out["plan"] == ["define vm m1"]
     assert "<name>m1</name>" in out["diff"]["after"]
@@ -52,3 +52,11 @@ def test_module_check_and_diff(capsys):
 def test_module_bad_size_names_parameter(capsys):
     out = run_module({"uri": HOST, "name": "m1", "disks": [{"pool": "local", "volume": "a", "size": "0"}]}, capsys)
     assert out["failed"] and out["msg"].startswith("disks[0].size: must be greater than zero")
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_module_a_name_alone_creates_nothing(capsys, check):
+    """A misspelled name must not create (and start) an empty VM: the task fails saying what to add."""
+    out = run_module({"uri": HOST, "name": "nope-a", "state": "running", "_ansible_check_mode": check}, capsys)
+    assert out["failed"] and not out.get("changed") and "exception" not in out
+    assert out["msg"].startswith("name: no vm called 'nope-a' on test://") and "give disks (disks: [] for a vm" in out["msg"]

@@ -37,3 +37,16 @@ def test_module_bad_state_filter(capsys):
             vm_info.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and "states" in out["msg"]
+
+
+def test_module_include_xml(capsys):
+    with patch_module_args({"uri": HOST, "include_xml": True}):
+        with pytest.raises(SystemExit):
+            vm_info.main()
+    vms = {vm["name"]: vm for vm in json.loads(capsys.readouterr().out)["vms"]}
+    assert "<name>web1</name>" in vms["web1"]["xml"] and "<name>web1</name>" in vms["web1"]["live_xml"]
+    assert "<name>tmpl</name>" in vms["tmpl"]["xml"] and "live_xml" not in vms["tmpl"]     # shut off
+    with patch_module_args({"uri": HOST}):
+        with pytest.raises(SystemExit):
+            vm_info.main()
+    assert all("xml" not in vm for vm in json.loads(capsys.readouterr().out)["vms"])

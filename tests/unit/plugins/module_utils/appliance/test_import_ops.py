@@ -191,7 +191,7 @@ def test_an_existing_vm_is_ok_and_its_package_is_not_even_read(conn, ovas, tmp_p
 
 
 def test_a_vm_left_by_an_unfinished_import_needs_force(conn, ovas):
-    vm_ops.ensure(conn, {"name": "app1", "memory": "32MiB", "metadata": {import_ops.IMPORT_MARK: "converting"}})
+    vm_ops.ensure(conn, {"name": "app1", "memory": "32MiB", "disks": [], "metadata": {import_ops.IMPORT_MARK: "converting"}})
     refused(conn, params(ovas["vmware"]), "import that did not finish .* force: true")
     _changed, result, diff = import_ops.run(conn, params(ovas["vmware"], force=True), check_mode=True)
     assert result["plan"][0] == "remove vm app1 and the volumes it owns (force)"
@@ -203,7 +203,7 @@ def test_a_vm_left_by_an_unfinished_import_needs_force(conn, ovas):
 def test_force_checks_the_new_vm_before_removing_the_old_one(conn, ovas):
     """An appliance the host cannot take (here: a network that does not exist) must fail
     before force removes the VM it would replace."""
-    vm_ops.ensure(conn, {"name": "app1", "memory": "32MiB"})
+    vm_ops.ensure(conn, {"name": "app1", "memory": "32MiB", "disks": []})
     refused(conn, params(ovas["vmware"], force=True, network_map={"VM Network": "nosuch", "Backend": None}),
             "no network called 'nosuch'")
 

@@ -32,7 +32,7 @@ def ensure(conn, check=False, **kwargs):
     return network_ops.ensure_network(conn, params(**kwargs), check_mode=check, want_diff=True)
 
 
-ISO = dict(bridge="hi3t0", ips=[dict(address="198.18.3.1", prefix=24, dhcp_ranges=[dict(start="198.18.3.10", end="198.18.3.20")],
+ISO = dict(mode="isolated", bridge="hi3t0", ips=[dict(address="198.18.3.1", prefix=24, dhcp_ranges=[dict(start="198.18.3.10", end="198.18.3.20")],
                                      dhcp_hosts=[dict(mac="52:54:00:00:03:05", name="vm5", ip="198.18.3.5")])])
 
 
@@ -56,6 +56,14 @@ def test_present_and_inactive(conn):
     assert ensure(conn, state="present", **ISO)["actions"] == ["define"]
     assert ensure(conn, state="active", **ISO)["actions"] == ["start"]
     assert ensure(conn, state="inactive")["actions"] == ["stop"]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_name_alone_creates_no_network(conn, check):
+    """A misspelled name created and started an isolated network; now it is an error saying what to add."""
+    with pytest.raises(lc.VirtError, match="^no network called 'nonet' exists, and a new network needs its mode"):
+        ensure(conn, check=check, name="nonet", state="active")
+    assert lc.lookup_network(conn, "nonet") is None
 
 
 def test_dhcp_change_on_a_running_network_goes_live(conn):

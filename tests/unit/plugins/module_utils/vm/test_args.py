@@ -60,3 +60,15 @@ def test_nested_options_get_their_defaults_and_types():
 def test_bad_input_is_refused_naming_the_option(params, needle):
     _params, errors = validate(params)
     assert errors and needle in " ".join(errors)
+
+
+def test_full_xml_allows_only_known_options_and_refuses_every_other_one():
+    options = vm_args.vm_options()
+    assert vm_args.FULL_XML_OPTIONS <= set(options)
+    params, errors = validate({"name": "n1", "xml": "<domain/>", "xml_mode": "full"})
+    assert errors == [] and vm_args.full_xml_conflicts(params) == []
+    # an option added later (a tuning option) is refused beside a full XML until it is listed
+    for key in set(options) - vm_args.FULL_XML_OPTIONS:
+        value = {"str": "x", "int": 2, "bool": True, "list": [], "dict": {}, "float": 1.0}[options[key].get("type", "str")]
+        if options[key].get("default") != value:
+            assert vm_args.full_xml_conflicts(dict(params, **{key: value})) == [key], key

@@ -390,7 +390,7 @@ def test_windows_profile_and_i686(conn):
     assert root.find("clock").get("offset") == "localtime" and root.find("features/hyperv/relaxed") is not None
     assert not ensure(conn, name="win", os="windows", memory="64MiB", interfaces=[dict(network="lan")],
                       disks=[dict(pool="local", volume="w.qcow2", size="1GiB")])[0]
-    ensure(conn, name="old", arch="i686", memory="64MiB")
+    ensure(conn, name="old", arch="i686", memory="64MiB", disks=[])
     assert dx.parse(conn.lookupByName("old").XMLDesc(0)).find("os/type").get("arch") == "i686"
 
 
@@ -504,3 +504,99 @@ def test_machine_alias_in_xml_is_idempotent(conn):
     assert not changed and result["plan"] == []
     with pytest.raises(lc.VirtError, match="^xml: this host cannot emulate machine 'virt'"):
         vm_ops.ensure(conn, dict(spec, xml="<domain><os><type machine='virt'>hvm</type></os></domain>"), host=host)
+
+
+@pytest.mark.parametrize("kwargs,creates", [
+    ({}, False),
+    (dict(memory="64MiB", interfaces=[dict(network="lan")], state="running"), False),
+    (dict(xml="<domain><devices><panic model='isa'/></devices></domain>"), False),
+    (dict(disks=[]), True),
+    (dict(xml="<domain><os><boot dev='network'/></os></domain>"), True),
+    (dict(xml="<domain><devices><disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk></devices></domain>"),
+     True),
+    (dict(clone_from="tmpl"), True),
+])
+def test_a_missing_vm_is_created_only_from_a_definition(conn, kwargs, creates):
+    before = snapshot(conn)
+    if creates:
+        assert ensure(conn, name="nope-a", **kwargs)[0] and lc.lookup_domain(conn, "nope-a") is not None
+        return
+    for check in (True, False):
+        with pytest.raises(lc.VirtError, match="^name: no vm called 'nope-a' on test:.*nothing to create it from: give disks"):
+            ensure(conn, check=check, name="nope-a", **kwargs)
+    assert snapshot(conn) == before
+
+
+def test_remove_disks_deletes_every_file_disk_of_the_vm(conn):
+    """remove_disks: the volumes the collection made and the disks it did not make (data.raw) go."""
+    ensure(conn, **dict(NEW, disks=NEW["disks"] + [dict(pool="local", volume="data.raw")]))
+    before = snapshot(conn)
+    changed, result, diff = ensure(conn, name="n1", state="absent", remove_disks=True, check=True)
+    assert changed and result["plan"] == [
+        "undefine vm n1", "force off vm n1", "delete disk vda (/var/lib/hotiron-test/local/n1.qcow2)",
+        "delete disk vdb (/var/lib/hotiron-test/local/data.raw)"]
+    assert result["removed_disks"] == ["/var/lib/hotiron-test/local/n1.qcow2", "/var/lib/hotiron-test/local/data.raw"]
+    assert "disk file /var/lib/hotiron-test/local/data.raw\n" in diff["before"] and diff["after"] == ""
+    assert snapshot(conn) == before
+    assert ensure(conn, name="n1", state="absent", remove_disks=True, remove_volumes=True)[1]["plan"][2:] == [
+        "delete volume local/n1.qcow2", "delete disk vdb (/var/lib/hotiron-test/local/data.raw)"]
+    assert lc.lookup_domain(conn, "n1") is None
+    assert sorted(conn.storagePoolLookupByName("local").listVolumes()) == ["tmpl.qcow2"]
+
+
+@pytest.mark.parametrize("other,message", [
+    (dict(disks=[dict(pool="local", volume="data.raw")]), "disk file /var/lib/hotiron-test/local/data.raw of vm n1 is used by n2"),
+    (dict(clone_from="local/data.raw"), "disk file /var/lib/hotiron-test/local/data.raw of vm n1 is used by n2"),
+])
+def test_remove_disks_refuses_a_disk_another_vm_uses(conn, other, message):
+    ensure(conn, **dict(NEW, disks=[dict(pool="local", volume="data.raw")], state="present"))
+    ensure(conn, name="n2", memory="64MiB", **other)
+    before = snapshot(conn)
+    for check in (True, False):
+        with pytest.raises(lc.VirtError, match="^remove_disks: " + message):
+            ensure(conn, check=check, name="n1", state="absent", remove_disks=True)
+    assert snapshot(conn) == before
+
+
+def test_remove_disks_refuses_a_disk_outside_the_pools(conn):
+    ensure(conn, **dict(NEW, disks=[dict(path="/srv/elsewhere/n1.img")], state="present"))
+    with pytest.raises(lc.VirtError, match="^remove_disks: disk vda of vm n1 .*/srv/elsewhere/n1.img.* is not a volume"):
+        ensure(conn, name="n1", state="absent", remove_disks=True)
+    assert lc.lookup_domain(conn, "n1") is not None
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keep_nvram_says_what_happens_to_the_uefi_variables(conn, keep):
+    ensure(conn, **dict(NEW, state="present", xml="<domain><os><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+                                             "<nvram>/var/lib/hotiron-test/n1_VARS.fd</nvram></os></domain>"))
+    # (the test driver has no NVRAM undefine flags: the lab test removes a VM for real)
+    changed, result, _ = ensure(conn, name="n1", state="absent", keep_nvram=keep, check=True)
+    assert changed and result["plan"] == ["undefine vm n1, %s its UEFI variables file /var/lib/hotiron-test/n1_VARS.fd"
+                                          % ("keeping" if keep else "deleting")]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_stop_without_waiting_sends_the_request_and_returns(conn, check):
+    ensure(conn, **NEW)
+    changed, result, _ = ensure(conn, check=check, **dict(NEW, state="stopped", wait=False))
+    assert changed and result["plan"] == ["request the shutdown of vm n1 (not waiting)"]
+    # the test driver's guests shut down at once; a real one reports "shutting down" (the lab test)
+    assert check or result["vm"]["state"] in ("shutoff", "shutting down")
+
+
+def test_stop_without_waiting_does_not_wait_nor_force():
+    clock = Clock()
+    dom = StubbornDom()
+    result = {"plan": []}
+    assert vm_ops.ensure_power(Guest(None, dom), "stopped", {"wait": False, "shutdown_timeout": 30}, False, False,
+                               result, clock, clock.sleep)
+    assert dom.calls == ["shutdown"] and dom.active and clock.now == 0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(state="running", wait=False), "^wait: false applies to state stopped"),
+    (dict(state="stopped", wait=False, force=True), "^force: needs waiting for the shutdown"),
+])
+def test_stop_without_waiting_bad_combinations(conn, kwargs, message):
+    with pytest.raises(lc.VirtError, match=message):
+        ensure(conn, name="web1", **kwargs)
