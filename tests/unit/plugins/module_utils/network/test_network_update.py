@@ -27,7 +27,7 @@ COMMAND = {nu.ADD: "VIR_NETWORK_UPDATE_COMMAND_ADD_LAST", nu.DELETE: "VIR_NETWOR
 def net_xml(**kwargs):
     params = dict(name="live", mode=None, bridge="hi9lv0", ips=[dict(address="10.255.7.1", prefix=24)])
     params.update(kwargs)
-    return nx.network_xml(nx.validate_network(params))
+    return nx.network_xml(nx.validate_network(params, existing=True))
 
 
 def with_dhcp(hosts=(), ranges=({"start": "10.255.7.100", "end": "10.255.7.150"},), **kwargs):

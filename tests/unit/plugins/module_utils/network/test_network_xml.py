@@ -138,7 +138,7 @@ def test_dns_hosts_and_portgroups_accepted_by_libvirt_and_read_back():
     params = dict(name="pg", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
                   dns_hosts=[dict(ip="10.255.6.5", hostnames=["web", "www"])],
                   portgroups=[dict(name="gold", default=True, inbound=dict(average=1000, burst=200)), dict(name="tin", outbound=dict(average=10))])
-    spec = nx.validate_network(params)
+    spec = nx.validate_network(params, existing=True)
     conn = libvirt.open(HOST)
     try:
         net = conn.networkDefineXML(nx.network_xml(spec))
@@ -150,7 +150,7 @@ def test_dns_hosts_and_portgroups_accepted_by_libvirt_and_read_back():
         # Emptied lists remove them; an order libvirt chose is no change.
         emptied, changed = nx.plan_network_xml(net.XMLDesc(0), nx.validate_network(dict(name="pg", dns_hosts=[], portgroups=[]), existing=True))
         assert changed and "<dns" not in emptied and "portgroup" not in emptied
-        swapped = nx.validate_network(dict(params, portgroups=list(reversed(params["portgroups"]))))
+        swapped = nx.validate_network(dict(params, portgroups=list(reversed(params["portgroups"]))), existing=True)
         assert not nx.plan_network_xml(net.XMLDesc(0), swapped)[1]
     finally:
         conn.close()
