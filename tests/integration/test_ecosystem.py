@@ -7,6 +7,7 @@ execution environment's definition (ansible-builder, bindep)."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,14 @@ def test_bindep_finds_nothing_missing_on_this_machine(profile):
     done = subprocess.run([os.path.join(BIN, "bindep"), "-b", "-f", os.path.join(ROOT, "bindep.txt")] + profile,
                           capture_output=True, text=True, timeout=120, check=False)
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
+
+
+def test_the_installed_collection_says_what_it_is():
+    with open(os.path.join(ROOT, "build", "collections", "ansible_collections", "hotiron", "virt", "MANIFEST.json"),
+              encoding="utf-8") as handle:
+        info = json.load(handle)["collection_info"]
+    for word in ("recovery", "capacity", "backups", "appliances"):
+        assert word in info["description"], word
+    assert info["dependencies"] == {}
+    # no invented addresses: the project has none public yet
+    assert [info[key] for key in ("repository", "documentation", "homepage", "issues")] == [None] * 4
