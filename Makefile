@@ -136,6 +136,7 @@ changelog-lint: deps
 # --- the documentation site ------------------------------------------------------------------
 # antsibull-docs writes a page per module, plugin and role of the installed collection, plus the
 # guides of docs/docsite/rst/ (every guide_*.rst is listed by guides.rst: nothing to register);
+# docs/event_source_pages.py a page per event source (which antsibull-docs does not document);
 # Sphinx makes the site, with warnings as errors. Offline: intersphinx is replaced by
 # docs/hotiron_docs_offline.py. tests/integration/test_docs.py opens the site in Chromium.
 DOCS := $(BUILD)/docs
@@ -147,6 +148,7 @@ docs: collection
 	  "$(CURDIR)/docs" >> $(DOCS)/sphinx/conf.py
 	@$(VENV)/bin/antsibull-docs --config-file $(DOCS)/sphinx/antsibull-docs.cfg collection --use-current \
 	  --squash-hierarchy --fail-on-error --cleanup everything --dest-dir $(DOCS)/sphinx/rst hotiron.virt >/dev/null
+	@$(PY) docs/event_source_pages.py $(CURDIR) $(DOCS)/sphinx/rst/docsite >/dev/null
 	$(VENV)/bin/sphinx-build -b html -q -W --keep-going -c $(DOCS)/sphinx $(DOCS)/sphinx/rst $(DOCS)/html
 	@echo "== docs site in $(DOCS)/html/index.html"
 

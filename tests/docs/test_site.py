@@ -5,8 +5,8 @@
 
 Run by `make docs-lint` (part of `make test`) right after the build. Chromium loads each page
 from the disk with the network off and prints the DOM it rendered: the index links every module,
-plugin, role and guide; a module page has its options table (an entry for every option
-ansible-doc knows) and its examples.
+plugin, role and guide (and event source, through the guides page); a module page has its options
+table (an entry for every option ansible-doc knows) and its examples.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def test_the_index_links_every_plugin_and_every_guide(tmp_path):
             title = [line for line in handle.read().splitlines() if line and not line.startswith("..")][0]
         assert 'href="%s.html"' % name in guides, name
         assert title.replace("&", "&amp;") in guides, title
+    for path in glob.glob(os.path.join(ROOT, "extensions", "eda", "plugins", "event_source", "*.py")):
+        assert 'href="guide_event_source_%s.html"' % os.path.basename(path)[:-3] in guides, path
 
 
 def test_a_module_page_shows_its_options_table_and_examples(tmp_path):
@@ -76,6 +78,7 @@ def test_a_module_page_shows_its_options_table_and_examples(tmp_path):
     assert "hotiron.virt.vm:" in text
 
 
-@pytest.mark.parametrize("page", ["recover_module.html", "hypervisor_role.html", "docsite/guide_live_recovery.html"])
+@pytest.mark.parametrize("page", ["recover_module.html", "hypervisor_role.html", "docsite/guide_live_recovery.html",
+                                  "docsite/guide_event_source_libvirt_events.html"])
 def test_other_pages_render(tmp_path, page):
     assert '<section id="' in rendered(tmp_path, page)
