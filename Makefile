@@ -1,6 +1,7 @@
 # hotiron.virt — every entry point an operator or CI needs.
 #   make demo   installs what is missing, brings up the lab, runs playbooks/demo.yml
 #   make test   installs what is missing, runs every test (unit, integration, molecule, static)
+#   make docs   builds the documentation site into build/docs/html (antsibull-docs + Sphinx)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -45,7 +46,7 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
 	sanity-copy matrix sanity-matrix debian-root test-platforms \
-	print-apt-packages changelog-lint lab-up lab-down lab-status benchmarks clean
+	print-apt-packages changelog-lint lab-up lab-down lab-status benchmarks clean docs docs-lint
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -103,8 +104,8 @@ demo: collection
 	$(VENV)/bin/ansible-playbook -i $$($(PY) tests/lab/lab.py inventory) playbooks/demo.yml
 
 test: collection
-	@$(MAKE) -k --no-print-directory unit matrix integration molecule sanity sanity-matrix lint changelog-lint
-	@echo "== make test: unit (2.19 and the matrix), integration, molecule, sanity (2.19, 2.21), lint and changelog lint all passed"
+	@$(MAKE) -k --no-print-directory unit matrix integration molecule sanity sanity-matrix lint changelog-lint docs-lint
+	@echo "== make test: unit (2.19 and the matrix), integration, molecule, sanity (2.19, 2.21), lint, changelog and docs lint all passed"
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
@@ -167,6 +168,32 @@ lint: deps
 
 changelog-lint: deps
 	$(VENV)/bin/antsibull-changelog lint
+
+# --- the documentation site ------------------------------------------------------------------
+# antsibull-docs writes a page per module, plugin and role of the installed collection, plus the
+# guides of docs/docsite/rst/ (every guide_*.rst is listed by guides.rst: nothing to register);
+# docs/event_source_pages.py a page per event source (which antsibull-docs does not document);
+# Sphinx makes the site, with warnings as errors. Offline: intersphinx is replaced by
+# docs/hotiron_docs_offline.py. tests/integration/test_docs.py opens the site in Chromium.
+DOCS := $(BUILD)/docs
+docs: collection
+	@rm -rf $(DOCS) && mkdir -p $(DOCS)/sphinx/rst && chmod -R 755 $(DOCS)
+	@$(VENV)/bin/antsibull-docs sphinx-init --use-current --squash-hierarchy --dest-dir $(DOCS)/sphinx \
+	  --project hotiron.virt --title hotiron.virt --copyright "hotiron.virt contributors" hotiron.virt >/dev/null
+	@printf '\nimport sys\nsys.path.insert(0, "%s")\nintersphinx_mapping = {}\nextensions = [e for e in extensions if e != "sphinx.ext.intersphinx"] + ["hotiron_docs_offline"]\n' \
+	  "$(CURDIR)/docs" >> $(DOCS)/sphinx/conf.py
+	@$(VENV)/bin/antsibull-docs --config-file $(DOCS)/sphinx/antsibull-docs.cfg collection --use-current \
+	  --squash-hierarchy --fail-on-error --cleanup everything --dest-dir $(DOCS)/sphinx/rst hotiron.virt >/dev/null
+	@$(PY) docs/event_source_pages.py $(CURDIR) $(DOCS)/sphinx/rst/docsite >/dev/null
+	$(VENV)/bin/sphinx-build -b html -q -W --keep-going -c $(DOCS)/sphinx $(DOCS)/sphinx/rst $(DOCS)/html
+	@echo "== docs site in $(DOCS)/html/index.html"
+
+# The collection's docs as antsibull-docs checks them (plugin docs included), then the site,
+# then the site opened in headless Chromium (tests/docs).
+docs-lint: collection
+	$(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs $(COLL_DIR)/ansible_collections/hotiron/virt
+	@$(MAKE) --no-print-directory docs
+	$(PY) -m pytest -q -p no:cacheprovider tests/docs
 
 benchmarks: collection
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -24,7 +24,7 @@ description:
   - A host's CPU load is its guests' CPU time over its CPUs, not the host's own CPU counters, so
     hosts that share hardware (nested labs) still show their own load.
   - With O(prometheus_url), the VMs' load comes from Prometheus (averages over O(window)), as the
-    M(hotiron.virt.monitoring) role's exporters record it; each host's size and maintenance mark
+    P(hotiron.virt.monitoring#role) role's exporters record it; each host's size and maintenance mark
     are still read from libvirt.
 author:
   - hotiron.virt contributors (@hotiron-virt)

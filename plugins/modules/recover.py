@@ -34,7 +34,7 @@ description:
     failed fencing does.
   - When fencing fails, nothing of that host is started elsewhere and the task fails saying why. Disk
     locks are the second line of defence - QEMU's image locks and virtlockd's leases (the
-    M(hotiron.virt.hypervisor) role's lock manager) refuse a start while another host holds the disks;
+    P(hotiron.virt.hypervisor#role) role's lock manager) refuse a start while another host holds the disks;
     such a refusal is reported and the definition made for it is removed again.
   - When a fenced host is back, its stale definitions of VMs that now run elsewhere are removed from
     it (disks kept), never started, and reported.

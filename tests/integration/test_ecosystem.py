@@ -7,6 +7,7 @@ execution environment's definition (ansible-builder, bindep)."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -35,15 +36,15 @@ def test_module_defaults_groups_set_the_connection_once(lab, run_playbook, lab_g
     guest = lab_guest("hv2")
     run = run_playbook(PLAYS + "module_defaults.yml", extra_vars={"guest": guest.name})
     assert run.rc == 0, run.stdout + run.stderr
-    assert only(run, "host_info")["hostname"] == "hv2"                      # group/...libvirt
-    assert [vm["name"] for vm in only(run, "vm_info")["vms"]] == [guest.name]
-    assert sorted(only(run, "group_stats")["hosts"]) == ["hv1", "hv2", "hv3"]   # .resource_group
+    assert only(run, "Host info")["hostname"] == "hv2"                      # group/...libvirt
+    assert [vm["name"] for vm in only(run, "VM info")["vms"]] == [guest.name]
+    assert sorted(only(run, "Group stats")["hosts"]) == ["hv1", "hv2", "hv3"]   # .resource_group
     # in both groups: the VM found through uri, the destination's name looked up in hosts (without
     # hosts, dest alone is refused as an argument error) and found to be the source itself
-    refused = run.for_task("vm_migrate", "localhost")[0]
+    refused = run.for_task("VM migrate", "localhost")[0]
     assert refused["status"] in ("failed", "ignored"), refused
     assert f"the same host ({lab.host('hv2').uri})" in refused["result"]["msg"], refused
-    assert only(run, "host_info_own_uri")["hostname"] == "hv3"             # the task's own wins
+    assert only(run, "Host info by its own uri")["hostname"] == "hv3"             # the task's own wins
     assert guest.domain(lab.host("hv2")).isActive()
 
 
@@ -85,3 +86,14 @@ def test_bindep_finds_nothing_missing_on_this_machine(profile):
     done = subprocess.run([os.path.join(BIN, "bindep"), "-b", "-f", os.path.join(ROOT, "bindep.txt")] + profile,
                           capture_output=True, text=True, timeout=120, check=False)
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
+
+
+def test_the_installed_collection_says_what_it_is():
+    with open(os.path.join(ROOT, "build", "collections", "ansible_collections", "hotiron", "virt", "MANIFEST.json"),
+              encoding="utf-8") as handle:
+        info = json.load(handle)["collection_info"]
+    for word in ("recovery", "capacity", "backups", "appliances"):
+        assert word in info["description"], word
+    assert info["dependencies"] == {}
+    # no invented addresses: the project has none public yet
+    assert [info[key] for key in ("repository", "documentation", "homepage", "issues")] == [None] * 4
