@@ -13,6 +13,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
 
+LIVE_FIELDS = vt.LIVE_FIELDS      # the changes apply_live makes
+
 
 def check_host(conn, tuning, host, resolved):
     """Read-only checks of the tuning options against the host (SpecError naming the option);

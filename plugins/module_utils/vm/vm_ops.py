@@ -174,7 +174,7 @@ def apply_live(guest, changes, live_root):
             continue
         field = change["field"]
         try:
-            if field in tuning_ops.vt.LIVE_FIELDS:
+            if field in tuning_ops.LIVE_FIELDS:
                 tuning_ops.apply_live(guest, change)  # pinning, lifecycle actions (on_crash too)
             elif field == "memory":
                 guest.set_memory_live(change["after"])
