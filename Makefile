@@ -44,7 +44,8 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	systemd-container swtpm swtpm-tools $(RELEASE_PACKAGES)
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
-	changelog-lint lab-up lab-down lab-status benchmarks clean
+	sanity-copy matrix sanity-matrix debian-root test-platforms \
+	print-apt-packages changelog-lint lab-up lab-down lab-status benchmarks clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -102,8 +103,8 @@ demo: collection
 	$(VENV)/bin/ansible-playbook -i $$($(PY) tests/lab/lab.py inventory) playbooks/demo.yml
 
 test: collection
-	@$(MAKE) -k --no-print-directory unit integration molecule sanity lint changelog-lint
-	@echo "== make test: unit, integration, molecule, sanity, lint and changelog lint all passed"
+	@$(MAKE) -k --no-print-directory unit matrix integration molecule sanity sanity-matrix lint changelog-lint
+	@echo "== make test: unit (2.19 and the matrix), integration, molecule, sanity (2.19, 2.21), lint and changelog lint all passed"
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
@@ -116,16 +117,50 @@ molecule: collection
 	else echo "== no molecule scenarios yet"; fi
 
 # ansible-test wants the collection at .../ansible_collections/hotiron/virt: test a copy of
-# the tracked files there.
-GET_PIP_CACHE := $(HOME)/.ansible/test/cache/get_pip_24_2.py
-sanity: deps
-	@mkdir -p $(dir $(GET_PIP_CACHE)) && cp .ci/get_pip.py $(GET_PIP_CACHE)
-	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)/ansible_collections/hotiron/virt
+# the tracked files there.  Its bootstrap looks for get-pip in its cache under the name of the
+# pip it installs (2.19: get_pip_24_2.py, 2.20 and 2.21: get_pip_25_2.py): both are written.
+GET_PIP_CACHE := $(HOME)/.ansible/test/cache
+SANITY_COPY   := $(SANITY_DIR)/ansible_collections/hotiron/virt
+sanity-copy:
+	@mkdir -p $(GET_PIP_CACHE) && for n in get_pip_24_2.py get_pip_25_2.py; do cp .ci/get_pip.py $(GET_PIP_CACHE)/$$n; done
+	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_COPY)
 	@git ls-files -z --cached --others --exclude-standard | \
-	  tar --null -T - -cf - | tar -xf - -C $(SANITY_DIR)/ansible_collections/hotiron/virt
-	cd $(SANITY_DIR)/ansible_collections/hotiron/virt && git init -q && git add -A && \
-	  $(CURDIR)/$(VENV)/bin/ansible-test sanity --python 3.11 --requirements --color no \
+	  tar --null -T - -cf - | tar -xf - -C $(SANITY_COPY)
+	@cd $(SANITY_COPY) && git init -q && git add -A
+
+sanity: deps sanity-copy
+	cd $(SANITY_COPY) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --python 3.11 --requirements --color no \
 	  2>&1 | tail -40; exit $${PIPESTATUS[0]}
+
+# --- the controller matrix ------------------------------------------------------------------
+# The main virtualenv runs ansible-core 2.19 on Python 3.11 (`make unit`, `make sanity`); each
+# MATRIX entry <ansible-core>@<Python> runs the unit suite in a virtualenv of its own, cached
+# under ~/.cache/hotiron-virt/matrix by its pins (.ci/matrix.py: a second run installs nothing).
+# A Python the machine lacks (PATH or pyenv) is a loud SKIPPED, a failure with MATRIX_REQUIRE=1.
+# Sanity under the newest series (MATRIX_SANITY) runs the tests the 2.19 run does not cover the
+# same way: pylint (2.21 adds ansible-bad-function), validate-modules, import and compile on its
+# Python; the whole 2.21 sanity takes ~20 min here (`make sanity-matrix MATRIX_SANITY_TESTS=`).
+MATRIX ?= 2.20.10@3.12 2.21.5@3.13
+MATRIX_SANITY ?= 2.21.5@3.13
+MATRIX_SANITY_TESTS ?= pylint validate-modules import compile
+matrix: unit
+	$(PYTHON) .ci/matrix.py unit $(MATRIX)
+
+sanity-matrix: deps sanity-copy
+	$(PYTHON) .ci/matrix.py sanity $(MATRIX_SANITY) $(SANITY_COPY) $(foreach t,$(MATRIX_SANITY_TESTS),--test $(t))
+
+# --- other platforms (outside `make test`'s budget) ---------------------------------------------
+# debian-root: `make deps` and the unit suite in a cached Debian 13 root (.ci/debian_root.py);
+# DEBIAN_SUITE=bookworm for Debian 12.
+DEBIAN_SUITE ?= trixie
+debian-root:
+	$(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE)
+
+test-platforms: debian-root
+	@echo "== make test-platforms: passed"
+
+print-apt-packages:
+	@echo $(APT_PACKAGES)
 
 lint: deps
 	$(VENV)/bin/ansible-lint --offline -q

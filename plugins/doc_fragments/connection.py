@@ -19,6 +19,12 @@ options:
         from the controller.
     type: str
     default: qemu:///system
+attributes:
+  action_group:
+    description: Use C(group/hotiron.virt.libvirt) in C(module_defaults) to set O(uri) once for a play.
+    support: full
+    membership:
+      - hotiron.virt.libvirt
 requirements:
   - libvirt-python (PyPI) or python3-libvirt (distribution package) on the host that runs the module.
     When the interpreter Ansible picked lacks them, the module re-runs itself under the

@@ -17,6 +17,26 @@ options:
       - At least one host, each with a non-empty URI; an empty group is refused before anything is asked or written.
     type: dict
     required: true
+attributes:
+  action_group:
+    description: Use C(group/hotiron.virt.resource_group) in C(module_defaults) to set O(hosts) once for a play.
+    support: full
+    membership:
+      - hotiron.virt.resource_group
+"""
+
+    # Modules that take both O(uri) and O(hosts) (listed before hotiron.virt.connection, whose
+    # membership this replaces: of two fragments, the first one listed wins).
+    BOTH_GROUPS = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/hotiron.virt.libvirt) in C(module_defaults) to set O(uri) and
+        C(group/hotiron.virt.resource_group) to set O(hosts) once for a play.
+    support: full
+    membership:
+      - hotiron.virt.libvirt
+      - hotiron.virt.resource_group
 """
 
     # How much of a host the collection's placements may use.

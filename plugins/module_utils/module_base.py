@@ -21,6 +21,7 @@ from ansible.module_utils.common.respawn import (
 )
 
 from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils import commands
 from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 
@@ -136,6 +137,7 @@ def run_module(module, func, ranges=None, needs_libvirt=True):
         module.fail_json(msg="; ".join(problems))
     if needs_libvirt(module.params) if callable(needs_libvirt) else needs_libvirt:
         ensure_libvirt(module)
+    commands.bind(module)     # programs (qemu-img, fence agents) run through its run_command
     try:
         result = func(module)
     except lc.VirtError as err:

@@ -14,7 +14,12 @@ description:
     the host's address), V(route) (routed, no address translation), V(open) (routed, libvirt adds
     no firewall rules), V(isolated) (guests and host only) or V(bridge) (guests join an existing
     host bridge).
-  - Serves DHCP ranges and static DHCP hosts on the network's addresses.
+  - Serves DHCP ranges and static DHCP hosts on the network's addresses, DNS host records and
+    port groups.
+  - On a running network, changes to DHCP hosts and ranges, DNS hosts and port groups are applied
+    live and persistently (libvirt's virNetworkUpdate), without a restart, so guests keep their link.
+    Other changes (bridge, mode, addresses, MTU, ...) are written to the definition and need a
+    restart (O(restart)); RV(restart_reasons) says which.
   - The definition is read, the options are laid over it, and it is written back only when that
     changes it; what the options do not mention (UUID, MAC, DNS settings, ...) is kept.
   - Bad options fail with a message naming the option before anything is changed.
@@ -94,14 +99,68 @@ options:
           ip: {description: The address the guest gets., type: str, required: true}
           mac: {description: The guest's MAC address., type: str}
           name: {description: The guest's host name., type: str}
+  dns_hosts:
+    description:
+      - DNS host records the network's DNS server answers. Given, the list replaces the network's
+        records as a whole; V([]) removes them. Changed live on a running network.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      ip:
+        description: Address the names resolve to.
+        type: str
+        required: true
+      hostnames:
+        description: Names of the address (at least one).
+        type: list
+        elements: str
+        required: true
+  portgroups:
+    description:
+      - Port groups guests name in their interface (C(<source portgroup=...>)) to get its
+        settings. Given, the list replaces the network's port groups as a whole; V([]) removes
+        them. Changed live on a running network (a guest already attached keeps what it got).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: Name of the port group.
+        type: str
+        required: true
+      default:
+        description: The port group of guests that name none (at most one).
+        type: bool
+        default: false
+      vlan:
+        description:
+          - VLAN tag (0 to 4095), for networks that support VLANs (Open vSwitch bridges,
+            hostdev); libvirt refuses it on others.
+        type: int
+      inbound:
+        description: Limits on traffic into the guests, in KiB/s (C(burst) in KiB).
+        type: dict
+        suboptions:
+          average: {description: Average rate., type: int}
+          peak: {description: Peak rate., type: int}
+          burst: {description: Size of a burst., type: int}
+      outbound:
+        description: Limits on traffic from the guests, in KiB/s (C(burst) in KiB).
+        type: dict
+        suboptions:
+          average: {description: Average rate., type: int}
+          peak: {description: Peak rate., type: int}
+          burst: {description: Size of a burst., type: int}
   autostart:
     description: Start the network when libvirtd starts. Left alone when not given.
     type: bool
   restart:
     description:
-      - When the definition of a running network changes, stop and start it so the change
-        applies. Guests attached to it lose their link until re-attached. Without it the module
-        warns that the network still runs its old definition.
+      - When the definition of a running network changes in a way libvirt cannot apply live
+        (see RV(restart_reasons)), stop and start it so the change applies. Guests attached to it
+        lose their link until re-attached. Without it the module applies what it can live and
+        warns that the network still runs its old definition for the rest.
     type: bool
     default: false
 notes:
@@ -125,6 +184,28 @@ EXAMPLES = r"""
         dhcp_hosts:
           - {mac: "52:54:00:00:00:10", name: web1, ip: 192.168.122.10}
     autostart: true
+
+- name: Add a DHCP reservation and a DNS name to a running network, live (no restart)
+  hotiron.virt.network:
+    name: lan
+    ips:
+      - address: 192.168.122.1
+        prefix: 24
+        dhcp_ranges:
+          - {start: 192.168.122.100, end: 192.168.122.199}
+        dhcp_hosts:
+          - {mac: "52:54:00:00:00:10", name: web1, ip: 192.168.122.10}
+          - {mac: "52:54:00:00:00:11", name: web2, ip: 192.168.122.11}
+    dns_hosts:
+      - {ip: 192.168.122.11, hostnames: [web2, www]}
+  register: lan
+
+- name: Port groups with bandwidth limits
+  hotiron.virt.network:
+    name: lan
+    portgroups:
+      - {name: standard, default: true}
+      - {name: capped, outbound: {average: 1024, peak: 2048, burst: 512}}
 
 - name: Guests and host only
   hotiron.virt.network:
@@ -152,6 +233,32 @@ actions:
   type: list
   elements: str
   sample: [define, start, autostart on]
+updates:
+  description:
+    - The virNetworkUpdate calls made (or planned in check mode), in order; live and persistent
+      on a running network, persistent only on a stopped one.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  contains:
+    section: {description: "V(ip-dhcp-host), V(ip-dhcp-range), V(dns-host) or V(portgroup).", type: str, returned: always}
+    command: {description: "V(add-last), V(modify) or V(delete).", type: str, returned: always}
+    parent_index: {description: "Index of the C(<ip>) element of a DHCP section, V(-1) otherwise.", type: int, returned: always}
+    xml: {description: "The element sent.", type: str, returned: always}
+  sample: [{section: ip-dhcp-host, command: add-last, parent_index: 0, xml: "<host mac=\"52:54:00:00:00:11\" name=\"web2\" ip=\"192.168.122.11\" />"}]
+restart_required:
+  description: Whether the running network still runs its previous definition until restarted.
+  returned: always
+  type: bool
+  version_added: 0.2.0
+restart_reasons:
+  description: What changed that libvirt cannot apply live, when the network was (or must be) restarted for it.
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.2.0
+  sample: [the bridge changes]
 network:
   description: The network after the change; empty when it was removed.
   returned: always
@@ -178,6 +285,18 @@ network:
       type: list
       elements: dict
       returned: success
+    dns_hosts:
+      description: "DNS host records (C(ip), C(hostnames))."
+      type: list
+      elements: dict
+      returned: success
+      version_added: 0.2.0
+    portgroups:
+      description: "Port groups (C(name), C(default), C(vlan), C(inbound), C(outbound))."
+      type: list
+      elements: dict
+      returned: success
+      version_added: 0.2.0
     state:
       description: "V(active) or V(inactive)."
       type: str
@@ -207,6 +326,11 @@ from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.network.network_ops import ensure_network
 
 
+def bandwidth_options():
+    rate = dict(type="int", min=1, max=2 ** 32 - 1)
+    return dict(average=dict(rate), peak=dict(rate), burst=dict(rate))
+
+
 def argument_spec():
     spec = module_base.connection_argument_spec()
     spec.update(
@@ -232,6 +356,22 @@ def argument_spec():
                     elements="dict",
                     options=dict(ip=dict(type="str", required=True), mac=dict(type="str"), name=dict(type="str")),
                 ),
+            ),
+        ),
+        dns_hosts=dict(
+            type="list",
+            elements="dict",
+            options=dict(ip=dict(type="str", required=True), hostnames=dict(type="list", elements="str", required=True, min_items=1)),
+        ),
+        portgroups=dict(
+            type="list",
+            elements="dict",
+            options=dict(
+                name=dict(type="str", required=True),
+                default=dict(type="bool", default=False),
+                vlan=dict(type="int", min=0, max=4095),
+                inbound=dict(type="dict", options=bandwidth_options()),
+                outbound=dict(type="dict", options=bandwidth_options()),
             ),
         ),
         autostart=dict(type="bool"),

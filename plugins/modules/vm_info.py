@@ -58,6 +58,14 @@ options:
     description: Look up interface addresses (DHCP leases, then the guest agent).
     type: bool
     default: true
+  include_guest_info:
+    description:
+      - Ask the QEMU guest agent of each running VM whose agent is connected what it knows about the
+        guest, in RV(vms[].guest) (hostname, OS, time zone, users, file systems, disks, interfaces with
+        addresses). About 0.2 s per VM.
+    type: bool
+    default: false
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -147,6 +155,15 @@ vms:
       description: NICs with mac, type, network, bridge, model, device, addresses.
       type: list
       elements: dict
+    guest:
+      description:
+        - What the guest agent reports (C(hostname); C(os) with C(id), C(pretty_name), C(version_id),
+          C(kernel_release), ...; C(timezone); C(users); C(filesystems) with C(mountpoint), C(fstype),
+          C(total_bytes), C(used_bytes), C(disks); C(disks); C(interfaces) with C(name), C(hwaddr),
+          C(addresses)); null when the VM is not running or its agent is not connected.
+      type: dict
+      returned: when O(include_guest_info) is true
+      version_added: 0.2.0
     metadata:
       description: The collection metadata.
       type: dict
@@ -245,6 +262,7 @@ def argument_spec():
         expires_by=dict(type="str"),
         cpu_sample=dict(type="float", default=0, min=0, max=60),
         addresses=dict(type="bool", default=True),
+        include_guest_info=dict(type="bool", default=False),
     )
     return spec
 

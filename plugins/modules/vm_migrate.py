@@ -26,6 +26,7 @@ description:
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
+  - hotiron.virt.resource_group.both_groups
   - hotiron.virt.connection
   - hotiron.virt.migration_tuning
   - hotiron.virt.resource_group.capacity

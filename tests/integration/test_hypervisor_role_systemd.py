@@ -250,8 +250,10 @@ def test_tls_listener_added_through_systemd(systemd, run_playbook, tmp_path):
     run = converge(systemd, run_playbook, hypervisor_migration_transport="tls", hypervisor_listen_tcp=True,
                    hypervisor_tls_ca_dir=str(ca_dir), hypervisor_tls_addresses=["{{ lab_address }}"])
     for host in systemd.hosts:
+        # Socket-activated libvirtd exits after 120 idle seconds (--timeout 120 in Debian's unit):
+        # it is stopped only when it runs; either way systemd binds the new socket.
         (stop,) = role_results(run, "Stop libvirtd while systemd binds its sockets", host.name)
-        assert stop["status"] == "changed"
+        assert stop["status"] in ("changed", "skipped")
         assert show(host, UNITS["libvirtd_tls"], "ActiveState", "Listen") == {
             "ActiveState": "active", "Listen": f"{host.address}:16514 (Stream)"}
         client = tmp_path / ("client-" + host.name)

@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fresh hosts: minimal Debian 12 systems on which nothing of libvirt is installed yet.
+"""Fresh hosts: minimal Debian 12 (or, with FRESH_SUITE=trixie, 13) systems on which nothing of
+libvirt is installed yet.
 
 The lab's hosts (lab.py) share this machine's /usr, so libvirt and QEMU are always there.
 A fresh host has a root file system of its own, made by ``debootstrap --variant=minbase``
@@ -43,7 +44,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402  # pylint: disable=wrong-import-position
 from lab import LabError, ROOT_DIR  # noqa: E402  # pylint: disable=wrong-import-position
 
-SUITE = "bookworm"
+# The Debian release of the fresh hosts' roots: bookworm (12), or trixie (13) with FRESH_SUITE.
+SUITES = ("bookworm", "trixie")
+SUITE = os.environ.get("FRESH_SUITE") or "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 INCLUDE = ("python3", "openssh-server")
 INITS = ("sysv", "systemd")     # sysv: no init, the keeper starts sshd; systemd: systemd_host.py
@@ -166,12 +169,16 @@ def _run(cmd, check=True, **kwargs):
     return subprocess.run(cmd, check=check, **kwargs)
 
 
-def rootfs_tarball(log=print):
-    """Path of the cached root file system, made with debootstrap the first time.
+def rootfs_tarball(log=print, suite=None, include=INCLUDE):
+    """Path of the cached root file system of ``suite`` (SUITE by default) with ``include``,
+    made with debootstrap the first time.
 
     Returns (path, seconds spent making it, 0 if it was cached)."""
+    suite = suite or SUITE
+    if suite not in SUITES:
+        raise LabError(f"fresh hosts are Debian {' or '.join(SUITES)}, not {suite!r}")
     os.makedirs(CACHE_DIR, exist_ok=True)
-    tarball = os.path.join(CACHE_DIR, cache_name())
+    tarball = os.path.join(CACHE_DIR, cache_name(suite, include))
     if os.path.exists(tarball):
         return tarball, 0.0
     if not shutil.which("debootstrap"):
@@ -182,18 +189,19 @@ def rootfs_tarball(log=print):
     shutil.rmtree(build, ignore_errors=True)
     os.makedirs(build)
     try:
-        log(f"debootstrap {SUITE} (minbase + {', '.join(INCLUDE)}) from {MIRROR} ...")
+        log(f"debootstrap {suite} (minbase + {', '.join(include)}) from {MIRROR} ...")
         # In a mount namespace of its own: the /proc and /sys debootstrap mounts in the
         # target go away with it, even if it is interrupted.
         with open(os.path.join(CACHE_DIR, "debootstrap.log"), "ab") as out:
             _run(["unshare", "--mount", "--propagation", "private", "--",
-                  *debootstrap_command(os.path.join(build, "root"))],
+                  *debootstrap_command(os.path.join(build, "root"), suite, include)],
                  stdout=out, stderr=subprocess.STDOUT)
         root = os.path.join(build, "root")
         # Per host, not per image: the sshd host keys (made again at `up`), downloaded .debs.
-        for entry in os.listdir(os.path.join(root, "etc", "ssh")):
+        ssh_dir = os.path.join(root, "etc", "ssh")
+        for entry in os.listdir(ssh_dir) if os.path.isdir(ssh_dir) else ():
             if entry.startswith("ssh_host_"):
-                os.unlink(os.path.join(root, "etc", "ssh", entry))
+                os.unlink(os.path.join(ssh_dir, entry))
         archives = os.path.join(root, "var", "cache", "apt", "archives")
         for entry in os.listdir(archives):
             if entry.endswith(".deb"):

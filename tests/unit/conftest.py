@@ -1,8 +1,26 @@
 """Fixtures every unit test folder shares."""
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.hotiron.virt.plugins.module_utils import commands
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+
+
+@pytest.fixture(scope="session")
+def ansible_module():
+    """A real AnsibleModule (no options): what programs run through, as in a module run."""
+    with patch_module_args({}):
+        return AnsibleModule(argument_spec={})
+
+
+@pytest.fixture(autouse=True)
+def bound_module(ansible_module):
+    """Code that runs qemu-img or a fence agent finds a module bound, as module_base.run_module
+    binds the module's own; bound again for every test (a test may have bound another)."""
+    commands.bind(ansible_module)
+    yield ansible_module
 
 
 @pytest.fixture

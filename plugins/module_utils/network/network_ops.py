@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.network import network_update as nu
 from ansible_collections.hotiron.virt.plugins.module_utils.network import network_xml as nx
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_ops import xml_desc
 
@@ -20,20 +21,55 @@ def network_info(net):
     return info
 
 
+# virNetworkUpdate's sections and commands by the names network_update plans with.  (libvirt
+# before 7.2 swapped the two on the wire; the C client of 7.2 and newer, which these bindings
+# call, sends them in the order the daemon expects.)
+SECTIONS = {
+    nu.DHCP_HOST: "VIR_NETWORK_SECTION_IP_DHCP_HOST",
+    nu.DHCP_RANGE: "VIR_NETWORK_SECTION_IP_DHCP_RANGE",
+    nu.DNS_HOST: "VIR_NETWORK_SECTION_DNS_HOST",
+    nu.PORTGROUP: "VIR_NETWORK_SECTION_PORTGROUP",
+}
+COMMANDS = {
+    nu.ADD: "VIR_NETWORK_UPDATE_COMMAND_ADD_LAST",
+    nu.DELETE: "VIR_NETWORK_UPDATE_COMMAND_DELETE",
+    nu.MODIFY: "VIR_NETWORK_UPDATE_COMMAND_MODIFY",
+}
+
+
 def plan(net, spec, params):
+    """``(actions, new_xml, updates, restart_reasons)``.
+
+    A change libvirt can make on the running network (DHCP hosts and ranges, DNS hosts, port
+    groups) becomes virNetworkUpdate calls (``update ...`` actions); the rest is a ``define``
+    that a running network takes only when restarted (``restart`` with O(restart), else
+    ``pending restart``), for the reasons returned."""
     state = params["state"]
     if state == "absent":
         if net is None:
-            return [], ""
-        return (["stop"] if net.isActive() else []) + (["undefine"] if net.isPersistent() else []), ""
+            return [], "", [], []
+        return (["stop"] if net.isActive() else []) + (["undefine"] if net.isPersistent() else []), "", [], []
     actions = []
     current_xml = xml_desc(net, libvirt.VIR_NETWORK_XML_INACTIVE) if net is not None else ""
     new_xml, changed = nx.plan_network_xml(current_xml, spec)
     active = bool(net is not None and net.isActive())
+    updates, reasons = [], []
+    if changed and net is not None:
+        planned = nu.plan_updates(current_xml, new_xml)
+        updates, reasons = planned["updates"], planned["restart_reasons"]
+        if active and updates and nu.sections_differ(net.XMLDesc(0), current_xml):
+            # The running network drifted from its definition (a change still waiting for a
+            # restart): the same update cannot apply to both, so the definition is written whole.
+            updates, reasons = [], reasons + ["the running network differs from its definition in DHCP, DNS hosts or port groups"]
+        if reasons and (not active or params.get("restart")):
+            # A define (and a restart) carries everything: no update is sent.
+            updates = []
     if changed:
-        actions.append("define")
-        if active:
-            actions.append("restart" if params.get("restart") else "pending restart")
+        actions += ["update %s" % u["summary"] for u in updates]
+        if net is None or reasons:
+            actions.append("define")
+            if active:
+                actions.append("restart" if params.get("restart") else "pending restart")
     if state == "active" and not active:
         actions.append("start")
     if state == "inactive" and active:
@@ -41,13 +77,30 @@ def plan(net, spec, params):
     autostart = params.get("autostart")
     if autostart is not None and (net is None or bool(net.autostart()) != autostart):
         actions.append("autostart on" if autostart else "autostart off")
-    return actions, new_xml
+    return actions, new_xml, updates, reasons
 
 
-def apply(conn, net, name, actions, new_xml):
+def update_flags(net):
+    """Live and persistent on a running defined network, persistent only on a stopped one (a
+    running network without definition: live only)."""
+    if not net.isActive():
+        return libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    if not net.isPersistent():
+        return libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE
+    return libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+
+
+def apply(conn, net, name, actions, new_xml, updates=()):
     what = "network %s on %s" % (name, lc.safe_uri(conn))
+    pending = list(updates)
     for action in actions:
         if action == "pending restart":
+            continue
+        if action.startswith("update "):
+            update = pending.pop(0)
+            with lc.attempt("%s of %s" % (action, what)):
+                net.update(getattr(libvirt, COMMANDS[update["command"]]), getattr(libvirt, SECTIONS[update["section"]]),
+                           update["parent_index"], update["xml"], update_flags(net))
             continue
         with lc.attempt("%s %s" % (action, what)):
             if action == "define":
@@ -77,14 +130,17 @@ def ensure_network(conn, params, check_mode=False, want_diff=False):
             raise lc.VirtError(str(err)) from None
     before = xml_desc(net, libvirt.VIR_NETWORK_XML_INACTIVE) if net is not None else ""
     try:
-        actions, new_xml = plan(net, spec, params)
+        actions, new_xml, updates, reasons = plan(net, spec, params)
     except nx.NetworkSpecError as err:
         raise lc.VirtError(str(err)) from None
-    result = {"changed": bool([a for a in actions if a != "pending restart"]), "actions": actions}
+    result = {"changed": bool([a for a in actions if a != "pending restart"]), "actions": actions,
+              "updates": [{k: u[k] for k in ("section", "command", "parent_index", "xml")} for u in updates],
+              "restart_required": "pending restart" in actions,
+              "restart_reasons": reasons if ("restart" in actions or "pending restart" in actions) else []}
     if "pending restart" in actions:
         result["warnings"] = [
-            "network %s is running with its previous definition until it is restarted (set restart=true to do it now;"
-            " guests attached to it lose their link until they are re-attached)" % name
+            "network %s is running with its previous definition until it is restarted (%s; set restart=true to do it now;"
+            " guests attached to it lose their link until they are re-attached)" % (name, "; ".join(reasons))
         ]
     if want_diff:
         result["diff"] = {"before": before, "after": new_xml if params["state"] != "absent" else ""}
@@ -93,7 +149,7 @@ def ensure_network(conn, params, check_mode=False, want_diff=False):
         return result
     created = net is None
     try:
-        net = apply(conn, net, name, actions, new_xml)
+        net = apply(conn, net, name, actions, new_xml, updates)
     except lc.VirtError as err:
         if created:
             # Nothing half-made: a network this run defined but could not start goes again.

@@ -14,12 +14,17 @@ import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import errors
-from ansible_collections.hotiron.virt.plugins.module_utils.xml_tools import canonical, overlay, to_text
+from ansible_collections.hotiron.virt.plugins.module_utils.xml_tools import canonical_tree, overlay, to_text
 
 MODES = ("nat", "route", "open", "isolated", "bridge")
-LIST_TAGS = frozenset(("ip", "range", "host"))
+LIST_TAGS = frozenset(("ip", "range", "host", "portgroup"))
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+_PORTGROUP = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# Repeated elements whose order means nothing to libvirt (it refuses duplicates): compared as
+# sets, so a reservation added live (appended by libvirt) does not read as a change next run.
+UNORDERED = ("ip/dhcp/host", "ip/dhcp/range", "dns/host", "portgroup")
 
 
 class NetworkSpecError(errors.InputError):
@@ -75,9 +80,77 @@ def validate_network(params, existing=False):
         families = [ip["family"] for ip in spec["ips"]]
         if families.count("ipv4") > 1 and any(ip.get("dhcp_ranges") or ip.get("dhcp_hosts") for ip in spec["ips"] if ip["family"] == "ipv4"):
             raise NetworkSpecError("ips: DHCP can serve only one IPv4 address of a network")
+    if params.get("dns_hosts") is not None:
+        if mode == "bridge":
+            raise NetworkSpecError("dns_hosts do not apply to mode bridge: libvirt runs no DNS server on a host bridge")
+        spec["dns_hosts"] = [_validate_dns_host(index, host) for index, host in enumerate(params["dns_hosts"])]
+        _unique(spec["dns_hosts"], "ip", "dns_hosts")
+    if params.get("portgroups") is not None:
+        spec["portgroups"] = [_validate_portgroup(index, group) for index, group in enumerate(params["portgroups"])]
+        _unique(spec["portgroups"], "name", "portgroups")
+        if sum(1 for group in spec["portgroups"] if group.get("default")) > 1:
+            raise NetworkSpecError("portgroups: at most one port group can be the default")
     if mode in ("nat", "route") and not existing and not spec.get("ips"):
         raise NetworkSpecError("mode %s needs ips: the address and prefix of the network on the bridge" % mode)
     return spec
+
+
+def _unique(entries, key, param):
+    seen = set()
+    for index, entry in enumerate(entries):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            raise NetworkSpecError("%s[%d].%s %s is given twice" % (param, index, key, value))
+        seen.add(value)
+
+
+def _validate_dns_host(index, host):
+    param = "dns_hosts[%d]" % index
+    try:
+        addr = ipaddress.ip_address(host.get("ip") or "")
+    except ValueError:
+        raise NetworkSpecError("%s.ip must be an IP address, got %r" % (param, host.get("ip"))) from None
+    names = host.get("hostnames") or []
+    if not names:
+        raise NetworkSpecError("%s.hostnames needs at least one host name for %s" % (param, addr))
+    for name in names:
+        if not _HOSTNAME.match(name or "") or ".." in name:
+            raise NetworkSpecError("%s.hostnames: %r is not a host name" % (param, name))
+    if len(set(names)) != len(names):
+        raise NetworkSpecError("%s.hostnames lists a name twice" % param)
+    return {"ip": str(addr), "hostnames": list(names)}
+
+
+BANDWIDTH_KEYS = ("average", "peak", "burst")
+
+
+def _validate_portgroup(index, group):
+    param = "portgroups[%d]" % index
+    name = group.get("name")
+    if not _PORTGROUP.match(name or ""):
+        raise NetworkSpecError("%s.name must be 1 to 64 letters, digits or '_.:-', got %r" % (param, name))
+    out = {"name": name}
+    if group.get("default"):
+        out["default"] = True
+    if group.get("vlan") is not None:
+        if not 0 <= group["vlan"] <= 4095:
+            raise NetworkSpecError("%s.vlan must be between 0 and 4095, got %r" % (param, group["vlan"]))
+        out["vlan"] = group["vlan"]
+    for direction in ("inbound", "outbound"):
+        limits = group.get(direction)
+        if not limits:
+            continue
+        given = {k: v for k, v in limits.items() if v is not None}
+        for key, value in given.items():
+            if key not in BANDWIDTH_KEYS or not isinstance(value, int) or not 1 <= value <= 2 ** 32 - 1:
+                raise NetworkSpecError("%s.%s.%s must be a number of KiB/s (or KiB for burst) from 1 to 4294967295, got %r"
+                                       % (param, direction, key, value))
+        if "average" not in given:
+            raise NetworkSpecError("%s.%s needs average (KiB/s)" % (param, direction))
+        out[direction] = given
+    return out
 
 
 def _validate_ip(index, ip):
@@ -124,6 +197,8 @@ def _validate_ip(index, ip):
         if "mac" not in entry and "name" not in entry:
             raise NetworkSpecError("%s needs mac or name to say which guest gets %s" % (param, entry["ip"]))
         hosts.append(entry)
+    for key in ("ip", "mac", "name"):
+        _unique(hosts, key, where + ".dhcp_hosts")
     if ranges:
         out["dhcp_ranges"] = ranges
     if hosts:
@@ -160,7 +235,29 @@ def network_element(spec):
                 _sub(dhcp, "range", start=rng["start"], end=rng["end"])
             for host in ip.get("dhcp_hosts", ()):
                 _sub(dhcp, "host", mac=host.get("mac"), name=host.get("name"), ip=host["ip"])
+    if spec.get("dns_hosts"):
+        dns = _sub(net, "dns")
+        for host in spec["dns_hosts"]:
+            elem = _sub(dns, "host", ip=host["ip"])
+            for name in host["hostnames"]:
+                ET.SubElement(elem, "hostname").text = name
+    for group in spec.get("portgroups") or []:
+        net.append(portgroup_element(group))
     return net
+
+
+def portgroup_element(group):
+    elem = ET.Element("portgroup", {"name": group["name"]})
+    if group.get("default"):
+        elem.set("default", "yes")
+    if group.get("vlan") is not None:
+        _sub(_sub(elem, "vlan"), "tag", id=group["vlan"])
+    if group.get("inbound") or group.get("outbound"):
+        bandwidth = _sub(elem, "bandwidth")
+        for direction in ("inbound", "outbound"):
+            if group.get(direction):
+                _sub(bandwidth, direction, **{k: group[direction][k] for k in BANDWIDTH_KEYS if k in group[direction]})
+    return elem
 
 
 def network_xml(spec):
@@ -188,7 +285,36 @@ def plan_network_xml(current_xml, spec):
     if spec.get("ips") is not None and not spec["ips"]:
         for ip in merged.findall("ip"):
             merged.remove(ip)
-    return to_text(merged), canonical(merged) != canonical(current)
+    if spec.get("dns_hosts") is not None:
+        dns = merged.find("dns")
+        if dns is not None and not spec["dns_hosts"]:
+            for host in dns.findall("host"):
+                dns.remove(host)
+            if not len(dns) and not dns.attrib:
+                merged.remove(dns)
+    if spec.get("portgroups") is not None and not spec["portgroups"]:
+        for group in merged.findall("portgroup"):
+            merged.remove(group)
+    return to_text(merged), same(merged, current) is False
+
+
+def unordered_tree(elem):
+    """A canonical copy of a network element where the :data:`UNORDERED` lists are sorted."""
+    tree = canonical_tree(elem)
+    for path in UNORDERED:
+        parent_path, _sep, tag = path.rpartition("/")
+        for parent in tree.findall(parent_path) if parent_path else [tree]:
+            members = [child for child in parent if child.tag == tag]
+            if len(members) < 2:
+                continue
+            others = [child for child in parent if child.tag != tag]
+            parent[:] = others + sorted(members, key=lambda child: ET.tostring(child, encoding="unicode"))
+    return tree
+
+
+def same(left, right):
+    """Whether two network elements say the same, the :data:`UNORDERED` lists compared as sets."""
+    return ET.tostring(unordered_tree(left), encoding="unicode") == ET.tostring(unordered_tree(right), encoding="unicode")
 
 
 def parse_network(xml_text):
@@ -207,4 +333,25 @@ def parse_network(xml_text):
         entry["dhcp_ranges"] = [dict(r.attrib) for r in ip.findall("dhcp/range")]
         entry["dhcp_hosts"] = [dict(h.attrib) for h in ip.findall("dhcp/host")]
         info["ips"].append({k: v for k, v in entry.items() if v is not None})
+    info.update(
+        forward_dev=forward.get("dev") if forward is not None else None,
+        mac=root.find("mac").get("address") if root.find("mac") is not None else None,
+        mtu=int(root.find("mtu").get("size")) if root.find("mtu") is not None and root.find("mtu").get("size") else None,
+        domain=root.find("domain").get("name") if root.find("domain") is not None else None,
+        dns_hosts=[{"ip": h.get("ip"), "hostnames": [n.text for n in h.findall("hostname")]} for h in root.findall("dns/host")],
+        portgroups=[parse_portgroup(group) for group in root.findall("portgroup")],
+    )
     return info
+
+
+def parse_portgroup(elem):
+    """A ``<portgroup>`` as the O(portgroups) option writes it."""
+    out = {"name": elem.get("name"), "default": elem.get("default") == "yes"}
+    tag = elem.find("vlan/tag")
+    if tag is not None and tag.get("id"):
+        out["vlan"] = int(tag.get("id"))
+    for direction in ("inbound", "outbound"):
+        limits = elem.find("bandwidth/" + direction)
+        if limits is not None:
+            out[direction] = {k: int(limits.get(k)) for k in BANDWIDTH_KEYS if limits.get(k)}
+    return out

@@ -12,7 +12,8 @@ them), never on its command line, so the password is not in the process list of 
 (``fence_ipmilan`` passes it on to ``ipmitool -P``, which overwrites its copy once running: a
 window the agent gives no way around).  Nothing the agent prints is reported without the
 password replaced.  The agent's ``power_timeout`` bounds how long a dead BMC costs (20 s by
-default in the agents).  Plain Python: no libvirt, no Ansible.
+default in the agents), the caller's timeout each agent call.  The agent runs through the
+module's ``run_command`` (:mod:`commands`); no libvirt.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
+
+from ansible_collections.hotiron.virt.plugins.module_utils import commands
 
 AGENT_RE = re.compile(r"^fence_[a-z0-9_]+$")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -145,19 +147,18 @@ def scrub(text, config):
     return text
 
 
-def run_agent(path, config, action, timeout, run=subprocess.run):
+def run_agent(path, config, action, timeout, run=commands.run):
     """``(exit status, output)`` of one agent call; status ``None`` when it did not finish."""
     try:
-        proc = run([path], input=agent_input(config, action), capture_output=True, text=True, timeout=timeout,
-                   check=False)
-    except subprocess.TimeoutExpired:
+        status, out, err = run([path], stdin=agent_input(config, action), timeout=timeout)
+    except commands.CommandTimeout:
         return None, "the agent did not finish within %gs" % timeout
-    except OSError as err:
-        return None, "cannot run %s: %s" % (path, err.strerror)
-    lines = [line.strip() for line in (proc.stdout + "\n" + proc.stderr).splitlines() if line.strip()]
+    except OSError as error:
+        return None, "cannot run %s: %s" % (path, error.strerror)
+    lines = [line.strip() for line in (out + "\n" + err).splitlines() if line.strip()]
     # The agents' Python prints warnings about itself; what matters is the status and the errors.
     wanted = [line for line in lines if re.search(r"Status:|ERROR|Failed|fail", line)] or lines
-    return proc.returncode, scrub(" ".join(wanted), config)
+    return status, scrub(" ".join(wanted), config)
 
 
 def power_state(status, output):
@@ -189,7 +190,7 @@ def _begin(host, config, which, clock):
     return started, path, None
 
 
-def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
+def power_status(host, config, timeout=60.0, run=commands.run, clock=time.monotonic, which=shutil.which):
     """The host's power as its agent reads it now (a :class:`FenceResult`; ``ok`` when it is off)."""
     started, path, refused = _begin(host, config, which, clock)
     if refused:
@@ -201,7 +202,7 @@ def power_status(host, config, timeout=60.0, run=subprocess.run, clock=time.mono
                        "%s reads %s's power as %s%s" % (agent, host, power, "" if power != "unknown" else ": " + output))
 
 
-def fence_off(host, config, timeout=60.0, run=subprocess.run, clock=time.monotonic, which=shutil.which):
+def fence_off(host, config, timeout=60.0, run=commands.run, clock=time.monotonic, which=shutil.which):
     """Power ``host`` off with its agent and read the power state back.
 
     ``timeout`` bounds each agent call.  The result is ``ok`` only when the status read after

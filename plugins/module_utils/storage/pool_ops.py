@@ -16,11 +16,9 @@ from html import escape
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import pool_xml as px
+from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_info import POOL_STATES
 
 libvirt = lc.libvirt
-
-POOL_STATES = {0: "inactive", 1: "building", 2: "running", 3: "degraded", 4: "inaccessible"}
-
 
 def xml_desc(obj, inactive_flag):
     """The persistent definition; the test driver does not know the flag."""

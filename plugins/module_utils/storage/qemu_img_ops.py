@@ -8,7 +8,8 @@ Backups, restores and snapshots use it for images no running QEMU holds (overlay
 merges of a shut-off VM's chain, copies of a shut-off VM's disks, applying an incremental); the
 appliances use it to read and write VMDK, VHD, qcow2 and raw images.  Command lines are lists
 starting with ``qemu-img`` (what a module reports); :func:`run` executes them with the binary it
-found.  Every error names what was being done.  Nothing here talks to libvirt.
+found, through the module's ``run_command`` (:mod:`commands`).  Every error names what was being
+done.  Nothing here talks to libvirt.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 from urllib.parse import urlparse
+
+from ansible_collections.hotiron.virt.plugins.module_utils import commands
 
 QEMU_IMG = "qemu-img"
 # Where qemu-img is looked for when PATH (which Ansible may run modules with) does not have it.
@@ -53,13 +55,13 @@ def run(cmd, what):
     if not cmd or cmd[0] != QEMU_IMG:
         raise ValueError("not a qemu-img command line: %r" % (cmd,))
     try:
-        proc = subprocess.run([binary()] + list(cmd[1:]), capture_output=True, text=True, check=False)
-    except OSError as err:
-        raise ImageError("Failed to %s: %s" % (what, err)) from None
-    if proc.returncode != 0:
-        lines = [line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
-        raise ImageError("Failed to %s: %s" % (what, "; ".join(lines) or "qemu-img exited %d" % proc.returncode))
-    return proc.stdout
+        status, out, err = commands.run([binary()] + list(cmd[1:]))
+    except OSError as error:
+        raise ImageError("Failed to %s: %s" % (what, error)) from None
+    if status != 0:
+        lines = [line.strip() for line in (err or out).strip().splitlines() if line.strip()]
+        raise ImageError("Failed to %s: %s" % (what, "; ".join(lines) or "qemu-img exited %d" % status))
+    return out
 
 
 def _json(cmd, what):

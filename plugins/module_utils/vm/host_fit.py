@@ -116,6 +116,22 @@ def check_host(spec, host, current_arch=None):
     return {"arch": arch, "domain_type": dtype or choose_domain_type(entry["domain_types"]), "machine": machine}
 
 
+def expand_machine(root, machines, param="xml"):
+    """Write the machine type of the definition ``root`` as libvirt stores it: an alias (V(pc),
+    V(q35)) becomes the versioned machine it stands for on this host (``machines`` is
+    :func:`parse_capabilities`' map for the VM's arch), so a definition that names an alias
+    compares equal to the one libvirt stored.  SpecError naming ``param`` for a machine the host
+    cannot emulate; nothing is checked where the host lists no machines (the test driver)."""
+    node = root.find("os/type")
+    machine = node.get("machine") if node is not None else None
+    if not machine or not machines:
+        return root
+    if machine not in machines:
+        raise SpecError(param, "this host cannot emulate machine %r for %s" % (machine, node.get("arch") or "this arch"))
+    node.set("machine", machines[machine])
+    return root
+
+
 def check_limits(spec, host, current=None):
     """Refuse sizes above the per-guest limits or (without overcommit) the host.
 

@@ -127,10 +127,23 @@ def groups(rec, prefix=""):
     return found
 
 
-def host_vars(rec):
-    """``hotiron_vm`` (the record) and, where an address is known, ``ansible_host``."""
-    values = {"hotiron_vm": rec}
+AGENT_CONNECTION = "hotiron.virt.qemu_ga"
+
+
+def host_vars(rec, agent_connection=False):
+    """``hotiron_vm`` (the record) and, where an address is known, ``ansible_host``;
+    ``hotiron_guest`` when the record has the guest agent's facts; with ``agent_connection``,
+    the variables of the guest-agent connection plugin (its URI and the VM's libvirt name, which
+    differs from the inventory name for ``name@hypervisor``)."""
+    rec = dict(rec)
+    values = {}
+    if "guest" in rec:
+        values["hotiron_guest"] = rec.pop("guest")
+    values["hotiron_vm"] = rec
     addr = address(rec) or address(rec, 6)
     if addr:
         values["ansible_host"] = addr
+    if agent_connection:
+        values.update(ansible_connection=AGENT_CONNECTION, hotiron_qemu_ga_uri=rec["uri"],
+                      hotiron_qemu_ga_domain=rec["name"])
     return values

@@ -25,6 +25,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapsho
 from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, all_guests
+from ansible_collections.hotiron.virt.plugins.module_utils.agent import agent_ops
 
 # Codes meaning "this source of information is not available here" (no guest agent,
 # inactive guest, a driver without the call): the field is left empty, not an error.
@@ -113,8 +114,8 @@ def job_progress(stats, postcopy=False):
     return progress
 
 
-def describe(guest, addresses=True):
-    """What vm_info reports about one guest."""
+def describe(guest, addresses=True, guest_info=False):
+    """What vm_info reports about one guest; ``guest_info``: with the agent's facts (``guest``)."""
     with lc.attempt("describe vm %s on %s" % (guest.name, guest.uri)):
         dom = guest.dom
         state, reason = guest.state()
@@ -159,6 +160,10 @@ def describe(guest, addresses=True):
                 "device": target.get("dev") if target is not None and active else None,
                 "addresses": leases.get(mac, []),
             })
+        if guest_info:
+            connected = state == "running" and any(t.get("name") == "org.qemu.guest_agent.0" and t.get("state") == "connected"
+                                                   for t in root.findall("devices/channel/target"))
+            info["guest"] = agent_ops.facts(dom) if connected else None
     return info
 
 
@@ -238,14 +243,14 @@ def _header_chain(path):
 
 
 def info(conn, name=None, states=None, tags=None, metadata=None, cpu_sample=0.0, addresses=True,
-         clock=time.monotonic, sleep=time.sleep, owner=None, expires_by=None):
+         clock=time.monotonic, sleep=time.sleep, owner=None, expires_by=None, guest_info=False):
     """Describe one VM (``name``) or every VM passing the filters."""
     if name:
         dom = lc.lookup_domain(conn, name)
         guests = [Guest(conn, dom)] if dom is not None else []
     else:
         guests = all_guests(conn)
-    found = [d for d in (describe(g, addresses) for g in guests) if matches(d, states, tags, metadata, owner, expires_by)]
+    found = [d for d in (describe(g, addresses, guest_info) for g in guests) if matches(d, states, tags, metadata, owner, expires_by)]
     if cpu_sample and cpu_sample > 0:
         running = [g for g in guests if g.name in {d["name"] for d in found if d["state"] == "running"}]
         with lc.attempt("sample the cpu time of the vms on %s" % lc.safe_uri(conn)):
@@ -280,5 +285,5 @@ def run_vm_info(params):
     with lc.connected(params["uri"]) as conn:
         vms = info(conn, name=params["name"], states=params["states"], tags=params["tags"], metadata=params["metadata"],
                    cpu_sample=params["cpu_sample"], addresses=params["addresses"], owner=params["owner"],
-                   expires_by=expires_by)
+                   expires_by=expires_by, guest_info=params.get("include_guest_info", False))
     return {"changed": False, "vms": vms}

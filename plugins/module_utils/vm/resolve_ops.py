@@ -112,6 +112,7 @@ def resolve(conn, spec, host, current_root):
     defaults = vx.profile_defaults(os_profile, spec["virtio"])
     current_arch = current_root.find("os/type").get("arch") if current_root is not None and current_root.find("os/type") is not None else None
     resolved = vh.check_host(spec, host, current_arch)
+    resolved["machines"] = host["arches"][resolved["arch"]]["machines"]
     resolved["os"] = os_profile
     vh.check_limits(spec, host)
     tuning_ops.check_host(conn, spec.get("tuning"), host, resolved)

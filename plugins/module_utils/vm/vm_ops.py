@@ -247,11 +247,16 @@ def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
 
 
 def ensure_absent(conn, dom, spec, params, check_mode):
+    """Remove the VM: everything that can refuse is checked before the first change, and the
+    definition goes before the power: a running VM is undefined first (it runs on as a transient
+    domain) and then forced off, so a refused undefine leaves it running and defined as it was;
+    a force-off that fails after the undefine defines it again from its old definition."""
     result = {"plan": [], "changes": [], "restart_required": False}
     if dom is None:
         return False, result, {"before": "", "after": ""}
     guest = Guest(conn, dom)
-    root = dx.parse(guest.inactive_xml())
+    old_xml = guest.inactive_xml()
+    root = dx.parse(old_xml)
     meta = dx.read_metadata(root)
     if meta.get("template") == "true":
         users = clone_ops.clones_of(conn, guest.name)
@@ -259,25 +264,36 @@ def ensure_absent(conn, dom, spec, params, check_mode):
             resolve_ops.fail("state", "vm %r is a template used by %s: remove those clones first"
                              % (guest.name, ", ".join(users)))
     diff = {"before": dx.normalise(root), "after": ""}
-    if guest.is_active():
-        result["plan"].append("force off vm %s" % guest.name)
     checkpoints = guest.checkpoint_names()
     result["plan"].append("undefine vm %s%s" % (guest.name, (" with the metadata of its %d checkpoint%s (%s)" % (
         len(checkpoints), "s" if len(checkpoints) > 1 else "", ", ".join(checkpoints))) if checkpoints else ""))
-    volumes = meta.get("volumes", []) if params.get("remove_volumes") else []
-    for vol in volumes:
-        result["plan"].append("delete volume %s/%s" % (vol.get("pool"), vol.get("name")))
-    if check_mode:
-        return True, result, diff
-    if guest.is_active():
-        guest.force_off()
-    guest.delete_definition()
-    for vol in volumes:
+    running = guest.is_active()
+    if running:
+        result["plan"].append("force off vm %s" % guest.name)
+    volumes = []
+    for vol in (meta.get("volumes", []) if params.get("remove_volumes") else []):
         pool = lc.lookup_pool(conn, vol.get("pool"))
         volume = lc.lookup_volume(pool, vol.get("name")) if pool is not None else None
+        result["plan"].append("delete volume %s/%s" % (vol.get("pool"), vol.get("name")))
         if volume is not None:
-            with lc.attempt("delete volume %s/%s" % (vol.get("pool"), vol.get("name"))):
-                volume.delete(0)
+            volumes.append(("%s/%s" % (vol.get("pool"), vol.get("name")), volume))
+    if check_mode:
+        return True, result, diff
+    guest.delete_definition()
+    if running:
+        try:
+            guest.force_off()
+        except lc.VirtError as err:
+            try:
+                domain.define(conn, old_xml, "define vm %s again on %s" % (guest.name, lc.safe_uri(conn)))
+            except lc.VirtError as again:
+                err.extend("; defining it again also failed (%s): it runs on as a transient vm" % again)
+            else:
+                err.extend(" (it was defined again and runs on as it was)")
+            raise
+    for what, volume in volumes:
+        with lc.attempt("delete volume %s" % what):
+            volume.delete(0)
     return True, result, diff
 
 

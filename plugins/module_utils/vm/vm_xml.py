@@ -13,7 +13,7 @@ from __future__ import annotations
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_xml
-from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import windows_enlightenments
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import expand_machine, windows_enlightenments
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import KIB, MIB, SpecError
 
 CREATE_DEFAULTS = {"vcpus": 1, "memory": 512 * MIB}
@@ -104,6 +104,7 @@ def apply(root, spec, resolved, creating):
     tuning_xml.apply(root, spec.get("tuning"), resolved.get("host_cpus"))
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
+        expand_machine(root, resolved.get("machines"))     # <type machine='pc'> as libvirt stores it
     _address_pvscsi_disks(devices)
     return root
 

@@ -103,6 +103,20 @@ def test_constructable_options_and_a_group_prefix(tmp_path):
     assert data["_meta"]["hostvars"]["web1"]["vm_memory"] == 2048
 
 
+def test_agent_connection_and_guest_info(tmp_path):
+    data, _stderr = listing(tmp_path, {"plugin": "hotiron.virt.libvirt", "uris": [HV_A, {"name": "beta", "uri": HV_B}],
+                                       "agent_connection": True, "include_guest_info": True})
+    hostvars = data["_meta"]["hostvars"]
+    assert hostvars["web1"]["ansible_connection"] == "hotiron.virt.qemu_ga"
+    assert hostvars["web1"]["hotiron_qemu_ga_uri"] == HV_A
+    # name@hypervisor hosts connect to the VM by its libvirt name, on its own hypervisor
+    assert (hostvars["dup@beta"]["hotiron_qemu_ga_domain"], hostvars["dup@beta"]["hotiron_qemu_ga_uri"]) == ("dup", HV_B)
+    # the test driver's VMs have no agent channel: no facts, and nothing fails
+    assert all(v["hotiron_guest"] is None for v in hostvars.values())
+    off, _stderr = listing(tmp_path, {"plugin": "hotiron.virt.libvirt", "uris": [HV_A]})
+    assert not {"ansible_connection", "hotiron_guest"} & set(off["_meta"]["hostvars"]["web1"])
+
+
 def test_hypervisors_from_an_inventory_group(tmp_path):
     hosts = tmp_path / "hosts.yml"
     hosts.write_text(json.dumps({"all": {"children": {"hvs": {"hosts": {

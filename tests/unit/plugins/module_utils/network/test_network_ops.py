@@ -18,7 +18,7 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 def params(**kwargs):
     base = dict(uri=HOST, name="n1", state="active", mode=None, bridge=None, forward_dev=None, mac=None, mtu=None, domain=None,
-                ips=None, autostart=None, restart=False)
+                ips=None, dns_hosts=None, portgroups=None, autostart=None, restart=False)
     base.update(kwargs)
     return base
 
@@ -58,13 +58,53 @@ def test_present_and_inactive(conn):
     assert ensure(conn, state="inactive")["actions"] == ["stop"]
 
 
-def test_change_running_network_warns_then_restarts(conn):
+def test_dhcp_change_on_a_running_network_goes_live(conn):
     changed = ensure(conn, name="lan", ips=[dict(address="10.255.99.1", prefix=24)])
-    assert changed["actions"] == ["define", "pending restart"] and "previous definition" in changed["warnings"][0]
+    assert changed["actions"] == ["update ip-dhcp-range delete 10.255.99.10-10.255.99.20"]
+    assert changed["updates"] == [{"section": "ip-dhcp-range", "command": "delete", "parent_index": 0,
+                                   "xml": '<range start="10.255.99.10" end="10.255.99.20" />'}]
+    assert not changed["restart_required"] and changed["restart_reasons"] == [] and "warnings" not in changed
     assert "<range" in changed["diff"]["before"] and "<range" not in changed["diff"]["after"]
+    assert "<range" not in conn.networkLookupByName("lan").XMLDesc(0)
+    assert ensure(conn, name="lan", ips=[dict(address="10.255.99.1", prefix=24)])["changed"] is False
+
+
+def test_reservation_dns_host_and_portgroup_added_live_then_idempotent(conn):
+    ips = [dict(address="10.255.99.1", prefix=24, dhcp_ranges=[dict(start="10.255.99.10", end="10.255.99.20")],
+                dhcp_hosts=[dict(mac="52:54:00:00:99:05", name="web", ip="10.255.99.5")])]
+    kwargs = dict(name="lan", ips=ips, dns_hosts=[dict(ip="10.255.99.5", hostnames=["web", "www"])],
+                  portgroups=[dict(name="gold", default=True, inbound=dict(average=1000, peak=2000, burst=256))])
+    check = ensure(conn, check=True, **kwargs)
+    assert check["changed"] and len(check["updates"]) == 3 and "<range" in conn.networkLookupByName("lan").XMLDesc(0)
+    assert "web" not in conn.networkLookupByName("lan").XMLDesc(0), "check mode changed nothing"
+    applied = ensure(conn, **kwargs)
+    assert applied["actions"] == ["update ip-dhcp-host add 52:54:00:00:99:05=10.255.99.5", "update dns-host add 10.255.99.5=web,www",
+                                  "update portgroup add gold"]
+    assert applied["network"]["dns_hosts"] == [{"ip": "10.255.99.5", "hostnames": ["web", "www"]}]
+    assert applied["network"]["portgroups"] == [{"name": "gold", "default": True, "inbound": {"average": 1000, "peak": 2000, "burst": 256}}]
+    assert ensure(conn, **kwargs)["changed"] is False
+    removed = ensure(conn, name="lan", dns_hosts=[], portgroups=[])
+    assert removed["actions"] == ["update dns-host delete 10.255.99.5=web,www", "update portgroup delete gold"]
+    assert ensure(conn, name="lan", dns_hosts=[], portgroups=[])["changed"] is False
+
+
+def test_change_needing_a_restart_warns_then_restarts(conn):
+    changed = ensure(conn, name="lan", bridge="hivbr8", ips=[dict(address="10.255.99.1", prefix=24)])
+    # The DHCP range goes live at once; the bridge waits for a restart.
+    assert changed["actions"] == ["update ip-dhcp-range delete 10.255.99.10-10.255.99.20", "define", "pending restart"]
+    assert changed["restart_required"] and changed["restart_reasons"] == ["the bridge changes"]
+    assert "previous definition" in changed["warnings"][0] and "the bridge changes" in changed["warnings"][0]
     restarted = ensure(conn, name="lan", mode="route", restart=True)
     # (the test driver keeps running the old definition after a restart; the lab test checks the mode)
     assert restarted["actions"] == ["define", "restart"] and restarted["network"]["active"]
+    assert restarted["restart_reasons"] == ["the forward mode or device changes"] and not restarted["restart_required"]
+
+
+def test_inactive_network_takes_updates_on_its_definition(conn):
+    assert ensure(conn, name="lan", state="inactive")["actions"] == ["stop"]
+    changed = ensure(conn, name="lan", state="inactive", ips=[dict(address="10.255.99.1", prefix=24)])
+    assert changed["actions"] == ["update ip-dhcp-range delete 10.255.99.10-10.255.99.20"] and not changed["restart_required"]
+    assert "<range" not in conn.networkLookupByName("lan").XMLDesc(0)
 
 
 def test_existing_nat_network_unchanged_without_options(conn):

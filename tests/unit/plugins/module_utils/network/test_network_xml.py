@@ -131,3 +131,25 @@ def test_parse_network():
     assert info["ips"] == [
         {"address": "10.255.3.1", "prefix": "24", "family": "ipv4", "dhcp_ranges": [{"start": "10.255.3.100", "end": "10.255.3.199"}], "dhcp_hosts": []}
     ]
+
+
+def test_dns_hosts_and_portgroups_accepted_by_libvirt_and_read_back():
+    params = dict(name="pg", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
+                  dns_hosts=[dict(ip="10.255.6.5", hostnames=["web", "www"])],
+                  portgroups=[dict(name="gold", default=True, inbound=dict(average=1000, burst=200)), dict(name="tin", outbound=dict(average=10))])
+    spec = nx.validate_network(params)
+    conn = libvirt.open(HOST)
+    try:
+        net = conn.networkDefineXML(nx.network_xml(spec))
+        info = nx.parse_network(net.XMLDesc(0))
+        assert info["dns_hosts"] == [{"ip": "10.255.6.5", "hostnames": ["web", "www"]}]
+        assert info["portgroups"] == [{"name": "gold", "default": True, "inbound": {"average": 1000, "burst": 200}},
+                                      {"name": "tin", "default": False, "outbound": {"average": 10}}]
+        assert not nx.plan_network_xml(net.XMLDesc(0), spec)[1]
+        # Emptied lists remove them; an order libvirt chose is no change.
+        emptied, changed = nx.plan_network_xml(net.XMLDesc(0), nx.validate_network(dict(name="pg", dns_hosts=[], portgroups=[]), existing=True))
+        assert changed and "<dns" not in emptied and "portgroup" not in emptied
+        swapped = nx.validate_network(dict(params, portgroups=list(reversed(params["portgroups"]))))
+        assert not nx.plan_network_xml(net.XMLDesc(0), swapped)[1]
+    finally:
+        conn.close()

@@ -120,3 +120,9 @@ def test_power_status_reads_without_switching(agent):
     result = fencing.power_status("hv1", CONFIG, timeout=10, which=which_in(agent))
     assert result.power == "on" and not result.ok
     assert "action=off" not in (agent / "log").read_text()
+
+
+def test_an_agent_that_hangs_is_ended_at_the_timeout(agent):
+    (agent / "fence_test").write_text("#!/bin/sh\nexec sleep 30\n")
+    result = fencing.power_status("hv1", CONFIG, timeout=0.3, which=which_in(agent))
+    assert result.power == "unknown" and "the agent did not finish within 0.3s" in result.message

@@ -113,3 +113,19 @@ def test_windows_enlightenments_follow_the_host(values, features, clock):
 
 def test_hyperv_not_supported_at_all():
     assert vh.hyperv_supported("<domainCapabilities><features><hyperv supported='no'/></features></domainCapabilities>") == []
+
+
+@pytest.mark.parametrize("machine,expected", [("pc", "pc-i440fx-7.2"), ("q35", "pc-q35-7.2"), ("pc-q35-7.2", "pc-q35-7.2")])
+def test_expand_machine_writes_what_libvirt_stores(machine, expected):
+    root = vh.expand_machine(vx.dx.parse("<domain><os><type arch='x86_64' machine='%s'>hvm</type></os></domain>" % machine),
+                             HOST["arches"]["x86_64"]["machines"])
+    assert root.find("os/type").get("machine") == expected
+
+
+def test_expand_machine_refuses_what_the_host_cannot_emulate_and_leaves_the_rest():
+    with pytest.raises(SpecError, match="^xml: this host cannot emulate machine 'virt' for x86_64"):
+        vh.expand_machine(vx.dx.parse("<domain><os><type arch='x86_64' machine='virt'>hvm</type></os></domain>"),
+                          HOST["arches"]["x86_64"]["machines"])
+    for text, machines in (("<domain><os><type>hvm</type></os></domain>", {"pc": "pc-i440fx-7.2"}),
+                           ("<domain><os><type machine='virt'>hvm</type></os></domain>", {})):
+        assert vx.dx.tostring(vh.expand_machine(vx.dx.parse(text), machines)) == vx.dx.tostring(vx.dx.parse(text))

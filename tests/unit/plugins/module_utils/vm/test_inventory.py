@@ -80,3 +80,14 @@ def test_a_name_on_two_hypervisors():
 ])
 def test_hypervisor_names_from_uris(uri, name):
     assert vi.hypervisor_name(uri) == name
+
+
+def test_host_vars_for_the_guest_agent_connection_and_guest_facts():
+    values = vi.host_vars(rec(name="web1", guest={"hostname": "web1.lan"}), agent_connection=True)
+    assert values["ansible_connection"] == "hotiron.virt.qemu_ga"
+    assert values["hotiron_qemu_ga_uri"] == "qemu+tcp://hv1/system"
+    assert values["hotiron_qemu_ga_domain"] == "web1"
+    assert values["hotiron_guest"] == {"hostname": "web1.lan"}
+    assert "guest" not in values["hotiron_vm"]
+    plain = vi.host_vars(rec())
+    assert not {"ansible_connection", "hotiron_qemu_ga_uri", "hotiron_qemu_ga_domain", "hotiron_guest"} & set(plain)

@@ -124,3 +124,9 @@ def test_owner_and_expiry_filters():
     assert matches(vm(expires="2027-03-31"), expires_by=today) and matches(vm(expires="2020-01-01"), expires_by=today)
     assert not matches(vm(expires="2027-04-01"), expires_by=today)
     assert not matches(vm(), expires_by=today) and not matches(vm(expires="soon"), expires_by=today)
+
+
+def test_guest_info_only_when_asked_and_none_without_an_agent(conn):
+    assert all("guest" not in vm for vm in vm_query.info(conn))
+    asked = vm_query.info(conn, guest_info=True)
+    assert [vm["guest"] for vm in asked] == [None, None, None]

@@ -24,7 +24,7 @@ from fakes import Clock  # tests/unit/fakes.py
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
 
 HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm", "host.xml"))
 
@@ -263,12 +263,64 @@ def test_template_cannot_start_nor_go_while_clones_use_it(conn):
 def test_absent_removes_owned_volumes_only_when_asked(conn):
     ensure(conn, **NEW)
     changed, result, diff = ensure(conn, name="n1", state="absent", check=True, remove_volumes=True)
-    assert changed and result["plan"] == ["force off vm n1", "undefine vm n1", "delete volume local/n1.qcow2"]
+    assert changed and result["plan"] == ["undefine vm n1", "force off vm n1", "delete volume local/n1.qcow2"]
     assert lc.lookup_domain(conn, "n1") is not None
     assert ensure(conn, name="n1", state="absent")[0]
     assert lc.lookup_domain(conn, "n1") is None
     assert "n1.qcow2" in conn.storagePoolLookupByName("local").listVolumes()
     assert not ensure(conn, name="n1", state="absent")[0]
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_absent_removes_a_vm_with_checkpoints_whole(conn, running):
+    """A checkpoint (as vm_backup leaves) goes with the VM, and the plan says so."""
+    ensure(conn, **NEW)
+    dom = conn.lookupByName("n1")
+    dom.checkpointCreateXML("<domaincheckpoint><name>cp1</name></domaincheckpoint>", 0)
+    if not running:
+        dom.destroy()
+    before = snapshot(conn)
+    changed, result, _ = ensure(conn, name="n1", state="absent", check=True)
+    assert changed and result["plan"] == ["undefine vm n1 with the metadata of its 1 checkpoint (cp1)"] + (
+        ["force off vm n1"] if running else [])
+    assert snapshot(conn) == before
+    assert ensure(conn, name="n1", state="absent")[1]["plan"] == result["plan"]
+    assert lc.lookup_domain(conn, "n1") is None
+
+
+class RefusingDom:
+    """A test-driver domain whose undefine or destroy libvirt refuses (as QEMU's driver refused a
+    domain with checkpoints); everything else is the real domain's."""
+
+    def __init__(self, dom, refuse):
+        self._dom, self.refuse = dom, refuse
+
+    def __getattr__(self, name):
+        return getattr(self._dom, name)
+
+    def undefineFlags(self, flags):
+        if self.refuse == "undefine":
+            raise libvirt.libvirtError("cannot delete inactive domain with 1 checkpoints")
+        return self._dom.undefineFlags(flags)
+
+    def destroy(self):
+        if self.refuse == "destroy":
+            raise libvirt.libvirtError("destroy refused by the test")
+        return self._dom.destroy()
+
+
+@pytest.mark.parametrize("refuse,message", [
+    ("undefine", "^Failed to undefine vm n1 .*cannot delete inactive domain with 1 checkpoints"),
+    ("destroy", "^Failed to force off vm n1 .*refused by the test .*\\(it was defined again and runs on as it was\\)$"),
+])
+def test_absent_that_fails_leaves_the_vm_as_it_was(conn, refuse, message):
+    ensure(conn, **NEW)
+    before = snapshot(conn)
+    dom = RefusingDom(conn.lookupByName("n1"), refuse)
+    with pytest.raises(lc.VirtError, match=message):
+        vm_ops.ensure_absent(conn, dom, None, params(name="n1", state="absent"), False)
+    dom = conn.lookupByName("n1")
+    assert dom.isActive() and dom.isPersistent() and snapshot(conn) == before
 
 
 @pytest.mark.parametrize("start,state,plan,final", [
@@ -437,3 +489,18 @@ def test_creating_plans_its_start_the_same_in_check_mode_and_for_real(conn, stat
     _changed, done, _diff = ensure(conn, **dict(NEW, state=state))
     assert planned["plan"] == done["plan"]
     assert [step for step in done["plan"] if step.startswith(("start", "stop"))] == starts
+
+
+def test_machine_alias_in_xml_is_idempotent(conn):
+    """``<type machine='pc'>`` in ``xml`` is stored as the versioned machine the alias stands for;
+    a second run finds nothing to change (it reported ``pc-i440fx-7.2 -> pc`` every time)."""
+    host = resolve_ops.host_facts(conn)
+    host["arches"]["x86_64"]["machines"] = {"pc": "pc-i440fx-7.2", "pc-i440fx-7.2": "pc-i440fx-7.2"}
+    spec = params(**dict(NEW, xml="<domain><os><type machine='pc'>hvm</type></os></domain>"))
+    assert vm_ops.ensure(conn, spec, host=host)[0]
+    root = dx.parse(conn.lookupByName("n1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert root.find("os/type").get("machine") == "pc-i440fx-7.2"
+    changed, result, _ = vm_ops.ensure(conn, spec, host=host)
+    assert not changed and result["plan"] == []
+    with pytest.raises(lc.VirtError, match="^xml: this host cannot emulate machine 'virt'"):
+        vm_ops.ensure(conn, dict(spec, xml="<domain><os><type machine='virt'>hvm</type></os></domain>"), host=host)
