@@ -18,9 +18,10 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops, tuning_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_ops
 
 
 # --- ensure --------------------------------------------------------------------------------
