@@ -129,6 +129,7 @@ options:
   tpm:
     description:
       - An emulated TPM (C(swtpm), which the host must have); V({}) is one with the defaults. Needs a restart.
+      - Refused before anything changes when the host's domain capabilities offer no emulated TPM (no swtpm) or not the model.
     type: dict
     version_added: 0.2.0
     suboptions:
@@ -149,6 +150,7 @@ options:
       - Host directories shared with the guest through virtiofs (the host needs C(virtiofsd)); the
         complete list of virtiofs shares, V([]) removes them (other filesystems are kept). Needs a restart.
       - The guest mounts one with C(mount -t virtiofs TARGET /mnt).
+      - Refused before anything changes when the host's domain capabilities offer no virtiofs.
     type: list
     elements: dict
     version_added: 0.2.0

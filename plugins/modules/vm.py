@@ -331,17 +331,6 @@ EXAMPLES = r"""
     state: running
   loop: "{{ range(1, 21) | list }}"
 
-- name: A Windows guest with virtio devices
-  hotiron.virt.vm:
-    name: win1
-    os: windows
-    virtio: true
-    firmware: uefi
-    memory: 4GiB
-    vcpus: 2
-    disks:
-      - {pool: default, volume: win1.qcow2, size: 40GiB}
-
 - name: A tuned VM - two NUMA cells, pinned vCPUs, a TPM, a watchdog, the guest agent's channel
   hotiron.virt.vm:
     name: db1
@@ -387,6 +376,17 @@ EXAMPLES = r"""
     xml_mode: full
     owner: team-a
     state: running
+
+- name: A Windows guest with virtio devices
+  hotiron.virt.vm:
+    name: win1
+    os: windows
+    virtio: true
+    firmware: uefi
+    memory: 4GiB
+    vcpus: 2
+    disks:
+      - {pool: default, volume: win1.qcow2, size: 40GiB}
 
 - name: Remove a VM and the volumes it owns
   hotiron.virt.vm:

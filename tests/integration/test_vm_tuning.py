@@ -122,8 +122,15 @@ def test_tuned_vm_runs_idempotent_and_repins_live(host_vm, run_module):
     assert dom.vcpuPinInfo(0)[:2] == [(False, True), (True, False)]
     assert not run_module("hotiron.virt.vm", repin)["changed"]
 
+    # Unpinned live: every vCPU may run on every host CPU again.
+    unpin = dict(repin, cputune={"vcpupin": [], "emulatorpin": ""})
+    done = run_module("hotiron.virt.vm", unpin)
+    assert done["changed"] and not done.get("warnings") and not done["restart_required"], done
+    assert all(all(cpus) for cpus in dom.vcpuPinInfo(0)) and all(dom.emulatorPinInfo(0))
+    assert not run_module("hotiron.virt.vm", unpin)["changed"]
+
     # A device change waits for a restart, and says so.
-    watchdog = dict(repin, watchdog={"model": "i6300esb", "action": "reset"})
+    watchdog = dict(unpin, watchdog={"model": "i6300esb", "action": "reset"})
     pending = run_module("hotiron.virt.vm", watchdog)
     assert pending["changed"] and pending["restart_required"], pending
     assert pending["restart_pending"] == ["watchdog"], pending

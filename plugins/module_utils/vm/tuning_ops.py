@@ -13,6 +13,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
 
+LIVE_FIELDS = vt.LIVE_FIELDS      # the changes apply_live makes
+
 
 def check_host(conn, tuning, host, resolved):
     """Read-only checks of the tuning options against the host (SpecError naming the option);
@@ -20,6 +22,8 @@ def check_host(conn, tuning, host, resolved):
     resolved["host_cpus"] = host.get("cpus")
     if vt.is_empty(tuning):
         return
+    if tuning.get("tpm") or tuning.get("filesystems"):
+        vt.check_domain_caps(tuning, _offered(conn, resolved))
     need_caps = tuning.get("hostdevs") or (tuning.get("memory_backing") or {}).get("hugepage_kib")
     if not need_caps:
         return
@@ -31,6 +35,28 @@ def check_host(conn, tuning, host, resolved):
     if tuning.get("hostdevs"):
         vt.check_hostdevs(tuning["hostdevs"], None if iommu is None else iommu.get("support") == "yes",
                           lambda address: _pci_present(conn, address), _usb_devices(conn))
+
+
+def _offered(conn, resolved):
+    """TPM models and backends and filesystem drivers from the domain capabilities for the VM's
+    arch, machine and type; ``None`` where the driver has none (the test driver)."""
+    try:
+        caps = conn.getDomainCapabilities(None, resolved.get("arch"), resolved.get("machine"),
+                                          resolved.get("domain_type"), 0)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return None
+        raise lc.wrap_libvirt_error("read the domain capabilities of %s" % lc.safe_uri(conn), err) from err
+    root = dx.parse(caps)
+
+    def values(path):
+        return [v.text for v in root.findall(path + "/value")]
+
+    tpm = root.find("devices/tpm")
+    supported = tpm is not None and tpm.get("supported") == "yes"
+    return {"tpm_models": values("devices/tpm/enum[@name='model']") if supported else [],
+            "tpm_backends": values("devices/tpm/enum[@name='backendModel']") if supported else [],
+            "fs_drivers": values("devices/filesystem/enum[@name='driverType']")}
 
 
 def _pci_present(conn, address):

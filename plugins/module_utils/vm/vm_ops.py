@@ -18,10 +18,11 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, full_ops, power, resolve_ops, tuning_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, full_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_ops
 
 
 # --- ensure --------------------------------------------------------------------------------
@@ -195,7 +196,7 @@ def apply_live(guest, changes, live_root):
             continue
         field = change["field"]
         try:
-            if field in tuning_ops.vt.LIVE_FIELDS:
+            if field in tuning_ops.LIVE_FIELDS:
                 tuning_ops.apply_live(guest, change)  # pinning, lifecycle actions (on_crash too)
             elif field == "memory":
                 guest.set_memory_live(change["after"])

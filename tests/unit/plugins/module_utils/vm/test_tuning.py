@@ -138,6 +138,20 @@ def test_host_devices_refused_when_missing_or_without_iommu():
         vt.check_hostdevs(devs, None, lambda a: True, lambda v, p: False)
 
 
+def test_tpm_and_virtiofs_checked_against_the_domain_capabilities():
+    t = vt.validate({"tpm": {"model": "tpm-crb"}, "filesystems": [{"source": "/srv", "target": "s"}]})
+    offered = {"tpm_models": ["tpm-tis", "tpm-crb"], "tpm_backends": ["passthrough", "emulator"],
+               "fs_drivers": ["path", "virtiofs"]}
+    vt.check_domain_caps(t, offered)
+    vt.check_domain_caps(t, None)                       # a driver without domain capabilities
+    with pytest.raises(SpecError, match="tpm: the host cannot emulate a TPM .*install swtpm"):
+        vt.check_domain_caps(t, dict(offered, tpm_backends=["passthrough"]))
+    with pytest.raises(SpecError, match="tpm.model: the host offers tpm-tis, not tpm-crb"):
+        vt.check_domain_caps(t, dict(offered, tpm_models=["tpm-tis"]))
+    with pytest.raises(SpecError, match="filesystems: .*install virtiofsd"):
+        vt.check_domain_caps(t, dict(offered, fs_drivers=["path"]))
+
+
 def test_hugepage_size_checked_against_the_host():
     mb = vt.validate({"memory_backing": {"hugepages": True, "hugepage_size": "1GiB"}})["memory_backing"]
     vt.check_hugepages(mb, {4, 2048, 1048576})
