@@ -39,7 +39,7 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	qemu-block-extra libvirt-clients libvirt-dev pkg-config python3-libvirt python3-venv \
 	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
 	iproute2 util-linux procps git gcc python3-dev bindfs e2fsprogs dnsmasq-base python3-apt openssl \
-	debootstrap ipmitool prometheus prometheus-libvirt-exporter chromium \
+	debootstrap ipmitool prometheus prometheus-libvirt-exporter chromium xz-utils zstd zip \
 	systemd-container $(RELEASE_PACKAGES)
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
