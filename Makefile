@@ -41,11 +41,11 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 	qemu-block-extra libvirt-clients libvirt-dev pkg-config python3-libvirt python3-venv \
 	openssh-server openssh-client tgt libvirt-daemon-driver-storage-iscsi-direct \
 	iproute2 util-linux procps git gcc python3-dev bindfs e2fsprogs dnsmasq-base python3-apt openssl \
-	debootstrap ipmitool prometheus prometheus-libvirt-exporter chromium \
+	debootstrap ipmitool prometheus prometheus-libvirt-exporter chromium xz-utils zstd zip \
 	systemd-container swtpm swtpm-tools $(RELEASE_PACKAGES)
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
-	sanity-copy matrix sanity-matrix debian-root test-platforms \
+	sanity-copy matrix sanity-matrix debian-root test-platforms platform-hosts \
 	print-apt-packages changelog-lint lab-up lab-down lab-status benchmarks clean docs docs-lint
 
 help:
@@ -152,13 +152,19 @@ sanity-matrix: deps sanity-copy
 
 # --- other platforms (outside `make test`'s budget) ---------------------------------------------
 # debian-root: `make deps` and the unit suite in a cached Debian 13 root (.ci/debian_root.py);
-# DEBIAN_SUITE=bookworm for Debian 12.
+# DEBIAN_SUITE=bookworm for Debian 12.  test-platforms adds the hypervisor role on fresh Debian 13
+# hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too).
 DEBIAN_SUITE ?= trixie
 debian-root:
 	$(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE)
 
-test-platforms: debian-root
+test-platforms: collection
+	@$(MAKE) -k --no-print-directory debian-root platform-hosts
 	@echo "== make test-platforms: passed"
+
+platform-hosts: collection
+	FRESH_SUITE=trixie LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q --durations=10 \
+	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py
 
 print-apt-packages:
 	@echo $(APT_PACKAGES)

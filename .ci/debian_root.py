@@ -11,8 +11,8 @@ Usage (`make debian-root`, in `make test-platforms`)::
 
 The base root is the lab's fresh-host root (tests/lab/fresh_host.py, cached by what it is made
 of) with ``make`` and ``ca-certificates``.  After a successful ``make deps`` the root is cached
-as a second tarball named after the base, the release's package list and requirements.txt: a
-later run unpacks it, and the Makefile's install steps run again but find everything installed.
+as a second tarball named after the base and requirements.txt: a later run unpacks it, and the
+Makefile's install steps run again and install only what is missing.
 This machine's own CA certificates (/usr/local/share/ca-certificates) are copied in, so pip
 works behind a TLS-inspecting proxy.  The root (under the lab's ROOT_DIR) is removed afterwards.
 """
@@ -37,6 +37,7 @@ import lab  # noqa: E402  # pylint: disable=wrong-import-position
 MAJORS = {"bookworm": "12", "trixie": "13"}
 INCLUDE = ("ca-certificates", "make")
 REPO = "/root/hotiron.virt"           # inside the root
+REFRESH_AFTER = 60.0                  # seconds of `make deps` in a cached root: it installed something
 ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8",
        "PIP_CERT=/etc/ssl/certs/ca-certificates.crt", "PIP_DISABLE_PIP_VERSION_CHECK=1"]
 
@@ -52,9 +53,12 @@ def apt_packages(suite):
     return out.split()
 
 
-def installed_name(base, packages, requirements):
+def installed_name(base, requirements):
+    """The installed root's cache name: the base's and requirements.txt's.  A package added to the
+    Makefile is installed by the next run's `make deps` (it installs what is missing), which then
+    caches the root again."""
     stem = os.path.basename(base)[:-len(".tar")]
-    digest = hashlib.sha256("\n".join(sorted(packages) + [requirements]).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(requirements.encode()).hexdigest()[:10]
     return "%s-make-deps-%s.tar" % (stem, digest)
 
 
@@ -96,7 +100,8 @@ def main(argv=None):
     base, made = fresh_host.rootfs_tarball(log, suite=args.suite, include=INCLUDE)
     log("base root %s%s" % (base, " (made in %.0f s)" % made if made else " (cached)"))
     with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as handle:
-        cached = os.path.join(fresh_host.CACHE_DIR, installed_name(base, apt_packages(args.suite), handle.read()))
+        cached = os.path.join(fresh_host.CACHE_DIR, installed_name(base, handle.read()))
+    log("the Makefile's packages on %s: %s" % (args.suite, " ".join(apt_packages(args.suite))))
     work = os.path.join(lab.ROOT_DIR, "debian-root-" + args.suite)
     root = os.path.join(work, "root")
     subprocess.run(["rm", "-rf", "--one-file-system", work], check=True)
@@ -116,7 +121,7 @@ def main(argv=None):
         if status != 0:
             log("FAILED: make deps in Debian %s exited %d (%.0f s)" % (MAJORS[args.suite], status, deps_s))
             return 1
-        if source != cached:
+        if source != cached or deps_s > REFRESH_AFTER:
             log("caching the installed root as %s" % cached)
             tmp = cached + ".tmp"
             subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", root, "--exclude=./proc/*", "-cf", tmp, "."],

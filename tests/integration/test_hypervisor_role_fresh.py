@@ -1,12 +1,14 @@
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The hypervisor role on a fresh Debian 12 host: nothing of libvirt installed yet.
+"""The hypervisor role on a fresh Debian 12 host (or 13 with FRESH_SUITE=trixie, in
+`make test-platforms`): nothing of libvirt installed yet.
 
 A lab host shares this machine's /usr, so libvirt is always installed there; a fresh host
 (tests/lab/fresh_host.py) is a minimal debootstrap root of its own, so the role's package
 path runs for real: apt fetches libvirt and QEMU from deb.debian.org and installs them.
 Check mode first (it must change nothing on a host it cannot even ask libvirt of), then the
-converge, then a second converge that changes nothing, and libvirtd answering over TCP.
+converge, then a second converge that changes nothing, and libvirtd answering over TCP; then
+a guest runs under the host's own QEMU (7.2 on Debian 12, 10.0 on Debian 13).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import libvirt
 import pytest
 
 import fresh_host
+import guests as lab_guests
 
 pytestmark = pytest.mark.lab
 
@@ -24,6 +27,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCENARIO = os.path.join(ROOT, "extensions", "molecule", "default")
 CONTROLLER_INVENTORY = os.path.join(ROOT, "extensions", "molecule", "inventory", "controller.yml")
 PACKAGES = ["libvirt-daemon-system", "qemu-system-x86", "python3-libvirt"]
+# Debian 13 moved virtlockd out of libvirt-daemon-system (a Recommends only): the role installs it.
+if fresh_host.SUITE != "bookworm":
+    PACKAGES += ["libvirt-daemon-lock", "libvirt-daemon-plugin-lockd"]
+# (libvirt, QEMU) versions of each suite, as libvirt reports them.
+VERSIONS = {"bookworm": (9000000, 7002000), "trixie": (11003000, 10000000)}
+POOL_DIR = "/var/lib/libvirt/images/molecule"        # the scenario's pool
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +94,29 @@ def test_fresh_host_check_mode_then_install_then_nothing_to_do(fresh, run_playbo
     second = run_playbook(playbook, inventory=inventory)
     assert second.rc == 0, second.stdout[-3000:]
     assert second.changed(host.name) == 0, second.recap
+
+
+def test_a_guest_runs_under_the_hosts_own_qemu(fresh):
+    host = fresh.hosts[0]
+    name = f"fresh-guest-{os.getpid()}"
+    disk = f"{POOL_DIR}/{name}.img"
+    lab_guests.make_image(host.inside(disk), "idle")
+    conn = libvirt.open(host.uri)
+    try:
+        libvirt_version, qemu_version = VERSIONS[fresh_host.SUITE]
+        assert conn.getLibVersion() // 1000 == libvirt_version // 1000
+        assert conn.getVersion() // 1000000 == qemu_version // 1000000
+        dom = conn.defineXML(lab_guests.domain_xml(name, disk, "qemu", memory_mib=32, machine="q35"))
+        try:
+            dom.create()
+            assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+            # q35 is expanded to the newest machine type of this QEMU (pc-q35-10.0 on Debian 13):
+            # what a group's older hosts are checked against before a migration.
+            machine = dom.XMLDesc(0).split("machine='", 1)[1].split("'", 1)[0]
+            assert machine == "pc-q35-%d.%d" % (qemu_version // 1000000, qemu_version // 1000 % 1000)
+            dom.destroy()
+        finally:
+            dom.undefine()
+    finally:
+        conn.close()
+        os.unlink(host.inside(disk))

@@ -50,6 +50,7 @@ class Host:
     history: tuple = ()
     in_maintenance: bool = False
     pools: tuple | None = None
+    machines: frozenset | None = None     # machine types its QEMU offers; None: not known
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Vm:
     affinity: tuple = ()
     anti_affinity: tuple = ()
     disks: tuple | None = None
+    machine: str = ""                     # its machine type (pc-q35-10.0); "": not known
 
 
 @dataclass(frozen=True)

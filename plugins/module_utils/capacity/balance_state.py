@@ -19,7 +19,7 @@ import math
 
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance_model import EPSILON, PlanError, duration, pct
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits, missing_machine
 
 
 class Unit:
@@ -166,8 +166,9 @@ class GroupState:
         return math.sqrt(max(s2 / self.n - mean * mean, 0.0))
 
     def route(self, unit, d):
-        """``(ok, words)``: whether the storage of every VM of ``unit`` can follow it to host ``d``
-        (:func:`storage.route`), and how or why not; ``(True, "")`` where disks or pools are not known."""
+        """``(ok, words)``: whether every VM of ``unit`` can run on host ``d`` (its QEMU has the VM's
+        machine type) and its storage follow it there (:func:`storage.route`), and how or why not;
+        ``(True, "")`` where machine types, disks or pools are not known."""
         key = (unit.label, d)
         known = self.routes.get(key)
         if known is not None:
@@ -175,6 +176,10 @@ class GroupState:
         dest = self.hosts[d]
         results = []
         for vm in unit.vms:
+            lacks = missing_machine(vm.machine, dest.machines)
+            if lacks:   # a VM defined on a newer QEMU cannot run on an older one
+                results.append((False, "%s lacks %s of %s: an older QEMU" % (dest.name, lacks, vm.name)))
+                continue
             source = self.hosts[self.index[vm.host]]
             if vm.disks is None or dest.pools is None or source.pools is None:
                 continue
@@ -227,6 +232,10 @@ class GroupState:
         after = (self.used[d] + unit.cpu) / self.cpus[d]
         if after > self.policy.cpu_high + EPSILON:
             return "%s would be at %s (above %s)" % (self.names[d], pct(after), pct(self.policy.cpu_high))
+        for vm in unit.vms:
+            lacks = missing_machine(vm.machine, self.hosts[d].machines)
+            if lacks:
+                return "%s lacks %s of %s: an older QEMU" % (self.names[d], lacks, vm.name)
         ok, why = self.route(unit, d)
         if not ok:
             return "its storage cannot follow it to %s: %s" % (self.names[d], why)

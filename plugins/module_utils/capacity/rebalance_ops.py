@@ -187,7 +187,7 @@ def from_readings(p, readings, now):
         if reading.error or name not in loads:
             continue
         out_hosts.append(balance.Host(name, reading.cpus, reading.memory_mib, in_maintenance=reading.in_maintenance,
-                                      pools=reading.pools))
+                                      pools=reading.pools, machines=reading.machines))
         for vm, load in sorted(loads[name].items()):
             meta = reading.policy.get(vm, {})
             moved = meta.get("moved_at")
@@ -196,6 +196,7 @@ def from_readings(p, readings, now):
                 memory_mib=int(round(load["memory_max_mib"] or load["memory_mib"] or 0)),
                 sla=meta.get("sla") or "silver", pinned=vm in pinned,
                 last_moved=float(moved) if moved else None, disks=reading.disks.get(vm),
+                machine=reading.vm_machines.get(vm, ""),
                 affinity=tuple(affinity.get(vm, ())), anti_affinity=tuple(anti.get(vm, ()))))
     return out_hosts, out_vms, history, unreachable
 

@@ -18,6 +18,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import load as cl
@@ -43,6 +44,8 @@ class HostReading:
         self.policy = {}        # vm name -> {"sla", "pinned", "moved_at", ...} from the metadata
         self.disks = {}         # vm name -> (capacity.storage.Disk, ...) of the running definition
         self.pools = None       # (capacity.storage.Pool, ...) once read (rebalance_ops.read_pools)
+        self.machines = None    # machine types its QEMU offers (None: not known)
+        self.vm_machines = {}   # vm name -> its machine type
         self.pool_error = None
         self.conn = None
 
@@ -62,12 +65,15 @@ def _read(reading, groups, samples, interval, start, with_policy):
                 time.sleep(max(0.0, start + index * interval - time.monotonic()))
             reading.samples.append(sampler.read_sample(conn, reading.uri, flags))
         if with_policy:
+            with lc.attempt("read the machine types of %s" % reading.uri):
+                reading.machines = capacity_ops.machine_types(conn.getCapabilities())
             with lc.attempt("read the vms of %s" % reading.uri):
                 for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
                     xml = dom.XMLDesc(0)
                     reading.policy[dom.name()] = dx.read_metadata(dx.parse(xml))
                     reading.disks[dom.name()] = tuple(storage.Disk(d.target, d.kind, d.source, d.readonly)
                                                       for d in disk_xml.disks(xml))
+                    reading.vm_machines[dom.name()] = capacity_ops.machine_of(xml)
     except lc.VirtError as err:
         reading.error = err.message
 

@@ -31,9 +31,25 @@ def vcpu_count(xml):
     return int(node.text) if node is not None else 1
 
 
+def machine_of(xml):
+    """The VM's machine type (``pc-q35-10.0``), "" when its definition names none."""
+    node = dx.parse(xml).find("os/type")
+    return (node.get("machine") or "") if node is not None else ""
+
+
+def machine_types(caps_xml):
+    """Every machine type the host's QEMU offers (names and their canonical names), from its
+    capabilities; ``None`` when it lists none (a driver that does not say: anything goes)."""
+    root = dx.parse(caps_xml)
+    names = set()
+    for node in root.iter("machine"):
+        names.update(n for n in ((node.text or "").strip(), node.get("canonical")) if n)
+    return frozenset(names) or None
+
+
 def demand_of(dom):
     xml = dom.XMLDesc(0)
-    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml))
+    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml), machine=machine_of(xml))
 
 
 def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_maintenance=None):
@@ -56,6 +72,7 @@ def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_mainten
             used_cpus += dinfo[3]
             names.add(dom.name())
         free_now = conn.getFreeMemory() // MIB
+        machines = machine_types(conn.getCapabilities())
     free_mib = total_mib - reserved_memory_mib - used_mib
     if free_now > 0:
         free_mib = min(free_mib, free_now - reserved_memory_mib)
@@ -67,4 +84,5 @@ def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_mainten
         free_vcpus=max(int(cpus * cpu_ratio) - used_cpus, 0),
         in_maintenance=in_maintenance,
         vms=frozenset(names),
+        machines=machines,
     )

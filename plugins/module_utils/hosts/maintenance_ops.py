@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import args, migrate_ops as mo
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import PlacementError, VmDemand, plan_evacuation
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import PlacementError, plan_evacuation
 
 libvirt = lc.libvirt
 
@@ -92,7 +93,7 @@ def _enter(conn, uri, name, hosts, params, check_mode):
     demands = []
     for dom in running:
         d = capacity_ops.demand_of(dom)
-        demands.append(VmDemand(d.name, d.memory_mib, d.vcpus, pinned=d.name in pinned))
+        demands.append(replace(d, pinned=d.name in pinned))
     already = record is not None and record.get("state") == "maintenance"
     if already and not demands:
         return {"changed": False, "host": name, "state": "maintenance", "moves": [], "shutdown": [],

@@ -14,6 +14,8 @@ Rules every plan obeys (the property tests check them on random inputs):
 * a host in maintenance never receives anything, nor does the source host;
 * two VMs of one anti-affinity group never end on the same host (counting
   the VMs already running there);
+* a VM never goes to a host whose QEMU lacks its machine type (a VM defined
+  on a newer QEMU, ``pc-q35-10.0``, cannot run on QEMU 7.2);
 * a pinned VM never moves: with ``pinned_action='fail'`` the whole plan is
   refused, with ``'shutdown'`` the VM is listed to be shut down (and started
   again when the host comes back).
@@ -42,7 +44,8 @@ class HostCapacity:
 
     ``free_memory_mib`` and ``free_vcpus`` are what is left for new guests
     (the caller applies any over-commit ratio before); ``vms`` names the VMs
-    already running there (used for anti-affinity and name clashes).
+    already running there (used for anti-affinity and name clashes);
+    ``machines`` the machine types its QEMU offers (``None``: not known, any).
     """
 
     name: str
@@ -50,6 +53,7 @@ class HostCapacity:
     free_vcpus: int
     in_maintenance: bool = False
     vms: frozenset = field(default_factory=frozenset)
+    machines: frozenset = None
 
     def take(self, vm):
         return replace(
@@ -68,6 +72,7 @@ class VmDemand:
     memory_mib: int
     vcpus: int
     pinned: bool = False
+    machine: str = ""       # its machine type (``pc-q35-7.2``); "" when not known
 
 
 @dataclass
@@ -105,12 +110,31 @@ def anti_affinity_peers(vm_name, groups):
     return peers
 
 
+def _version(name):
+    tail = name.rsplit("-", 1)[-1]
+    return tuple(int(p) for p in tail.split(".")) if tail.replace(".", "").isdigit() else ()
+
+
+def missing_machine(machine, machines):
+    """``None`` when a QEMU offering ``machines`` can run ``machine`` (or either is not known),
+    else what it lacks: ``machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2)``."""
+    if not machine or machines is None or machine in machines:
+        return None
+    family = machine.rsplit("-", 1)[0] if _version(machine) else machine
+    same = sorted((m for m in machines if m.rsplit("-", 1)[0] == family and _version(m)), key=_version)
+    return "machine type %s (%s)" % (machine, "its newest %s is %s" % (family, same[-1]) if same
+                                     else "its QEMU offers no %s machine" % family)
+
+
 def fits(vm, host, anti_affinity=(), source=None):
     """``None`` when ``vm`` may go to ``host``, else a sentence saying why not."""
     if host.name == source:
         return "%s is the host being left" % host.name
     if host.in_maintenance:
         return "%s is in maintenance" % host.name
+    lacks = missing_machine(vm.machine, host.machines)
+    if lacks:
+        return "%s lacks %s of %s: an older QEMU" % (host.name, lacks, vm.name)
     if vm.name in host.vms:
         return "a VM named %s already runs on %s" % (vm.name, host.name)
     if vm.memory_mib > host.free_memory_mib:

@@ -109,7 +109,8 @@ def read_vm(conn, dom, host, shared_paths):
         name=dom.name(), host=host, uuid=uuid, state=STATE_NAMES.get(state, "unknown"),
         reason=state_reason(state, reason), ha=ha, priority=_priority(meta),
         restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
-        memory_mib=capacity_ops.memory_mib(xml), vcpus=capacity_ops.vcpu_count(xml), shared=shared, storage=why)
+        memory_mib=capacity_ops.memory_mib(xml), vcpus=capacity_ops.vcpu_count(xml), shared=shared, storage=why,
+        machine=capacity_ops.machine_of(xml))
     return record, xml
 
 

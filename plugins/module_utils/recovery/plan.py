@@ -70,6 +70,7 @@ class VmRecord:
     storage: str = ""
     seen: float = None
     seen_by: str = "pass"
+    machine: str = ""       # machine type (pc-q35-10.0): a host whose QEMU lacks it cannot start it
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def plan_failover(down, hosts, remembered, anti_affinity=(), now=None):
     groups = [frozenset(g) for g in anti_affinity]
     # Highest priority first; among equals the largest first (hardest to fit), then by name.
     for vm in sorted(candidates, key=lambda v: (-v.priority, -v.memory_mib, -v.vcpus, v.name)):
-        demand = VmDemand(vm.name, vm.memory_mib, vm.vcpus)
+        demand = VmDemand(vm.name, vm.memory_mib, vm.vcpus, machine=vm.machine)
         reasons, fitting = {}, []
         for name in sorted(state):
             capacity = state[name]

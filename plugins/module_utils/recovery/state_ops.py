@@ -121,7 +121,7 @@ class Lock:
 # --- records <-> JSON ------------------------------------------------------------------------------
 
 _VM_FIELDS = ("name", "host", "uuid", "state", "reason", "ha", "priority", "memory_mib", "vcpus", "shared", "storage",
-              "seen", "seen_by")
+              "seen", "seen_by", "machine")
 
 
 def vm_to_json(vm):

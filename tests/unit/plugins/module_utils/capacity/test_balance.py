@@ -489,3 +489,17 @@ def test_the_fast_fit_test_and_the_worded_one_agree(group):
         for d in range(len(state.names)):
             if state.active[d] and d != unit.host:
                 assert state.fits_fast(unit, d) == (state.why_not(unit, d) is None), (unit.label, state.names[d])
+
+
+def test_a_vm_never_moves_to_a_host_whose_qemu_lacks_its_machine_type():
+    """A mixed group: hv3 (QEMU 7.2) cannot run b and c, defined on QEMU 10 (pc-q35-10.0)."""
+    hosts, vms = three_hosts()
+    old = frozenset({"pc-q35-7.2", "q35"})
+    hosts = [hosts[0], replace(hosts[1], machines=old | {"pc-q35-10.0"}), replace(hosts[2], machines=old)]
+    vms = [replace(v, machine="pc-q35-10.0") if v.name in ("b", "c") else v for v in vms]
+    plan = plan_rebalance(hosts, vms, POLICY, now=NOW)
+    assert plan.moves and all(m.dest != "hv3" for m in plan.moves if m.vm in ("b", "c")), moved(plan)
+    state = GroupState(hosts, vms, POLICY, NOW)
+    unit = next(u for u in state.units_on[0] if u.label == "b")
+    assert state.why_not(unit, 2) == "hv3 lacks machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2) of b: an older QEMU"
+    assert not state.fits_fast(unit, 2)

@@ -68,3 +68,17 @@ def test_a_host_with_less_than_its_reservation_has_nothing_free(hosts):
     finally:
         conn.close()
     assert (cap.free_memory_mib, cap.free_vcpus, cap.vms) == (0, 0, frozenset({"web1", "both1"}))
+
+
+CAPS = """<capabilities><host><uuid>x</uuid></host>
+  <guest><os_type>hvm</os_type><arch name='x86_64'><emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <machine maxCpus='255'>pc-i440fx-10.0</machine><machine canonical='pc-i440fx-10.0' maxCpus='255'>pc</machine>
+    <machine maxCpus='4096'>pc-q35-10.0</machine><machine canonical='pc-q35-10.0' maxCpus='4096'>q35</machine>
+  </arch></guest></capabilities>"""
+
+
+def test_machine_types_from_capabilities_and_the_vms_own():
+    assert capacity_ops.machine_types(CAPS) == {"pc-i440fx-10.0", "pc", "pc-q35-10.0", "q35"}
+    assert capacity_ops.machine_types("<capabilities><host/></capabilities>") is None   # test driver: not known
+    assert capacity_ops.machine_of("<domain><os><type arch='x86_64' machine='pc-q35-10.0'>hvm</type></os></domain>") == "pc-q35-10.0"
+    assert capacity_ops.machine_of("<domain><os><type>hvm</type></os></domain>") == ""

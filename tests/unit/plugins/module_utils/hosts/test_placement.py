@@ -14,6 +14,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement impor
     PlacementError,
     VmDemand,
     fits,
+    missing_machine,
     plan_evacuation,
 )
 
@@ -209,3 +210,30 @@ def test_plan_is_deterministic_whatever_the_input_order(scenario):
     b = plan_evacuation(list(reversed(vms)), list(reversed(hosts)), source=source, anti_affinity=groups,
                         pinned_action="shutdown")
     assert a.as_dict() == b.as_dict()
+
+
+# --- mixed QEMU versions: a VM defined on QEMU 10 cannot go back to QEMU 7.2 ----------------------
+OLD_QEMU = frozenset({"pc-q35-7.2", "q35", "pc-q35-7.1", "pc-i440fx-7.2", "pc", "ubuntu"})
+NEW_QEMU = OLD_QEMU | {"pc-q35-10.0", "pc-q35-9.2", "pc-i440fx-10.0"}
+
+
+@pytest.mark.parametrize("machine, machines, lacks", [
+    ("pc-q35-10.0", OLD_QEMU, "machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2)"),
+    ("pc-q35-7.2", NEW_QEMU, None), ("pc-q35-7.2", OLD_QEMU, None),
+    ("pc-i440fx-10.0", OLD_QEMU, "machine type pc-i440fx-10.0 (its newest pc-i440fx is pc-i440fx-7.2)"),
+    ("virt-10.0", OLD_QEMU, "machine type virt-10.0 (its QEMU offers no virt machine)"),
+    ("", OLD_QEMU, None), ("pc-q35-10.0", None, None),
+])
+def test_missing_machine(machine, machines, lacks):
+    assert missing_machine(machine, machines) == lacks
+
+
+def test_an_evacuation_never_sends_a_vm_to_a_host_lacking_its_machine_type():
+    vms = [VmDemand("new-vm", 512, 1, machine="pc-q35-10.0"), VmDemand("old-vm", 512, 1, machine="pc-q35-7.2")]
+    hosts = [HostCapacity("old", 100000, 64, machines=OLD_QEMU), HostCapacity("new", 1000, 64, machines=NEW_QEMU)]
+    plan = plan_evacuation(vms, hosts, source="src")
+    assert dict(plan.moves) == {"new-vm": "new", "old-vm": "old"}
+    full = [HostCapacity("old", 100000, 64, machines=OLD_QEMU)]
+    plan = plan_evacuation(vms[:1], full, source="src")
+    assert plan.unplaced == {"new-vm": "no host can take it: old lacks machine type pc-q35-10.0"
+                                       " (its newest pc-q35 is pc-q35-7.2) of new-vm: an older QEMU"}
