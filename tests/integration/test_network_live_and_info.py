@@ -3,7 +3,7 @@
 """Live network changes and the info modules for real on hv1.
 
 A running isolated network with a guest attached gets a DHCP reservation, a DNS host and a port
-group live: no restart (the bridge is the same interface, the guest's QEMU the same process and
+group live, then the reservation moves to another address: no restart (the bridge is the same interface, the guest's QEMU the same process and
 its tap still on the bridge), dnsmasq's files carry the new entries, and both the running and
 the persistent definitions have them.  network_info then lists the network with its lease and
 XML; storage_pool_info lists a pool with its volumes (an overlay with its backing store) and
@@ -138,6 +138,14 @@ def test_reservation_and_dns_host_go_live_then_info_lists_network_lease_pool_and
         again = run_playbook(change)
         assert again.rc == 0 and again.recap["localhost"]["changed"] == 0, again.stdout
 
+        # The reservation moved to another address: one live modify.
+        moved = [{"mac": MAC, "name": VM, "ip": f"{subnet}.6"}]
+        modified = run_playbook(write_play(tmp_path, "net-move.yml", play(net_task(host.uri, n, subnet, moved, dns, groups))))
+        assert modified.for_task("net")[0]["result"]["actions"] == [f"update ip-dhcp-host modify {MAC}={subnet}.6"]
+        with open(os.path.join(dnsmasq_dir, n["net"] + ".hostsfile"), encoding="utf-8") as handle:
+            assert handle.read().split() == [f"{MAC},{subnet}.6,{VM}"]
+        assert ifindex(n["br"]) == bridge_index and dom.ID() == qemu_id
+
         # network_info: the network, its reservation, DNS host, port group, lease and XML.
         with open(status, "w", encoding="utf-8") as handle:
             json.dump([{"ip-address": f"{subnet}.5", "mac-address": MAC, "hostname": VM, "expiry-time": int(time.time()) + 3600}], handle)
@@ -149,7 +157,7 @@ def test_reservation_and_dns_host_go_live_then_info_lists_network_lease_pool_and
         assert n["net"] in [entry["name"] for entry in info.for_task("all")[0]["result"]["networks"]]
         (entry,) = info.for_task("one")[0]["result"]["networks"]
         assert entry["bridge"] == n["br"] and entry["mode"] == "isolated" and entry["active"] and entry["persistent"]
-        assert entry["ips"][0]["dhcp_hosts"] == [{"mac": MAC, "name": VM, "ip": f"{subnet}.5"}]
+        assert entry["ips"][0]["dhcp_hosts"] == moved
         assert entry["dns_hosts"] == dns and entry["portgroups"] == [dict(groups[0])]
         (lease,) = entry["dhcp_leases"]
         assert (lease["mac"], lease["ip"], lease["prefix"], lease["family"], lease["hostname"], lease["interface"]) == (
