@@ -47,8 +47,9 @@ options:
     default: active
   mode:
     description:
-      - How the network reaches outside. A new network defaults to V(isolated); an existing one
-        keeps its mode when this is not given.
+      - How the network reaches outside. Needed to create a network (a name that matches no
+        network, given without mode, is refused, so a misspelled name creates nothing); an existing
+        network keeps its mode when this is not given.
       - V(nat) and V(route) make libvirt add firewall rules on the host.
     type: str
     choices: [nat, route, open, isolated, bridge]

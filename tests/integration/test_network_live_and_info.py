@@ -86,11 +86,16 @@ def test_reservation_and_dns_host_go_live_then_info_lists_network_lease_pool_and
     host = lab.host("hv1")
     n = live_names
     subnet = f"198.18.{100 + lab.lab_id}"
+    # A misspelled name with no mode creates nothing.
+    typo = run_playbook(write_play(tmp_path, "typo.yml", play(
+        {"name": "typo", "hotiron.virt.network": {"uri": host.uri, "name": n["net"] + "-typo", "state": "active"}})))
+    assert typo.rc != 0 and "does not exist; to create it give mode" in typo.for_task("typo")[0]["result"]["msg"]
     first = run_playbook(write_play(tmp_path, "net.yml", play(net_task(host.uri, n, subnet))))
     assert first.rc == 0, first.stdout + first.stderr
     assert first.for_task("net")[0]["result"]["actions"] == ["define", "start"]
 
     conn = host.connect()
+    assert n["net"] + "-typo" not in conn.listNetworks() + conn.listDefinedNetworks()
     disk = make_marker_image(os.path.join(host.images_dir, VM + ".img"), "HOTIRON-BOOT-livenet", size=1024 * 1024)
     status = os.path.join(os.path.dirname(host.images_dir), "dnsmasq", n["br"] + ".status")
     try:

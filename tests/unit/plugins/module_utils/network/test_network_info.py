@@ -42,7 +42,7 @@ def conn(open_host):
     conn = open_host(HOST)
     for name, start in (("lab-iso", True), ("lab-off", False)):
         net = conn.networkDefineXML(nx.network_xml(nx.validate_network(dict(
-            name=name, bridge="hi3" + name[4:], ips=[dict(address="10.255.%d.1" % (7 if start else 8), prefix=24)],
+            name=name, mode="isolated", bridge="hi3" + name[4:], ips=[dict(address="10.255.%d.1" % (7 if start else 8), prefix=24)],
             dns_hosts=[dict(ip="10.255.7.5", hostnames=["web"])]))))
         if start:
             net.create()

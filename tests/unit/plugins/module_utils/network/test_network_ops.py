@@ -32,7 +32,7 @@ def ensure(conn, check=False, **kwargs):
     return network_ops.ensure_network(conn, params(**kwargs), check_mode=check, want_diff=True)
 
 
-ISO = dict(bridge="hi3t0", ips=[dict(address="198.18.3.1", prefix=24, dhcp_ranges=[dict(start="198.18.3.10", end="198.18.3.20")],
+ISO = dict(mode="isolated", bridge="hi3t0", ips=[dict(address="198.18.3.1", prefix=24, dhcp_ranges=[dict(start="198.18.3.10", end="198.18.3.20")],
                                      dhcp_hosts=[dict(mac="52:54:00:00:03:05", name="vm5", ip="198.18.3.5")])])
 
 
@@ -168,3 +168,11 @@ def test_new_network_that_cannot_start_is_removed_again(conn):
     with pytest.raises(lc.VirtError, match=r"dnsmasq.*; the network definition this run made was removed again"):
         network_ops.ensure_network(StartFailsConn(conn), params(**ISO))
     assert lc.lookup_network(conn, "n1") is None
+
+
+@pytest.mark.parametrize("state", ["present", "active", "inactive"])
+def test_a_name_alone_creates_nothing(conn, state):
+    with pytest.raises(lc.VirtError, match="network nonet does not exist; to create it give mode"):
+        ensure(conn, name="nonet", state=state)
+    assert lc.lookup_network(conn, "nonet") is None
+    assert ensure(conn, name="nonet", state="absent")["changed"] is False

@@ -25,7 +25,7 @@ COMMAND = {nu.ADD: "VIR_NETWORK_UPDATE_COMMAND_ADD_LAST", nu.DELETE: "VIR_NETWOR
 
 
 def net_xml(**kwargs):
-    params = dict(name="live", mode=None, bridge="hi9lv0", ips=[dict(address="10.255.7.1", prefix=24)])
+    params = dict(name="live", mode="isolated", bridge="hi9lv0", ips=[dict(address="10.255.7.1", prefix=24)])
     params.update(kwargs)
     return nx.network_xml(nx.validate_network(params))
 

@@ -24,7 +24,7 @@ CASES = {
     ),
     "route": dict(name="routed", mode="route", bridge="hi3rt0", mtu=9000, ips=[dict(address="10.255.4.1", prefix=24)]),
     "isolated": dict(
-        name="back", bridge="hi3iso0", domain="lab.test", mac="52:54:00:00:03:01",
+        name="back", mode="isolated", bridge="hi3iso0", domain="lab.test", mac="52:54:00:00:03:01",
         ips=[dict(address="10.255.5.1", prefix=24, dhcp_ranges=[dict(start="10.255.5.10", end="10.255.5.20")]), dict(address="fd00:3::1", prefix=64)],
     ),
     "bridge": dict(name="hostbr", mode="bridge", bridge="br0"),
@@ -58,20 +58,23 @@ BAD = [
     (dict(name="n", mode="vepa"), "mode 'vepa' is not a network mode"),
     (dict(name="n", mode="bridge"), "mode bridge needs bridge"),
     (dict(name="n", mode="nat"), "mode nat needs ips"),
-    (dict(name="n", bridge="a-very-long-bridge-name"), "bridge must be an interface name of at most 15"),
-    (dict(name="n", forward_dev="eth0"), "forward_dev applies to modes nat and route, not isolated"),
-    (dict(name="n", mac="52:54:00:00:00"), "mac must be a MAC address"),
-    (dict(name="n", mtu=20), "mtu must be between 68 and 65535"),
+    (dict(name="n"), "network n does not exist; to create it give mode (nat, route, open, isolated, bridge)"),
+    (dict(name="n", bridge="hi0", ips=[dict(address="10.0.0.1", prefix=24)]),
+     "give mode (nat, route, open, isolated, bridge); mode isolated with the bridge, ips given makes a network for guests and host only"),
+    (dict(name="n", mode="isolated", bridge="a-very-long-bridge-name"), "bridge must be an interface name of at most 15"),
+    (dict(name="n", mode="isolated", forward_dev="eth0"), "forward_dev applies to modes nat and route, not isolated"),
+    (dict(name="n", mode="isolated", mac="52:54:00:00:00"), "mac must be a MAC address"),
+    (dict(name="n", mode="isolated", mtu=20), "mtu must be between 68 and 65535"),
     (dict(name="n", mode="bridge", bridge="br0", ips=[dict(address="10.0.0.1", prefix=24)]), "ips do not apply to mode bridge"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=33)]), "ips[0] needs address and prefix"),
-    (dict(name="n", ips=[dict(address="10.0.0.0", prefix=24)]), "ips[0].address 10.0.0.0 is the network's own or broadcast"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.1.5", end="10.0.0.9")])]),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=33)]), "ips[0] needs address and prefix"),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.0", prefix=24)]), "ips[0].address 10.0.0.0 is the network's own or broadcast"),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.1.5", end="10.0.0.9")])]),
      "ips[0].dhcp_ranges[0].start 10.0.1.5 is outside 10.0.0.0/24"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.9", end="10.0.0.5")])]),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.9", end="10.0.0.5")])]),
      "ips[0].dhcp_ranges[0]: start 10.0.0.9 is after end 10.0.0.5"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5")])]), "ips[0].dhcp_hosts[0] needs mac or name"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5", mac="zz")])]), "ips[0].dhcp_hosts[0].mac must be"),
-    (dict(name="n", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.5", end="10.0.0.6")]),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5")])]), "ips[0].dhcp_hosts[0] needs mac or name"),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5", mac="zz")])]), "ips[0].dhcp_hosts[0].mac must be"),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.5", end="10.0.0.6")]),
                          dict(address="10.0.1.1", prefix=24)]), "DHCP can serve only one IPv4 address"),
 ]
 
@@ -134,7 +137,7 @@ def test_parse_network():
 
 
 def test_dns_hosts_and_portgroups_accepted_by_libvirt_and_read_back():
-    params = dict(name="pg", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
+    params = dict(name="pg", mode="isolated", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
                   dns_hosts=[dict(ip="10.255.6.5", hostnames=["web", "www"])],
                   portgroups=[dict(name="gold", default=True, inbound=dict(average=1000, burst=200)), dict(name="tin", outbound=dict(average=10))])
     spec = nx.validate_network(params)
