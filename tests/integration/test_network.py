@@ -32,6 +32,11 @@ def names(lab_id):
     return {"iso": f"hi{lab_id}i{suffix}", "hostbr": f"hi{lab_id}b{suffix}", "net": f"hi-iso-{suffix}", "brnet": f"hi-br-{suffix}"}
 
 
+def sysfs(name, key):
+    with open(f"/sys/class/net/{name}/{key}", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 def link_exists(name):
     return os.path.exists(f"/sys/class/net/{name}")
 
@@ -116,12 +121,12 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
         os.unlink(disk)
 
         # The range changes live, restart=true or not: nothing needs a restart.
-        bridge_index = open(f"/sys/class/net/{n['iso']}/ifindex", encoding="utf-8").read()
+        bridge_index = sysfs(n["iso"], "ifindex")
         applied = run_playbook(write_play(tmp_path, "net-range.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
         assert applied.for_task("isolated")[0]["result"]["actions"] == result["actions"]
         assert f"end='{subnet}.30'" in conn.networkLookupByName(n["net"]).XMLDesc(0)
         assert f"end='{subnet}.30'" in inactive_xml(conn, n["net"])
-        assert open(f"/sys/class/net/{n['iso']}/ifindex", encoding="utf-8").read() == bridge_index, "the bridge was not remade"
+        assert sysfs(n["iso"], "ifindex") == bridge_index, "the bridge was not remade"
 
         # The MTU cannot change live: without restart it waits (and says why); restart=true applies it.
         pending = run_playbook(write_play(tmp_path, "net-mtu.yml", net_play(host.uri, n, subnet, range_end="30", mtu=1400)))
@@ -129,14 +134,18 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
         assert waiting["actions"] == ["define", "pending restart"] and waiting["restart_reasons"] == ["the MTU changes"]
         assert waiting["restart_required"] and "previous definition" in json.dumps(waiting.get("warnings"))
         assert "<mtu" not in conn.networkLookupByName(n["net"]).XMLDesc(0)
-        # (the definition is already written: restart=true alone finds nothing left to define)
-        restarted = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1280)))
+        # Run again: nothing to write, still waiting, and saying why.
+        still = run_playbook(write_play(tmp_path, "net-mtu.yml", net_play(host.uri, n, subnet, range_end="30", mtu=1400)))
+        waiting = still.for_task("isolated")[0]["result"]
+        assert not waiting["changed"] and waiting["restart_required"] and waiting["actions"] == ["pending restart"]
+        assert waiting["restart_reasons"] == ["the MTU changes"]
+        # restart=true restarts for the definition written earlier.
+        restarted = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1400)))
         done = restarted.for_task("isolated")[0]["result"]
-        assert done["actions"] == ["define", "restart"] and done["restart_reasons"] == ["the MTU changes"] and not done["restart_required"]
-        assert "<mtu size='1280'/>" in conn.networkLookupByName(n["net"]).XMLDesc(0)
-        with open(f"/sys/class/net/{n['iso']}/mtu", encoding="utf-8") as handle:
-            assert handle.read().strip() == "1280"
-        again = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1280)))
+        assert done["actions"] == ["restart"] and done["restart_reasons"] == ["the MTU changes"] and not done["restart_required"]
+        assert "<mtu size='1400'/>" in conn.networkLookupByName(n["net"]).XMLDesc(0)
+        assert sysfs(n["iso"], "mtu") == "1400"
+        again = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1400)))
         assert again.recap["localhost"]["changed"] == 0
 
         removed = run_playbook(write_play(tmp_path, "net-absent.yml", [{"hosts": "localhost", "gather_facts": False, "tasks": [
