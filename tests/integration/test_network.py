@@ -135,10 +135,14 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
         assert waiting["restart_required"] and "previous definition" in json.dumps(waiting.get("warnings"))
         assert "<mtu" not in conn.networkLookupByName(n["net"]).XMLDesc(0)
         # Run again: nothing to write, still waiting, and saying why.
-        still = run_playbook(write_play(tmp_path, "net-mtu.yml", net_play(host.uri, n, subnet, range_end="30", mtu=1400)))
+        still_play = net_play(host.uri, n, subnet, range_end="30", mtu=1400)
+        still_play[0]["tasks"].append({"name": "info", "hotiron.virt.network_info": {"uri": host.uri, "name": n["net"]}})
+        still = run_playbook(write_play(tmp_path, "net-mtu-info.yml", still_play))
         waiting = still.for_task("isolated")[0]["result"]
         assert not waiting["changed"] and waiting["restart_required"] and waiting["actions"] == ["pending restart"]
         assert waiting["restart_reasons"] == ["the MTU changes"]
+        (listed,) = still.for_task("info")[0]["result"]["networks"]
+        assert listed["restart_required"] and listed["restart_reasons"] == ["the MTU changes"] and listed["mtu"] is None, "as it runs"
         # restart=true restarts for the definition written earlier.
         restarted = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1400)))
         done = restarted.for_task("isolated")[0]["result"]

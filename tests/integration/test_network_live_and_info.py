@@ -162,6 +162,7 @@ def test_reservation_and_dns_host_go_live_then_info_lists_network_lease_pool_and
         assert n["net"] in [entry["name"] for entry in info.for_task("all")[0]["result"]["networks"]]
         (entry,) = info.for_task("one")[0]["result"]["networks"]
         assert entry["bridge"] == n["br"] and entry["mode"] == "isolated" and entry["active"] and entry["persistent"]
+        assert not entry["restart_required"], "the live updates left nothing waiting"
         assert entry["ips"][0]["dhcp_hosts"] == moved
         assert entry["dns_hosts"] == dns and entry["portgroups"] == [dict(groups[0])]
         (lease,) = entry["dhcp_leases"]
