@@ -47,8 +47,9 @@ options:
     default: active
   mode:
     description:
-      - How the network reaches outside. Required to create a network (a name alone is refused, so
-        that a misspelled name creates nothing); an existing one keeps its mode when this is not given.
+      - How the network reaches outside. Needed to create a network (a name that matches no
+        network, given without mode, is refused, so a misspelled name creates nothing); an existing
+        network keeps its mode when this is not given.
       - V(nat) and V(route) make libvirt add firewall rules on the host.
     type: str
     choices: [nat, route, open, isolated, bridge]
@@ -161,6 +162,8 @@ options:
         (see RV(restart_reasons)), stop and start it so the change applies. Guests attached to it
         lose their link until re-attached. Without it the module applies what it can live and
         warns that the network still runs its old definition for the rest.
+      - A running network that still differs from its definition (written by an earlier run
+        without O(restart)) is restarted too, and reported in RV(restart_required) until it is.
     type: bool
     default: false
 notes:
@@ -248,7 +251,9 @@ updates:
     xml: {description: "The element sent.", type: str, returned: always}
   sample: [{section: ip-dhcp-host, command: add-last, parent_index: 0, xml: "<host mac=\"52:54:00:00:00:11\" name=\"web2\" ip=\"192.168.122.11\" />"}]
 restart_required:
-  description: Whether the running network still runs its previous definition until restarted.
+  description:
+    - Whether the running network still runs its previous definition until restarted (also when
+      this run changed nothing but an earlier one wrote the definition).
   returned: always
   type: bool
   version_added: 0.2.0

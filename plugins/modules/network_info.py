@@ -102,6 +102,15 @@ networks:
     state: {description: V(active) or V(inactive)., type: str, returned: always}
     persistent: {description: Whether the network is defined (a transient one goes when stopped)., type: bool, returned: always}
     autostart: {description: Whether the network starts with libvirtd., type: bool, returned: always}
+    restart_required:
+      description: Whether the running network differs from its definition (a change waiting for a restart).
+      type: bool
+      returned: always
+    restart_reasons:
+      description: What differs, as M(hotiron.virt.network) reports it (empty when nothing).
+      type: list
+      elements: str
+      returned: always
     dhcp_leases:
       description:
         - DHCP leases of a running network (empty for a stopped one and with O(leases=false)).
@@ -147,6 +156,8 @@ networks:
       state: active
       persistent: true
       autostart: true
+      restart_required: false
+      restart_reasons: []
       dhcp_leases:
         - {mac: "52:54:00:00:00:10", ip: 192.168.122.10, prefix: 24, family: ipv4, hostname: web1,
            client_id: "01:52:54:00:00:00:10", iaid: null, expiry_time: 1796640000, interface: virbr1}

@@ -103,7 +103,9 @@ pools:
     available: {description: Bytes free., type: int, returned: always}
     target_path: {description: Where the pool's volumes appear on the host (null when none)., type: str, returned: always}
     source:
-      description: The pool's source (C(hosts), C(devices), C(iqn), C(name), C(dir), C(format), C(initiator_iqn), C(adapter), C(auth) without the password), as given.
+      description:
+        - The pool's source (C(hosts), C(devices), C(iqn), C(name), C(dir), C(format),
+          C(initiator_iqn), C(adapter), C(auth) without the password), as given.
       type: dict
       returned: always
     volume_count: {description: Number of volumes (0 for a stopped pool)., type: int, returned: always}

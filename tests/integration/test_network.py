@@ -1,8 +1,8 @@
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """network for real on hv1: an isolated network with DHCP and a bridge-mode network
-on a host bridge the test makes, a guest attached to both, a restart that applies a
-change, and removal.
+on a host bridge the test makes, a guest attached to both, a DHCP range changed live, a
+restart that applies a change libvirt cannot make live (the MTU), and removal.
 
 The lab hosts share this machine's network namespace, so bridges, dnsmasq and
 libvirt's firewall rules are created here: only isolated and bridge modes run for
@@ -32,14 +32,20 @@ def names(lab_id):
     return {"iso": f"hi{lab_id}i{suffix}", "hostbr": f"hi{lab_id}b{suffix}", "net": f"hi-iso-{suffix}", "brnet": f"hi-br-{suffix}"}
 
 
+def sysfs(name, key):
+    with open(f"/sys/class/net/{name}/{key}", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
 def link_exists(name):
     return os.path.exists(f"/sys/class/net/{name}")
 
 
-def net_play(uri, n, subnet, range_end="20", restart=False):
+def net_play(uri, n, subnet, range_end="20", restart=False, mtu=None):
+    extra = {"mtu": mtu} if mtu else {}
     return [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "isolated", "hotiron.virt.network": {
-            "uri": uri, "name": n["net"], "mode": "isolated", "bridge": n["iso"], "autostart": True, "restart": restart,
+            "uri": uri, "name": n["net"], "mode": "isolated", "bridge": n["iso"], "autostart": True, "restart": restart, **extra,
             "ips": [{"address": f"{subnet}.1", "prefix": 24,
                      "dhcp_ranges": [{"start": f"{subnet}.10", "end": f"{subnet}.{range_end}"}],
                      "dhcp_hosts": [{"mac": "52:54:00:77:00:05", "name": VM, "ip": f"{subnet}.5"}]}]}},
@@ -88,13 +94,15 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
     second = run_playbook(play)
     assert second.rc == 0 and second.recap["localhost"]["changed"] == 0, second.stdout
 
-    # Check mode reports the changed DHCP range and changes nothing.
+    # Check mode reports the changed DHCP range (a live update: no restart) and changes nothing.
     conn = host.connect()
     try:
         before = inactive_xml(conn, n["net"])
         check = run_playbook(write_play(tmp_path, "net-change.yml", net_play(host.uri, n, subnet, range_end="30")), check=True, diff=True)
         result = check.for_task("isolated")[0]["result"]
-        assert result["changed"] and result["actions"] == ["define", "pending restart"]
+        assert result["changed"] and result["actions"] == [f"update ip-dhcp-range delete {subnet}.10-{subnet}.20",
+                                                           f"update ip-dhcp-range add {subnet}.10-{subnet}.30"]
+        assert not result["restart_required"]
         assert f"{subnet}.20" in result["diff"]["before"] and f"{subnet}.30" in result["diff"]["after"]
         assert inactive_xml(conn, n["net"]) == before
 
@@ -112,12 +120,36 @@ def test_isolated_and_bridge_networks_with_a_guest(lab, net_names, run_playbook,
         dom.destroy()
         os.unlink(disk)
 
-        # restart=true applies the change to the running network.
-        applied = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
-        assert applied.for_task("isolated")[0]["result"]["actions"] == ["define", "restart"]
-        live = conn.networkLookupByName(n["net"]).XMLDesc(0)
-        assert f"end='{subnet}.30'" in live
-        again = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
+        # The range changes live, restart=true or not: nothing needs a restart.
+        bridge_index = sysfs(n["iso"], "ifindex")
+        applied = run_playbook(write_play(tmp_path, "net-range.yml", net_play(host.uri, n, subnet, range_end="30", restart=True)))
+        assert applied.for_task("isolated")[0]["result"]["actions"] == result["actions"]
+        assert f"end='{subnet}.30'" in conn.networkLookupByName(n["net"]).XMLDesc(0)
+        assert f"end='{subnet}.30'" in inactive_xml(conn, n["net"])
+        assert sysfs(n["iso"], "ifindex") == bridge_index, "the bridge was not remade"
+
+        # The MTU cannot change live: without restart it waits (and says why); restart=true applies it.
+        pending = run_playbook(write_play(tmp_path, "net-mtu.yml", net_play(host.uri, n, subnet, range_end="30", mtu=1400)))
+        waiting = pending.for_task("isolated")[0]["result"]
+        assert waiting["actions"] == ["define", "pending restart"] and waiting["restart_reasons"] == ["the MTU changes"]
+        assert waiting["restart_required"] and "previous definition" in json.dumps(waiting.get("warnings"))
+        assert "<mtu" not in conn.networkLookupByName(n["net"]).XMLDesc(0)
+        # Run again: nothing to write, still waiting, and saying why.
+        still_play = net_play(host.uri, n, subnet, range_end="30", mtu=1400)
+        still_play[0]["tasks"].append({"name": "info", "hotiron.virt.network_info": {"uri": host.uri, "name": n["net"]}})
+        still = run_playbook(write_play(tmp_path, "net-mtu-info.yml", still_play))
+        waiting = still.for_task("isolated")[0]["result"]
+        assert not waiting["changed"] and waiting["restart_required"] and waiting["actions"] == ["pending restart"]
+        assert waiting["restart_reasons"] == ["the MTU changes"]
+        (listed,) = still.for_task("info")[0]["result"]["networks"]
+        assert listed["restart_required"] and listed["restart_reasons"] == ["the MTU changes"] and listed["mtu"] is None, "as it runs"
+        # restart=true restarts for the definition written earlier.
+        restarted = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1400)))
+        done = restarted.for_task("isolated")[0]["result"]
+        assert done["actions"] == ["restart"] and done["restart_reasons"] == ["the MTU changes"] and not done["restart_required"]
+        assert "<mtu size='1400'/>" in conn.networkLookupByName(n["net"]).XMLDesc(0)
+        assert sysfs(n["iso"], "mtu") == "1400"
+        again = run_playbook(write_play(tmp_path, "net-restart.yml", net_play(host.uri, n, subnet, range_end="30", restart=True, mtu=1400)))
         assert again.recap["localhost"]["changed"] == 0
 
         removed = run_playbook(write_play(tmp_path, "net-absent.yml", [{"hosts": "localhost", "gather_facts": False, "tasks": [

@@ -82,7 +82,7 @@ def test_a_name_alone_creates_no_vm_and_no_network(env, run_module):
     assert vm["failed"] and "nothing to create it from: give disks" in vm["msg"], vm
     net_name = "peernet%d" % (os.getpid() % 10000)
     net = run_module("hotiron.virt.network", {"uri": env["uri"], "name": net_name, "state": "active"})
-    assert net["failed"] and "a new network needs its mode" in net["msg"], net
+    assert net["failed"] and "does not exist; to create it give mode" in net["msg"], net
     assert lc.lookup_domain(env["conn"], name_of("nope")) is None and lc.lookup_network(env["conn"], net_name) is None
 
 

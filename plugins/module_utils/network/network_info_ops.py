@@ -9,6 +9,7 @@ from __future__ import annotations
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils import name_filter
 from ansible_collections.hotiron.virt.plugins.module_utils.network import network_info as ni
+from ansible_collections.hotiron.virt.plugins.module_utils.network import network_update as nu
 from ansible_collections.hotiron.virt.plugins.module_utils.network import network_xml as nx
 from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_ops import xml_desc
 
@@ -46,6 +47,8 @@ def describe(net, with_leases=True, with_xml=False, no_leases=None):
             return None
         raise lc.wrap_libvirt_error("read network %s" % name, err) from err
     entry = ni.describe(nx.parse_network(live_xml), active, persistent, autostart)
+    entry["restart_reasons"] = nu.pending_reasons(live_xml, definition) if active and definition else []
+    entry["restart_required"] = bool(entry["restart_reasons"])
     leases = dhcp_leases(net) if with_leases and active else []
     if leases is None and no_leases is not None:
         no_leases.append(name)

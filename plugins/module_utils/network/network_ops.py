@@ -54,16 +54,22 @@ def plan(net, spec, params):
     new_xml, changed = nx.plan_network_xml(current_xml, spec)
     active = bool(net is not None and net.isActive())
     updates, reasons = [], []
+    # An earlier run may have left a definition waiting for a restart: say so, and restart for it.
+    pending = nu.pending_reasons(net.XMLDesc(0), current_xml) if active and net.isPersistent() else []
     if changed and net is not None:
         planned = nu.plan_updates(current_xml, new_xml)
         updates, reasons = planned["updates"], planned["restart_reasons"]
-        if active and updates and nu.sections_differ(net.XMLDesc(0), current_xml):
-            # The running network drifted from its definition (a change still waiting for a
-            # restart): the same update cannot apply to both, so the definition is written whole.
-            updates, reasons = [], reasons + ["the running network differs from its definition in DHCP, DNS hosts or port groups"]
+        if updates and nu.SECTIONS_DRIFT in pending:
+            # The running network's DHCP, DNS hosts or port groups differ from its definition:
+            # the same update cannot apply to both, so the definition is written whole.
+            updates = []
+        reasons += [reason for reason in pending if reason not in reasons]
         if reasons and (not active or params.get("restart")):
             # A define (and a restart) carries everything: no update is sent.
             updates = []
+    elif pending:
+        reasons = pending
+        actions.append("restart" if params.get("restart") else "pending restart")
     if changed:
         actions += ["update %s" % u["summary"] for u in updates]
         if net is None or reasons:

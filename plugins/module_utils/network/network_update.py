@@ -48,6 +48,9 @@ WHAT = {
 }
 
 
+SECTIONS_DRIFT = "the running network's DHCP hosts or ranges, DNS hosts or port groups differ from its definition"
+
+
 class UpdateConflict(Exception):
     """An update libvirt would refuse (the same rule libvirt applies)."""
 
@@ -208,7 +211,9 @@ def plan_updates(current_xml, wanted_xml):
         for index, (old, new_) in enumerate(zip(cur_ips, new_ips)):
             had_dhcp = old.find("dhcp") is not None and len(old.find("dhcp"))
             wants_dhcp = new_.find("dhcp") is not None and len(new_.find("dhcp"))
-            if wants_dhcp and not had_dhcp:
+            if wants_dhcp and not had_dhcp and new_.get("family") == "ipv6":
+                # libvirt starts DHCPv6 (and its router advertisements) only with the network;
+                # the first IPv4 range or host starts dnsmasq's DHCP live (measured on libvirt 9.0).
                 reasons.append("address %s gets its first DHCP settings" % new_.get("address"))
                 continue
             updates += _plan_ranges(index, old.findall("dhcp/range"), new_.findall("dhcp/range"))
@@ -219,6 +224,22 @@ def plan_updates(current_xml, wanted_xml):
         reasons.append("the DNS hosts cannot change live (%s)" % err)
     updates += _plan_portgroups(current.findall("portgroup"), wanted.findall("portgroup"))
     return {"updates": updates, "restart_reasons": reasons}
+
+
+def pending_reasons(live_xml, definition_xml):
+    """Why a running network (``live_xml``) still differs from its definition: a change written
+    earlier that waits for a restart.  What libvirt fills in at start is not a difference: the
+    root's ``connections`` count and the interfaces it lists under ``<forward>`` (the devices of a
+    ``<pf>``, each with its own count)."""
+    live, definition = ET.fromstring(live_xml), ET.fromstring(definition_xml)
+    for root in (live, definition):
+        for forward in root.findall("forward"):
+            for child in forward.findall("interface") + forward.findall("pf"):
+                forward.remove(child)
+    reasons = restart_reasons(live, definition)
+    if sections_differ(live_xml, definition_xml):
+        reasons.append(SECTIONS_DRIFT)
+    return reasons
 
 
 def sections_differ(left_xml, right_xml):

@@ -50,9 +50,9 @@ def validate_network(params, existing=False):
         raise NetworkSpecError("name must not be empty")
     mode = params.get("mode")
     if mode is None and not existing:
-        # A name alone (a misspelled one, most often) must not create and start a network.
-        raise NetworkSpecError("no network called %r exists, and a new network needs its mode (nat, route, open,"
-                               " isolated or bridge); or check the name" % name)
+        # A misspelled name must not make a network: creating one needs its mode.
+        raise NetworkSpecError(
+            "network %s does not exist; to create it give mode (%s)%s" % (name, ", ".join(MODES), _creation_hint(params)))
     if mode is not None and mode not in MODES:
         raise NetworkSpecError("mode %r is not a network mode; use one of %s" % (mode, ", ".join(MODES)))
     spec = {"name": name, "mode": mode}
@@ -153,6 +153,11 @@ def _validate_portgroup(index, group):
             raise NetworkSpecError("%s.%s needs average (KiB/s)" % (param, direction))
         out[direction] = given
     return out
+
+
+def _creation_hint(params):
+    given = [key for key in ("bridge", "ips", "dns_hosts", "portgroups") if params.get(key)]
+    return "; mode isolated with the %s given makes a network for guests and host only" % ", ".join(given) if given else ""
 
 
 def _validate_ip(index, ip):

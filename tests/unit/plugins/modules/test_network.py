@@ -17,7 +17,8 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 
 def test_main_bad_dhcp_range_names_parameter(capsys):
-    args = {"uri": HOST, "name": "x", "mode": "isolated", "ips": [{"address": "198.18.3.1", "prefix": 24, "dhcp_ranges": [{"start": "198.18.9.1", "end": "198.18.3.9"}]}]}
+    args = {"uri": HOST, "name": "x", "mode": "isolated",
+            "ips": [{"address": "198.18.3.1", "prefix": 24, "dhcp_ranges": [{"start": "198.18.9.1", "end": "198.18.3.9"}]}]}
     with patch_module_args(args):
         with pytest.raises(SystemExit):
             network.main()

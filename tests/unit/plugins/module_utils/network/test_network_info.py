@@ -60,6 +60,7 @@ def test_every_network_sorted_and_described(conn):
     assert lan["mode"] == "nat" and lan["bridge"] == "hivbr9" and lan["active"] and lan["persistent"] and lan["state"] == "active"
     assert lan["ips"][0]["dhcp_ranges"] == [{"start": "10.255.99.10", "end": "10.255.99.20"}]
     assert networks[1]["state"] == "inactive" and networks[1]["dhcp_leases"] == []
+    assert not lan["restart_required"] and lan["restart_reasons"] == []
     assert networks[0]["dns_hosts"] == [{"ip": "10.255.7.5", "hostnames": ["web"]}]
     # The test driver has no leases to give: one warning names the running networks.
     assert warnings == ["the host's network driver does not report DHCP leases: dhcp_leases left empty for lab-iso, lan"]

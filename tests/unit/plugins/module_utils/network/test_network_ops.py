@@ -61,7 +61,7 @@ def test_present_and_inactive(conn):
 @pytest.mark.parametrize("check", [True, False])
 def test_a_name_alone_creates_no_network(conn, check):
     """A misspelled name created and started an isolated network; now it is an error saying what to add."""
-    with pytest.raises(lc.VirtError, match="^no network called 'nonet' exists, and a new network needs its mode"):
+    with pytest.raises(lc.VirtError, match=r"^network nonet does not exist; to create it give mode"):
         ensure(conn, check=check, name="nonet", state="active")
     assert lc.lookup_network(conn, "nonet") is None
 
@@ -176,3 +176,11 @@ def test_new_network_that_cannot_start_is_removed_again(conn):
     with pytest.raises(lc.VirtError, match=r"dnsmasq.*; the network definition this run made was removed again"):
         network_ops.ensure_network(StartFailsConn(conn), params(**ISO))
     assert lc.lookup_network(conn, "n1") is None
+
+
+@pytest.mark.parametrize("state", ["present", "active", "inactive"])
+def test_a_name_alone_creates_nothing(conn, state):
+    with pytest.raises(lc.VirtError, match="network nonet does not exist; to create it give mode"):
+        ensure(conn, name="nonet", state=state)
+    assert lc.lookup_network(conn, "nonet") is None
+    assert ensure(conn, name="nonet", state="absent")["changed"] is False

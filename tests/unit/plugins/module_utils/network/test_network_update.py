@@ -25,7 +25,7 @@ COMMAND = {nu.ADD: "VIR_NETWORK_UPDATE_COMMAND_ADD_LAST", nu.DELETE: "VIR_NETWOR
 
 
 def net_xml(**kwargs):
-    params = dict(name="live", mode=None, bridge="hi9lv0", ips=[dict(address="10.255.7.1", prefix=24)])
+    params = dict(name="live", mode="isolated", bridge="hi9lv0", ips=[dict(address="10.255.7.1", prefix=24)])
     params.update(kwargs)
     return nx.network_xml(nx.validate_network(params, existing=True))
 
@@ -86,9 +86,24 @@ def test_what_needs_a_restart(change, reason):
     assert plan["restart_reasons"] == [reason] and plan["updates"] == []
 
 
-def test_first_dhcp_of_an_address_needs_a_restart():
+def test_first_ipv4_dhcp_goes_live_first_ipv6_dhcp_needs_a_restart():
     plan = nu.plan_updates(net_xml(), with_dhcp())
-    assert plan == {"updates": [], "restart_reasons": ["address 10.255.7.1 gets its first DHCP settings"]}
+    assert summaries(plan) == ["ip-dhcp-range add 10.255.7.100-10.255.7.150"] and plan["restart_reasons"] == []
+    v6 = [dict(address="10.255.7.1", prefix=24), dict(address="fd00:7::1", prefix=64)]
+    v6_dhcp = [v6[0], dict(v6[1], dhcp_ranges=[dict(start="fd00:7::100", end="fd00:7::1ff")])]
+    plan = nu.plan_updates(net_xml(ips=v6), net_xml(ips=v6_dhcp))
+    assert plan == {"updates": [], "restart_reasons": ["address fd00:7::1 gets its first DHCP settings"]}
+
+
+def test_pending_reasons_ignore_what_libvirt_fills_in_at_start():
+    definition = net_xml(mode="bridge", bridge="br0", ips=None).replace("<forward mode=\"bridge\" />",
+                                                                           "<forward mode='bridge'><pf dev='eth0'/></forward>")
+    live = definition.replace("<network>", "<network connections='2'>").replace(
+        "<pf dev='eth0'/>", "<pf dev='eth0'/><interface dev='eth0' connections='2'/>")
+    assert "connections" in live and "<interface" in live
+    assert nu.pending_reasons(live, definition) == []
+    assert nu.pending_reasons(net_xml(), net_xml(mtu=1400)) == ["the MTU changes"]
+    assert nu.pending_reasons(with_dhcp(), with_dhcp(hosts=[dict(mac="52:54:00:00:07:05", ip="10.255.7.5")])) == [nu.SECTIONS_DRIFT]
 
 
 def test_dns_host_sharing_a_name_cannot_go_live():

@@ -55,10 +55,12 @@ def test_libvirt_accepts_and_redefinition_is_unchanged(kind):
 
 
 BAD = [
-    (dict(name="n"), "no network called 'n' exists, and a new network needs its mode"),
     (dict(name="n", mode="vepa"), "mode 'vepa' is not a network mode"),
     (dict(name="n", mode="bridge"), "mode bridge needs bridge"),
     (dict(name="n", mode="nat"), "mode nat needs ips"),
+    (dict(name="n"), "network n does not exist; to create it give mode (nat, route, open, isolated, bridge)"),
+    (dict(name="n", bridge="hi0", ips=[dict(address="10.0.0.1", prefix=24)]),
+     "give mode (nat, route, open, isolated, bridge); mode isolated with the bridge, ips given makes a network for guests and host only"),
     (dict(name="n", mode="isolated", bridge="a-very-long-bridge-name"), "bridge must be an interface name of at most 15"),
     (dict(name="n", mode="isolated", forward_dev="eth0"), "forward_dev applies to modes nat and route, not isolated"),
     (dict(name="n", mode="isolated", mac="52:54:00:00:00"), "mac must be a MAC address"),
@@ -71,7 +73,8 @@ BAD = [
     (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.9", end="10.0.0.5")])]),
      "ips[0].dhcp_ranges[0]: start 10.0.0.9 is after end 10.0.0.5"),
     (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5")])]), "ips[0].dhcp_hosts[0] needs mac or name"),
-    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5", mac="zz")])]), "ips[0].dhcp_hosts[0].mac must be"),
+    (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5", mac="zz")])]),
+     "ips[0].dhcp_hosts[0].mac must be"),
     (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.5", end="10.0.0.6")]),
                          dict(address="10.0.1.1", prefix=24)]), "DHCP can serve only one IPv4 address"),
 ]
@@ -135,7 +138,7 @@ def test_parse_network():
 
 
 def test_dns_hosts_and_portgroups_accepted_by_libvirt_and_read_back():
-    params = dict(name="pg", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
+    params = dict(name="pg", mode="isolated", bridge="hi3pg0", ips=[dict(address="10.255.6.1", prefix=24)],
                   dns_hosts=[dict(ip="10.255.6.5", hostnames=["web", "www"])],
                   portgroups=[dict(name="gold", default=True, inbound=dict(average=1000, burst=200)), dict(name="tin", outbound=dict(average=10))])
     spec = nx.validate_network(params, existing=True)
