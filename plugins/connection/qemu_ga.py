@@ -50,9 +50,11 @@ options:
       - name: inventory_hostname
       - name: hotiron_qemu_ga_domain
   agent_timeout:
-    description: Seconds each agent command (one poll, one chunk) may take (1 to 600).
+    description:
+      - Seconds each agent command (one poll, one chunk) may take (1 to 600), plus one second per
+        64 KiB it carries. A guest under TCG on a busy host can take seconds to answer.
     type: int
-    default: 10
+    default: 30
     vars:
       - name: hotiron_qemu_ga_agent_timeout
   exec_timeout:
@@ -64,7 +66,7 @@ options:
   chunk_size:
     description: Bytes per C(guest-file-read)/C(guest-file-write) (4096 to 16777216).
     type: int
-    default: 1048576
+    default: 262144
     vars:
       - name: hotiron_qemu_ga_chunk_size
   executable:

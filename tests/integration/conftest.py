@@ -250,3 +250,78 @@ def lab_guest(lab):
             for path in (guest.disk_file, os.path.join(host.images_dir, guest.name + ".img")):
                 if os.path.exists(path):
                     os.unlink(path)
+
+
+# --- real Linux guests (tests/lab/os_guest.py) ----------------------------------------------------
+@pytest.fixture(scope="session")
+def os_image():
+    """Directory of the lab's Debian 12 guest image (disk.qcow2, vmlinux, initrd.img), built the
+    first time (~7-11 min; cached under /var/tmp/hotiron-lab/guest-cache/ by its recipe)."""
+    import os_guest  # pylint: disable=import-outside-toplevel
+    path, _times = os_guest.build_image()
+    return path
+
+
+@pytest.fixture(scope="session")
+def guest_net(lab):
+    """The lab's guest bridge (hvgbr<LAB_ID>, 198.18.<LAB_ID>.1/24) and its DHCP server."""
+    import os_guest  # pylint: disable=import-outside-toplevel
+    net = os_guest.GuestNet(lab.lab_id).up()
+    yield net
+    if os.environ.get("LAB_KEEP") != "1":
+        net.down()
+
+
+@pytest.fixture(scope="session")
+def os_guest_saved(lab, os_image, guest_net):
+    """One real guest booted ONCE per test run on hv1 and saved: ``restore()`` gives it running
+    again in seconds (its disk put back as it was when saved, then ``virsh restore``) and returns
+    ``(domain, address)``; the guest answers HTTP (os_guest.http_get) with the same boot id every
+    time.  Only one restored copy runs at a time (destroy it, or restore again, which does).
+
+    Costs one TCG boot (1-7 min) the first time a test asks for it."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    import libvirt  # pylint: disable=import-outside-toplevel
+    import os_guest  # pylint: disable=import-outside-toplevel
+    sys.path.insert(0, os.path.join(ROOT, "build", "src"))
+    from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660  # noqa: E402
+    host = lab.host("hv1")
+    name = "osg-saved"
+    outside = os.path.join(host.images_dir, "osg-saved")
+    os.makedirs(outside, exist_ok=True)
+    disk = os.path.join(outside, "disk.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                    os.path.join(os_image, "disk.qcow2"), disk], check=True)
+    seed = os.path.join(outside, "seed.iso")
+    with open(seed, "wb") as handle:
+        handle.write(iso9660.build({"meta-data": "instance-id: osg-saved\nlocal-hostname: osg-saved\n",
+                                    "user-data": "#cloud-config\n{}\n"}))
+    for path in (outside, disk, seed):
+        os.chmod(path, 0o755 if path == outside else 0o644)
+    inside = "/var/lib/libvirt/images/osg-saved"
+    conn = host.connect()
+    dom = conn.defineXML(os_guest.domain_xml(name, inside + "/disk.qcow2", os_image, guest_net.bridge,
+                                             mac="52:54:00:%02x:5a:01" % lab.lab_id, seed_path=inside + "/seed.iso"))
+    dom.create()
+    mac = os_guest.guest_mac(dom.XMLDesc(0))
+    address, _info = os_guest.wait_http(guest_net, mac, expect=name)
+    state = os.path.join(outside, "state.sav")
+    os_guest.save_guest(dom, state, disk)
+
+    class Saved:
+        def restore(self):
+            current = conn.lookupByName(name)
+            if current.isActive():
+                current.destroy()
+            os_guest.restore_guest(conn, state, disk)
+            return conn.lookupByName(name), address
+
+    yield Saved()
+    try:
+        dom = conn.lookupByName(name)
+        if dom.isActive():
+            dom.destroy()
+        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+    except libvirt.libvirtError:
+        pass
+    shutil.rmtree(outside, ignore_errors=True)

@@ -818,6 +818,8 @@ class Lab:
             for host in self.hosts:
                 host.kill()
             san.stop_leftovers(self.state_dir)    # a tgtd a test run killed mid-way left listening
+            import os_guest  # pylint: disable=import-outside-toplevel  # (it imports this module)
+            os_guest.GuestNet(self.lab_id).down()     # the guests' bridge and its dnsmasq, if up
             self._stop_shared_fs()
             leftovers = self.leftovers()
             if leftovers:

@@ -21,7 +21,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import errors
 REQUIRED_COMMANDS = ("guest-exec", "guest-exec-status", "guest-file-open", "guest-file-read",
                      "guest-file-write", "guest-file-close")
 MIN_CHUNK, MAX_CHUNK = 4096, 16 * 1024 * 1024     # guest-file-read accepts up to 48 MiB
-DEFAULT_CHUNK = 1024 * 1024
+DEFAULT_CHUNK = 256 * 1024
 
 
 class ProtocolError(errors.InputError):

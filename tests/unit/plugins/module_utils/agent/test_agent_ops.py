@@ -139,3 +139,19 @@ def test_a_reply_outside_the_protocol_is_an_agent_error_naming_the_vm():
         agent.run(["true"])
     with pytest.raises(agent_ops.AgentError, match="vm web1: guest-file-open returned no handle"):
         agent.fetch("/x", io.BytesIO(), chunk_size=1)
+
+
+def test_requests_carrying_data_get_more_time(tmp_path):
+    fake = GuestAgent()
+    seen = []
+
+    def send(text, timeout):
+        seen.append((len(text), timeout))
+        return fake.send(text, timeout)
+
+    agent = agent_ops.Agent(send, "vm web1", timeout=30)
+    agent.put(io.BytesIO(b"x" * 300000), str(tmp_path / "f"), chunk_size=300000)
+    sizes = {json_len: timeout for json_len, timeout in seen}
+    big = max(sizes)
+    assert big > 400000 and sizes[big] == 30 + big // agent_ops.SLACK_BYTES_PER_S
+    assert min(sizes.items())[1] == 30
