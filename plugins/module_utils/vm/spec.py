@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import ARCHES
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import (  # noqa: F401 (re-exported)
@@ -90,6 +92,8 @@ def validate(params):
         raise SpecError("disks", "cannot be combined with clone_from: the clone's disks come from the template")
     spec["limits"] = _validate_limits(params.get("limits"))
     spec["overcommit"] = bool(params.get("overcommit"))
+    spec["boot"] = vm_boot.validate(params)
+    spec["cloud_init"] = cloud_init.validate(params.get("cloud_init"), name)
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:
         raise SpecError("shutdown_timeout", "must be 0 or more seconds, got %r" % params["shutdown_timeout"])
     return spec

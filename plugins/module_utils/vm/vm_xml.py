@@ -11,6 +11,7 @@ defines.
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import windows_enlightenments
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import KIB, MIB, SpecError
@@ -100,6 +101,7 @@ def apply(root, spec, resolved, creating):
     if resolved.get("clone_of"):
         meta["clone_of"] = resolved["clone_of"]
     dx.write_metadata(root, meta)
+    vm_boot.apply(root, spec.get("boot"), spec.get("interfaces"))
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
     _address_pvscsi_disks(devices)
