@@ -275,9 +275,9 @@ def guest_net(lab):
 @pytest.fixture(scope="session")
 def os_guest_saved(lab, os_image, guest_net):
     """One real guest booted ONCE per test run on hv1 and saved: ``restore()`` gives it running
-    again in seconds (its disk put back as it was when saved, then ``virsh restore``) and returns
-    ``(domain, address)``; the guest answers HTTP (os_guest.http_get) with the same boot id every
-    time.  Only one restored copy runs at a time (destroy it, or restore again, which does).
+    again in seconds (its disk put back as it was when saved, then ``virsh restore``; measured 15 s
+    to HTTP answering) and returns ``(domain, address)`` once it answers HTTP (os_guest.http_get),
+    with the same boot id every time.  Only one restored copy runs at a time (destroy it, or restore again, which does).
 
     Costs one TCG boot (1-7 min) the first time a test asks for it."""
     import shutil  # pylint: disable=import-outside-toplevel
@@ -314,6 +314,7 @@ def os_guest_saved(lab, os_image, guest_net):
             if current.isActive():
                 current.destroy()
             os_guest.restore_guest(conn, state, disk)
+            os_guest.wait_http(guest_net, mac, timeout=180, expect=name)
             return conn.lookupByName(name), address
 
     yield Saved()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import struct
 
+from ansible_collections.hotiron.virt.plugins.module_utils import errors
+
 SECTOR = 2048
 MAX_FILES = 30              # both root directories must fit one sector each
 MAX_NAME = 64               # Joliet's limit, in characters
@@ -28,7 +30,7 @@ _VOL_TIME = b"2000010100000000\x00"
 _JOLIET_ESCAPE = b"%/E"     # UCS-2 level 3
 
 
-class IsoError(ValueError):
+class IsoError(errors.InputError):
     """Files an ISO9660 volume of this writer cannot hold."""
 
 

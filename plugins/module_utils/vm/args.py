@@ -12,6 +12,8 @@ exactly the same input.  Numbers carry their ranges (``min``/``max``, see
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
 
 MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
 # The NIC models a VM spec can declare (vm_spec.NIC_MODELS says the same; a unit test checks).
@@ -49,7 +51,8 @@ def vm_options():
         readonly=dict(type="bool", default=False), boot_order=dict(type="int", min=1, max=64), target=dict(type="str"),
     )
     nic = dict(network=dict(type="str"), bridge=dict(type="str"), mac=dict(type="str"),
-               model=dict(type="str", choices=list(NIC_MODEL_CHOICES)))
+               model=dict(type="str", choices=list(NIC_MODEL_CHOICES)),
+               boot_order=dict(type="int", min=1, max=64))
     options = dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present",
@@ -83,6 +86,7 @@ def vm_options():
         limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8, min=1, max=4096),
                                               max_memory=dict(type="str", default="96GiB"))),
         overcommit=dict(type="bool", default=False),
+        cloud_init=cloud_init.options(), boot=vm_boot.options(),
     )
     options.update(vm_tuning.argument_spec())  # NUMA, pinning, devices, lifecycle: vm/tuning.py
     return options

@@ -20,6 +20,8 @@ import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import ARCHES
@@ -105,6 +107,8 @@ def validate(params):
         if params.get("force"):
             raise SpecError("force", "needs waiting for the shutdown (it powers the VM off when shutdown_timeout passes):"
                             " drop it, or wait: true")
+    spec["boot"] = vm_boot.validate(params)
+    spec["cloud_init"] = cloud_init.validate(params.get("cloud_init"), name)
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:
         raise SpecError("shutdown_timeout", "must be 0 or more seconds, got %r" % params["shutdown_timeout"])
     return spec

@@ -18,7 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, full_ops, power, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, cloud_init_ops, full_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
@@ -101,20 +101,23 @@ def ensure_created(conn, spec, host, state, check_mode):
         if spec["disks"] is None:
             resolved["disks"] = []
         root = vx.apply(vx.skeleton(spec["name"], resolved["domain_type"]), spec, resolved, creating=True)
+    seed_jobs, _seed_before, seed_after = cloud_init_ops.prepare(conn, spec, None, root)
     is_template = dx.read_metadata(root).get("template") == "true"
     starts = power.steps("shutoff", state, is_template, spec["name"])     # a new VM starts out shut off
-    steps = [job["what"] for job in to_create] + ["define vm %s" % spec["name"]]
+    steps = [job["what"] for job in to_create + seed_jobs] + ["define vm %s" % spec["name"]]
     if template is not None and spec["clone"] == "linked":
         steps.append("mark vm %s as a template with read-only disks" % template.name)
     steps += ["%s vm %s" % (step, spec["name"]) for step in starts]
     result = {"plan": steps, "changes": [], "restart_required": False}
-    diff = {"before": "", "after": dx.normalise(root, keep_uuid=False)}
+    diff = {"before": "", "after": dx.normalise(root, keep_uuid=False) + seed_after}
     if check_mode:
         return True, result, diff, None
     undo = clone_ops.Undo()
     try:
         for job in to_create:
             clone_ops.create_volume(conn, job, undo)
+        for job in seed_jobs:
+            job["run"](undo)
         guest = domain.define(conn, dx.tostring(root), "define vm %s on %s" % (spec["name"], lc.safe_uri(conn)))
         undo.push("undefine vm %s" % spec["name"], guest.delete_definition)
         if starts:
@@ -131,7 +134,7 @@ def ensure_created(conn, spec, host, state, check_mode):
         else:
             err.extend(" (everything this task created was removed again)")
         raise
-    diff["after"] = dx.normalise(guest.inactive_xml(), keep_uuid=False)
+    diff["after"] = dx.normalise(guest.inactive_xml(), keep_uuid=False) + seed_after
     return True, result, diff, guest
 
 
@@ -152,17 +155,18 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     live = dx.parse(guest.live_xml()) if running else current
     resolved, to_create = resolve_ops.resolve(conn, spec, host, current)
     desired = vx.apply(dx.clone(current), spec, resolved, creating=False)
+    seed_jobs, seed_before, seed_after = cloud_init_ops.prepare(conn, spec, current, desired)
     before_text, after_text = dx.normalise(current), dx.normalise(desired)
     is_template = dx.read_metadata(desired).get("template") == "true"
     result = {"plan": [], "changes": [], "restart_required": False, "_template": is_template}
-    diff = {"before": before_text, "after": after_text}
-    if before_text == after_text:
+    diff = {"before": before_text + seed_before, "after": after_text + seed_after}
+    if before_text == after_text and not seed_jobs:
         return False, result, diff
     changes = vp.plan(vp.summarise(current), vp.summarise(desired), running, vp.summarise(live))
     if not changes:
         changes = [{"field": "xml", "before": None, "after": None, "apply": "restart" if running else "config"}]
     result["changes"] = changes
-    result["plan"] = [job["what"] for job in to_create] + ["redefine vm %s" % spec["name"]]
+    result["plan"] = [job["what"] for job in to_create + seed_jobs] + ["redefine vm %s" % spec["name"]]
     result["plan"] += ["apply %s live" % c["field"] for c in changes if c["apply"] == "live"]
     if check_mode:
         result["restart_required"] = any(c["apply"] == "restart" for c in changes)
@@ -171,13 +175,15 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     try:
         for job in to_create:
             clone_ops.create_volume(conn, job, undo)
+        for job in seed_jobs:
+            job["run"](undo)
         domain.define(conn, dx.tostring(desired), "redefine vm %s on %s" % (spec["name"], lc.safe_uri(conn)))
     except lc.VirtError:
         undo.rollback()
         raise
     if running:
         result["warnings"] = apply_live(guest, changes, live)
-    diff["after"] = dx.normalise(guest.inactive_xml())
+    diff["after"] = dx.normalise(guest.inactive_xml()) + seed_after
     return True, result, diff
 
 

@@ -11,6 +11,7 @@ defines.
 from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import expand_machine, windows_enlightenments
@@ -111,6 +112,7 @@ def apply(root, spec, resolved, creating):
         meta["clone_of"] = resolved["clone_of"]
     dx.write_metadata(root, meta)
     tuning_xml.apply(root, spec.get("tuning"), resolved.get("host_cpus"))
+    vm_boot.apply(root, spec.get("boot"), spec.get("interfaces"))
     if spec["xml"]:
         dx.merge(root, dx.parse(spec["xml"]))
         expand_machine(root, resolved.get("machines"))     # <type machine='pc'> as libvirt stores it
