@@ -11,7 +11,8 @@ short_description: Declare many libvirt virtual machines of one host in one task
 version_added: 0.1.0
 description:
   - Brings a list of VMs of one host to their declared state in one task, over one libvirt
-    connection, doing for each entry in turn what M(hotiron.virt.vm) does for one VM.
+    connection, doing for each entry what M(hotiron.virt.vm) does for one VM, up to
+    O(concurrency) VMs at a time; results come in the order of the entries.
   - Each entry takes exactly the options of M(hotiron.virt.vm) (without O(uri)), and is checked
     the same way; O(defaults) gives the options every entry shares (an entry's own option
     replaces the default as a whole, lists and dicts included).
@@ -26,6 +27,9 @@ description:
   - A VM that fails later (for example the host refusing to start it) is left as
     M(hotiron.virt.vm) leaves it (a create that fails removes what it made); the other VMs are
     still handled, as a loop's items are, and the task then fails naming the VMs that failed.
+  - An entry that another entry clones, that sets O(hotiron.virt.vm#module:template), or that
+    removes a template runs alone, after the entries before it and before those after it, as in
+    a loop; the entries between such entries run concurrently.
 author:
   - hotiron.virt contributors (@hotiron-virt)
 extends_documentation_fragment:
@@ -58,6 +62,14 @@ options:
       - Cannot hold O(hotiron.virt.vm#module:name).
     type: dict
     default: {}
+  concurrency:
+    description:
+      - How many VMs are planned and then brought to their state at a time (threads sharing the
+        connection; libvirtd serves 5 calls of one client at a time).
+      - V(1) handles them one after the other, as a loop does.
+    type: int
+    default: 4
+    version_added: 0.2.0
 notes:
   - One VM name may appear only once in a task.
 seealso:
@@ -123,6 +135,7 @@ def argument_spec():
         vms=dict(type="list", elements="dict"),
         names=dict(type="list", elements="str"),
         defaults=dict(type="dict", default={}),
+        concurrency=dict(type="int", default=vm_batch.DEFAULT_CONCURRENCY, min=1, max=32),
     )
     return spec
 

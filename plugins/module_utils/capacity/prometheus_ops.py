@@ -34,8 +34,6 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
-from ansible.module_utils.urls import open_url
-
 DEFAULT_TIMEOUT = 10.0
 _DURATION = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
@@ -143,6 +141,9 @@ def _api(url, endpoint, params, timeout, promql):
     api_url = url.rstrip("/") + "/api/v1/" + endpoint
     # Prometheus stops evaluating at its own timeout too, rather than after the client left.
     body = urllib.parse.urlencode({**params, "timeout": f"{timeout:g}"}).encode()
+    # Imported here, not with this file: ansible.module_utils.urls brings http.client and ssl
+    # (10-25 ms of every module start that imports this file, most of which never ask Prometheus).
+    from ansible.module_utils.urls import open_url
     try:
         # Ansible's open_url: the proxy and TLS settings every module honours.
         with open_url(api_url, data=body, method="POST", timeout=timeout, follow_redirects="safe",

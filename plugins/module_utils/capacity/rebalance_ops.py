@@ -136,6 +136,9 @@ def _pool_facts(pool, wanted_dirs, with_block, refresh):
     return storage.Pool(pool.name(), kind, path, volumes, fresh=refresh)
 
 
+POOL_READERS = 32     # hosts whose pools are read at once
+
+
 def read_pools(readings, refresh=True):
     """Give each reading its host's storage pools (``reading.pools``), as far as the running VMs'
     disks need them; a host whose pools cannot be read keeps None (storage does not limit moves
@@ -143,15 +146,20 @@ def read_pools(readings, refresh=True):
     disks = [d for r in readings.values() for vm_disks in r.disks.values() for d in vm_disks]
     wanted = storage.directories(disks)
     with_block = any(d.kind == "block" for d in disks)
-    for reading in readings.values():
-        if reading.error or reading.conn is None:
-            continue
+
+    def read(reading):
         try:
             pools = reading.conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
             reading.pools = tuple(_pool_facts(pool, wanted, with_block, refresh) for pool in sorted(pools, key=lambda p: p.name()))
         except libvirt.libvirtError as err:
             reading.pools = None
             reading.pool_error = "cannot read the storage pools of %s: %s" % (reading.name, err.get_error_message())
+
+    # Every host at once (each reading has its own connection; a refresh scans a directory).
+    answered = [r for r in readings.values() if not r.error and r.conn is not None]
+    if answered:
+        with ThreadPoolExecutor(max_workers=min(POOL_READERS, len(answered))) as pool:
+            list(pool.map(read, answered))
 
 
 def from_readings(p, readings, now):

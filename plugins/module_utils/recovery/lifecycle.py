@@ -79,6 +79,22 @@ def close_reason(reason):
     return CLOSE_REASONS.get(reason, "error")
 
 
+def silent_since(now, reason, keepalive_interval, keepalive_count, connect_timeout):
+    """When a host lost at ``now`` for ``reason`` last answered, at the latest: recover's
+    ``unreachable_since``, from which its host_timeout counts.
+
+    libvirt closes a connection for ``keepalive`` once ``keepalive_count`` pings sent every
+    ``keepalive_interval`` seconds of silence went unanswered: the host had been silent for at
+    least interval x count seconds (about one interval more).  A connect with ``no answer`` was
+    asked ``connect_timeout`` seconds ago.  Any other loss (``eof``: the peer closed, a refusal)
+    is seen as it happens."""
+    if reason == "keepalive":
+        return now - keepalive_interval * keepalive_count
+    if reason == "no answer":
+        return now - connect_timeout
+    return now
+
+
 class Reachability:
     """One host's lost/back state: ``lost`` reports the first miss only, ``back`` ends it."""
 

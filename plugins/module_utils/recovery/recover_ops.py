@@ -35,6 +35,10 @@ from ansible_collections.hotiron.virt.plugins.module_utils.recovery.observe_ops 
 
 libvirt = lc.libvirt
 
+# While waiting for a host to be due: re-read it about once a second, each read given at least
+# MIN_REREAD seconds to connect (libvirtd restarts in 0.2-0.8 s; a loaded host answers slower).
+REREAD_INTERVAL = 1.0
+MIN_REREAD = 1.0
 FUTURE_SLACK = 5.0   # seconds a VM event may be ahead of this pass's clock (the event source's runs on the same machine)
 ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
 
@@ -85,14 +89,30 @@ class Pass(act_ops.Acting):
             raise Abandoned("%s before %s" % (why, before))
 
     # --- observing -----------------------------------------------------------------------------
-    def _observe(self, names=None):
+    def _observe(self, names=None, timeout=None):
         hosts = {n: self.hosts[n] for n in (names or self.hosts)}
         asked = self.clock()    # what is read is at least this fresh: a VM event after it is newer
-        out = observe(hosts, self.p["connect_timeout"], self.p.get("shared_paths") or (),
+        out = observe(hosts, timeout or self.p["connect_timeout"], self.p.get("shared_paths") or (),
                       self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
-        for obs in out.values():
+        for name, obs in out.items():
             obs.vms = tuple(replace(vm, seen=asked, seen_by="pass") for vm in obs.vms)
+            if not obs.reachable:
+                # It has not answered since the read was asked (not since the read gave up, a
+                # connect timeout later): its unreachable time counts from then.
+                self.first_seen.setdefault(name, asked)
         return out
+
+    def _first_read_timeout(self, state):
+        """The connect timeout of the pass's first read: at most the time left until a host
+        already known to be unreachable (an event's hint, the state file) is due, so that a hung
+        host's read does not outlast its host_timeout (at least ``MIN_REREAD`` seconds: a host
+        that answers is not held back by this)."""
+        timeout, now = self.p["connect_timeout"], self.clock()
+        known = [t for t in (self.p.get("unreachable_since") or {}).values() if t is not None]
+        known += [mark["unreachable_since"] for mark in state["hosts"].values() if mark.get("unreachable_since")]
+        # only hosts not yet due: one long gone (fenced, off) would shorten every pass's reads
+        left = [t + self.p["host_timeout"] - now for t in known if t + self.p["host_timeout"] > now]
+        return min(timeout, max(MIN_REREAD, min(left))) if left else timeout
 
     def _since(self, name, mark, now):
         """When the host became unreachable: the earliest of what the state file, an event's hint
@@ -123,9 +143,16 @@ class Pass(act_ops.Acting):
         return records
 
     def _wait_until_due(self, observed, state):
-        """Re-read the unreachable hosts until each is reachable again or due for fencing; then,
-        when it waited, read every host again (what was read before the wait is stale)."""
+        """Re-read the unreachable hosts until each is reachable again or due for fencing; then
+        read again the hosts that answered before the wait (what they said is stale), not those
+        the wait has just read.
+
+        A host that does not answer holds a read for its whole connect timeout, so each re-read
+        is given at most the time left until the first host is due (at least ``MIN_REREAD``
+        seconds: a slow host still has that long to answer): the decision comes at host_timeout,
+        not a connect timeout after it."""
         timeout = self.p["host_timeout"]
+        answered_before = [name for name, obs in observed.items() if obs.reachable]
         waited = False
         while True:
             now = self.clock()
@@ -137,11 +164,14 @@ class Pass(act_ops.Acting):
                 break
             self._check_abandoned("waiting for %s" % ", ".join(h.name for h in waiting))
             due = min(h.unreachable_since + timeout for h in waiting)
-            self.sleep(max(0.0, min(1.0, due - now)))
-            observed.update(self._observe([h.name for h in waiting]))
+            read_timeout = min(self.p["connect_timeout"], max(MIN_REREAD, due - now))
+            observed.update(self._observe([h.name for h in waiting], read_timeout))
             waited = True
-        if waited:
-            observed = self._observe()
+            spent = self.clock() - now
+            if spent < REREAD_INTERVAL:     # refused at once (no libvirtd there): pace the re-reads
+                self.sleep(max(0.0, min(REREAD_INTERVAL - spent, due - self.clock())))
+        if waited and answered_before:
+            observed.update(self._observe(answered_before))
             now = self.clock()
             records = self._records(observed, state, now)
         return observed, records, now
@@ -213,7 +243,7 @@ class Pass(act_ops.Acting):
 
     def _decide_only(self, state):
         remembered = self._remembered(state)
-        observed, records, now = self._wait_until_due(self._observe(), state)
+        observed, records, now = self._wait_until_due(self._observe(timeout=self._first_read_timeout(state)), state)
         due = rp.fencing_due(records, self.p["host_timeout"], now)
         decided = rp.decide(records, remembered, self.p["host_timeout"], now,
                             anti_affinity=self.p.get("anti_affinity") or (),
@@ -231,7 +261,7 @@ class Pass(act_ops.Acting):
         now = self.clock()
         try:
             self._check_abandoned("reading the group")
-            observed, records, now = self._wait_until_due(self._observe(), state)
+            observed, records, now = self._wait_until_due(self._observe(timeout=self._first_read_timeout(state)), state)
             for decision in rp.plan_restarts(records, now, remembered):
                 if decision.action == "restart":
                     self._check_abandoned("restarting %s" % decision.vm)

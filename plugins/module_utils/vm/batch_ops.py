@@ -5,8 +5,13 @@
 
 Every entry is ``defaults`` overlaid with the entry's own options, validated
 with exactly the argument spec of hotiron.virt.vm (types, choices, ranges), and
-then brought to its state by :func:`vm_ops.ensure`, one after the other over one
-connection.
+then brought to its state by :func:`vm_ops.ensure` over one connection, up to
+``concurrency`` VMs at a time (threads: libvirt-python releases the GIL while libvirt
+works, and a libvirt connection may be used by several threads at once; libvirtd runs
+up to 5 calls of one client at a time, ``max_client_requests``).  Results come in the
+order of the entries whatever order the VMs finish in.  An entry that others depend on
+(a template, a VM another entry clones) or that removes a template runs alone, after
+the entries before it and before those after it, as it would in a loop.
 
 Nothing is touched before every entry has passed every check that does not
 change the host: :func:`ensure_all` first plans each VM in check mode (sizes,
@@ -19,11 +24,15 @@ a loop do.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.hotiron.virt.plugins.module_utils import arg_ranges
+from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
@@ -113,27 +122,42 @@ def validate(raw_entries):
     return out
 
 
-def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
-    """Bring every VM of ``checked`` (from :func:`validate`) to its state, in order.
+# At most this many VMs at a time by default: libvirtd serves 5 calls of one client at once
+# (max_client_requests), and the work of a start is mostly libvirtd's and QEMU's.
+DEFAULT_CONCURRENCY = 4
 
-    Returns ``(changed, results, diffs, warnings)``: one result per VM (its
-    ``name``, ``changed``, ``plan``, ``changes``, ``restart_required`` and, when
-    it failed, ``failed`` and ``msg``), the diffs of the VMs that changed
-    (headed with their names) and the warnings, each naming its VM.
+
+def ensure_all(conn, checked, check_mode=False, concurrency=1, **ensure_kwargs):
+    """Bring every VM of ``checked`` (from :func:`validate`) to its state, up to ``concurrency``
+    at a time (:func:`waves` says which may run together).
+
+    Returns ``(changed, results, diffs, warnings)``, in the order of the entries: one result per
+    VM (its ``name``, ``changed``, ``plan``, ``changes``, ``restart_required`` and, when it
+    failed, ``failed`` and ``msg``), the diffs of the VMs that changed (headed with their names)
+    and the warnings, each naming its VM.  A VM that fails is undone by ``ensure`` itself and
+    the others still run.
     """
     host = None
     if any(params["state"] != "absent" for _label, params in checked):
         host = resolve_ops.host_facts(conn)
     if not check_mode:
-        preflight(conn, checked, host, **ensure_kwargs)
-    changed, results, diffs, warnings = False, [], [], []
-    for label, params in checked:
-        name = params["name"]
+        preflight(conn, checked, host, concurrency=concurrency, **ensure_kwargs)
+
+    def one(entry):
+        label, params = entry
         try:
-            vm_changed, result, diff = vm_ops.ensure(conn, params, check_mode=check_mode, host=host, **ensure_kwargs)
+            return vm_ops.ensure(conn, params, check_mode=check_mode, host=host, **ensure_kwargs)
         except lc.VirtError as err:
-            results.append({"name": name, "changed": False, "failed": True, "msg": "%s: %s" % (label, err)})
+            return err
+
+    outcomes = _run(one, checked, waves(conn, checked) if concurrency > 1 else [checked], concurrency)
+    changed, results, diffs, warnings = False, [], [], []
+    for (label, params), outcome in zip(checked, outcomes):
+        name = params["name"]
+        if isinstance(outcome, lc.VirtError):
+            results.append({"name": name, "changed": False, "failed": True, "msg": "%s: %s" % (label, outcome)})
             continue
+        vm_changed, result, diff = outcome
         warnings.extend("%s: %s" % (name, warning) for warning in result.pop("warnings", None) or [])
         result["name"] = name
         result["changed"] = vm_changed
@@ -144,20 +168,62 @@ def ensure_all(conn, checked, check_mode=False, **ensure_kwargs):
     return changed, results, diffs, warnings
 
 
-def preflight(conn, checked, host, **ensure_kwargs):
-    """Plan every entry in check mode; raise one VirtError naming every entry that fails.
+def _run(func, checked, groups, concurrency):
+    """``func`` of every entry, group after group, up to ``concurrency`` of a group at a time;
+    the outcomes in the order of ``checked``."""
+    outcomes = {}
+    if concurrency <= 1:
+        for entry in checked:
+            outcomes[id(entry)] = func(entry)
+    else:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for group in groups:
+                for entry, outcome in zip(group, pool.map(func, group)):
+                    outcomes[id(entry)] = outcome
+    return [outcomes[id(entry)] for entry in checked]
+
+
+def waves(conn, checked):
+    """The entries in groups that may run concurrently, in order: an entry that another entry
+    clones, that makes a template, or that removes a template (its clones may be removed by the
+    entries before it) is a group of its own, so it runs after every entry before it and before
+    every entry after it, as in a loop; the entries between such entries form one group."""
+    sources = {params["clone_from"] for _label, params in checked
+               if params.get("clone_from") and "/" not in params["clone_from"]}
+    groups, group = [], []
+    for entry in checked:
+        _label, params = entry
+        alone = params["name"] in sources or params.get("template")
+        if not alone and params["state"] == "absent":
+            dom = lc.lookup_domain(conn, params["name"])
+            if dom is not None:
+                alone = dx.read_metadata(dx.parse(Guest(conn, dom).inactive_xml())).get("template") == "true"
+        if alone:
+            groups += [g for g in (group, [entry]) if g]
+            group = []
+        else:
+            group.append(entry)
+    return groups + ([group] if group else [])
+
+
+def preflight(conn, checked, host, concurrency=1, **ensure_kwargs):
+    """Plan every entry in check mode (up to ``concurrency`` at a time: planning changes
+    nothing); raise one VirtError naming every entry that fails.
 
     This is the whole validation of an entry short of changing the host, so a task with one bad
     entry among good ones changes nothing.  An entry that refers to a VM made earlier in the same
     task (a template defined by entry 1 and cloned by entry 2) cannot be planned before it
     exists: make the template in a task of its own.
     """
-    problems = []
-    for label, params in checked:
+    def plan(entry):
+        label, params = entry
         try:
             vm_ops.ensure(conn, params, check_mode=True, host=host, **ensure_kwargs)
         except lc.VirtError as err:
-            problems.append("%s: %s" % (label, err))
+            return "%s: %s" % (label, err)
+        return None
+
+    problems = [p for p in _run(plan, checked, [checked], concurrency) if p]
     if problems:
         raise lc.VirtError("%d of %d VMs cannot be made as given, so none was touched: %s"
                            % (len(problems), len(checked), "; ".join(problems)))
@@ -177,7 +243,8 @@ def run_vms(params, check_mode):
     validate_defaults(params["defaults"])
     checked = validate(entries(params["vms"], params["names"], params["defaults"]))
     with lc.connected(params["uri"]) as conn:
-        changed, results, diffs, warnings = ensure_all(conn, checked, check_mode=check_mode)
+        changed, results, diffs, warnings = ensure_all(conn, checked, check_mode=check_mode,
+                                                       concurrency=params.get("concurrency") or 1)
     result = {"changed": changed, "vms": results, "diff": diffs, "warnings": warnings}
     message = failures(results)
     if message:

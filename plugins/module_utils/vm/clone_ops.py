@@ -8,6 +8,8 @@ marked so that its disks stay read-only.  Talks to the host.
 
 from __future__ import annotations
 
+import threading
+
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
@@ -129,8 +131,18 @@ def create_volume(conn, job, undo):
     return vol.path()
 
 
+# hotiron.virt.vms clones concurrently: each clone marks its template, a read-modify-write of
+# the template's definition that must not interleave with another's.
+_MARK_LOCK = threading.Lock()
+
+
 def mark_template(template, disk_paths):
     """Flag the template VM and make its cloned disks read-only in its definition."""
+    with _MARK_LOCK:
+        _mark_template(template, disk_paths)
+
+
+def _mark_template(template, disk_paths):
     root = dx.parse(template.inactive_xml())
     before = dx.normalise(root)
     meta = dx.read_metadata(root)

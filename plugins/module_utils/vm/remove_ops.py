@@ -17,7 +17,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops
 
 
 def ensure_absent(conn, dom, spec, params, check_mode):
@@ -30,6 +30,7 @@ def ensure_absent(conn, dom, spec, params, check_mode):
     root = dx.parse(old_xml)
     meta = dx.read_metadata(root)
     if meta.get("template") == "true":
+        from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops  # only for templates
         users = clone_ops.clones_of(conn, guest.name)
         if users:
             resolve_ops.fail("state", "vm %r is a template used by %s: remove those clones first"

@@ -18,7 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops, cloud_init_ops, full_ops, power, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, full_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
@@ -80,7 +80,15 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
     return changed, result, diff
 
 
+def _clone_ops():
+    """vm.clone_ops, imported when a run makes volumes or clones (not at the start of every run:
+    a module compiles what it imports from source at each start)."""
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops
+    return clone_ops
+
+
 def ensure_created(conn, spec, host, state, check_mode):
+    clone_ops = _clone_ops()
     template = None
     if spec["clone_from"]:
         base, disks, to_create, template = clone_ops.prepare_clone(conn, spec, check_mode)
@@ -171,6 +179,7 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     if check_mode:
         result["restart_required"] = any(c["apply"] == "restart" for c in changes)
         return True, result, diff
+    clone_ops = _clone_ops()
     undo = clone_ops.Undo()
     try:
         for job in to_create:

@@ -10,7 +10,8 @@ Emits one event per thing worth a recovery pass, as plain dicts under the key ``
     An operator's shutdown or destroy, a migration or a save emit nothing.
 ``{"hotiron": {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": ..., "time": ...}}``
     the host's connection closed (``eof``, ``keepalive``: a hung libvirtd, ``error``) or cannot be
-    opened; ``since`` is when it was first missed, for recover's ``unreachable_since``.
+    opened; ``since`` is when it last answered (a keepalive loss: interval x count before it was
+    noticed), for recover's ``unreachable_since``.
 ``{"hotiron": {"type": "host_back", "host": "hv2", "time": ...}}`` the host answers again.
 ``{"hotiron": {"type": "vm_started", "host": "hv1", "vm": "db1", "reason": "booted", "time": ...}}``
     a VM started (booted, migrated in, restored, from a snapshot, woken up), by anyone: a pass on
@@ -207,7 +208,11 @@ class Watcher:
             self.closed.set_result(lifecycle.close_reason(reason))
 
     def _lost(self, reason):
-        since = self.reachability.lost(self.clock())
+        # since: its last answer, not when the loss was noticed (a keepalive timeout is seen
+        # interval x count seconds after the host fell silent)
+        since = self.reachability.lost(lifecycle.silent_since(
+            self.clock(), reason, self.args["keepalive_interval"], self.args["keepalive_count"],
+            self.args["connect_timeout"]))
         if since is not None:
             self.emit("host_lost", reason=reason, since=since)
 

@@ -40,6 +40,15 @@ def test_a_host_is_lost_once_until_it_is_back():
     assert host.lost(12.0) == 12.0
 
 
+@pytest.mark.parametrize("reason, expected", [
+    ("keepalive", 100.0 - 2 * 3),     # silent for interval x count before libvirt closed it
+    ("no answer", 100.0 - 5.0),       # the connect was asked connect_timeout ago
+    ("eof", 100.0), ("error", 100.0), ("connect: Connection refused", 100.0), ("watch: x", 100.0),
+])
+def test_a_lost_host_is_silent_since_its_last_answer(reason, expected):
+    assert lifecycle.silent_since(100.0, reason, 2, 3, 5.0) == expected
+
+
 def test_defaults():
     assert lifecycle.arguments({"hosts": {"hv1": "qemu:///system"}}) == {
         "hosts": {"hv1": "qemu:///system"}, "keepalive_interval": 1, "keepalive_count": 3, "connect_timeout": 5.0,

@@ -13,6 +13,7 @@ import os
 import pytest
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import observe_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import recover_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state_ops as rs
@@ -127,3 +128,87 @@ def test_an_unreachable_host_without_fencing_is_waited_for_then_needs_attention(
     assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
     assert out["attention"] and "needing attention" in out["msg"]
     assert rs.load(str(tmp_path / "recover.json"))["hosts"]["hv2"]["unreachable_since"] == NOW
+
+
+class HungHost:
+    """recover_ops.observe with host hv2 hung (a SIGSTOPped libvirtd: a read of it lasts its
+    whole timeout, on the pass's clock) until ``answers_from``; the other hosts are the test
+    driver's.  Records each read of hv2 (when asked, timeout)."""
+
+    def __init__(self, clock, answers_from=None):
+        self.clock, self.answers_from, self.reads = clock, answers_from, []
+        self.real = recover_ops.observe
+
+    def __call__(self, hosts, timeout, *args, **kwargs):
+        out = self.real({n: u for n, u in hosts.items() if n != "hv2"}, timeout, *args, **kwargs)
+        if "hv2" in hosts:
+            self.reads.append((self.clock[0], timeout))
+            if self.answers_from is not None and self.answers_from < self.clock[0] + timeout:
+                self.clock[0] = max(self.clock[0], self.answers_from) + 0.3
+                out["hv2"] = self.real({"hv2": TWO_GUESTS}, timeout, *args, **kwargs)["hv2"]
+            else:
+                self.clock[0] += timeout
+                obs = observe_ops.Observation("hv2", DEAD)
+                obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+                out["hv2"] = obs
+        return out
+
+
+def hung_pass(tmp_path, monkeypatch, answers_from=None, **kwargs):
+    clock = [NOW]
+    hung = HungHost(clock, answers_from)
+    monkeypatch.setattr(recover_ops, "observe", hung)
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    act = recover_ops.Pass(params(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, connect_timeout=5.0, **kwargs),
+                           True, clock=lambda: clock[0], sleep=sleep)
+    act.check_mode = False      # decide only (no fencing agent here), but wait as a real pass does
+    return act, clock, hung
+
+
+def test_a_hung_host_is_decided_at_host_timeout_counted_from_the_last_answer(tmp_path, monkeypatch):
+    # The event source lost hv2 by keepalive; its last answer (the hint) was 3 s before this pass.
+    act, clock, hung = hung_pass(tmp_path, monkeypatch, host_timeout=10.0, unreachable_since={"hv2": NOW - 3})
+    out = act._decide_only(act.preflight())
+    decisions = [d["action"] for d in out["decisions"] if d["host"] == "hv2"]
+    assert decisions == ["no_fencing"], "due, and declared failed (no fencing configured here)"
+    # Decided at host_timeout after the last answer, not a connect timeout (5 s) later: the
+    # first read (5 s), one re-read given the 2 s left, and none after the wait.
+    assert clock[0] == pytest.approx(NOW - 3 + 10.0)
+    assert hung.reads == [(NOW, 5.0), (pytest.approx(NOW + 5.0), pytest.approx(2.0))]
+
+
+def test_unreachable_time_counts_from_when_the_read_was_asked(tmp_path, monkeypatch):
+    act, clock, hung = hung_pass(tmp_path, monkeypatch, host_timeout=8.0)
+    out = act._decide_only(act.preflight())
+    assert hung.reads[0] == (NOW, 5.0)
+    assert out["hosts"]["hv2"]["unreachable_for_s"] == pytest.approx(8.0)
+    assert clock[0] == pytest.approx(NOW + 8.0)
+
+
+def test_a_slow_host_that_answers_before_host_timeout_is_not_declared_failed(tmp_path, monkeypatch):
+    # Degraded under load: lost by keepalive 3 s after its last answer, it answers the re-read
+    # 2 s before it would have been due.
+    act, clock, hung = hung_pass(tmp_path, monkeypatch, answers_from=NOW + 7.0, host_timeout=12.0,
+                                 unreachable_since={"hv2": NOW - 3})
+    out = act._decide_only(act.preflight())
+    assert [d for d in out["decisions"] if d["host"] == "hv2"] == []
+    assert out["hosts"]["hv2"]["state"] == "up"
+    assert not out["changed"]
+
+
+def test_the_first_read_of_a_host_lost_earlier_ends_when_it_is_due(tmp_path, monkeypatch):
+    # Lost 8 s ago by the event source's account: the pass's first read waits 2 s, not 5.
+    act, clock, hung = hung_pass(tmp_path, monkeypatch, host_timeout=10.0, unreachable_since={"hv2": NOW - 8})
+    out = act._decide_only(act.preflight())
+    assert hung.reads == [(NOW, pytest.approx(2.0))]
+    assert clock[0] == pytest.approx(NOW + 2.0)
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
+
+
+@pytest.mark.parametrize("hint, expected", [(None, 5.0), (NOW - 100, 5.0), (NOW - 8, 2.0), (NOW - 9.8, 1.0), (NOW, 5.0)])
+def test_first_read_timeout(tmp_path, hint, expected):
+    act = a_pass(tmp_path, connect_timeout=5.0, unreachable_since={"hv2": hint} if hint else {})
+    assert act._first_read_timeout(rs.load(str(tmp_path / "none.json"))) == pytest.approx(expected)

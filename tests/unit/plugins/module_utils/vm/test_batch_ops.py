@@ -34,9 +34,9 @@ def snapshot(conn):
     return doms, sorted(conn.storagePoolLookupByName("local").listVolumes())
 
 
-def batch(conn, vms_=None, names=None, defaults=None, check=False):
+def batch(conn, vms_=None, names=None, defaults=None, check=False, concurrency=1):
     checked = vm_batch.validate(vm_batch.entries(vms_, names, defaults))
-    return vm_batch.ensure_all(conn, checked, check_mode=check)
+    return vm_batch.ensure_all(conn, checked, check_mode=check, concurrency=concurrency)
 
 
 # --- entries and validation: pure, nothing touched ----------------------------------------
@@ -79,8 +79,9 @@ def test_bad_input_is_refused_naming_the_entry_and_the_option(vms_, names, defau
 
 # --- against the test driver --------------------------------------------------------------
 
-def test_many_clones_running_then_a_second_run_changes_nothing(conn):
-    changed, results, diffs, warnings = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_many_clones_running_then_a_second_run_changes_nothing(conn, concurrency):
+    changed, results, diffs, warnings = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES, concurrency=concurrency)
     assert changed and not warnings
     assert [r["name"] for r in results] == ["c1", "c2", "c3"] and all(r["changed"] for r in results)
     assert results[0]["plan"][-1] == "start vm c1"
@@ -93,7 +94,7 @@ def test_many_clones_running_then_a_second_run_changes_nothing(conn):
     uuids = {conn.lookupByName(n).UUIDString() for n in ("c1", "c2", "c3")}
     assert len(uuids) == 3
 
-    changed, results, diffs = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES)[:3]
+    changed, results, diffs = batch(conn, names=["c1", "c2", "c3"], defaults=CLONES, concurrency=concurrency)[:3]
     assert not changed and not diffs and not any(r["changed"] for r in results)
 
 
@@ -107,9 +108,10 @@ def test_entries_change_only_what_they_say(conn):
     assert dx.memory_kib(dx.parse(conn.lookupByName("c2").XMLDesc(0)), "currentMemory") == 32 * 1024
 
 
-def test_check_mode_plans_every_vm_and_changes_nothing(conn):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_check_mode_plans_every_vm_and_changes_nothing(conn, concurrency):
     before = snapshot(conn)
-    changed, results, diffs = batch(conn, names=["c1", "c2"], defaults=CLONES, check=True)[:3]
+    changed, results, diffs = batch(conn, names=["c1", "c2"], defaults=CLONES, check=True, concurrency=concurrency)[:3]
     assert changed and [r["plan"][-1] for r in results] == ["start vm c1", "start vm c2"]
     assert len(diffs) == 2 and "<name>c1</name>" in diffs[0]["after"]
     assert snapshot(conn) == before
@@ -124,11 +126,12 @@ def test_absent_removes_every_vm_and_its_volumes(conn):
     assert not [v for v in conn.storagePoolLookupByName("local").listVolumes() if v.startswith("c")]
 
 
-def test_one_bad_entry_among_good_ones_changes_nothing(conn):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_one_bad_entry_among_good_ones_changes_nothing(conn, concurrency):
     before = snapshot(conn)
     vms_ = [{"name": "c1"}, {"name": "c2", "clone_from": "ghost"}, {"name": "c3", "vcpus": 6, "limits": {"max_vcpus": 4}}]
     with pytest.raises(lc.VirtError) as err:
-        batch(conn, vms_=vms_, defaults=CLONES)
+        batch(conn, vms_=vms_, defaults=CLONES, concurrency=concurrency)
     assert str(err.value).startswith("2 of 3 VMs cannot be made as given, so none was touched: ")
     assert "vms[1] c2: clone_from: no VM called 'ghost'" in str(err.value)
     assert "vms[2] c3: vcpus: 6 vCPUs is above the per-guest limit of 4" in str(err.value)
@@ -147,6 +150,41 @@ def test_one_vm_failing_when_made_leaves_nothing_of_it_and_the_others_are_made(c
     assert conn.lookupByName("c3").state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert vm_batch.failures(results).startswith("1 of 3 VMs failed: vms[1] c2: name: volume")
     assert vm_batch.failures(results[:1]) is None
+
+
+def test_a_failing_vm_among_concurrent_ones_is_rolled_back_and_reported_in_order(conn, monkeypatch):
+    # Another actor makes volume c3-vda.qcow2 after the plan (which found the name free) and
+    # before the run: c3's create fails while c1..c6 are made four at a time.
+    real_preflight = vm_batch.preflight
+
+    def preflight_then_taken(conn_, *args, **kwargs):
+        real_preflight(conn_, *args, **kwargs)
+        conn_.storagePoolLookupByName("local").createXML(
+            "<volume><name>c3-vda.qcow2</name><capacity>1048576</capacity><target><format type='qcow2'/></target></volume>", 0)
+
+    monkeypatch.setattr(vm_batch, "preflight", preflight_then_taken)
+    names = ["c%d" % i for i in range(1, 7)]
+    changed, results = batch(conn, names=names, defaults=CLONES, concurrency=4)[:2]
+    assert changed and [r["name"] for r in results] == names
+    assert [r.get("failed", False) for r in results] == [False, False, True, False, False, False]
+    assert results[2]["msg"].startswith("names[2] c3: ")
+    assert lc.lookup_domain(conn, "c3") is None
+    for name in names[:2] + names[3:]:
+        assert conn.lookupByName(name).state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    # The other actor's volume is left alone; every clone's overlay is there, none of c3's.
+    volumes = conn.storagePoolLookupByName("local").listVolumes()
+    assert "c3-vda.qcow2" in volumes and all("%s-vda.qcow2" % n in volumes for n in names)
+    assert vm_batch.failures(results).startswith("1 of 6 VMs failed: names[2] c3: ")
+
+
+def test_waves_put_what_others_depend_on_alone(conn):
+    batch(conn, names=["c1"], defaults=CLONES)
+    checked = vm_batch.validate(vm_batch.entries(
+        [{"name": "a", "clone_from": "web1"}, {"name": "b"}, {"name": "web1"}, {"name": "c"}, {"name": "d", "template": True},
+         {"name": "e"}, {"name": "tmpl", "state": "absent"}, {"name": "c1", "state": "absent"}, {"name": "f", "clone_from": "local/x"}],
+        None, {}))
+    assert [[params["name"] for _label, params in group] for group in vm_batch.waves(conn, checked)] == \
+        [["a", "b"], ["web1"], ["c"], ["d"], ["e"], ["tmpl"], ["c1", "f"]]
 
 
 def test_a_bad_default_is_named_as_a_default():

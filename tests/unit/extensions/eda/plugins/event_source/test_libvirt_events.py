@@ -56,11 +56,13 @@ def test_lifecycle_events_worth_a_pass(event, detail, expected):
 
 def test_a_lost_host_is_reported_once_until_it_is_back():
     queue = asyncio.Queue()
-    watcher = libvirt_events.Watcher("hv2", "test:///default", queue, {}, clock=lambda: 7.0)
+    args = lifecycle.arguments({"hosts": {"hv2": "test:///default"}})       # keepalive 1 s x 3
+    watcher = libvirt_events.Watcher("hv2", "test:///default", queue, args, clock=lambda: 7.0)
     watcher._lost("keepalive")
     watcher._lost("connect: refused")
+    # since: its last answer, 3 s before libvirt's keepalive gave up on it
     assert [queue.get_nowait()["hotiron"] for _index in range(queue.qsize())] == [
-        {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 7.0, "time": 7.0,
+        {"type": "host_lost", "host": "hv2", "reason": "keepalive", "since": 4.0, "time": 7.0,
          "rulebook": libvirt_events.RULEBOOK, "vm_events": []}]
 
 
@@ -71,8 +73,9 @@ def test_every_event_carries_the_latest_start_and_stop_of_each_vm_on_each_host()
     what is older than vm_event_memory is left out."""
     queue, clock = asyncio.Queue(), [100.0]
     seen = lifecycle.VmEvents(60)
-    hv1 = libvirt_events.Watcher("hv1", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
-    hv2 = libvirt_events.Watcher("hv2", "test:///default", queue, {}, clock=lambda: clock[0], vm_events=seen)
+    args = lifecycle.arguments({"hosts": {"hv1": "test:///default", "hv2": "test:///default"}})
+    hv1 = libvirt_events.Watcher("hv1", "test:///default", queue, args, clock=lambda: clock[0], vm_events=seen)
+    hv2 = libvirt_events.Watcher("hv2", "test:///default", queue, args, clock=lambda: clock[0], vm_events=seen)
     hv1._lifecycle(None, Dom("old"), 2, 0, None)                # booted at 100, forgotten by 170
     clock[0] = 150.0
     hv1._lifecycle(None, Dom("db1"), 2, 0, None)                # an operator starts db1
