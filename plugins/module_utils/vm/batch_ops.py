@@ -24,6 +24,7 @@ a loop do.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -140,8 +141,9 @@ def ensure_all(conn, checked, check_mode=False, concurrency=1, **ensure_kwargs):
     host = None
     if any(params["state"] != "absent" for _label, params in checked):
         host = resolve_ops.host_facts(conn)
+    creates = {}
     if not check_mode:
-        preflight(conn, checked, host, concurrency=concurrency, **ensure_kwargs)
+        creates = preflight(conn, checked, host, concurrency=concurrency, **ensure_kwargs)
 
     def one(entry):
         label, params = entry
@@ -150,7 +152,7 @@ def ensure_all(conn, checked, check_mode=False, concurrency=1, **ensure_kwargs):
         except lc.VirtError as err:
             return err
 
-    outcomes = _run(one, checked, waves(conn, checked) if concurrency > 1 else [checked], concurrency)
+    outcomes = _run(one, checked, waves(conn, checked, creates) if concurrency > 1 else [checked], concurrency)
     changed, results, diffs, warnings = False, [], [], []
     for (label, params), outcome in zip(checked, outcomes):
         name = params["name"]
@@ -183,11 +185,19 @@ def _run(func, checked, groups, concurrency):
     return [outcomes[id(entry)] for entry in checked]
 
 
-def waves(conn, checked):
+# A step of a VM's plan that makes a volume (resolve_ops, clone_ops): the pool/volume it names.
+NEW_VOLUME = re.compile(r"^(?:create volume |copy volume \S+ to )(\S+/\S+) \(")
+
+
+def waves(conn, checked, creates=None):
     """The entries in groups that may run concurrently, in order: an entry that another entry
     clones, that makes a template, or that removes a template (its clones may be removed by the
     entries before it) is a group of its own, so it runs after every entry before it and before
-    every entry after it, as in a loop; the entries between such entries form one group."""
+    every entry after it, as in a loop; the entries between such entries form one group.  An
+    entry that would create a volume an entry of the current group creates too (``creates``:
+    label -> the ``pool/volume`` names its plan creates) starts a new group, so that the first
+    in the task's order makes it and the later one fails, as in a loop, whatever the timing."""
+    creates = creates or {}
     sources = {params["clone_from"] for _label, params in checked
                if params.get("clone_from") and "/" not in params["clone_from"]}
     groups, group = [], []
@@ -201,32 +211,41 @@ def waves(conn, checked):
         if alone:
             groups += [g for g in (group, [entry]) if g]
             group = []
-        else:
-            group.append(entry)
+            continue
+        mine = creates.get(_label, set())
+        if any(mine & creates.get(other, set()) for other, _params in group):
+            groups.append(group)
+            group = []
+        group.append(entry)
     return groups + ([group] if group else [])
 
 
 def preflight(conn, checked, host, concurrency=1, **ensure_kwargs):
     """Plan every entry in check mode (up to ``concurrency`` at a time: planning changes
-    nothing); raise one VirtError naming every entry that fails.
+    nothing); raise one VirtError naming every entry that fails.  Returns, per entry label, the
+    ``pool/volume`` names its plan creates (for :func:`waves`).
 
     This is the whole validation of an entry short of changing the host, so a task with one bad
     entry among good ones changes nothing.  An entry that refers to a VM made earlier in the same
     task (a template defined by entry 1 and cloned by entry 2) cannot be planned before it
     exists: make the template in a task of its own.
     """
+    creates = {}
+
     def plan(entry):
         label, params = entry
         try:
-            vm_ops.ensure(conn, params, check_mode=True, host=host, **ensure_kwargs)
+            _changed, result, _diff = vm_ops.ensure(conn, params, check_mode=True, host=host, **ensure_kwargs)
         except lc.VirtError as err:
             return "%s: %s" % (label, err)
+        creates[label] = {m.group(1) for m in map(NEW_VOLUME.match, result.get("plan") or []) if m}
         return None
 
     problems = [p for p in _run(plan, checked, [checked], concurrency) if p]
     if problems:
         raise lc.VirtError("%d of %d VMs cannot be made as given, so none was touched: %s"
                            % (len(problems), len(checked), "; ".join(problems)))
+    return creates
 
 
 def failures(results):

@@ -187,6 +187,19 @@ def test_waves_put_what_others_depend_on_alone(conn):
         [["a", "b"], ["web1"], ["c"], ["d"], ["e"], ["tmpl"], ["c1", "f"]]
 
 
+def test_entries_creating_the_same_volume_never_run_together(conn):
+    """Two entries that would create one volume run one after the other, in the task's order:
+    the first makes it and the later one fails, as in a loop, however the threads are timed."""
+    checked = vm_batch.validate(vm_batch.entries(
+        [{"name": "a"}, {"name": "b"}, {"name": "c"}, {"name": "d"}], None, {}))
+    labels = [label for label, _params in checked]
+    creates = {labels[0]: {"local/x.qcow2"}, labels[1]: {"local/y.qcow2"}, labels[2]: {"local/x.qcow2"}, labels[3]: set()}
+    assert [[params["name"] for _label, params in group] for group in vm_batch.waves(conn, checked, creates)] == \
+        [["a", "b"], ["c", "d"]]
+    assert vm_batch.NEW_VOLUME.match("create volume local/c2-vda.qcow2 (qcow2 overlay on /x)").group(1) == "local/c2-vda.qcow2"
+    assert vm_batch.NEW_VOLUME.match("copy volume /t.qcow2 to local/c2-vda.qcow2 (raw)").group(1) == "local/c2-vda.qcow2"
+
+
 def test_a_bad_default_is_named_as_a_default():
     with pytest.raises(lc.VirtError, match=r"^defaults: .*vcpus"):
         vm_batch.validate_defaults({"vcpus": "many"})
