@@ -104,8 +104,8 @@ demo: collection
 	$(PY) tests/lab/lab.py up --hosts $(HOSTS)
 	$(VENV)/bin/ansible-playbook -i $$($(PY) tests/lab/lab.py inventory) playbooks/demo.yml
 
-# The real Linux guest image is built in the background from the start (mostly waiting on dpkg:
-# ~2 CPU-minutes in 5-10 minutes), so that it is ready when test-guests needs it.  GUESTS=0 skips
+# The real Linux guest image is built in the background from the start (~2 CPU-minutes; 2-4 min
+# of wall time plus the ~1.5 min download), ready when test-guests needs it.  GUESTS=0 skips
 # the guest tests (and the build).
 GUESTS ?= 1
 test: collection
@@ -121,7 +121,7 @@ unit: deps
 integration: collection
 	LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q tests/integration -m "not guest" --durations=15
 
-# Real Linux guests (tests/lab/os_guest.py): the Debian 12 image is built once (~7-11 min without
+# Real Linux guests (tests/lab/os_guest.py): the Debian 12 image is built once (~2-10 min without
 # its cache) and each test run boots a few TCG guests (1-7 min each): apart from `make test`.
 # `make guest-image` builds the image alone (CI can start it in the background early).
 guest-image: deps

@@ -10,7 +10,7 @@ again changes nothing; check mode with another host name shows the seed's diff a
 nothing; a saved state of one clone restored runs on with the same boot id.
 
 Costs two TCG boots (run at the same time: 1-7 min each on a busy machine) and, on a machine
-without the cache, the image build (~7-11 min): ``make test-guests`` runs it apart from the rest.
+without the cache, the image build (2-10 min, mostly dpkg): ``make test-guests`` runs it apart from the rest.
 """
 
 from __future__ import annotations
