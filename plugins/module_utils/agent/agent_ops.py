@@ -13,7 +13,9 @@ domain (:func:`open_agent`), anything that answers like an agent in tests.
 from __future__ import annotations
 
 import functools
+import io
 import time
+import uuid
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.agent import guest_info, protocol
@@ -138,6 +140,17 @@ class Agent:
                 raise ExecTimeout("%s: command %r still runs (pid %d in the guest) after %s s"
                                   % (self.where, argv, pid, timeout))
             self._sleep(wait)
+
+    @_checked
+    def run_shell(self, executable, command, stdin=None, timeout=0, chunk_size=protocol.DEFAULT_CHUNK):
+        """:meth:`run` of the command line ``command`` with the shell ``executable``; ``stdin``
+        larger than ``chunk_size`` goes to a file of the guest's /tmp first (the agent cannot take
+        it in one request), read by the command and removed."""
+        if stdin and len(stdin) > chunk_size:
+            path = "/tmp/.hotiron-qemu-ga-stdin-%s" % uuid.uuid4().hex
+            self.put(io.BytesIO(stdin), path, chunk_size)
+            return self.run(protocol.stdin_file_argv(executable, command, path), timeout=timeout)
+        return self.run(protocol.shell_argv(executable, command), stdin=stdin, timeout=timeout)
 
     @_checked
     def put(self, source, path, chunk_size=protocol.DEFAULT_CHUNK):

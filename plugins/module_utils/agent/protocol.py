@@ -20,8 +20,11 @@ from ansible_collections.hotiron.virt.plugins.module_utils import errors
 # What the connection plugin needs the agent to offer (``guest-info``'s supported_commands).
 REQUIRED_COMMANDS = ("guest-exec", "guest-exec-status", "guest-file-open", "guest-file-read",
                      "guest-file-write", "guest-file-close")
-MIN_CHUNK, MAX_CHUNK = 4096, 16 * 1024 * 1024     # guest-file-read accepts up to 48 MiB
-DEFAULT_CHUNK = 256 * 1024
+# Data per request.  Measured on the lab (QEMU 7.2's agent in Debian 12, through libvirt 9.0): a
+# 66 KB guest-exec was answered in 0.04 s, one of 266 KB never was (and the agent stayed stuck
+# for the next command): 48 KiB of data, 64 KiB of base64, is the default.
+MIN_CHUNK, MAX_CHUNK = 4096, 1024 * 1024
+DEFAULT_CHUNK = 48 * 1024
 
 
 class ProtocolError(errors.InputError):
@@ -64,6 +67,12 @@ def shell_argv(executable, command):
     """The argv that runs the command line ``command`` with the shell ``executable`` (what
     Ansible hands a connection is a shell command line, quotes and redirections included)."""
     return [executable or "/bin/sh", "-c", command]
+
+
+def stdin_file_argv(executable, command, path):
+    """The argv that runs the command line ``command`` with its standard input read from the
+    guest's file ``path``, removed as soon as it is open (stdin too large for one request)."""
+    return [executable or "/bin/sh", "-c", 'exec <"$0" && rm -f "$0" && eval "$1"', path, command]
 
 
 def exec_pid(value):

@@ -94,7 +94,7 @@ def test_a_blocked_guest_exec_is_a_connection_failure(monkeypatch):
 
 
 @pytest.mark.parametrize("option, value", [("agent_timeout", 0), ("agent_timeout", 601), ("exec_timeout", -1),
-                                           ("chunk_size", 100), ("chunk_size", 32 * 1024 * 1024)])
+                                           ("chunk_size", 100), ("chunk_size", 2 * 1024 * 1024)])
 def test_option_ranges(monkeypatch, option, value):
     conn, _ = connection(monkeypatch, GuestAgent(), **{option: value})
     with pytest.raises(AnsibleError, match="%s must be from" % option):

@@ -155,3 +155,15 @@ def test_requests_carrying_data_get_more_time(tmp_path):
     big = max(sizes)
     assert big > 400000 and sizes[big] == 30 + big // agent_ops.SLACK_BYTES_PER_S
     assert min(sizes.items())[1] == 30
+
+
+def test_a_large_stdin_goes_through_a_guest_file(guest):
+    fake, agent = guest
+    data = os.urandom(20000)
+    rc, out, _err, _t = agent.run_shell("/bin/sh", "wc -c; echo \"$0 $1\" >&2", stdin=data, chunk_size=4096)
+    assert (rc, out) == (0, b"20000\n")
+    path = [r for r in fake.sent if r["execute"] == "guest-file-open"][0]["arguments"]["path"]
+    assert path.startswith("/tmp/.hotiron-qemu-ga-stdin-") and not os.path.exists(path)      # removed once read
+    assert len([r for r in fake.sent if r["execute"] == "guest-file-write"]) == 5
+    small = agent.run_shell("/bin/sh", "cat", stdin=b"small", chunk_size=4096)
+    assert small[1] == b"small" and "input-data" in [r for r in fake.sent if r["execute"] == "guest-exec"][-1]["arguments"]

@@ -83,7 +83,7 @@ def test_chunks_cover_the_file_in_order(size, data):
     assert len(pieces) == -(-len(data) // size)
 
 
-@pytest.mark.parametrize("size", [0, 4095, 16 * 1024 * 1024 + 1])
+@pytest.mark.parametrize("size", [0, 4095, 1024 * 1024 + 1])
 def test_chunk_size_is_bounded(size):
     with pytest.raises(ValueError, match="chunk_size"):
         list(protocol.chunks(io.BytesIO(b"x"), size))
@@ -119,3 +119,13 @@ def test_missing_commands():
     del offered["supported_commands"][-1]
     assert protocol.missing_commands(offered) == ["guest-exec", "guest-file-close"]
     assert protocol.missing_commands(None) == list(protocol.REQUIRED_COMMANDS)
+
+
+def test_stdin_file_argv_runs_the_line_intact(tmp_path):
+    import subprocess
+    data = tmp_path / "stdin"
+    data.write_bytes(b"abc")
+    line = "read x; echo \"[$x]\" 'q u o t e d' > /dev/stdout"
+    argv = protocol.stdin_file_argv("/bin/sh", line, str(data))
+    assert subprocess.run(argv, capture_output=True, check=True).stdout == b"[abc] q u o t e d\n"
+    assert not data.exists()
