@@ -67,6 +67,8 @@ def test_full_xml_allows_only_known_options_and_refuses_every_other_one():
     assert vm_args.FULL_XML_OPTIONS <= set(options)
     params, errors = validate({"name": "n1", "xml": "<domain/>", "xml_mode": "full"})
     assert errors == [] and vm_args.full_xml_conflicts(params) == []
+    # the tuning options, the cloud-init seed and the boot sources write the definition: refused
+    assert {"numa_cells", "cputune", "tpm", "hostdevs", "cloud_init", "boot"} <= set(options) - vm_args.FULL_XML_OPTIONS
     # an option added later (a tuning option) is refused beside a full XML until it is listed
     for key in set(options) - vm_args.FULL_XML_OPTIONS:
         value = {"str": "x", "int": 2, "bool": True, "list": [], "dict": {}, "float": 1.0}[options[key].get("type", "str")]
