@@ -226,6 +226,14 @@ def remove_empty_guest_cgroups():
                     break
 
 
+def ensure_debootstrap(log=print):
+    """Install debootstrap with apt-get if it is missing: the fresh hosts' root file system and
+    the real-OS guests' packages are both made with it."""
+    if not shutil.which("debootstrap"):
+        log("installing debootstrap with apt-get")
+        subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], check=True, stdout=subprocess.DEVNULL)
+
+
 def _atomic_write(path, text, mode=0o644):
     tmp = f"{path}.tmp"
     # Created with ``mode`` already (a secret is never readable meanwhile), chmod for the umask.

@@ -71,7 +71,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import LabError, ROOT_DIR  # noqa: E402  # pylint: disable=wrong-import-position
+from lab import LabError, ROOT_DIR, ensure_debootstrap  # noqa: E402  # pylint: disable=wrong-import-position
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -264,9 +264,7 @@ def debs_tarball(log=print):
     tarball = os.path.join(CACHE_DIR, debs_name())
     if os.path.exists(tarball):
         return tarball, 0.0
-    if not shutil.which("debootstrap"):
-        log("installing debootstrap with apt-get")
-        _run(["apt-get", "install", "-y", "-q", "debootstrap"], stdout=subprocess.DEVNULL)
+    ensure_debootstrap(log)
     started = time.monotonic()
     work = os.path.join(CACHE_DIR, f"debs.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
