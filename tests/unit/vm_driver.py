@@ -2,8 +2,8 @@
 # Copyright: hotiron.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """libvirt's test driver with the project's VM host (tests/data/vm/host.xml) and the vm module's
-defaults: what the tests of vm_ops and of the options built on it share (the ``conn`` fixture is in
-tests/unit/plugins/module_utils/vm/conftest.py)."""
+defaults: what the tests of vm_ops and of the options built on it share (``conn``, the fixture that
+opens a test file's ``HOST``, is in tests/unit/conftest.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from vm_driver import inactive, params  # tests/unit/vm_driver.py
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import inactive, params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -16,6 +17,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError
 
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 DOMAIN = """<domain><os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>
   <disk type='file' device='disk'><source file='/a.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>
   <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/></interface>

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from vm_driver import inactive, params  # tests/unit/vm_driver.py
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import inactive, params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, vm_ops
 
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly+a+test+key ops@example"
 
 

@@ -18,12 +18,15 @@ import libvirt
 import pytest
 
 from fakes import Clock  # tests/unit/fakes.py
-from vm_driver import params  # tests/unit/vm_driver.py
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
+
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 
 
 def ensure(conn, check=False, **kwargs):
