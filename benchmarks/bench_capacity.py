@@ -114,14 +114,7 @@ def stats(lab, rounds, interval):
 
 def rulebook(lab, workdir):
     made = Guests(lab)
-    pools = []
-    for host in lab.hosts:
-        conn = host.connect()
-        try:
-            conn.storagePoolLookupByTargetPath(lab.shared_path)
-        except libvirt.libvirtError:
-            host.dir_pool(conn, "bench-cap-shared", lab.shared_path)
-            pools.append(host)
+    pools = lab.shared_pools("bench-cap-shared")
     inventory_vars = {"rebalance_group": "lab", "rebalance_cpu_high": THRESHOLD, "rebalance_window": WINDOW,
                       "rebalance_max_imbalance": 0.1, "rebalance_cooldown": 120,
                       "rebalance_history_file": os.path.join(workdir, "load.json")}
@@ -153,10 +146,7 @@ def rulebook(lab, workdir):
                  {n: round(v, 2) for n, v in sorted(loads.items())}))
     finally:
         made.cleanup()
-        for host in pools:
-            pool = host.connect().storagePoolLookupByName("bench-cap-shared")
-            pool.destroy()
-            pool.undefine()
+        lab.remove_shared_pools(pools, "bench-cap-shared")
 
 
 def main():

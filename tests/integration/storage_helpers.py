@@ -108,6 +108,16 @@ def remove_vm(conn, name):
         dom.undefine()
 
 
+def remove_dir_pool(pool):
+    """Tear down a test's pool (as made by ``Host.dir_pool``): delete every volume in it, then stop
+    and undefine it."""
+    pool.refresh()
+    for vol in pool.listAllVolumes():
+        vol.delete()
+    pool.destroy()
+    pool.undefine()
+
+
 def write_play(tmp_path, name, plays):
     path = tmp_path / name
     path.write_text(json.dumps(plays, indent=1))  # JSON is YAML

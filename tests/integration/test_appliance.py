@@ -19,7 +19,7 @@ import tarfile
 
 import libvirt
 import pytest
-from storage_helpers import marker_sector, outside_path, serial_log, wait_for_marker
+from storage_helpers import marker_sector, outside_path, remove_dir_pool, serial_log, wait_for_marker
 
 import appliances  # tests/lab/appliances.py
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import host_fit as vh
@@ -76,11 +76,7 @@ def env(lab, tmp_path_factory):
             if dom.isActive():
                 dom.destroy()
             dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-    pool.refresh()
-    for vol in pool.listAllVolumes():
-        vol.delete()
-    pool.destroy()
-    pool.undefine()
+    remove_dir_pool(pool)
     net.destroy()
     net.undefine()
     conn.close()

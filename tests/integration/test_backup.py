@@ -47,19 +47,9 @@ def shared_pools(lab):
     """A dir pool over the shared directory on every host (vm_migrate tells shared storage by it)."""
     if not lab.shared_fs_mounted():
         pytest.skip("the lab's shared directory is a plain bind mount (no bindfs): libvirt refuses live migration")
-    made = []
-    for host in lab.hosts:
-        conn = host.connect()
-        try:
-            conn.storagePoolLookupByTargetPath(SHARED)
-        except libvirt.libvirtError:
-            host.dir_pool(conn, "bk-shared", SHARED)
-            made.append(host)
+    made = lab.shared_pools("bk-shared", SHARED)
     yield
-    for host in made:
-        pool = host.connect().storagePoolLookupByName("bk-shared")
-        pool.destroy()
-        pool.undefine()
+    lab.remove_shared_pools(made, "bk-shared")
 
 
 @pytest.fixture

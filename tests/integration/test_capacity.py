@@ -42,19 +42,9 @@ def where(lab, name):
 @pytest.fixture(scope="module")
 def shared_pools(lab):
     """A dir pool over the shared directory on every host: vm_migrate tells shared storage by it."""
-    made = []
-    for host in lab.hosts:
-        conn = host.connect()
-        try:
-            conn.storagePoolLookupByTargetPath(lab.shared_path)
-        except libvirt.libvirtError:
-            host.dir_pool(conn, "cap-shared", lab.shared_path)
-            made.append(host)
+    made = lab.shared_pools("cap-shared")
     yield
-    for host in made:
-        pool = host.connect().storagePoolLookupByName("cap-shared")
-        pool.destroy()
-        pool.undefine()
+    lab.remove_shared_pools(made, "cap-shared")
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ import time
 import libvirt
 import pytest
 
+from storage_helpers import remove_dir_pool
+
 import os_guest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,11 +63,7 @@ def template(lab, os_image, guest_net):
     yield {"host": host, "conn": conn, "outside": outside}
     for name in CLONES + (TEMPLATE,):
         vm_ops.ensure(conn, {"name": name, "state": "absent", "remove_volumes": True})
-    pool.refresh()
-    for vol in pool.listAllVolumes():
-        vol.delete()
-    pool.destroy()
-    pool.undefine()
+    remove_dir_pool(pool)
     conn.close()
 
 

@@ -93,20 +93,9 @@ def test_recover_playbook_through_ansible_runner_restarts_a_crashed_vm(lab, ha_g
 @pytest.fixture
 def shared_pool(lab):
     """A dir pool over the shared directory on every host: vm_migrate tells shared storage by it."""
-    import libvirt
-    made = []
-    for host in lab.hosts:
-        conn = host.connect()
-        try:
-            conn.storagePoolLookupByTargetPath(lab.shared_path)
-        except libvirt.libvirtError:
-            host.dir_pool(conn, "runner-shared", lab.shared_path)
-            made.append(host)
+    made = lab.shared_pools("runner-shared")
     yield
-    for host in made:
-        pool = host.connect().storagePoolLookupByName("runner-shared")
-        pool.destroy()
-        pool.undefine()
+    lab.remove_shared_pools(made, "runner-shared")
 
 
 def test_rebalance_playbook_through_ansible_runner_moves_a_vm_off_a_hot_host(lab, lab_guest, shared_pool, tmp_path):

@@ -18,6 +18,8 @@ import sys
 import libvirt
 import pytest
 
+from storage_helpers import remove_dir_pool
+
 import guests as lab_guests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,11 +72,7 @@ def env(lab):
     for name in clones:
         remove_vm(conn, name)
     remove_vm(conn, TEMPLATE)
-    pool.refresh()
-    for vol in pool.listAllVolumes():
-        vol.delete()
-    pool.destroy()
-    pool.undefine()
+    remove_dir_pool(pool)
     conn.close()
 
 

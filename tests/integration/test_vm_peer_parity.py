@@ -18,6 +18,8 @@ import sys
 import libvirt
 import pytest
 
+from storage_helpers import remove_dir_pool
+
 import guests as lab_guests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,11 +51,7 @@ def env(lab):
             dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
                               | libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)
     host.run("rm -f %s/peer-*" % NVRAM_DIR, check=False)
-    pool.refresh()
-    for vol in pool.listAllVolumes():
-        vol.delete()
-    pool.destroy()
-    pool.undefine()
+    remove_dir_pool(pool)
     conn.close()
 
 

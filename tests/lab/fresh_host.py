@@ -181,9 +181,7 @@ def rootfs_tarball(log=print, suite=None, include=INCLUDE):
     tarball = os.path.join(CACHE_DIR, cache_name(suite, include))
     if os.path.exists(tarball):
         return tarball, 0.0
-    if not shutil.which("debootstrap"):
-        log("installing debootstrap with apt-get")
-        _run(["apt-get", "install", "-y", "-q", "debootstrap"], stdout=subprocess.DEVNULL)
+    lab.ensure_debootstrap(log)
     started = time.monotonic()
     build = os.path.join(CACHE_DIR, f"build.{os.getpid()}")
     shutil.rmtree(build, ignore_errors=True)

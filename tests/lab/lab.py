@@ -226,6 +226,14 @@ def remove_empty_guest_cgroups():
                     break
 
 
+def ensure_debootstrap(log=print):
+    """Install debootstrap with apt-get if it is missing: the fresh hosts' root file system and
+    the real-OS guests' packages are both made with it."""
+    if not shutil.which("debootstrap"):
+        log("installing debootstrap with apt-get")
+        subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], check=True, stdout=subprocess.DEVNULL)
+
+
 def _atomic_write(path, text, mode=0o644):
     tmp = f"{path}.tmp"
     # Created with ``mode`` already (a secret is never readable meanwhile), chmod for the umask.
@@ -649,6 +657,30 @@ class Lab:
                 return host
         raise LabError(f"no host {name!r} in lab {self.lab_id} (hosts: "
                        f"{', '.join(h.name for h in self.hosts) or 'none'})")
+
+    def shared_pools(self, name, path=None):
+        """A dir pool ``name`` over ``path`` (the shared directory by default) on every host that
+        has no pool there yet: vm_migrate tells shared storage by it.  Returns the hosts it was
+        defined on, for ``remove_shared_pools``."""
+        import libvirt  # pylint: disable=import-outside-toplevel
+        path = path or self.shared_path
+        made = []
+        for host in self.hosts:
+            conn = host.connect()
+            try:
+                conn.storagePoolLookupByTargetPath(path)
+            except libvirt.libvirtError:
+                host.dir_pool(conn, name, path)
+                made.append(host)
+        return made
+
+    @staticmethod
+    def remove_shared_pools(made, name):
+        """Stop and undefine pool ``name`` on the hosts ``shared_pools`` defined it on."""
+        for host in made:
+            pool = host.connect().storagePoolLookupByName(name)
+            pool.destroy()
+            pool.undefine()
 
     @property
     def virt_type(self):

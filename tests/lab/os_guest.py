@@ -71,7 +71,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import LabError, ROOT_DIR  # noqa: E402  # pylint: disable=wrong-import-position
+from lab import LabError, ROOT_DIR, ensure_debootstrap, wait_for  # noqa: E402  # pylint: disable=wrong-import-position
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -264,9 +264,7 @@ def debs_tarball(log=print):
     tarball = os.path.join(CACHE_DIR, debs_name())
     if os.path.exists(tarball):
         return tarball, 0.0
-    if not shutil.which("debootstrap"):
-        log("installing debootstrap with apt-get")
-        _run(["apt-get", "install", "-y", "-q", "debootstrap"], stdout=subprocess.DEVNULL)
+    ensure_debootstrap(log)
     started = time.monotonic()
     work = os.path.join(CACHE_DIR, f"debs.{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
@@ -454,14 +452,14 @@ class GuestNet:
             _run(["ip", "link", "set", "dev", self.bridge, "up"])
         if self._dnsmasq_pid() is None:
             _run(self.dnsmasq_command())
-            lab_wait(lambda: self._dnsmasq_pid() is not None, "dnsmasq of " + self.bridge)
+            wait_for("dnsmasq of " + self.bridge, lambda: self._dnsmasq_pid() is not None, timeout=30.0, interval=0.1)
         return self
 
     def down(self):
         pid = self._dnsmasq_pid()
         if pid is not None:
             os.kill(pid, 15)
-            lab_wait(lambda: not os.path.exists(f"/proc/{pid}"), f"dnsmasq {pid} to exit")
+            wait_for(f"dnsmasq {pid} to exit", lambda: not os.path.exists(f"/proc/{pid}"), timeout=30.0, interval=0.1)
         if self._bridge_exists():
             _run(["ip", "link", "del", "dev", self.bridge])
         shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -474,14 +472,6 @@ class GuestNet:
         except FileNotFoundError:
             return {}
         return {f[1].lower(): f[2] for f in (line.split() for line in lines) if len(f) >= 3}
-
-
-def lab_wait(predicate, what, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise LabError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_get(address, path="/cgi-bin/id", timeout=15.0):
@@ -560,7 +550,7 @@ def wait_http(net, mac, timeout=900.0, expect=None):
                 found.update(address=address, info=info)
                 return True
         return False
-    lab_wait(answered, f"the guest {mac} to answer HTTP", timeout=timeout, interval=2.0)
+    wait_for(f"the guest {mac} to answer HTTP", answered, timeout=timeout, interval=2.0)
     return found["address"], found["info"]
 
 

@@ -33,6 +33,14 @@ def as_on_a_managed_host(monkeypatch):
 
 
 @pytest.fixture
+def conn(open_host, request):
+    """A fresh connection to the test file's ``HOST`` (a ``test:///<file>`` URI): every test starts
+    from that file.  A file that needs more of its connection (a refresh, other hosts) defines its
+    own ``conn``."""
+    return open_host(request.module.HOST)
+
+
+@pytest.fixture
 def open_host():
     """``open_host(uri)``: a connection to a test-driver host of the project's own (each
     connection to a ``test:///<file>`` has its own copy of the host), closed after the test."""

@@ -35,11 +35,6 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
-@pytest.fixture
 def vm(conn, tmp_path):
     """A shut-off VM ``exp`` with a qcow2 boot disk on virtio and a raw data disk on SATA."""
     boot = appliances.convert(appliances.raw_disk(str(tmp_path / "boot.raw"), guests.boot_sector("busy"), 4 * MIB),

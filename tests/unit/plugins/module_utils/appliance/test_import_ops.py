@@ -38,11 +38,6 @@ def ovas(tmp_path_factory):
     return build_ovas(tmp_path_factory.mktemp("ovas"))
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def snapshot(conn):
     doms = {d.name(): (dx.normalise(d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)), d.state()[0]) for d in conn.listAllDomains()}
     return doms, sorted(conn.storagePoolLookupByName("local").listVolumes())

@@ -21,11 +21,6 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 NEW = "<domain type='test'><name>new1</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def test_lookup_finds_a_guest_or_none(conn):
     assert domain.lookup(conn, "web1").name == "web1"
     assert domain.lookup(conn, "nope") is None

@@ -23,11 +23,6 @@ def params(**kwargs):
     return base
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def ensure(conn, check=False, **kwargs):
     return network_ops.ensure_network(conn, params(**kwargs), check_mode=check, want_diff=True)
 

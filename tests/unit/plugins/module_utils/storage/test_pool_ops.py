@@ -26,11 +26,6 @@ def params(**kwargs):
     return base
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def ensure(conn, check=False, **kwargs):
     return pool_ops.ensure_pool(conn, params(**kwargs), check_mode=check, want_diff=True)
 

@@ -30,11 +30,6 @@ def params(**kwargs):
     return base
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def ensure(conn, check=False, **kwargs):
     return volume_ops.ensure_volume(conn, params(**kwargs), check_mode=check, want_diff=True)
 

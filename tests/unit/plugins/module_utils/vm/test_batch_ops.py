@@ -23,11 +23,6 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 CLONES = {"clone_from": "tmpl", "memory": "64MiB", "state": "running"}
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def snapshot(conn):
     doms = {d.name(): (dx.normalise(d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)), d.state()[0])
             for d in conn.listAllDomains()}

@@ -6,10 +6,10 @@ vm_ops against libvirt's test driver (what libvirt keeps of it, idempotency, che
 
 from __future__ import annotations
 
-import os
-
-import libvirt
 import pytest
+
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import inactive, params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
@@ -17,7 +17,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError
 
-HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm", "host.xml"))
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 DOMAIN = """<domain><os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>
   <disk type='file' device='disk'><source file='/a.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>
   <interface type='network'><mac address='52:54:00:00:00:01'/><source network='lan'/></interface>
@@ -83,22 +83,6 @@ def test_refused(params, param):
 
 
 # --- through vm_ops on the test driver ----------------------------------------------------------
-def params(**kwargs):
-    base = dict(uri=HOST, state="present", clone="linked", remove_volumes=False, shutdown_timeout=5,
-                force=False, overcommit=False)
-    base.update(kwargs)
-    return base
-
-
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
-def inactive(conn, name):
-    return dx.parse(conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-
-
 def test_kernel_boot_and_pxe_through_vm_ops_idempotent(conn):
     spec = params(name="k1", memory="64MiB", disks=[dict(pool="local", volume="k1.qcow2", size="1GiB")],
                   interfaces=[dict(network="lan", mac="52:54:00:12:00:01", boot_order=1)],

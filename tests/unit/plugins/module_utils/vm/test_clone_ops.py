@@ -21,11 +21,6 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 TMPL_DISK = "/var/lib/hotiron-test/local/tmpl.qcow2"
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def clone_spec(**kwargs):
     return dict(dict(name="c1", clone_from="tmpl", clone="linked", pool=None), **kwargs)
 

@@ -10,30 +10,18 @@ the one step that streams bytes into the volume is replaced by a recorder here; 
 
 from __future__ import annotations
 
-import os
-
-import libvirt
 import pytest
+
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import inactive, params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, vm_ops
 
-HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm", "host.xml"))
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly+a+test+key ops@example"
-
-
-def params(**kwargs):
-    base = dict(uri=HOST, state="present", clone="linked", remove_volumes=False, shutdown_timeout=5,
-                force=False, overcommit=False)
-    base.update(kwargs)
-    return base
-
-
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
 
 
 @pytest.fixture
@@ -41,10 +29,6 @@ def uploads(monkeypatch):
     written = []
     monkeypatch.setattr(cloud_init_ops, "_upload", lambda conn, vol, data, what: written.append((vol.name(), data)))
     return written
-
-
-def inactive(conn, name):
-    return dx.parse(conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
 
 
 def volumes(conn):

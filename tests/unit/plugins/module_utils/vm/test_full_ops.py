@@ -26,11 +26,6 @@ F1 = """<domain type='test'><name>f1</name><memory unit='MiB'>64</memory><vcpu>1
 <target dev='vda' bus='virtio'/></disk><interface type='network'><source network='lan'/></interface></devices></domain>"""
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def ensure(conn, check=False, **kwargs):
     params = dict(uri=HOST, name="f1", state="present", xml=F1, xml_mode="full", clone="linked", remove_volumes=False,
                   shutdown_timeout=5, force=False, overcommit=False)

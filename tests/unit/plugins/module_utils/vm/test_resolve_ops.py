@@ -21,11 +21,6 @@ HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 GIB, MIB = 1024 ** 3, 1024 ** 2
 
 
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def test_host_facts_read_the_capabilities(conn):
     facts = resolve_ops.host_facts(conn)
     assert facts["cpus"] == 4 and facts["memory"] == 8 * GIB

@@ -15,6 +15,8 @@ import libvirt
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+import vm_driver  # tests/unit/vm_driver.py
+
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
@@ -36,20 +38,8 @@ TUNED = dict(
     serials=[dict(type="pty"), dict(type="tcp", port=4555)], channels=[dict(name="org.qemu.guest_agent.0")])
 
 
-def params(**kwargs):
-    base = dict(uri=HOST, state="present", clone="linked", remove_volumes=False, shutdown_timeout=5,
-                force=False, overcommit=False)
-    base.update(kwargs)
-    return base
-
-
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
-
-
 def ensure(conn, check=False, **kwargs):
-    return vm_ops.ensure(conn, params(**kwargs), check_mode=check)
+    return vm_ops.ensure(conn, vm_driver.params(uri=HOST, **kwargs), check_mode=check)
 
 
 def definitions(conn):

@@ -14,31 +14,19 @@ from __future__ import annotations
 # keyword given twice. ``_`` names the parts of ensure()'s result a test does not look at.
 # pylint: disable=repeated-keyword,disallowed-name
 
-import os
-
 import libvirt
 import pytest
 
 from fakes import Clock  # tests/unit/fakes.py
+import vm_driver  # tests/unit/vm_driver.py
+from vm_driver import params
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
 
-HOST = "test://" + os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "data", "vm", "host.xml"))
-
-
-def params(**kwargs):
-    base = dict(uri=HOST, state="present", clone="linked", remove_volumes=False, shutdown_timeout=5,
-                force=False, overcommit=False)
-    base.update(kwargs)
-    return base
-
-
-@pytest.fixture
-def conn(open_host):
-    return open_host(HOST)
+HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 
 
 def ensure(conn, check=False, **kwargs):
