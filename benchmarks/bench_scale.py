@@ -7,7 +7,7 @@ host_maintenance evacuation on groups of 3, 12 and 24 lab hosts.
 Every host holds ``--vms`` defined VMs (32 MiB, no disk), ``--running`` of them running (hv1 one
 more, so that the evacuation moves ``--running`` + 1 VMs whatever the size).  Each operation is
 the module's own code called as a library with the module's defaults (its argument spec), timed
-``--rounds`` times (median).  Prints the wall time of each at each size (the curve) and the ratio
+``--rounds`` times (median), each in a process of its own as a module runs.  Prints the wall time of each at each size (the curve) and the ratio
 24-host / 3-host (targets: at most 2 for recover, group_stats and the rebalance plan, whose hosts
 are asked concurrently; the evacuation proportional to the VMs moved, which do not grow with the
 group).  group_stats and rebalance sample for a fixed interval (2 s and 5 s by default): the
@@ -22,8 +22,10 @@ The lab is grown to the largest size (hosts are cheap: a libvirtd each) and left
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,24 +98,42 @@ def timed(func, *args):
     return elapsed, result
 
 
-def measure(lab, size, rounds, workdir):
-    hosts = {h.name: h.uri for h in lab.hosts[:size]}
-    times = {"recover": [], "group_stats": [], "rebalance": [], "evacuation": []}
-    moved = 0
-    for rnd in range(rounds):
-        state_file = os.path.join(workdir, "recover-%d-%d.json" % (size, rnd))
-        times["recover"].append(timed(run_recover, module_params(recover, hosts=hosts, state_file=state_file), False)[0])
+def one_operation(op, hosts, workdir):
+    """``(seconds, VMs moved)`` of one operation on ``hosts``, in this (fresh) process."""
+    if op == "recover":
+        state_file = os.path.join(workdir, "recover-%d.json" % len(hosts))
+        return timed(run_recover, module_params(recover, hosts=hosts, state_file=state_file), False)[0], 0
+    if op == "group_stats":
         p = module_params(group_stats, hosts=hosts)
-        times["group_stats"].append(timed(stats_ops.sample_group, p["hosts"], p["stats"], p["samples"], p["interval"],
-                                          p["timeout"])[0])
-        times["rebalance"].append(timed(run_rebalance, module_params(rebalance, hosts=hosts), True)[0])
-        maint = dict(uri=hosts["hv1"], hosts=hosts, shutdown_timeout=10.0)
-        elapsed, result = timed(run_host_maintenance, module_params(host_maintenance, state="maintenance", **maint), False)
-        times["evacuation"].append(elapsed)
-        moved = len(result["moves"])
-        back = run_host_maintenance(module_params(host_maintenance, state="active", bring_back=True, **maint), False)
-        if back.get("failed"):
-            raise SystemExit("bringing hv1 back failed: %s" % back.get("msg"))
+        return timed(stats_ops.sample_group, p["hosts"], p["stats"], p["samples"], p["interval"], p["timeout"])[0], 0
+    if op == "rebalance":
+        return timed(run_rebalance, module_params(rebalance, hosts=hosts), True)[0], 0
+    maint = dict(uri=hosts["hv1"], hosts=hosts, shutdown_timeout=10.0)
+    elapsed, result = timed(run_host_maintenance, module_params(host_maintenance, state="maintenance", **maint), False)
+    back = run_host_maintenance(module_params(host_maintenance, state="active", bring_back=True, **maint), False)
+    if back.get("failed"):
+        raise SystemExit("bringing hv1 back failed: %s" % back.get("msg"))
+    return elapsed, len(result["moves"])
+
+
+OPERATIONS = ("recover", "group_stats", "rebalance", "evacuation")
+
+
+def measure(lab, size, rounds, workdir):
+    """Each operation in a process of its own, as a module runs (several passes of recover in one
+    process found lab hosts not answering their connect: see the README), timed inside it."""
+    hosts = {h.name: h.uri for h in lab.hosts[:size]}
+    times = {op: [] for op in OPERATIONS}
+    moved = 0
+    for _rnd in range(rounds):
+        for op in OPERATIONS:
+            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--op", op, "--workdir", workdir,
+                                   "--hosts-json", json.dumps(hosts)], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit("%s on %d hosts failed: %s" % (op, size, proc.stderr[-2000:]))
+            elapsed, count = json.loads(proc.stdout.strip().splitlines()[-1])
+            times[op].append(elapsed)
+            moved = count or moved
     return {k: statistics.median(v) for k, v in times.items()}, moved
 
 
@@ -123,7 +143,13 @@ def main():
     parser.add_argument("--vms", type=int, default=10, help="defined VMs per host")
     parser.add_argument("--running", type=int, default=1, help="of them running (hv1: one more)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--op", choices=OPERATIONS, help=argparse.SUPPRESS)        # one operation (a child)
+    parser.add_argument("--hosts-json", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.op:
+        print(json.dumps(one_operation(opts.op, json.loads(opts.hosts_json), opts.workdir)))
+        return 0
     sizes = sorted(int(s) for s in opts.sizes.split(","))
     lab = Lab(int(os.environ.get("LAB_ID", "0")))
     was_up = bool(lab.hosts) and all(h.is_up() for h in lab.hosts)

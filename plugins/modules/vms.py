@@ -46,13 +46,13 @@ options:
   vms:
     description:
       - The VMs, each a dict of the options of M(hotiron.virt.vm), O(hotiron.virt.vm#module:name) required.
-      - Handled in the order given, after the entries of O(names).
+      - Handled in the order given, before the entries of O(names).
     type: list
     elements: dict
   names:
     description:
       - VMs given by name only, each taking O(defaults) as its options.
-      - Handled before the entries of O(vms).
+      - Handled after the entries of O(vms).
     type: list
     elements: str
   defaults:
