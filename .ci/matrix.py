@@ -36,7 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("MATRIX_CACHE") or os.path.expanduser("~/.cache/hotiron-virt/matrix")
 # What the unit suite needs besides ansible-core; the pins are requirements.txt's.
-TEST_PACKAGES = ("pytest", "hypothesis", "libvirt-python", "pyghmi")
+TEST_PACKAGES = ("pytest", "hypothesis", "libvirt-python", "pyghmi", "pycdlib")
 # ansible-test's bootstrap looks for get-pip under a name of the pip version it installs.
 GET_PIP_NAMES = ("get_pip_24_2.py", "get_pip_25_2.py")
 
