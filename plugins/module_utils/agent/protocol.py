@@ -63,16 +63,23 @@ def exec_request(argv, stdin=None, env=None):
                    env=["%s=%s" % kv for kv in sorted(env.items())] if env else None)
 
 
+# The agent runs commands with its own environment, which has no HOME under systemd: dash then
+# leaves ``~`` unexpanded, and Ansible's remote temporary directory became a directory named "~"
+# (seen on the lab).  The agent runs as root on Linux.
+HOME_DEFAULT = 'HOME="${HOME:-/root}"; export HOME; '
+
+
 def shell_argv(executable, command):
     """The argv that runs the command line ``command`` with the shell ``executable`` (what
-    Ansible hands a connection is a shell command line, quotes and redirections included)."""
-    return [executable or "/bin/sh", "-c", command]
+    Ansible hands a connection is a shell command line, quotes and redirections included), with
+    HOME set when the agent has none."""
+    return [executable or "/bin/sh", "-c", HOME_DEFAULT + command]
 
 
 def stdin_file_argv(executable, command, path):
     """The argv that runs the command line ``command`` with its standard input read from the
     guest's file ``path``, removed as soon as it is open (stdin too large for one request)."""
-    return [executable or "/bin/sh", "-c", 'exec <"$0" && rm -f "$0" && eval "$1"', path, command]
+    return [executable or "/bin/sh", "-c", HOME_DEFAULT + 'exec <"$0" && rm -f "$0" && eval "$1"', path, command]
 
 
 def exec_pid(value):

@@ -34,10 +34,15 @@ def test_exec_request_refuses_what_is_not_an_argv(argv):
         protocol.exec_request(argv)
 
 
-def test_shell_argv_keeps_the_command_line_whole():
-    line = "echo 'a b' > /tmp/x && cat /tmp/x"
-    assert protocol.shell_argv("/bin/bash", line) == ["/bin/bash", "-c", line]
-    assert protocol.shell_argv(None, "true") == ["/bin/sh", "-c", "true"]
+def test_shell_argv_keeps_the_command_line_whole_and_sets_home(tmp_path):
+    import subprocess
+    line = "echo 'a b' > %s/x && cat %s/x; echo ~" % (tmp_path, tmp_path)
+    argv = protocol.shell_argv("/bin/sh", line)
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[2].endswith(line)
+    assert subprocess.run(argv, capture_output=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout == b"a b\n/root\n"
+    assert subprocess.run(argv, capture_output=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": "/home/x"}).stdout \
+        == b"a b\n/home/x\n"
+    assert protocol.shell_argv(None, "true")[0] == "/bin/sh"
 
 
 @pytest.mark.parametrize("status, expected", [
