@@ -32,7 +32,7 @@ options:
       boot_order:
         description:
           - Network (PXE) boot from this NIC at this place among the devices (1 boots first), 1 to 64,
-            as O(disks[].boot_order) for disks. Not together with O(boot.order).
+            as O(hotiron.virt.vm#module:disks[].boot_order) for disks. Not together with O(boot.order).
         type: int
         version_added: 0.2.0
   graphics:
@@ -72,7 +72,7 @@ options:
           - The firmware's boot order (C(<os><boot dev=.../>)), for example V([cdrom, hd]) to install from an
             ISO, V([network, hd]) for PXE first.
           - Removes the per-device boot orders (libvirt takes one or the other), so it cannot be given
-            with O(disks[].boot_order) or O(interfaces[].boot_order).
+            with O(hotiron.virt.vm#module:disks[].boot_order) or O(interfaces[].boot_order).
         type: list
         elements: str
         choices: [hd, cdrom, network, fd]
@@ -98,7 +98,7 @@ options:
         documents before and after). Check mode only reads.
       - cloud-init applies a seed at the first boot of an instance (O(cloud_init.instance_id)); give a
         new O(cloud_init.instance_id) to make an already booted guest apply a changed seed at its next boot.
-      - A clone (O(clone_from)) gets a seed of its own, the template's seed cdrom is not carried over.
+      - A clone (O(hotiron.virt.vm#module:clone_from)) gets a seed of its own, the template's seed cdrom is not carried over.
       - Left out, the seed is not managed (an existing seed cdrom stays).
     type: dict
     version_added: 0.2.0

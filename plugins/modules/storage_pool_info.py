@@ -93,8 +93,8 @@ pools:
   contains:
     name: {description: Pool name., type: str, returned: always}
     uuid: {description: Pool UUID., type: str, returned: always}
-    type: {description: Pool type (V(dir), V(netfs), V(logical), V(iscsi), ...)., type: str, returned: always}
-    state: {description: V(running), V(inactive), V(building), V(degraded) or V(inaccessible)., type: str, returned: always}
+    type: {description: "Pool type (V(dir), V(netfs), V(logical), V(iscsi), ...).", type: str, returned: always}
+    state: {description: "V(running), V(inactive), V(building), V(degraded) or V(inaccessible).", type: str, returned: always}
     active: {description: Whether the pool runs., type: bool, returned: always}
     persistent: {description: Whether the pool is defined (a transient one goes when stopped)., type: bool, returned: always}
     autostart: {description: Whether the pool starts with libvirtd., type: bool, returned: always}
@@ -117,12 +117,12 @@ pools:
       contains:
         name: {description: Volume name., type: str}
         key: {description: libvirt's key of the volume (often its path)., type: str}
-        type: {description: V(file), V(block), V(dir), V(network), ..., type: str}
+        type: {description: "V(file), V(block), V(dir), V(network), ...", type: str}
         path: {description: Path of the volume on the host., type: str}
-        format: {description: Format (V(raw), V(qcow2), ...; null when the pool type has none)., type: str}
+        format: {description: "Format (V(raw), V(qcow2), ...; null when the pool type has none).", type: str}
         capacity: {description: Virtual size in bytes., type: int}
         allocation: {description: Bytes the volume takes on its pool., type: int}
-        backing: {description: Backing store (C(path), C(format)) of an overlay; null when none., type: dict}
+        backing: {description: "Backing store (C(path), C(format)) of an overlay; null when none.", type: dict}
         xml: {description: The volume's XML; with O(xml=true)., type: str}
     xml:
       description: The pool's definition; with O(xml=true).

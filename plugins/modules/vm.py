@@ -279,7 +279,7 @@ options:
   wait:
     description:
       - With O(state=stopped), V(false) sends the shutdown request (ACPI power button) and returns at
-        once, reporting RV(vm.state) V(shutting down) while the guest is still up (as
+        once, reporting V(shutting down) as the C(state) of RV(vm) while the guest is still up (as
         C(virsh shutdown)); for playbooks that stop many VMs and wait later. Not combined with
         O(force), which needs the wait. Each run with V(false) on a VM still up sends the request again.
     type: bool
