@@ -16,6 +16,7 @@ Pure Python: no libvirt, no Ansible.
 from __future__ import annotations
 
 import copy
+import re
 import xml.etree.ElementTree as ET
 
 from ansible_collections.hotiron.virt.plugins.module_utils import errors
@@ -308,6 +309,16 @@ def canonical(node):
     """A deterministic text form of ``node``: sorted attributes, trimmed text, memory in KiB; the
     order of children kept (it matters in a domain: devices, boot order)."""
     return xml_tools.canonical(node, sort_children=False, text_hook=_memory_in_kib)
+
+
+# Attributes that hold a secret in domain XML (graphics passwords): never shown in a diff.
+SECRET_ATTRIBUTES = ("passwd",)
+_SECRET_RE = re.compile(r"""\b(%s)=("[^"]*"|'[^']*')""" % "|".join(SECRET_ATTRIBUTES))
+
+
+def mask_secrets(text):
+    """``text`` (domain XML as shown in a diff) with every secret attribute's value masked."""
+    return _SECRET_RE.sub(lambda m: '%s="********"' % m.group(1), text) if text else text
 
 
 def normalise(text_or_root, keep_uuid=True):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 
-from ansible_collections.hotiron.virt.plugins.module_utils.network.network_xml import UNORDERED, same
+from ansible_collections.hotiron.virt.plugins.module_utils.network.network_xml import UNORDERED, _netmask_as_prefix, same
 from ansible_collections.hotiron.virt.plugins.module_utils.xml_tools import canonical, canonical_tree
 
 DHCP_HOST = "ip-dhcp-host"
@@ -62,6 +62,7 @@ def _text(elem):
 def _strip(root):
     """``root`` without what updates carry (empty ``<dhcp>``/``<dns>`` dropped too)."""
     tree = canonical_tree(root)
+    _netmask_as_prefix(tree)
     for path in UNORDERED:
         parent_path, _sep, tag = path.rpartition("/")
         for parent in tree.findall(parent_path) if parent_path else [tree]:

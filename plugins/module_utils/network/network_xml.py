@@ -271,12 +271,25 @@ def network_xml(spec):
     return to_text(network_element(spec))
 
 
+def _netmask_as_prefix(root):
+    """An ``<ip netmask=...>`` (libvirt's own ``default`` network is written so) as the ``prefix``
+    the module writes, in place: the same address is no change, and no restart."""
+    for ip in root.findall("ip"):
+        netmask = ip.attrib.pop("netmask", None)
+        if netmask is not None and ip.get("prefix") is None:
+            try:
+                ip.set("prefix", str(ipaddress.ip_network("0.0.0.0/%s" % netmask).prefixlen))
+            except ValueError:
+                ip.set("netmask", netmask)      # not a netmask libvirt would take: left as it is
+
+
 def plan_network_xml(current_xml, spec):
     """``(new_xml, changed)`` for ``spec`` laid over the current definition."""
     desired = network_element(spec)
     if not current_xml:
         return to_text(desired), True
     current = ET.fromstring(current_xml)
+    _netmask_as_prefix(current)
     merged = overlay(current, desired, LIST_TAGS)
     if spec.get("mode") == "isolated":
         for forward in merged.findall("forward"):

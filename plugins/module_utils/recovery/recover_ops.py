@@ -144,15 +144,16 @@ class Pass(act_ops.Acting):
 
     def _wait_until_due(self, observed, state):
         """Re-read the unreachable hosts until each is reachable again or due for fencing; then
-        read again the hosts that answered before the wait (what they said is stale), not those
-        the wait has just read.
+        read again every host the wait's last round did not read (what they said is stale: a
+        host that answered before the wait, and a host that was already due then, which may
+        answer again by now and must not be fenced on an old read), not those it has just read.
 
         A host that does not answer holds a read for its whole connect timeout, so each re-read
         is given at most the time left until the first host is due (at least ``MIN_REREAD``
         seconds: a slow host still has that long to answer): the decision comes at host_timeout,
         not a connect timeout after it."""
         timeout = self.p["host_timeout"]
-        answered_before = [name for name, obs in observed.items() if obs.reachable]
+        last_read = set()
         waited = False
         while True:
             now = self.clock()
@@ -166,12 +167,14 @@ class Pass(act_ops.Acting):
             due = min(h.unreachable_since + timeout for h in waiting)
             read_timeout = min(self.p["connect_timeout"], max(MIN_REREAD, due - now))
             observed.update(self._observe([h.name for h in waiting], read_timeout))
+            last_read = {h.name for h in waiting}
             waited = True
             spent = self.clock() - now
             if spent < REREAD_INTERVAL:     # refused at once (no libvirtd there): pace the re-reads
                 self.sleep(max(0.0, min(REREAD_INTERVAL - spent, due - self.clock())))
-        if waited and answered_before:
-            observed.update(self._observe(answered_before))
+        stale = [name for name in observed if name not in last_read]
+        if waited and stale:
+            observed.update(self._observe(stale))
             now = self.clock()
             records = self._records(observed, state, now)
         return observed, records, now

@@ -166,7 +166,7 @@ def ensure_all(conn, checked, check_mode=False, concurrency=1, **ensure_kwargs):
         results.append(result)
         if vm_changed:
             changed = True
-            diffs.append(dict(diff, before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
+            diffs.append(dict(vm_ops.masked(diff), before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
     return changed, results, diffs, warnings
 
 

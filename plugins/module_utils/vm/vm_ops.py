@@ -289,4 +289,9 @@ def run_vm(params, check_mode):
     ``diff``, ``warnings`` and the module's own fields) for the VM ``params`` describe."""
     with lc.connected(params["uri"]) as conn:
         changed, result, diff = ensure(conn, params, check_mode=check_mode)
-    return dict(result, changed=changed, diff=diff)
+    return dict(result, changed=changed, diff=masked(diff))
+
+
+def masked(diff):
+    """``diff`` with the secrets of its domain XML (graphics passwords) masked."""
+    return dict(diff, **{side: dx.mask_secrets(diff[side]) for side in ("before", "after") if isinstance(diff.get(side), str)})

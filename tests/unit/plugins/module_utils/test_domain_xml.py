@@ -169,3 +169,10 @@ def test_helpers_create_and_remove_paths():
     dx.remove_path(root, "os/type")
     assert root.find("os/type") is None and root.find("os") is not None
     assert dx.get_text(root, "nothing", "d") == "d"
+
+
+def test_secrets_are_masked_in_what_a_diff_shows():
+    text = "<graphics type='vnc' passwd='s3cret1' port='-1'/>\n<graphics type=\"spice\" passwd=\"x y\"/>"
+    masked = dx.mask_secrets(text)
+    assert "s3cret1" not in masked and "x y" not in masked and masked.count('passwd="********"') == 2
+    assert "port='-1'" in masked and dx.mask_secrets("") == "" and dx.mask_secrets(None) is None

@@ -179,3 +179,21 @@ def test_a_name_alone_creates_nothing(conn, state):
         ensure(conn, name="nonet", state=state)
     assert lc.lookup_network(conn, "nonet") is None
     assert ensure(conn, name="nonet", state="absent")["changed"] is False
+
+
+def test_a_reservation_on_libvirts_own_default_network_goes_live():
+    """libvirt writes its stock ``default`` network with ``netmask``; the module with ``prefix``:
+    the same address, so a DHCP reservation is a live update, not a restart (review of #23)."""
+    conn = libvirt.open("test:///default")
+    try:
+        ips = [dict(address="192.168.122.1", prefix=24, dhcp_ranges=[dict(start="192.168.122.2", end="192.168.122.254")],
+                    dhcp_hosts=[dict(ip="192.168.122.10", mac="52:54:00:00:00:01")])]
+        assert 'netmask="255.255.255.0"' in conn.networkLookupByName("default").XMLDesc(0).replace("'", '"')
+        checked = ensure(conn, check=True, name="default", ips=ips)
+        assert checked["restart_reasons"] == [] and [u["section"] for u in checked["updates"]] == ["ip-dhcp-host"]
+        applied = ensure(conn, name="default", ips=ips)
+        assert applied["actions"] == ["update ip-dhcp-host add 52:54:00:00:00:01=192.168.122.10"], applied["actions"]
+        assert not applied["restart_required"]
+        assert ensure(conn, name="default", ips=ips)["changed"] is False
+    finally:
+        conn.close()

@@ -212,3 +212,53 @@ def test_the_first_read_of_a_host_lost_earlier_ends_when_it_is_due(tmp_path, mon
 def test_first_read_timeout(tmp_path, hint, expected):
     act = a_pass(tmp_path, connect_timeout=5.0, unreachable_since={"hv2": hint} if hint else {})
     assert act._first_read_timeout(rs.load(str(tmp_path / "none.json"))) == pytest.approx(expected)
+
+
+class HungHosts:
+    """recover_ops.observe with several hung hosts, each answering (as the test driver's default
+    host) from its time in ``answers_from`` (None: never); hosts are read at once, so a read
+    lasts the longest timeout of the hosts that do not answer.  Records each read's host names."""
+
+    def __init__(self, clock, answers_from):
+        self.clock, self.answers_from, self.reads = clock, answers_from, []
+        self.real = recover_ops.observe
+
+    def __call__(self, hosts, timeout, *args, **kwargs):
+        hung = [n for n in hosts if n in self.answers_from]
+        out = self.real({n: u for n, u in hosts.items() if n not in hung}, timeout, *args, **kwargs)
+        self.reads.append(sorted(hosts))
+        start, spent = self.clock[0], 0.3
+        for name in hung:
+            since = self.answers_from[name]
+            if since is not None and since < start + timeout:
+                out[name] = self.real({name: "test:///default"}, timeout, *args, **kwargs)[name]
+                spent = max(spent, since - start + 0.3)
+            else:
+                obs = observe_ops.Observation(name, DEAD)
+                obs.why = "no answer within %gs" % timeout
+                out[name] = obs
+                spent = max(spent, timeout)
+        self.clock[0] = start + spent
+        return out
+
+
+def test_a_host_due_at_the_first_read_that_answers_during_the_wait_is_read_again_not_fenced(tmp_path, monkeypatch):
+    # hv2 was lost 12 s ago (due at once), hv3 has just stopped answering (not yet due); while
+    # the pass waits for hv3, hv2 comes back: after the wait it is read again and left alone.
+    clock = [NOW]
+    hung = HungHosts(clock, {"hv2": NOW + 6.0, "hv3": None})
+    monkeypatch.setattr(recover_ops, "observe", hung)
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    act = recover_ops.Pass(params(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD, "hv3": DEAD}, connect_timeout=5.0,
+                                  host_timeout=10.0, unreachable_since={"hv2": NOW - 12}),
+                           True, clock=lambda: clock[0], sleep=sleep)
+    act.check_mode = False
+    out = act._decide_only(act.preflight())
+    assert hung.reads[0] == ["hv1", "hv2", "hv3"] and "hv2" not in hung.reads[1], "the wait reads hv3 only"
+    assert "hv2" in hung.reads[-1], "hv2's read from before the wait is stale: read again"
+    assert [d for d in out["decisions"] if d["host"] == "hv2"] == []
+    assert out["hosts"]["hv2"]["state"] == "up"
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv3"] == ["no_fencing"]
