@@ -127,6 +127,7 @@ vms:
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import batch_ops as vm_batch
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
 
 
 def argument_spec():
@@ -141,6 +142,9 @@ def argument_spec():
 
 
 def run(module):
+    # vms' entries are untyped dicts: their cloud-init user data (passwords, keys) is masked as
+    # vm's no_log option is.
+    module.no_log_values.update(cloud_init.secrets((module.params["vms"] or []) + [module.params["defaults"]]))
     return module_base.conclude(module, vm_batch.run_vms(module.params, module.check_mode), unchanged_diff=True)
 
 

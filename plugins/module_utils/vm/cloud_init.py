@@ -47,9 +47,21 @@ def options():
         users=dict(type="list", elements="dict", options=user),
         ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
         network=dict(type="list", elements="dict", options=nic),
-        user_data=dict(type="str"), meta_data=dict(type="dict"), network_config=dict(type="dict"),
+        user_data=dict(type="str", no_log=True), meta_data=dict(type="dict"), network_config=dict(type="dict"),
         pool=dict(type="str"),
     ))
+
+
+def secrets(entries):
+    """The ``cloud_init.user_data`` strings of ``entries`` (option dicts of VMs, as ``vms`` takes
+    them untyped): values Ansible must mask in the result and the diff, as it does for vm's
+    ``no_log`` option."""
+    found = set()
+    for entry in entries:
+        data = (entry or {}).get("cloud_init") if isinstance(entry, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("user_data"), str) and data["user_data"]:
+            found.add(data["user_data"])
+    return found
 
 
 def validate(value, vm_name):

@@ -52,6 +52,9 @@ def ensure_absent(conn, dom, spec, params, check_mode):
     if params.get("remove_disks"):
         known = {path for path, _what, _vol in doomed}
         doomed += [d for d in _disk_volumes(conn, guest.name, root) if d[0] not in known]
+    if params.get("remove_volumes") or params.get("remove_disks"):
+        known = {path for path, _what, _vol in doomed}
+        doomed += [d for d in _own_seed(conn, guest.name, root) if d[0] not in known]
     for path, what, _vol in doomed:
         result["plan"].append("delete %s" % what)
     result["removed_disks"] = [path for path, _what, vol in doomed if vol is not None]
@@ -87,6 +90,23 @@ def _owned_volumes(conn, meta):
         volume = lc.lookup_volume(pool, vol.get("name")) if pool is not None else None
         path = _path(volume) if volume is not None else "%s/%s" % (vol.get("pool"), vol.get("name"))
         out.append((path, "volume %s/%s" % (vol.get("pool"), vol.get("name")), volume))
+    return out
+
+
+def _own_seed(conn, name, root):
+    """``(path, what, volume)`` of the VM's own cloud-init seed (``<name>-cidata.iso``, made by the
+    collection for this VM, cloud-init's user data in it), a volume of a pool; another VM's seed
+    attached here is not counted."""
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
+    out = []
+    for node in root.findall("devices/disk"):
+        source = node.find("source")
+        path = source.get("file") if node.get("device") == "cdrom" and source is not None else None
+        if not path or path.rsplit("/", 1)[-1] != cloud_init.volume_name(name):
+            continue
+        volume = lc.lookup("look up volume %s" % path, conn.storageVolLookupByPath, path)
+        if volume is not None:
+            out.append((path, "volume %s (its cloud-init seed)" % path, volume))
     return out
 
 

@@ -77,3 +77,11 @@ def test_module_unreachable_host_fails_cleanly(capsys):
             vms.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and "connect to libvirt at qemu+tcp://127.77.250.250:1/system" in out["msg"]
+
+
+def test_cloud_init_user_data_is_masked_in_the_result_and_the_diff(capsys):
+    secret = "#cloud-config\nchpasswd: {list: 'root:S3cretPW', expire: false}\n"
+    entry = dict(CLONES, name="c1", cloud_init={"hostname": "c1", "user_data": secret})
+    out = run_module({"vms": [entry], "_ansible_check_mode": True, "_ansible_diff": True}, capsys)
+    assert not out.get("failed"), out.get("msg")
+    assert out["changed"] and "S3cretPW" not in json.dumps(out)

@@ -588,3 +588,16 @@ def test_stop_without_waiting_does_not_wait_nor_force():
 def test_stop_without_waiting_bad_combinations(conn, kwargs, message):
     with pytest.raises(lc.VirtError, match=message):
         ensure(conn, name="web1", **kwargs)
+
+
+def test_removing_a_vm_with_its_volumes_removes_its_cloud_init_seed(conn):
+    """The seed the collection made for the VM (its user data may hold passwords) goes with
+    remove_volumes or remove_disks; another VM's seed attached to it stays."""
+    pool = conn.storagePoolLookupByName("local")
+    for name in ("n1-cidata.iso", "n9-cidata.iso"):
+        pool.createXML("<volume><name>%s</name><capacity>4096</capacity><target><format type='raw'/></target></volume>" % name, 0)
+    seeds = [dict(pool="local", volume=v, device="cdrom", bus="sata") for v in ("n1-cidata.iso", "n9-cidata.iso")]
+    ensure(conn, **dict(NEW, disks=NEW["disks"] + seeds, state="present"))
+    changed, result, _diff = ensure(conn, name="n1", state="absent", remove_volumes=True)
+    assert changed and "delete volume /var/lib/hotiron-test/local/n1-cidata.iso (its cloud-init seed)" in result["plan"]
+    assert sorted(pool.listVolumes()) == ["data.raw", "n9-cidata.iso", "tmpl.qcow2"]
