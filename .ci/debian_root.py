@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The README's install steps on another Debian release: in a debootstrap'd root of that release
@@ -7,7 +6,7 @@ virtualenv on its Python with requirements.txt's pins) and then the unit suite, 
 
 Usage (`make debian-root`, in `make test-platforms`)::
 
-    .ci/debian_root.py [--suite trixie]
+    python3 .ci/debian_root.py [--suite trixie]
 
 The base root is the lab's fresh-host root (tests/lab/fresh_host.py, cached by what it is made
 of) with ``make`` and ``ca-certificates``.  After a successful ``make deps`` the root is cached

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, hotiron.virt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The controller matrix: the unit suite (and ansible-test sanity) under the ansible-core series
@@ -6,9 +5,9 @@ the main virtualenv does not run, each on its own Python.
 
 Usage (the Makefile's ``matrix`` and ``sanity-matrix`` targets)::
 
-    .ci/matrix.py unit 2.20.10@3.12 2.21.5@3.13
-    .ci/matrix.py sanity 2.21.5@3.13 SANITY_DIR [--test NAME ...]
-    .ci/matrix.py venv 2.21.5@3.13          # prints the virtualenv's path
+    python3 .ci/matrix.py unit 2.20.10@3.12 2.21.5@3.13
+    python3 .ci/matrix.py sanity 2.21.5@3.13 SANITY_DIR [--test NAME ...]
+    python3 .ci/matrix.py venv 2.21.5@3.13          # prints the virtualenv's path
 
 Each entry is ``<ansible-core version>@<Python version>``.  Its virtualenv lives under
 MATRIX_CACHE (default ~/.cache/hotiron-virt/matrix), named after a digest of what it holds (the

@@ -16,7 +16,7 @@ description:
     C(qemu-guest-agent) and the agent channel C(org.qemu.guest_agent.0) in its definition.
   - The controller reaches the VM's hypervisor with libvirt at O(uri) (any transport, such as
     C(qemu+ssh://), C(qemu+tls://), C(qemu:///system)).
-  - The inventory plugin M(hotiron.virt.libvirt#inventory) sets this connection, the URI and the
+  - The inventory plugin P(hotiron.virt.libvirt#inventory) sets this connection, the URI and the
     VM's name for each VM with its option C(agent_connection).
   - Commands run as the agent's user (root on Linux); C(become) works as with SSH. Pipelining
     (O(pipelining)) sends modules as the command's standard input, saving the file transfers.

@@ -32,7 +32,7 @@ options:
       boot_order:
         description:
           - Network (PXE) boot from this NIC at this place among the devices (1 boots first), 1 to 64,
-            as O(hotiron.virt.vm#module:disks[].boot_order) for disks. Not together with O(boot.order).
+            as O(hotiron.virt.vm#module:disks[].boot_order) for disks. Not together with O(hotiron.virt.vm#module:boot.order).
         type: int
         version_added: 0.2.0
   graphics:
@@ -59,6 +59,12 @@ options:
     description: Allow more vCPUs or memory than the host has.
     type: bool
     default: false
+"""
+
+    # How a new VM boots and what personalises it: M(hotiron.virt.vm) (and its entries in
+    # M(hotiron.virt.vms)) only, not vm_import (an appliance brings its own boot settings).
+    INSTALL = r"""
+options:
   boot:
     description:
       - How the VM boots. Left out, the boot settings are not managed (a new VM boots from its first disk).

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - hotiron.virt.connection
   - hotiron.virt.vm
+  - hotiron.virt.vm.install
   - hotiron.virt.vm_tuning
   - hotiron.virt.attributes
 attributes:

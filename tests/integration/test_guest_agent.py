@@ -140,7 +140,7 @@ def test_a_quiesced_snapshot_freezes_and_thaws_the_guest(guest, tmp_path, run_pl
     before = int(guest_command(tmp_path, run_playbook, inventory, journal))
     # on the host: the module reads and writes the disk images, which are the host's files
     made = run_module("hotiron.virt.vm_snapshot", {"uri": "qemu:///system", "name": NAME, "snapshot": "quiesced",
-                                                    "quiesce": "always"}, host="hv1")
+                                                   "quiesce": "always"}, host="hv1")
     assert not made["failed"] and made["changed"] and made["quiesced"] is True, made.get("msg")
     # the guest saw it: its agent logged the freeze, and it runs commands again (thawed)
     after = int(guest_command(tmp_path, run_playbook, inventory, journal))

@@ -173,7 +173,7 @@ def test_reservation_and_dns_host_go_live_then_info_lists_network_lease_pool_and
         # storage_pool_info: a pool with a base image and an overlay on it.
         pool_play = play(
             {"name": "pool", "hotiron.virt.storage_pool": {"uri": host.uri, "name": n["pool"], "type": "dir",
-                                                          "target": {"path": n["pool_path"]}}},
+                                                           "target": {"path": n["pool_path"]}}},
             {"name": "base", "hotiron.virt.volume": {"uri": host.uri, "pool": n["pool"], "name": "base.qcow2", "capacity": "8M",
                                                      "format": "qcow2"}},
             {"name": "overlay", "hotiron.virt.volume": {"uri": host.uri, "pool": n["pool"], "name": "top.qcow2", "format": "qcow2",

@@ -242,7 +242,7 @@ def extract_vmlinux(bzimage):
                 elif magic == GZIP_MAGIC:
                     data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(bzimage[start:])
                 else:
-                    data = subprocess.run(["zstd", "-dc"], input=bzimage[start:], capture_output=True).stdout
+                    data = subprocess.run(["zstd", "-dc"], input=bzimage[start:], capture_output=True, check=False).stdout
             except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, OSError):
                 data = None
             if data and data.startswith(b"\x7fELF"):

@@ -78,7 +78,7 @@ class GuestAgent:
         elif name == "guest-exec":
             if self.frozen:
                 raise agent_failure(internal, "internal error: unable to execute QEMU agent command 'guest-exec':"
-                                   " Command guest-exec has been disabled: the agent is in frozen state")
+                                    " Command guest-exec has been disabled: the agent is in frozen state")
             proc = subprocess.Popen([args["path"]] + args.get("arg", []), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             self.procs[proc.pid] = (proc, base64.b64decode(args.get("input-data", "")))
@@ -93,8 +93,8 @@ class GuestAgent:
                 handle = open(args["path"], args.get("mode", "r"))
             except OSError as err:
                 raise agent_failure(internal, "internal error: unable to execute QEMU agent command"
-                                   " 'guest-file-open': failed to open file '%s' (mode: '%s'): %s"
-                                   % (args["path"], args.get("mode"), err.strerror)) from None
+                                    " 'guest-file-open': failed to open file '%s' (mode: '%s'): %s"
+                                    % (args["path"], args.get("mode"), err.strerror)) from None
             self.next_handle += 1
             self.files[self.next_handle] = handle
             value = self.next_handle

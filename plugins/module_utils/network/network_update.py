@@ -146,9 +146,12 @@ def _plan_hosts(index, current, wanted):
 def _plan_ranges(index, current, wanted):
     cur = {_text(r): r for r in current}
     new = {_text(r): r for r in wanted}
-    label = lambda r: "%s-%s" % (r.get("start"), r.get("end"))  # noqa: E731
-    return ([_update(DHCP_RANGE, DELETE, cur[k], index, label(cur[k])) for k in cur if k not in new]
-            + [_update(DHCP_RANGE, ADD, new[k], index, label(new[k])) for k in new if k not in cur])
+    return ([_update(DHCP_RANGE, DELETE, cur[k], index, _range_label(cur[k])) for k in cur if k not in new]
+            + [_update(DHCP_RANGE, ADD, new[k], index, _range_label(new[k])) for k in new if k not in cur])
+
+
+def _range_label(elem):
+    return "%s-%s" % (elem.get("start"), elem.get("end"))
 
 
 # ---- DNS hosts ---------------------------------------------------------------------------------
@@ -159,23 +162,26 @@ def _dns_matches(one, other):
     return bool({n.text for n in one.findall("hostname")} & {n.text for n in other.findall("hostname")})
 
 
+def _dns_label(host):
+    return "%s=%s" % (host.get("ip"), ",".join(n.text or "" for n in host.findall("hostname")))
+
+
 def _plan_dns(current, wanted):
     cur = {_text(h): h for h in current}
     new = {_text(h): h for h in wanted}
     removed = [cur[k] for k in cur if k not in new]
     added = [new[k] for k in new if k not in cur]
     present = list(current)
-    label = lambda h: "%s=%s" % (h.get("ip"), ",".join(n.text or "" for n in h.findall("hostname")))  # noqa: E731
     for host in removed:
         if len([h for h in present if _dns_matches(host, h)]) != 1:
-            raise UpdateConflict("DNS host %s matches more than one record" % label(host))
+            raise UpdateConflict("DNS host %s matches more than one record" % _dns_label(host))
         present.remove(host)
     for host in added:
         if any(_dns_matches(host, h) for h in present):
-            raise UpdateConflict("DNS host %s shares an address or a name with another record" % label(host))
+            raise UpdateConflict("DNS host %s shares an address or a name with another record" % _dns_label(host))
         present.append(host)
-    return ([_update(DNS_HOST, DELETE, h, -1, label(h)) for h in removed]
-            + [_update(DNS_HOST, ADD, h, -1, label(h)) for h in added])
+    return ([_update(DNS_HOST, DELETE, h, -1, _dns_label(h)) for h in removed]
+            + [_update(DNS_HOST, ADD, h, -1, _dns_label(h)) for h in added])
 
 
 # ---- port groups -------------------------------------------------------------------------------

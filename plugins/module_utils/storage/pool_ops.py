@@ -20,6 +20,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.storage.pool_info imp
 
 libvirt = lc.libvirt
 
+
 def xml_desc(obj, inactive_flag):
     """The persistent definition; the test driver does not know the flag."""
     try:

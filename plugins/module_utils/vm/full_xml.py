@@ -40,7 +40,7 @@ def prepare(spec, current, machines):
         uuid, have = dx.get_text(root, "uuid"), dx.get_text(current, "uuid")
         if uuid and have and uuid.lower() != have.lower():
             raise SpecError("xml", "<uuid> %s is not the uuid of vm %s (%s): drop it to keep the vm's, or"
-                                      " remove the vm first" % (uuid, spec["name"], have))
+                            " remove the vm first" % (uuid, spec["name"], have))
         if not uuid and have:
             node = dx.parse("<uuid/>")
             node.text = have

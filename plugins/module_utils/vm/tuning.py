@@ -279,7 +279,7 @@ def _hostdevs(devs):
             if dev.get("vendor") or dev.get("product"):
                 raise SpecError(p, "a PCI device is given by its address; vendor and product are for USB")
             entry = {"type": "pci", "address": "%04x:%02x:%02x.%x" % parse_pci_address(dev.get("address"),
-                                                                                     p + ".address")}
+                                                                                       p + ".address")}
         elif kind == "usb":
             if dev.get("address"):
                 raise SpecError(p + ".address", "a USB device is given by vendor and product")

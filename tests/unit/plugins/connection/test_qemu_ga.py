@@ -79,7 +79,7 @@ def test_put_and_fetch_files(monkeypatch, tmp_path):
 
 def test_a_frozen_guest_fails_the_task_not_the_connection(monkeypatch):
     fake = GuestAgent()
-    conn, _ = connection(monkeypatch, fake)
+    conn, _opened = connection(monkeypatch, fake)
     conn.exec_command("true")
     fake.frozen = True
     with pytest.raises(AnsibleError, match="hotiron.virt.qemu_ga: run 'true': vm web1 on .*frozen state") as raised:
@@ -88,7 +88,7 @@ def test_a_frozen_guest_fails_the_task_not_the_connection(monkeypatch):
 
 
 def test_a_blocked_guest_exec_is_a_connection_failure(monkeypatch):
-    conn, _ = connection(monkeypatch, GuestAgent(blocked={"guest-exec", "guest-file-write"}))
+    conn, _opened = connection(monkeypatch, GuestAgent(blocked={"guest-exec", "guest-file-write"}))
     with pytest.raises(AnsibleConnectionFailure, match="does not offer guest-exec, guest-file-write"):
         conn.exec_command("true")
 
@@ -96,7 +96,7 @@ def test_a_blocked_guest_exec_is_a_connection_failure(monkeypatch):
 @pytest.mark.parametrize("option, value", [("agent_timeout", 0), ("agent_timeout", 601), ("exec_timeout", -1),
                                            ("chunk_size", 100), ("chunk_size", 2 * 1024 * 1024)])
 def test_option_ranges(monkeypatch, option, value):
-    conn, _ = connection(monkeypatch, GuestAgent(), **{option: value})
+    conn, _opened = connection(monkeypatch, GuestAgent(), **{option: value})
     with pytest.raises(AnsibleError, match="%s must be from" % option):
         conn.exec_command("true")
         conn.put_file(__file__, "/dev/null")

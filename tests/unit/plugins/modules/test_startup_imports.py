@@ -43,6 +43,6 @@ def test_not_imported_at_start(module, not_at_start):
 def test_clone_ops_still_in_the_payload():
     # Ansible finds a module's module_utils by reading its imports, those inside functions too:
     # the lazily imported clone_ops must still be named in vm_ops's source.
-    import ansible_collections.hotiron.virt.plugins.module_utils.vm.vm_ops as vm_ops
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
     with open(vm_ops.__file__, encoding="utf-8") as handle:
         assert "from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops" in handle.read()

@@ -28,7 +28,7 @@ def ensure(conn, check=False, **kwargs):
 
 
 ISO = dict(mode="isolated", bridge="hi3t0", ips=[dict(address="198.18.3.1", prefix=24, dhcp_ranges=[dict(start="198.18.3.10", end="198.18.3.20")],
-                                     dhcp_hosts=[dict(mac="52:54:00:00:03:05", name="vm5", ip="198.18.3.5")])])
+                                                      dhcp_hosts=[dict(mac="52:54:00:00:03:05", name="vm5", ip="198.18.3.5")])])
 
 
 def test_isolated_define_start_autostart_then_idempotent(conn):

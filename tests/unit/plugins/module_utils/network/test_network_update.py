@@ -97,7 +97,7 @@ def test_first_ipv4_dhcp_goes_live_first_ipv6_dhcp_needs_a_restart():
 
 def test_pending_reasons_ignore_what_libvirt_fills_in_at_start():
     definition = net_xml(mode="bridge", bridge="br0", ips=None).replace("<forward mode=\"bridge\" />",
-                                                                           "<forward mode='bridge'><pf dev='eth0'/></forward>")
+                                                                        "<forward mode='bridge'><pf dev='eth0'/></forward>")
     live = definition.replace("<network>", "<network connections='2'>").replace(
         "<pf dev='eth0'/>", "<pf dev='eth0'/><interface dev='eth0' connections='2'/>")
     assert "connections" in live and "<interface" in live
@@ -133,13 +133,13 @@ IPS = ["10.255.7.%d" % n for n in range(2, 7)]
 def dhcp_hosts(draw):
     hosts = []
     used = set()
-    for _ in range(draw(st.integers(0, 4))):
+    for _count in range(draw(st.integers(0, 4))):
         host = {"ip": draw(st.sampled_from(IPS))}
         if draw(st.booleans()):
             host["mac"] = draw(st.sampled_from(MACS))
         if "mac" not in host or draw(st.booleans()):
             host["name"] = draw(st.sampled_from(NAMES))
-        keys = {(k, v) for k, v in host.items()}
+        keys = set(host.items())
         if keys & used:
             continue
         used |= keys

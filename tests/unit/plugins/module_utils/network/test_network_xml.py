@@ -76,7 +76,7 @@ BAD = [
     (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_hosts=[dict(ip="10.0.0.5", mac="zz")])]),
      "ips[0].dhcp_hosts[0].mac must be"),
     (dict(name="n", mode="isolated", ips=[dict(address="10.0.0.1", prefix=24, dhcp_ranges=[dict(start="10.0.0.5", end="10.0.0.6")]),
-                         dict(address="10.0.1.1", prefix=24)]), "DHCP can serve only one IPv4 address"),
+                                          dict(address="10.0.1.1", prefix=24)]), "DHCP can serve only one IPv4 address"),
 ]
 
 

@@ -306,9 +306,9 @@ def test_an_ha_vm_started_by_anyone_is_refreshed_by_the_next_observation():
 def test_failover_never_to_a_host_whose_qemu_lacks_the_vms_machine_type():
     remembered = {"new": replace(vm("new", "hv2"), machine="pc-q35-10.0"), "old": replace(vm("old", "hv2"), machine="pc-q35-7.2")}
     old_qemu = replace(up("hv1", free_mib=8192), capacity=replace(up("hv1", free_mib=8192).capacity,
-                                                                 machines=frozenset({"pc-q35-7.2", "q35"})))
+                                                                  machines=frozenset({"pc-q35-7.2", "q35"})))
     new_qemu = replace(up("hv3", free_mib=1024), capacity=replace(up("hv3", free_mib=1024).capacity,
-                                                                 machines=frozenset({"pc-q35-7.2", "pc-q35-10.0"})))
+                                                                  machines=frozenset({"pc-q35-7.2", "pc-q35-10.0"})))
     decided = rp.plan_failover(["hv2"], [old_qemu, new_qemu, down("hv2")], remembered)
     assert {d.vm: d.target for d in decided if d.action == "failover"} == {"new": "hv3", "old": "hv1"}
     alone = rp.plan_failover(["hv2"], [old_qemu, down("hv2")], {"new": remembered["new"]})

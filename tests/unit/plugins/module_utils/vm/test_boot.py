@@ -106,6 +106,6 @@ def test_kernel_boot_and_pxe_through_vm_ops_idempotent(conn):
 def test_a_missing_pool_or_bad_option_fails_before_anything_changes(conn):
     with pytest.raises(lc.VirtError) as err:
         vm_ops.ensure(conn, params(name="k2", boot=dict(order=["hd"]), disks=[dict(pool="local", volume="k2.qcow2",
-                                                                                     size="1GiB", boot_order=1)]))
+                                                                                   size="1GiB", boot_order=1)]))
     assert "boot.order" in str(err.value)
     assert "k2" not in [d.name() for d in conn.listAllDomains()]

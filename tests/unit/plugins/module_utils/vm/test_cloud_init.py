@@ -23,7 +23,7 @@ def cloud_config(text):
 
 def test_typed_options_make_the_three_documents():
     config = cloud_init.validate({"hostname": "web1.example.org", "users": [{"name": "ops", "ssh_authorized_keys": [KEY],
-                                                                           "sudo": "ALL=(ALL) NOPASSWD:ALL", "groups": ["adm", "sudo"]}],
+                                                                             "sudo": "ALL=(ALL) NOPASSWD:ALL", "groups": ["adm", "sudo"]}],
                                   "network": [{"mac": "52:54:00:AA:00:01", "addresses": ["192.0.2.10/24"], "gateway": "192.0.2.1",
                                                "nameservers": ["192.0.2.53"]}]}, "web1")
     files = cloud_init.seed_files(config)

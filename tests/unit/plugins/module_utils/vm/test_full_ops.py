@@ -41,7 +41,7 @@ def test_a_full_xml_defines_the_vm_as_it_is_and_a_rerun_changes_nothing(conn):
     changed, result, diff = ensure(conn, check=True)
     assert changed and result["plan"] == ["define vm f1 from xml"] and lc.lookup_domain(conn, "f1") is None
     assert "<name>f1</name>" in diff["after"]
-    changed, result, _ = ensure(conn, state="running")
+    changed, result, _diff = ensure(conn, state="running")
     assert changed and result["plan"] == ["define vm f1 from xml", "start vm f1"] and result["vm"]["state"] == "running"
     before = stored(conn)
     for check in (True, False):
@@ -73,7 +73,7 @@ def test_a_dumped_xml_redefines_keeping_uuid_macs_and_the_collection_metadata(co
 def test_a_removed_device_is_a_change(conn):
     ensure(conn)
     no_nic = F1.replace("<interface type='network'><source network='lan'/></interface>", "")
-    changed, result, _ = ensure(conn, check=True, xml=no_nic)
+    changed, result, _diff = ensure(conn, check=True, xml=no_nic)
     assert changed and [c["field"] for c in result["changes"]][0].startswith("interfaces.")
     assert ensure(conn, xml=no_nic)[0] and dx.parse(stored(conn)).find("devices/interface") is None
 
@@ -101,7 +101,7 @@ def test_another_uuid_is_refused(conn):
 
 
 def test_metadata_options_and_ha_apply_on_top_of_the_xml(conn):
-    changed, _, _ = ensure(conn, ha=True, sla="gold", owner="ops")
+    changed, _result, _diff = ensure(conn, ha=True, sla="gold", owner="ops")
     root = dx.parse(stored(conn))
     assert changed and dx.get_text(root, "on_crash") == "destroy" and dx.get_text(root, "cputune/shares") == "4096"
     assert dx.read_metadata(root)["owner"] == "ops" and dx.read_metadata(root)["ha"] == "true"

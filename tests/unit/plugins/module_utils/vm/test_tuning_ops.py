@@ -53,7 +53,7 @@ def test_define_tuned_vm_then_rerun_changes_nothing(conn):
     assert changed and result["plan"] == ["define vm t1"]
     assert "<tpm model=\"tpm-crb\">" in diff["after"] and "<numatune>" in diff["after"]
     assert definitions(conn) == before                       # check mode changed nothing
-    changed, _, diff = ensure(conn, **TUNED)
+    changed, _result, diff = ensure(conn, **TUNED)
     root = dx.parse(conn.lookupByName("t1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     assert {p.get("vcpu"): p.get("cpuset") for p in root.findall("cputune/vcpupin")} == {"0": "1", "1": "2-3"}
     assert root.find("devices/hostdev/source/vendor").get("id") == "0x046d"
@@ -64,9 +64,9 @@ def test_define_tuned_vm_then_rerun_changes_nothing(conn):
 
 def test_stopped_vm_changes_are_config(conn):
     ensure(conn, **TUNED)
-    changed, result, _ = ensure(conn, check=True, **dict(TUNED, iothreads=2, watchdog={"enabled": False}))
+    changed, result, _diff = ensure(conn, check=True, **{**TUNED, "iothreads": 2, "watchdog": {"enabled": False}})
     assert changed and {c["field"]: c["apply"] for c in result["changes"]} == {"iothreads": "config",
-                                                                             "watchdog": "config"}
+                                                                               "watchdog": "config"}
 
 
 def test_running_vm_pinning_and_lifecycle_live_devices_restart(conn):
@@ -77,7 +77,7 @@ def test_running_vm_pinning_and_lifecycle_live_devices_restart(conn):
         "emulatorpin": "live", "vcpupin": "live", "on_reboot": "live", "tpm": "restart"}
     assert planned["restart_required"] and "apply emulatorpin live" in planned["plan"]
     assert "<tpm" not in diff["before"] and "<tpm model=\"tpm-tis\">" in diff["after"]
-    changed, result, _ = ensure(conn, **run)
+    changed, result, _diff = ensure(conn, **run)
     live = dx.parse(conn.lookupByName("run1").XMLDesc(0))
     assert live.find("cputune/emulatorpin").get("cpuset") == "1-2"     # applied live
     assert dx.get_text(live, "on_reboot") == "destroy"

@@ -556,7 +556,7 @@ def test_remove_disks_refuses_a_disk_outside_the_pools(conn):
 @pytest.mark.parametrize("keep", [True, False])
 def test_keep_nvram_says_what_happens_to_the_uefi_variables(conn, keep):
     ensure(conn, **dict(NEW, state="present", xml="<domain><os><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
-                                             "<nvram>/var/lib/hotiron-test/n1_VARS.fd</nvram></os></domain>"))
+                        "<nvram>/var/lib/hotiron-test/n1_VARS.fd</nvram></os></domain>"))
     # (the test driver has no NVRAM undefine flags: the lab test removes a VM for real)
     changed, result, _ = ensure(conn, name="n1", state="absent", keep_nvram=keep, check=True)
     assert changed and result["plan"] == ["undefine vm n1, %s its UEFI variables file /var/lib/hotiron-test/n1_VARS.fd"
