@@ -199,7 +199,7 @@ def modules_to_keep(modules_dep_text, wanted=KEEP_MODULES):
     for line in modules_dep_text.splitlines():
         if ":" not in line:
             continue
-        module, _, needs = line.partition(":")
+        module, _colon, needs = line.partition(":")
         deps[module.strip()] = needs.split()
 
     def name_of(path):

@@ -274,7 +274,7 @@ class Guest:
     def _cpumap(self, cpus):
         with self._act("read the host CPUs for"):
             count = self.conn.getInfo()[2]
-        return tuple(c in cpus for c in range(count)) if cpus else tuple(True for _ in range(count))
+        return tuple(c in cpus for c in range(count)) if cpus else (True,) * count
 
     def pin_vcpu_live(self, vcpu, cpus):
         # Moves the running vCPU thread onto host CPUs ``cpus`` (a set of numbers; empty: every

@@ -64,7 +64,7 @@ def test_a_shell_line_with_stdin_runs_in_the_guest(monkeypatch):
 
 def test_put_and_fetch_files(monkeypatch, tmp_path):
     fake = GuestAgent()
-    conn, _ = connection(monkeypatch, fake, chunk_size=4096)
+    conn, _opened = connection(monkeypatch, fake, chunk_size=4096)
     data = os.urandom(10000)
     (tmp_path / "src").write_bytes(data)
     conn.put_file(str(tmp_path / "src"), str(tmp_path / "guest"))
