@@ -3,7 +3,7 @@
 #   make test   installs what is missing, runs every test (unit, integration, molecule, static)
 #   make docs   builds the documentation site into build/docs/html (antsibull-docs + Sphinx)
 #   make test-guests   builds the real Linux guest image (cached) and runs the tests that boot it
-#                      (outside make test's budget; make test GUESTS=1 runs them too)
+#                      (make test runs them too; GUESTS=0 leaves them out)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -13,6 +13,7 @@ BUILD    := build
 HOSTS    ?= 3
 LAB_ID   ?= 0
 PY       := $(VENV)/bin/python
+comma    := ,
 COLL_DIR := $(BUILD)/collections
 SRC_LINK := $(BUILD)/src/ansible_collections/hotiron/virt
 VERSION  := $(shell sed -n 's/^version: *//p' galaxy.yml)
@@ -105,24 +106,34 @@ demo: collection
 	$(PY) tests/lab/lab.py up --hosts $(HOSTS)
 	$(VENV)/bin/ansible-playbook -i $$($(PY) tests/lab/lab.py inventory) playbooks/demo.yml
 
-# CI's budget (45 min on 2 cores) holds the unit suite, the lab tests, molecule and the static
-# checks; the controller matrix (the unit suite under 2.20 and 2.21, 2.21's pylint: virtualenvs of
-# their own under ~/.cache/hotiron-virt, nothing of the lab or of .venv) runs in the background
-# meanwhile, and is waited for before the static checks (which make build/sanity again).
-# The tests that boot the real Linux guest (make test-guests: the image built once and cached,
-# ~2 CPU-minutes, then two TCG boots) are outside that budget for now: GUESTS=1 adds them, with
-# the image built in the background from the start; their last result is in the README.
-GUESTS ?= 0
+# CI's budget (45 min on 2 cores) holds the unit suite, the lab tests, the real-guest tests,
+# molecule and the static checks.  Three things run in the background meanwhile (niced, logs
+# under build/): the controller matrix (the unit suite under 2.20 and 2.21, 2.21's pylint;
+# virtualenvs of their own under ~/.cache/hotiron-virt, nothing of the lab or of .venv), waited
+# for before the static checks (which make build/sanity again); the real guest's image (built
+# once and cached: make test-guests waits for it through the image's lock), then the other
+# Debian release's root (make debian-root: the README's install steps and the unit suite in a
+# Debian 13 root on a Debian 12 machine, a Debian 12 root on a Debian 13 one), waited for at
+# the end.  GUESTS=0 leaves out the real-guest tests, OTHER_RELEASE=0 the other release's root.
+GUESTS ?= 1
+OTHER_RELEASE ?= 1
 test: collection
-	@if [ "$(GUESTS)" != 0 ]; then echo "== building the guest image in the background ($(BUILD)/guest-image.log)"; \
-	  nice $(PY) tests/lab/os_guest.py build > $(BUILD)/guest-image.log 2>&1 & fi; \
-	echo "== the controller matrix in the background ($(BUILD)/matrix.log)"; rm -f $(BUILD)/matrix.rc; \
-	( nice $(MAKE) -k --no-print-directory matrix sanity-matrix > $(BUILD)/matrix.log 2>&1; echo $$? > $(BUILD)/matrix.rc ) & \
+	@rm -f $(BUILD)/matrix.rc $(BUILD)/background.rc; \
+	echo "== in the background: the controller matrix ($(BUILD)/matrix.log)$(if $(filter 0,$(GUESTS)),,$(comma) the guest image ($(BUILD)/guest-image.log))$(if $(filter 0,$(OTHER_RELEASE)),,$(comma) the Debian $(OTHER_MAJOR) root ($(BUILD)/debian-root.log))"; \
+	( nice $(MAKE) -k --no-print-directory matrix sanity-matrix > $(BUILD)/matrix.log 2>&1; echo $$? > $(BUILD)/matrix.rc ) & matrix=$$!; \
+	( status=0; \
+	  if [ "$(GUESTS)" != 0 ]; then nice $(PY) tests/lab/os_guest.py build > $(BUILD)/guest-image.log 2>&1 || status=1; fi; \
+	  if [ "$(OTHER_RELEASE)" != 0 ]; then nice $(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE) > $(BUILD)/debian-root.log 2>&1 || status=1; fi; \
+	  echo $$status > $(BUILD)/background.rc ) & background=$$!; \
 	$(MAKE) -k --no-print-directory unit integration $(if $(filter 0,$(GUESTS)),,test-guests) molecule; status=$$?; \
-	wait; echo "== the controller matrix:"; grep -v 'WARNING: Location' $(BUILD)/matrix.log | tail -30; \
+	wait $$matrix; echo "== the controller matrix:"; grep -v 'WARNING: Location' $(BUILD)/matrix.log | tail -30; \
 	[ "$$(cat $(BUILD)/matrix.rc 2>/dev/null)" = 0 ] || status=1; \
-	$(MAKE) -k --no-print-directory sanity lint changelog-lint docs-lint || status=1; exit $$status
-	@echo "== make test: unit (2.19 and the matrix), integration,$(if $(filter 0,$(GUESTS)),, guests,) molecule, sanity (2.19, 2.21), lint, changelog and docs lint all passed"
+	$(MAKE) -k --no-print-directory sanity lint changelog-lint docs-lint || status=1; \
+	wait $$background; \
+	if [ "$(GUESTS)" != 0 ]; then echo "== the guest image:"; tail -3 $(BUILD)/guest-image.log; fi; \
+	if [ "$(OTHER_RELEASE)" != 0 ]; then echo "== the Debian $(OTHER_MAJOR) root:"; grep '^== debian-root' $(BUILD)/debian-root.log | tail -4; fi; \
+	[ "$$(cat $(BUILD)/background.rc 2>/dev/null)" = 0 ] || status=1; exit $$status
+	@echo "== make test: unit (2.19 and the matrix), integration,$(if $(filter 0,$(GUESTS)),, guests,) molecule, sanity (2.19, 2.21), lint, changelog and docs lint$(if $(filter 0,$(OTHER_RELEASE)),, and the Debian $(OTHER_MAJOR) root) all passed"
 
 unit: deps
 	$(PY) -m pytest -q tests/unit
@@ -178,10 +189,17 @@ sanity-matrix: deps sanity-copy
 	$(PYTHON) .ci/matrix.py sanity $(MATRIX_SANITY) $(SANITY_COPY) $(foreach t,$(MATRIX_SANITY_TESTS),--test $(t))
 
 # --- other platforms (outside `make test`'s budget) ---------------------------------------------
-# debian-root: `make deps` and the unit suite in a cached Debian 13 root (.ci/debian_root.py);
-# DEBIAN_SUITE=bookworm for Debian 12.  test-platforms adds the hypervisor role on fresh Debian 13
+# debian-root: `make deps` and the unit suite in a root of the other Debian release
+# (.ci/debian_root.py; `make test` runs it too): Debian 13 on a Debian 12 machine, Debian 12 on 13
+# (DEBIAN_SUITE=bookworm|trixie chooses).  test-platforms adds the hypervisor role on fresh Debian 13
 # hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too).
+ifeq ($(DEBIAN_MAJOR),12)
 DEBIAN_SUITE ?= trixie
+OTHER_MAJOR  := 13
+else
+DEBIAN_SUITE ?= bookworm
+OTHER_MAJOR  := 12
+endif
 debian-root:
 	$(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE)
 

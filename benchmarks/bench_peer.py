@@ -50,7 +50,7 @@ HOTIRON = """
   gather_facts: false
   tasks:
     - name: Define
-      hotiron.virt.vm: {uri: "{{ uri }}", name: "%(p)s{{ item }}", memory: 32MiB, vcpus: 1, domain_type: "{{ virt_type }}", state: present}
+      hotiron.virt.vm: {uri: "{{ uri }}", name: "%(p)s{{ item }}", memory: 32MiB, vcpus: 1, domain_type: "{{ virt_type }}", disks: [], state: present}
       loop: "{{ range(vms | int) | list }}"
     - name: Start
       hotiron.virt.vm: {uri: "{{ uri }}", name: "%(p)s{{ item }}", state: running}
@@ -90,7 +90,7 @@ VMS = """
     - name: "{{ item }}"
       hotiron.virt.vms:
         uri: "{{ uri }}"
-        defaults: {memory: 32MiB, vcpus: 1, domain_type: "{{ virt_type }}", force: true, shutdown_timeout: 0, state: "{{ item }}"}
+        defaults: {memory: 32MiB, disks: [], vcpus: 1, domain_type: "{{ virt_type }}", force: true, shutdown_timeout: 0, state: "{{ item }}"}
         names: "{{ range(vms | int) | map('string') | map('regex_replace', '^', '%(p)s') | list }}"
       loop: [present, running, stopped, absent]
 """ % {"p": PREFIX}

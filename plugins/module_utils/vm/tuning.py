@@ -430,18 +430,19 @@ def check_hostdevs(hostdevs, iommu, pci_present, usb_present):
 
 def check_domain_caps(tuning, offered):
     """A TPM or virtiofs share the host's hypervisor cannot give (``offered``: the TPM models,
-    TPM backends and filesystem drivers its domain capabilities list; ``None``: unknown).
+    TPM backends and filesystem drivers its domain capabilities list; ``None``, for all or for
+    one of them: unknown).
     libvirt lists the emulator backend only where it finds swtpm."""
     if offered is None:
         return
     tpm = tuning.get("tpm")
-    if tpm:
+    if tpm and offered["tpm_backends"] is not None:
         if "emulator" not in offered["tpm_backends"]:
             raise SpecError("tpm", "the host cannot emulate a TPM (its domain capabilities offer no emulator"
                             " backend): install swtpm and swtpm-tools there")
         if offered["tpm_models"] and tpm["model"] not in offered["tpm_models"]:
             raise SpecError("tpm.model", "the host offers %s, not %s" % (", ".join(offered["tpm_models"]), tpm["model"]))
-    if tuning.get("filesystems") and "virtiofs" not in offered["fs_drivers"]:
+    if tuning.get("filesystems") and offered["fs_drivers"] is not None and "virtiofs" not in offered["fs_drivers"]:
         raise SpecError("filesystems", "the host's hypervisor offers no virtiofs (domain capabilities): install"
                         " virtiofsd there")
 

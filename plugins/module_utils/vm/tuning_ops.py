@@ -12,6 +12,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_xml as tx
 
 LIVE_FIELDS = vt.LIVE_FIELDS      # the changes apply_live makes
 
@@ -39,7 +40,8 @@ def check_host(conn, tuning, host, resolved):
 
 def _offered(conn, resolved):
     """TPM models and backends and filesystem drivers from the domain capabilities for the VM's
-    arch, machine and type; ``None`` where the driver has none (the test driver)."""
+    arch, machine and type; ``None`` where the driver has none (libvirt 9's test driver), each
+    of them ``None`` where the capabilities leave its device out."""
     try:
         caps = conn.getDomainCapabilities(None, resolved.get("arch"), resolved.get("machine"),
                                           resolved.get("domain_type"), 0)
@@ -47,16 +49,7 @@ def _offered(conn, resolved):
         if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
             return None
         raise lc.wrap_libvirt_error("read the domain capabilities of %s" % lc.safe_uri(conn), err) from err
-    root = dx.parse(caps)
-
-    def values(path):
-        return [v.text for v in root.findall(path + "/value")]
-
-    tpm = root.find("devices/tpm")
-    supported = tpm is not None and tpm.get("supported") == "yes"
-    return {"tpm_models": values("devices/tpm/enum[@name='model']") if supported else [],
-            "tpm_backends": values("devices/tpm/enum[@name='backendModel']") if supported else [],
-            "fs_drivers": values("devices/filesystem/enum[@name='driverType']")}
+    return tx.offered(dx.parse(caps))
 
 
 def _pci_present(conn, address):

@@ -122,6 +122,23 @@ def _virtio_channel(node):
 
 # --- writing ---------------------------------------------------------------------------------
 
+def offered(caps):
+    """What a host's domain capabilities (parsed) offer the tuning options: TPM models and
+    backends, filesystem drivers.  A device the capabilities leave out says nothing (libvirt
+    11's test driver lists no devices at all): ``None``, unlike ``<tpm supported='no'/>``,
+    which says the host has none (``[]``)."""
+    def listed(device, enum):
+        element = caps.find("devices/" + device)
+        if element is None:
+            return None
+        if element.get("supported", "yes") != "yes":
+            return []
+        return [v.text for v in caps.findall("devices/%s/enum[@name='%s']/value" % (device, enum))]
+
+    return {"tpm_models": listed("tpm", "model"), "tpm_backends": listed("tpm", "backendModel"),
+            "fs_drivers": listed("filesystem", "driverType")}
+
+
 def apply(root, tuning, host_cpus=None):
     """Write the tuning options into domain element ``root`` (in place) and check them against
     the definition they end up in (:func:`tuning.check_definition`; SpecError)."""

@@ -144,6 +144,7 @@ def test_tpm_and_virtiofs_checked_against_the_domain_capabilities():
                "fs_drivers": ["path", "virtiofs"]}
     vt.check_domain_caps(t, offered)
     vt.check_domain_caps(t, None)                       # a driver without domain capabilities
+    vt.check_domain_caps(t, {"tpm_models": None, "tpm_backends": None, "fs_drivers": None})  # devices left out
     with pytest.raises(SpecError, match="tpm: the host cannot emulate a TPM .*install swtpm"):
         vt.check_domain_caps(t, dict(offered, tpm_backends=["passthrough"]))
     with pytest.raises(SpecError, match="tpm.model: the host offers tpm-tis, not tpm-crb"):

@@ -118,3 +118,27 @@ def test_summary_of_a_plain_definition_is_empty():
     got = tx.summarise(dx.parse("<domain><name>x</name></domain>"))
     assert got["numa_cells"] == [] and got["vcpupin"] == {} and got["tpm"] == {} and got["emulatorpin"] == ""
     assert got["on_poweroff"] == "destroy" and got["on_reboot"] == "restart" and got["on_lockfailure"] is None
+
+
+LIBVIRT11_TEST_DRIVER_CAPS = """<domainCapabilities><domain>kvm</domain><arch>x86_64</arch>
+<cpu><mode name='host-passthrough' supported='no'/></cpu><devices>
+</devices><features><sev supported='no'/></features></domainCapabilities>"""
+
+QEMU_CAPS = """<domainCapabilities><devices>
+<tpm supported='yes'><enum name='model'><value>tpm-tis</value><value>tpm-crb</value></enum>
+<enum name='backendModel'><value>passthrough</value><value>emulator</value></enum></tpm>
+<filesystem supported='yes'><enum name='driverType'><value>path</value><value>virtiofs</value></enum></filesystem>
+</devices></domainCapabilities>"""
+
+
+def test_offered_reads_the_domain_capabilities_and_a_device_left_out_says_nothing():
+    assert tx.offered(dx.parse(QEMU_CAPS)) == {"tpm_models": ["tpm-tis", "tpm-crb"],
+                                               "tpm_backends": ["passthrough", "emulator"],
+                                               "fs_drivers": ["path", "virtiofs"]}
+    # libvirt 11's test driver answers with no devices: unknown, not "none offered"
+    assert tx.offered(dx.parse(LIBVIRT11_TEST_DRIVER_CAPS)) == {"tpm_models": None, "tpm_backends": None,
+                                                                "fs_drivers": None}
+    no_tpm = QEMU_CAPS.replace("<tpm supported='yes'>", "<tpm supported='no'>")
+    assert tx.offered(dx.parse(no_tpm))["tpm_backends"] == []
+    with pytest.raises(SpecError, match="tpm: the host cannot emulate a TPM"):
+        vt.check_domain_caps(vt.validate({"tpm": {"model": "tpm-crb"}}), tx.offered(dx.parse(no_tpm)))
