@@ -114,8 +114,10 @@ demo: collection
 # once and cached: make test-guests waits for it through the image's lock), then the other
 # Debian release's root (make debian-root: the README's install steps and the unit suite in a
 # Debian 13 root on a Debian 12 machine, a Debian 12 root on a Debian 13 one), waited for at
-# the end.  GUESTS=0 leaves out the real-guest tests, OTHER_RELEASE=0 the other release's root.
+# the end.  The real-guest tests run on a lab of their own (LAB_ID + 1) beside molecule.
+# GUESTS=0 leaves them out, OTHER_RELEASE=0 the other release's root.
 GUESTS ?= 1
+GUESTS_LAB_ID ?= $(shell echo $$(( $(LAB_ID) + 1 )))
 OTHER_RELEASE ?= 1
 test: collection
 	@rm -f $(BUILD)/matrix.rc $(BUILD)/background.rc; \
@@ -125,7 +127,12 @@ test: collection
 	  if [ "$(GUESTS)" != 0 ]; then nice $(PY) tests/lab/os_guest.py build > $(BUILD)/guest-image.log 2>&1 || status=1; fi; \
 	  if [ "$(OTHER_RELEASE)" != 0 ]; then nice $(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE) > $(BUILD)/debian-root.log 2>&1 || status=1; fi; \
 	  echo $$status > $(BUILD)/background.rc ) & background=$$!; \
-	$(MAKE) -k --no-print-directory unit integration $(if $(filter 0,$(GUESTS)),,test-guests) molecule; status=$$?; \
+	$(MAKE) -k --no-print-directory unit integration; status=$$?; \
+	if [ "$(GUESTS)" != 0 ]; then echo "== the real-guest tests on lab $(GUESTS_LAB_ID) beside molecule ($(BUILD)/guests.log)"; rm -f $(BUILD)/guests.rc; \
+	  ( $(MAKE) --no-print-directory test-guests LAB_ID=$(GUESTS_LAB_ID) > $(BUILD)/guests.log 2>&1; echo $$? > $(BUILD)/guests.rc ) & guests=$$!; fi; \
+	$(MAKE) --no-print-directory molecule || status=1; \
+	if [ "$(GUESTS)" != 0 ]; then wait $$guests; echo "== the real-guest tests:"; tail -25 $(BUILD)/guests.log; \
+	  [ "$$(cat $(BUILD)/guests.rc 2>/dev/null)" = 0 ] || status=1; fi; \
 	wait $$matrix; echo "== the controller matrix:"; grep -v 'WARNING: Location' $(BUILD)/matrix.log | tail -30; \
 	[ "$$(cat $(BUILD)/matrix.rc 2>/dev/null)" = 0 ] || status=1; \
 	$(MAKE) -k --no-print-directory sanity lint changelog-lint docs-lint || status=1; \
