@@ -146,7 +146,7 @@ unit: deps
 	$(PY) -m pytest -q tests/unit
 
 integration: collection
-	LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q tests/integration -m "not guest" --durations=15
+	MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q tests/integration -m "not guest" --durations=15
 
 # Real Linux guests (tests/lab/os_guest.py): the Debian 12 image is built once (~2-10 min without
 # its cache) and each test run boots a few TCG guests (1-7 min each): apart from `make test`.

@@ -23,6 +23,7 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import os
@@ -94,6 +95,17 @@ def ensure_venv(core, python_version):
     python = find_python(python_version)
     if python is None:
         return None, 0.0
+    os.makedirs(CACHE, exist_ok=True)
+    # `make test` makes them in the background while a lab test may ask for the newest one:
+    # one maker at a time, the other waits and finds it made.
+    with open(venv + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(stamp):
+            return venv, 0.0
+        return _make_venv(venv, stamp, core, python_version, python, pins)
+
+
+def _make_venv(venv, stamp, core, python_version, python, pins):
     started = time.monotonic()
     log("making %s (Python %s from %s)" % (venv, python_version, python))
     shutil.rmtree(venv, ignore_errors=True)
