@@ -57,6 +57,8 @@ def test_fewer_vcpus_on_a_running_tcg_guest_wait_for_a_restart():
     assert [(c["field"], c["apply"]) for c in vp.plan(tcg, dict(tcg, vcpus=3), True)] == [("vcpus", "live")]
     assert [(c["field"], c["apply"]) for c in vp.plan(tcg, dict(tcg, vcpus=1), False)] == [("vcpus", "config")]
     assert vp.restart_pending(tcg, dict(tcg, vcpus=1)) == ["vcpus"]
+    assert vp.tcg_vcpu_unplug("qemu", 2, 1) and not vp.tcg_vcpu_unplug("kvm", 2, 1)
+    assert not vp.tcg_vcpu_unplug("qemu", 2, 2) and not vp.tcg_vcpu_unplug("qemu", None, 1)
 
 
 def test_restart_pending():
