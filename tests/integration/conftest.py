@@ -272,57 +272,86 @@ def guest_net(lab):
         net.down()
 
 
+OS_POOL = "osg"            # the real guests' dir pool on hv1 (/var/lib/libvirt/images/osg)
+OS_TEMPLATE = "osg-tmpl"
+OS_SAVED = "osg-saved"
+
+
 @pytest.fixture(scope="session")
-def os_guest_saved(lab, os_image, guest_net):
-    """One real guest booted ONCE per test run on hv1 and saved: ``restore()`` gives it running
-    again in seconds (its disk put back as it was when saved, then ``virsh restore``; measured 15 s
-    to HTTP answering) and returns ``(domain, address)`` once it answers HTTP (os_guest.http_get),
-    with the same boot id every time.  Only one restored copy runs at a time (destroy it, or restore again, which does).
+def os_template(lab, os_image, guest_net):
+    """The real guest's template ``osg-tmpl`` on hv1, made by the collection (``vm_ops.ensure``):
+    the image's disk copied into the dir pool ``osg``, direct kernel boot of the image's kernel
+    (``boot``), one NIC on the guest bridge, the agent's channel, a balloon, TCG, 1 vCPU of at most 2.  A dict with
+    ``host``, ``conn`` and ``outside`` (the pool's directory in this namespace).  At the end every
+    VM of the pool (the tests' linked clones) is removed with its volumes, then the template and
+    the pool."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    import os_guest  # pylint: disable=import-outside-toplevel
+    from storage_helpers import remove_dir_pool  # pylint: disable=import-outside-toplevel
+    sys.path.insert(0, os.path.join(ROOT, "build", "src"))
+    from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc  # noqa: E402
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops  # noqa: E402
+    host = lab.host("hv1")
+    outside = os.path.join(host.images_dir, OS_POOL)
+    os.makedirs(outside, exist_ok=True)
+    os.chmod(outside, 0o755)
+    base = os.path.join(outside, "debian12.qcow2")
+    shutil.copyfile(os.path.join(os_image, "disk.qcow2"), base)
+    os.chmod(base, 0o644)
+    conn = lc.connect(host.uri)
+    pool = host.dir_pool(conn, OS_POOL)
+    patch = ("<domain><features>%s</features><devices>%s<memballoon model='virtio'/></devices></domain>"
+             % (os_guest.TCG_FEATURES, os_guest.AGENT_CHANNEL))
+    vm_ops.ensure(conn, {"name": OS_TEMPLATE, "domain_type": "qemu", "machine": "pc", "memory": "192MiB", "vcpus": 1, "max_vcpus": 2,
+                         "disks": [{"pool": OS_POOL, "volume": "debian12.qcow2"}],
+                         "interfaces": [{"bridge": guest_net.bridge}], "console": True, "template": True,
+                         "boot": {"kernel": os.path.join(os_image, "vmlinux"), "initrd": os.path.join(os_image, "initrd.img"),
+                                  "cmdline": os_guest.KERNEL_CMDLINE},
+                         "xml": patch})
+    yield {"host": host, "conn": conn, "outside": outside}
+    clones = [d.name() for d in conn.listAllDomains(0) if d.name() != OS_TEMPLATE and "/%s/" % OS_POOL in d.XMLDesc(0)]
+    for name in clones + [OS_TEMPLATE]:
+        vm_ops.ensure(conn, {"name": name, "state": "absent", "remove_volumes": True})
+    remove_dir_pool(pool)
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def os_guest_saved(os_template, guest_net):
+    """One real guest, ``osg-saved``, a linked clone of ``os_template`` personalised by cloud-init
+    (host name osg-saved), booted ONCE per test run on hv1 and saved: ``restore()`` gives it
+    running again in seconds (its disk put back as it was when saved, then ``virsh restore``;
+    measured 15 s to HTTP answering) and returns ``(domain, address)`` once it answers HTTP
+    (os_guest.http_get) with the same boot id every time; ``first`` is its /cgi-bin/id answer
+    after the boot (os_guest.parse_id, with ``address``).  Only one restored copy runs at a time
+    (destroy it, or restore again, which does).
 
     Costs one TCG boot (1-7 min) the first time a test asks for it."""
-    import shutil  # pylint: disable=import-outside-toplevel
-    import libvirt  # pylint: disable=import-outside-toplevel
     import os_guest  # pylint: disable=import-outside-toplevel
-    sys.path.insert(0, os.path.join(ROOT, "build", "src"))
-    from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660  # noqa: E402
-    host = lab.host("hv1")
-    name = "osg-saved"
-    outside = os.path.join(host.images_dir, "osg-saved")
-    os.makedirs(outside, exist_ok=True)
-    disk = os.path.join(outside, "disk.qcow2")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                    os.path.join(os_image, "disk.qcow2"), disk], check=True)
-    seed = os.path.join(outside, "seed.iso")
-    with open(seed, "wb") as handle:
-        handle.write(iso9660.build({"meta-data": "instance-id: osg-saved\nlocal-hostname: osg-saved\n",
-                                    "user-data": "#cloud-config\n{}\n"}))
-    for path in (outside, disk, seed):
-        os.chmod(path, 0o755 if path == outside else 0o644)
-    inside = "/var/lib/libvirt/images/osg-saved"
-    conn = host.connect()
-    dom = conn.defineXML(os_guest.domain_xml(name, inside + "/disk.qcow2", os_image, guest_net.bridge,
-                                             mac="52:54:00:%02x:5a:01" % lab.lab_id, seed_path=inside + "/seed.iso"))
-    dom.create()
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops  # noqa: E402
+    conn, outside = os_template["conn"], os_template["outside"]
+    vm_ops.ensure(conn, {"name": OS_SAVED, "clone_from": OS_TEMPLATE, "clone": "linked", "state": "running",
+                         "cloud_init": {"hostname": OS_SAVED}})
+    dom = conn.lookupByName(OS_SAVED)
     mac = os_guest.guest_mac(dom.XMLDesc(0))
-    address, _info = os_guest.wait_http(guest_net, mac, expect=name)
-    state = os.path.join(outside, "state.sav")
+    address, info = os_guest.wait_http(guest_net, mac, expect=OS_SAVED)
+    disk = os.path.join(outside, OS_SAVED + "-vda.qcow2")
+    state = os.path.join(outside, OS_SAVED + ".sav")
     os_guest.save_guest(dom, state, disk)
 
     class Saved:
+        first = dict(info, address=address)
+
         def restore(self):
-            current = conn.lookupByName(name)
+            current = conn.lookupByName(OS_SAVED)
             if current.isActive():
                 current.destroy()
             os_guest.restore_guest(conn, state, disk)
-            os_guest.wait_http(guest_net, mac, timeout=180, expect=name)
-            return conn.lookupByName(name), address
+            _address, now = os_guest.wait_http(guest_net, mac, timeout=180, expect=OS_SAVED)
+            assert now["boot_id"] == info["boot_id"], "the restored guest booted again"
+            return conn.lookupByName(OS_SAVED), address
 
     yield Saved()
-    try:
-        dom = conn.lookupByName(name)
-        if dom.isActive():
-            dom.destroy()
-        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-    except libvirt.libvirtError:
-        pass
-    shutil.rmtree(outside, ignore_errors=True)
+    for path in (state, state + ".disk"):
+        if os.path.exists(path):
+            os.unlink(path)

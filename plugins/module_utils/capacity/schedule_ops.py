@@ -21,6 +21,7 @@ import datetime
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import schedule
 
@@ -173,6 +174,11 @@ def apply_vm(vm, desired):
         if field not in changes:
             continue
         try:
+            if field == "vcpus" and vm.running and _tcg_unplug(vm, wanted[field]) and _config_only(vm, field, wanted[field]):
+                applied.append(field)
+                pending.append("vcpus (fewer vCPUs of a running TCG guest apply at its next start: a live unplug"
+                               " under TCG outlasts libvirt's wait and crashed QEMU 7.2)")
+                continue
             with lc.attempt("set %s of vm %s on %s" % (field, vm.name, vm.uri)):
                 _apply_field(vm, field, wanted[field])
             applied.append(field)
@@ -200,6 +206,13 @@ def apply_vm(vm, desired):
         except lc.VirtError as err:
             errors.append("%s: update its metadata: %s" % (vm.name, err.libvirt_message or err.message))
     return applied, errors, pending
+
+
+def _tcg_unplug(vm, value):
+    """Whether ``value`` vCPUs would unplug some from the running TCG guest ``vm`` (vm/plan.py)."""
+    with lc.attempt("read the vCPUs of vm %s on %s" % (vm.name, vm.uri)):
+        live = vm.dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    return vp.tcg_vcpu_unplug(vm.root.get("type"), live, value)
 
 
 def _config_only(vm, field, value):

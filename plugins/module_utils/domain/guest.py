@@ -313,10 +313,21 @@ class Guest:
         with self._act("hot-plug a device into"):
             self.dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
-    def detach_live(self, xml):
-        # The guest must release the device; libvirt returns once it asked.
+    # How long detach_live waits for the guest to release a device.  libvirt itself waits 5 s and
+    # then returns success with the device still there (the unplug goes on: DEVICE_REMOVED later);
+    # a TCG guest on a busy host takes longer than that (a NIC: 3 s measured on an idle one).
+    DETACH_WAIT_S = 60.0
+
+    def detach_live(self, xml, present=None, timeout=DETACH_WAIT_S, clock=time.monotonic, sleep=time.sleep):
+        """Ask the running guest to release the device ``xml``.  With ``present`` (a function of
+        the parsed live XML: whether the device is still there), wait until the guest released it
+        or ``timeout`` s passed; True when it is gone (or not waited for), False when it is not yet."""
         with self._act("hot-unplug a device from"):
             self.dom.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        if present is None:
+            return True
+        with self._act("wait for the guest to release a device of"):
+            return wait_for(lambda: not present(dx.parse(self.live_xml())), timeout, clock, sleep, interval=0.5)
 
     def set_metadata_live(self, root):
         """The running domain's metadata and description as in ``root`` (the definition has them)."""

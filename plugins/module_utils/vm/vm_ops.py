@@ -196,6 +196,10 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     return True, result, diff
 
 
+_NOT_RELEASED = ("%s: the guest has not released the device yet (it was asked to; libvirt removes it once the guest"
+                 " does): until then the running vm still has it (restart_required)")
+
+
 def apply_live(guest, changes, live_root):
     """Apply the live-applicable changes to the running guest.
 
@@ -227,13 +231,17 @@ def apply_live(guest, changes, live_root):
             elif field.startswith("disks."):
                 dev = field.split(".", 1)[1]
                 if change["after"] is None:
-                    guest.detach_live(dx.tostring(_find_disk(live_root, dev)))
+                    released = guest.detach_live(dx.tostring(_find_disk(live_root, dev)),
+                                                 lambda root, dev=dev: _find_disk(root, dev) is not None)
+                    warnings.extend([] if released else [_NOT_RELEASED % field])
                 else:
                     guest.attach_live(dx.tostring(_find_disk(new, dev)))
             elif field.startswith("interfaces."):
                 key = field.split(".", 1)[1]
                 if change["after"] is None:
-                    guest.detach_live(dx.tostring(_find_nic(live_root, key)))
+                    released = guest.detach_live(dx.tostring(_find_nic(live_root, key)),
+                                                 lambda root, key=key: _find_nic(root, key) is not None)
+                    warnings.extend([] if released else [_NOT_RELEASED % field])
                 else:
                     # A NIC given without a MAC got one when the definition was written:
                     # plug in each NIC of the new definition the running guest lacks, once.

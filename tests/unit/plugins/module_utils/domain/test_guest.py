@@ -143,3 +143,41 @@ def test_wait_for_returns_the_last_value_at_the_deadline():
 @pytest.mark.parametrize("state, reason, expected", [(1, 2, "migrated"), (5, 3, "crashed"), (5, 99, "unknown"), (9, 0, "unknown")])
 def test_state_reasons_as_virsh_names_them(state, reason, expected):
     assert domain.state_reason(state, reason) == expected
+
+
+class SlowToReleaseDom:
+    """A running guest with one NIC that releases it ``after`` readings of its live XML (never: None)."""
+
+    NIC = "<interface type='bridge'><mac address='52:54:00:00:00:02'/></interface>"
+
+    def __init__(self, after):
+        self.after, self.readings, self.asked = after, 0, []
+
+    def name(self):
+        return "slow"
+
+    def detachDeviceFlags(self, xml, flags):
+        self.asked.append((xml, flags))
+
+    def XMLDesc(self, flags):
+        self.readings += 1
+        gone = self.after is not None and self.readings > self.after
+        return "<domain><name>slow</name><devices>%s</devices></domain>" % ("" if gone else self.NIC)
+
+
+def nic_present(root):
+    return root.find("devices/interface") is not None
+
+
+def test_detach_live_waits_for_the_guest_to_release_the_device():
+    """libvirt returns after 5 s with the device still there when the guest is slower (a TCG
+    guest under load): detach_live waits on the live XML, and says when the guest did not release it."""
+    clock, dom = Clock(), SlowToReleaseDom(after=3)
+    guest = domain.Guest(None, dom)
+    assert guest.detach_live(dom.NIC, nic_present, 60, clock, clock.sleep) is True
+    assert dom.asked == [(dom.NIC, libvirt.VIR_DOMAIN_AFFECT_LIVE)] and clock.now < 60
+    clock, dom = Clock(), SlowToReleaseDom(after=None)
+    assert domain.Guest(None, dom).detach_live(dom.NIC, nic_present, 60, clock, clock.sleep) is False
+    assert clock.now >= 60
+    dom = SlowToReleaseDom(after=None)
+    assert domain.Guest(None, dom).detach_live(dom.NIC) is True and dom.readings == 0

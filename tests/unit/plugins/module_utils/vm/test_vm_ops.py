@@ -409,8 +409,9 @@ def test_autostart(conn):
 class RecordingGuest:
     """Stands in for a running guest: the new persistent definition, and the live calls made."""
 
-    def __init__(self, inactive):
+    def __init__(self, inactive, keeps=False):
         self.inactive = inactive
+        self.keeps = keeps
         self.calls = []
 
     def inactive_xml(self):
@@ -429,9 +430,10 @@ class RecordingGuest:
         node = dx.parse(xml)
         self.calls.append(("attach", node.tag, (node.find("mac") if node.tag == "interface" else node.find("target")).attrib))
 
-    def detach_live(self, xml):
+    def detach_live(self, xml, present=None):
         node = dx.parse(xml)
         self.calls.append(("detach", node.tag))
+        return present is not None and not self.keeps    # a guest that keeps devices never releases them
 
 
 LIVE = """<domain><name>g</name><devices>
@@ -466,6 +468,16 @@ def test_apply_live_plugs_each_new_device_once_and_skips_restart_changes():
         ("attach", "interface", {"address": "52:54:00:00:00:02"}),
         ("attach", "interface", {"address": "52:54:00:00:00:03"}),
     ]
+
+
+def test_apply_live_warns_when_the_guest_does_not_release_an_unplugged_device():
+    guest = RecordingGuest(NEW_DEF, keeps=True)
+    changes = [{"field": "disks.vdc", "apply": "live", "after": None},
+               {"field": "interfaces.52:54:00:00:00:01", "apply": "live", "after": None}]
+    warnings = vm_ops.apply_live(guest, changes, dx.parse(LIVE))
+    assert [w.split(":", 1)[0] for w in warnings] == ["disks.vdc", "interfaces.52"]
+    assert all("has not released the device yet" in w and "restart_required" in w for w in warnings)
+    assert vm_ops.apply_live(RecordingGuest(NEW_DEF), changes, dx.parse(LIVE)) == []
 
 
 @pytest.mark.parametrize("state, starts", [("running", ["start vm n1"]), ("paused", ["start paused vm n1"]),
