@@ -93,7 +93,9 @@ def host_cpus(conn):
                 expanded = _or_none(conn.baselineHypervisorCPU, None, "x86_64", None, virt_type, [model_xml],
                                     libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
                 features = cpu_xml.features_of(expanded) if expanded else None
-            offers[virt_type] = cpu_xml.host_cpu(domcaps, features)
+            offer = cpu_xml.host_cpu(domcaps, features)
+            if offer is not None:
+                offers[virt_type] = offer
     return offers or None
 
 

@@ -72,11 +72,14 @@ def features_of(cpu_xml):
 
 def host_cpu(domcaps_xml, features=None):
     """:class:`HostCpu` of domain capabilities; ``features`` the expanded ``host-model``
-    features when the caller could read them (``None``: not known)."""
+    features when the caller could read them (``None``: not known).  None when they support no
+    CPU mode at all: no hypervisor runs guests so, only a driver that does not say."""
     cpu = dx.parse(domcaps_xml).find("cpu")
     if cpu is None:
         return HostCpu(features=features)
     modes = frozenset(m.get("name") for m in cpu.findall("mode") if m.get("supported") != "no")
+    if not modes:
+        return None     # every mode unsupported: a driver that does not say (libvirt 11's test driver)
     usable, unusable = set(), []
     custom = cpu.find("mode[@name='custom']")
     if custom is not None:

@@ -69,6 +69,13 @@ def test_host_cpu_of_capabilities_without_a_cpu_element_knows_nothing():
     assert facts.modes == set(MODES) and facts.features is None
 
 
+def test_capabilities_supporting_no_cpu_mode_say_nothing():
+    """libvirt 11's test driver writes every CPU mode unsupported: not a host that refuses all."""
+    text = ("<domainCapabilities><cpu><mode name='host-passthrough' supported='no'/><mode name='maximum' supported='no'/>"
+            "<mode name='host-model' supported='no'/><mode name='custom' supported='no'/></cpu></domainCapabilities>")
+    assert cpu_xml.host_cpu(text) is None
+
+
 @pytest.mark.parametrize("cpu, expected", [
     ("", CpuNeed("", "", frozenset(), "qemu")),
     ("<cpu><topology sockets='1' cores='2' threads='1'/></cpu>", CpuNeed("", "", frozenset(), "qemu")),
