@@ -12,7 +12,9 @@ role on the fresh host first (apt installs libvirt and QEMU from deb.debian.org)
   message naming what the older host lacks: a machine type (``pc-q35-10.0``), a CPU model
   (``Westmere-v1``: libvirt 11 offers the versioned models), or the features a ``host-model``
   CPU was expanded to under QEMU 10's TCG; the VM keeps running where it was;
-- new -> old of the VM that came over, which uses what both offer, works.
+- new -> old of the VM that came over, which uses what both offer, works;
+- ``host_maintenance`` of the newer host refuses (nothing moved) while it runs a VM only it can
+  run, and moves the other VM to the older host once that one is gone.
 
 How the hosts see each other: both listen on their own loopback address (``qemu+tcp://ADDRESS/
 system``, no authentication: the lab's hosts and the role's molecule scenario say so) and share
@@ -167,6 +169,8 @@ def machine_of(host, name):
 
 # What both offer: QEMU 7.2's machine type (QEMU 10 keeps it) and a CPU model both run under TCG.
 BOTH_CPU = "<cpu mode='custom' match='exact'><model fallback='forbid'>Westmere</model></cpu>"
+# A versioned model libvirt 11 offers (and QEMU 10 runs under TCG) that libvirt 9 does not know.
+NEWER_CPU = "<cpu mode='custom' match='exact'><model fallback='forbid'>Westmere-v1</model></cpu>"
 
 
 def test_old_to_new_live_and_back_with_what_both_offer(group, guests, run_module):
@@ -185,7 +189,7 @@ def test_old_to_new_live_and_back_with_what_both_offer(group, guests, run_module
 
 @pytest.mark.parametrize("machine, cpu, lacks", [
     ("q35", "", "hv1 lacks machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2) of {name}: an older QEMU"),
-    ("pc-i440fx-7.2", "<cpu mode='custom' match='exact'><model fallback='forbid'>Westmere-v1</model></cpu>",
+    ("pc-i440fx-7.2", NEWER_CPU,
      "hv1 lacks CPU model Westmere-v1 (its libvirt and QEMU do not offer it) of {name}"),
     ("pc-i440fx-7.2", "<cpu mode='host-model'/>", "hv1 lacks CPU features "),
 ], ids=["machine-type", "cpu-model", "host-model-features"])
@@ -197,3 +201,30 @@ def test_new_to_old_refused_before_it_starts(group, guests, run_module, machine,
     assert result["msg"].startswith(f"Cannot migrate vm {name} to {old.uri}: "), result["msg"]
     assert lacks.format(name=name) in result["msg"], result["msg"]
     assert running_on(new, name) and not running_on(old, name)
+
+
+def test_maintenance_of_the_newer_host_never_places_a_vm_on_the_older_one_that_cannot_run_it(
+        group, guests, run_module):
+    """host_maintenance evacuating the Debian 13 host: a VM with a CPU model only it offers has
+    nowhere to go, so nothing moves; without that VM the other one moves to the Debian 12 host."""
+    old, new = group
+    both = guests.start(new, "pc-i440fx-7.2", BOTH_CPU)
+    newer = guests.start(new, "pc-i440fx-7.2", NEWER_CPU)
+    params = {"uri": new.uri, "hosts": {old.name: old.uri, new.name: new.uri},
+              "migration_addresses": {old.name: f"tcp://{old.address}", new.name: f"tcp://{new.address}"}}
+    try:
+        refused = run_module("hotiron.virt.host_maintenance", params)
+        assert refused["failed"], refused
+        assert f"hv1 lacks CPU model Westmere-v1 (its libvirt and QEMU do not offer it) of {newer}" in refused["msg"]
+        assert "nothing was moved" in refused["msg"]
+        assert running_on(new, both) and running_on(new, newer) and not running_on(old, both)
+        conn = libvirt.open(new.uri)
+        conn.lookupByName(newer).destroy()
+        conn.close()
+        done = run_module("hotiron.virt.host_maintenance", params)
+        assert not done["failed"], done
+        assert [(m["vm"], m["to"]) for m in done["moves"]] == [(both, old.name)]
+        assert running_on(old, both) and not running_on(new, both)
+    finally:
+        back = run_module("hotiron.virt.host_maintenance", {**params, "state": "active"})
+        assert not back["failed"], back
