@@ -199,7 +199,8 @@ sanity-matrix: deps sanity-copy
 # debian-root: `make deps` and the unit suite in a root of the other Debian release
 # (.ci/debian_root.py; `make test` runs it too): Debian 13 on a Debian 12 machine, Debian 12 on 13
 # (DEBIAN_SUITE=bookworm|trixie chooses).  test-platforms adds the hypervisor role on fresh Debian 13
-# hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too).
+# hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too),
+# and a mixed group (a lab host on Debian 12 and a fresh Debian 13 one: migrations both ways).
 ifeq ($(DEBIAN_MAJOR),12)
 DEBIAN_SUITE ?= trixie
 OTHER_MAJOR  := 13
@@ -217,7 +218,8 @@ test-platforms: collection
 
 platform-hosts: collection
 	FRESH_SUITE=trixie LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q --durations=10 \
-	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py
+	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py \
+	  tests/integration/test_mixed_versions.py
 
 print-apt-packages:
 	@echo $(APT_PACKAGES)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.hotiron.virt.plugins.module_utils import errors
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import sla as sla_vocab
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed
 
 DEFAULT_SLA_WEIGHTS = dict(sla_vocab.DEFAULT_WEIGHTS)
 # Fitting destinations tried per VM (least loaded first): enough to find a
@@ -51,6 +52,7 @@ class Host:
     in_maintenance: bool = False
     pools: tuple | None = None
     machines: frozenset | None = None     # machine types its QEMU offers; None: not known
+    cpu_offers: dict | None = field(default=None, hash=False)  # {domain type: cpu_compat.HostCpu}; None: not known
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Vm:
     anti_affinity: tuple = ()
     disks: tuple | None = None
     machine: str = ""                     # its machine type (pc-q35-10.0); "": not known
+    cpu_need: CpuNeed | None = None       # what its CPU needs (cpu_compat); None: not known
 
 
 @dataclass(frozen=True)

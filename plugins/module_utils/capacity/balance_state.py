@@ -19,7 +19,7 @@ import math
 
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity import storage
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance_model import EPSILON, PlanError, duration, pct
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits, missing_machine
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand, fits, platform_refusal
 
 
 class Unit:
@@ -167,8 +167,8 @@ class GroupState:
 
     def route(self, unit, d):
         """``(ok, words)``: whether every VM of ``unit`` can run on host ``d`` (its QEMU has the VM's
-        machine type) and its storage follow it there (:func:`storage.route`), and how or why not;
-        ``(True, "")`` where machine types, disks or pools are not known."""
+        machine type and can run its CPU) and its storage follow it there (:func:`storage.route`), and how or why not;
+        ``(True, "")`` where machine types, CPUs, disks or pools are not known."""
         key = (unit.label, d)
         known = self.routes.get(key)
         if known is not None:
@@ -176,9 +176,9 @@ class GroupState:
         dest = self.hosts[d]
         results = []
         for vm in unit.vms:
-            lacks = missing_machine(vm.machine, dest.machines)
-            if lacks:   # a VM defined on a newer QEMU cannot run on an older one
-                results.append((False, "%s lacks %s of %s: an older QEMU" % (dest.name, lacks, vm.name)))
+            lacks = platform_refusal(dest.name, vm.name, vm.machine, vm.cpu_need, dest.machines, dest.cpu_offers)
+            if lacks:   # a VM defined on a newer QEMU, or with a CPU the host cannot run
+                results.append((False, lacks))
                 continue
             source = self.hosts[self.index[vm.host]]
             if vm.disks is None or dest.pools is None or source.pools is None:
@@ -233,9 +233,10 @@ class GroupState:
         if after > self.policy.cpu_high + EPSILON:
             return "%s would be at %s (above %s)" % (self.names[d], pct(after), pct(self.policy.cpu_high))
         for vm in unit.vms:
-            lacks = missing_machine(vm.machine, self.hosts[d].machines)
+            host = self.hosts[d]
+            lacks = platform_refusal(self.names[d], vm.name, vm.machine, vm.cpu_need, host.machines, host.cpu_offers)
             if lacks:
-                return "%s lacks %s of %s: an older QEMU" % (self.names[d], lacks, vm.name)
+                return lacks
         ok, why = self.route(unit, d)
         if not ok:
             return "its storage cannot follow it to %s: %s" % (self.names[d], why)

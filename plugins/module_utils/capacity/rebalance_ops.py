@@ -195,7 +195,8 @@ def from_readings(p, readings, now):
         if reading.error or name not in loads:
             continue
         out_hosts.append(balance.Host(name, reading.cpus, reading.memory_mib, in_maintenance=reading.in_maintenance,
-                                      pools=reading.pools, machines=reading.machines))
+                                      pools=reading.pools, machines=reading.machines,
+                                      cpu_offers=reading.cpu_offers))
         for vm, load in sorted(loads[name].items()):
             meta = reading.policy.get(vm, {})
             moved = meta.get("moved_at")
@@ -204,7 +205,7 @@ def from_readings(p, readings, now):
                 memory_mib=int(round(load["memory_max_mib"] or load["memory_mib"] or 0)),
                 sla=meta.get("sla") or "silver", pinned=vm in pinned,
                 last_moved=float(moved) if moved else None, disks=reading.disks.get(vm),
-                machine=reading.vm_machines.get(vm, ""),
+                machine=reading.vm_machines.get(vm, ""), cpu_need=reading.vm_cpus.get(vm),
                 affinity=tuple(affinity.get(vm, ())), anti_affinity=tuple(anti.get(vm, ()))))
     return out_hosts, out_vms, history, unreachable
 

@@ -46,6 +46,8 @@ class HostReading:
         self.pools = None       # (capacity.storage.Pool, ...) once read (rebalance_ops.read_pools)
         self.machines = None    # machine types its QEMU offers (None: not known)
         self.vm_machines = {}   # vm name -> its machine type
+        self.cpu_offers = None  # what its hypervisor offers guest CPUs (None: not known)
+        self.vm_cpus = {}       # vm name -> cpu_compat.CpuNeed
         self.pool_error = None
         self.conn = None
 
@@ -67,6 +69,7 @@ def _read(reading, groups, samples, interval, start, with_policy):
         if with_policy:
             with lc.attempt("read the machine types of %s" % reading.uri):
                 reading.machines = capacity_ops.machine_types(conn.getCapabilities())
+            reading.cpu_offers = capacity_ops.host_cpus(conn)
             with lc.attempt("read the vms of %s" % reading.uri):
                 for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
                     xml = dom.XMLDesc(0)
@@ -74,6 +77,7 @@ def _read(reading, groups, samples, interval, start, with_policy):
                     reading.disks[dom.name()] = tuple(storage.Disk(d.target, d.kind, d.source, d.readonly)
                                                       for d in disk_xml.disks(xml))
                     reading.vm_machines[dom.name()] = capacity_ops.machine_of(xml)
+                    reading.vm_cpus[dom.name()] = capacity_ops.cpu_need(conn, xml)
     except lc.VirtError as err:
         reading.error = err.message
 

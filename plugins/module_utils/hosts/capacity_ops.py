@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import cpu_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, VmDemand
 
@@ -47,9 +49,77 @@ def machine_types(caps_xml):
     return frozenset(names) or None
 
 
-def demand_of(dom):
-    xml = dom.XMLDesc(0)
-    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml), machine=machine_of(xml))
+# Answers of a driver or hypervisor that cannot tell (the test driver, a host without KVM asked
+# for kvm): the fact is then not known, and nothing is refused on it.
+CANNOT_TELL = frozenset(getattr(libvirt, n) for n in ("VIR_ERR_NO_SUPPORT", "VIR_ERR_CONFIG_UNSUPPORTED",
+                                                      "VIR_ERR_OPERATION_UNSUPPORTED", "VIR_ERR_INVALID_ARG")
+                        if libvirt is not None and hasattr(libvirt, n))
+
+
+def _or_none(call, *args):
+    """``call(*args)``, or None when the driver cannot tell (see CANNOT_TELL)."""
+    try:
+        return call(*args)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() in CANNOT_TELL:
+            return None
+        raise
+
+
+def domain_types(caps_xml):
+    """The domain types (``kvm``, ``qemu``) the host offers x86_64 (or any arch) guests."""
+    types = []
+    for domain in dx.parse(caps_xml).iter("domain"):
+        if domain.get("type") and domain.get("type") not in types:
+            types.append(domain.get("type"))
+    return types
+
+
+def host_cpus(conn):
+    """What ``conn``'s hypervisor offers guest CPUs, per domain type: ``{type: HostCpu}`` from
+    its domain capabilities (models usable, CPU modes), with its ``host-model`` CPU expanded to
+    all its features by ``baselineHypervisorCPU``; ``None`` when the driver has no domain
+    capabilities (libvirt 9's test driver): then not known, nothing refused on it."""
+    where = lc.safe_uri(conn)
+    offers = {}
+    with lc.attempt("read the CPU models %s offers" % where):
+        for virt_type in domain_types(conn.getCapabilities()):
+            domcaps = _or_none(conn.getDomainCapabilities, None, "x86_64", None, virt_type, 0)
+            if domcaps is None:
+                continue
+            features = None
+            model_xml = cpu_xml.host_model_cpu_xml(domcaps)
+            if model_xml is not None:
+                expanded = _or_none(conn.baselineHypervisorCPU, None, "x86_64", None, virt_type, [model_xml],
+                                    libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
+                features = cpu_xml.features_of(expanded) if expanded else None
+            offer = cpu_xml.host_cpu(domcaps, features)
+            if offer is not None:
+                offers[virt_type] = offer
+    return offers or None
+
+
+def host_model_of(conn, virt_type):
+    """``(model, features)`` of ``conn``'s ``host-model`` CPU for ``virt_type``, or None."""
+    with lc.attempt("read the host CPU of %s" % lc.safe_uri(conn)):
+        domcaps = _or_none(conn.getDomainCapabilities, None, "x86_64", None, virt_type or None, 0)
+    return cpu_xml.host_model(domcaps) if domcaps else None
+
+
+def cpu_need(conn, xml):
+    """:class:`cpu_compat.CpuNeed` of a VM of ``conn`` whose (live) definition is ``xml``: a
+    ``host-passthrough`` or ``maximum`` CPU needs what this host's ``host-model`` has."""
+    need = cpu_xml.cpu_need(xml)
+    if need.mode in ("host-passthrough", "maximum"):
+        need = cpu_xml.cpu_need(xml, host_model_of(conn, need.virt_type))
+    return need
+
+
+def demand_of(dom, conn=None):
+    """What the VM ``dom`` needs on a destination (its live definition when it runs)."""
+    conn = conn or dom.connect()
+    xml = Guest(conn, dom).live_xml()
+    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml), machine=machine_of(xml), cpu=cpu_need(conn, xml))
 
 
 def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_maintenance=None):
@@ -73,6 +143,7 @@ def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_mainten
             names.add(dom.name())
         free_now = conn.getFreeMemory() // MIB
         machines = machine_types(conn.getCapabilities())
+    cpu_offers = host_cpus(conn)
     free_mib = total_mib - reserved_memory_mib - used_mib
     if free_now > 0:
         free_mib = min(free_mib, free_now - reserved_memory_mib)
@@ -85,4 +156,5 @@ def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_mainten
         in_maintenance=in_maintenance,
         vms=frozenset(names),
         machines=machines,
+        cpu_offers=cpu_offers,
     )

@@ -15,7 +15,8 @@ Rules every plan obeys (the property tests check them on random inputs):
 * two VMs of one anti-affinity group never end on the same host (counting
   the VMs already running there);
 * a VM never goes to a host whose QEMU lacks its machine type (a VM defined
-  on a newer QEMU, ``pc-q35-10.0``, cannot run on QEMU 7.2);
+  on a newer QEMU, ``pc-q35-10.0``, cannot run on QEMU 7.2), nor to one that
+  cannot run its CPU (a model, mode or feature it lacks: :mod:`cpu_compat`);
 * a pinned VM never moves: with ``pinned_action='fail'`` the whole plan is
   refused, with ``'shutdown'`` the VM is listed to be shut down (and started
   again when the host comes back).
@@ -31,6 +32,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils import errors
 
 from dataclasses import dataclass, field, replace
 
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed, missing_cpu
+
 PINNED_ACTIONS = ("fail", "shutdown")
 
 
@@ -45,7 +48,9 @@ class HostCapacity:
     ``free_memory_mib`` and ``free_vcpus`` are what is left for new guests
     (the caller applies any over-commit ratio before); ``vms`` names the VMs
     already running there (used for anti-affinity and name clashes);
-    ``machines`` the machine types its QEMU offers (``None``: not known, any).
+    ``machines`` the machine types its QEMU offers (``None``: not known, any);
+    ``cpu_offers`` what its hypervisor offers guest CPUs, ``{domain type:
+    cpu_compat.HostCpu}`` (``None``: not known, any).
     """
 
     name: str
@@ -54,6 +59,7 @@ class HostCapacity:
     in_maintenance: bool = False
     vms: frozenset = field(default_factory=frozenset)
     machines: frozenset = None
+    cpu_offers: dict = field(default=None, hash=False)
 
     def take(self, vm):
         return replace(
@@ -73,6 +79,7 @@ class VmDemand:
     vcpus: int
     pinned: bool = False
     machine: str = ""       # its machine type (``pc-q35-7.2``); "" when not known
+    cpu: CpuNeed = None     # what its CPU needs (cpu_compat); None when not known
 
 
 @dataclass
@@ -126,15 +133,33 @@ def missing_machine(machine, machines):
                                      else "its QEMU offers no %s machine" % family)
 
 
+def platform_refusal(host, vm, machine, cpu, machines, cpu_offers):
+    """Why the host named ``host`` cannot run the VM named ``vm`` at all, or ``None``: its
+    machine type ``machine`` missing from ``machines`` (an older QEMU) first, then its CPU
+    (:class:`cpu_compat.CpuNeed` ``cpu``: a model, mode or feature ``cpu_offers`` lacks)."""
+    lacks = missing_machine(machine, machines)
+    if lacks:
+        return "%s lacks %s of %s: an older QEMU" % (host, lacks, vm)
+    lacks = missing_cpu(cpu, cpu_offers)
+    if lacks:
+        return "%s lacks %s of %s" % (host, lacks, vm)
+    return None
+
+
+def missing_on(vm, host):
+    """:func:`platform_refusal` of a :class:`VmDemand` on a :class:`HostCapacity`."""
+    return platform_refusal(host.name, vm.name, vm.machine, vm.cpu, host.machines, host.cpu_offers)
+
+
 def fits(vm, host, anti_affinity=(), source=None):
     """``None`` when ``vm`` may go to ``host``, else a sentence saying why not."""
     if host.name == source:
         return "%s is the host being left" % host.name
     if host.in_maintenance:
         return "%s is in maintenance" % host.name
-    lacks = missing_machine(vm.machine, host.machines)
+    lacks = missing_on(vm, host)
     if lacks:
-        return "%s lacks %s of %s: an older QEMU" % (host.name, lacks, vm.name)
+        return lacks
     if vm.name in host.vms:
         return "a VM named %s already runs on %s" % (vm.name, host.name)
     if vm.memory_mib > host.free_memory_mib:

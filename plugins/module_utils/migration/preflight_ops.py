@@ -13,7 +13,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common
 from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
-from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import fits, missing_machine
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import HostCapacity, fits, missing_on
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import disks_ops
 
 libvirt = lc.libvirt
@@ -85,19 +85,22 @@ class Preflight:
                 same = clash.UUIDString() == self.dom.UUIDString()
             if not same or capacity_ops.is_active(clash):
                 raise lc.VirtError("A different vm named %s already exists on %s" % (self.name, dest_uri))
-        # A VM defined on a newer QEMU (machine type pc-q35-10.0) cannot run on an older one: refused
-        # before anything starts, live or not, naming what the destination lacks.
+        # A VM defined on a newer QEMU (machine type pc-q35-10.0) or using a CPU model, mode or
+        # feature the destination lacks cannot run there: refused before anything starts, live or
+        # not, naming what the destination lacks (the pure decision: placement.missing_on).
+        demand = capacity_ops.demand_of(self.dom, self.src)
         with lc.attempt("read the machine types of %s" % dest_uri):
-            lacks = missing_machine(capacity_ops.machine_of(self.dom.XMLDesc(0)),
-                                    capacity_ops.machine_types(self.dest.getCapabilities()))
+            machines = capacity_ops.machine_types(self.dest.getCapabilities())
+        lacks = missing_on(demand, HostCapacity(dest_host, 0, 0, machines=machines,
+                                                cpu_offers=capacity_ops.host_cpus(self.dest)))
         if lacks:
-            raise lc.VirtError("Cannot migrate vm %s to %s: %s lacks %s: an older QEMU" % (self.name, dest_uri, dest_host, lacks))
+            raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, lacks))
         if running:
             why = check_cpu(self.src, self.dest, self.dom)
             if why:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))
             capacity = capacity_ops.host_capacity(self.dest, dest_host, self.cpu_ratio, self.reserved_memory_mib, in_maintenance=False)
-            why = fits(capacity_ops.demand_of(self.dom), capacity)
+            why = fits(demand, capacity)
             if why:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))
         with lc.attempt("read the definition of vm %s" % self.name):

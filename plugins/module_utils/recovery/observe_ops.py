@@ -30,6 +30,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.storage import disk_x
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import maintenance_state_ops as maintenance_state
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import cpu_xml
 from ansible_collections.hotiron.virt.plugins.module_utils.migration import disks_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
@@ -110,7 +111,7 @@ def read_vm(conn, dom, host, shared_paths):
         reason=state_reason(state, reason), ha=ha, priority=_priority(meta),
         restart_limit=vm_policy.restart_limit(meta), restarts=tuple(vm_policy.restarts(meta)),
         memory_mib=capacity_ops.memory_mib(xml), vcpus=capacity_ops.vcpu_count(xml), shared=shared, storage=why,
-        machine=capacity_ops.machine_of(xml))
+        machine=capacity_ops.machine_of(xml), cpu=cpu_xml.cpu_need(xml))
     return record, xml
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import VmDemand, fits
 
 CRASH_REASONS = ("crashed", "failed")
@@ -71,6 +72,7 @@ class VmRecord:
     seen: float = None
     seen_by: str = "pass"
     machine: str = ""       # machine type (pc-q35-10.0): a host whose QEMU lacks it cannot start it
+    cpu: CpuNeed = None     # what its CPU needs (cpu_compat): a host lacking its model cannot start it
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def plan_failover(down, hosts, remembered, anti_affinity=(), now=None):
     groups = [frozenset(g) for g in anti_affinity]
     # Highest priority first; among equals the largest first (hardest to fit), then by name.
     for vm in sorted(candidates, key=lambda v: (-v.priority, -v.memory_mib, -v.vcpus, v.name)):
-        demand = VmDemand(vm.name, vm.memory_mib, vm.vcpus, machine=vm.machine)
+        demand = VmDemand(vm.name, vm.memory_mib, vm.vcpus, machine=vm.machine, cpu=vm.cpu)
         reasons, fitting = {}, []
         for name in sorted(state):
             capacity = state[name]

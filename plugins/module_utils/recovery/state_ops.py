@@ -26,6 +26,7 @@ import time
 
 from ansible_collections.hotiron.virt.plugins.module_utils import files
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery.plan import VmRecord
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed
 
 VERSION = 1
 
@@ -128,6 +129,8 @@ def vm_to_json(vm):
     data = {key: getattr(vm, key) for key in _VM_FIELDS}
     data["restart_limit"] = list(vm.restart_limit)
     data["restarts"] = list(vm.restarts)
+    if vm.cpu is not None:
+        data["cpu"] = vm.cpu.as_dict()
     return data
 
 
@@ -136,8 +139,10 @@ def vm_from_json(data):
     seen = fields.get("seen")
     if isinstance(seen, bool) or not isinstance(seen, (int, float)) or not math.isfinite(seen):
         fields["seen"] = None   # an older file, or edited by hand: as old as can be
+    cpu = data.get("cpu")
     return VmRecord(restart_limit=tuple(data.get("restart_limit") or (3, 600)),
-                    restarts=tuple(data.get("restarts") or ()), **fields)
+                    restarts=tuple(data.get("restarts") or ()),
+                    cpu=CpuNeed.from_dict(cpu) if isinstance(cpu, dict) else None, **fields)
 
 
 def remembered(state):

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed, HostCpu
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance import Host, Policy, Vm, plan_rebalance
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.balance_state import GroupState
 from ansible_collections.hotiron.virt.plugins.module_utils.capacity.load import pstdev
@@ -503,3 +504,21 @@ def test_a_vm_never_moves_to_a_host_whose_qemu_lacks_its_machine_type():
     unit = next(u for u in state.units_on[0] if u.label == "b")
     assert state.why_not(unit, 2) == "hv3 lacks machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2) of b: an older QEMU"
     assert not state.fits_fast(unit, 2)
+
+
+def test_a_vm_never_moves_to_a_host_that_cannot_run_its_cpu_model():
+    """A mixed group: hv3 (QEMU 7.2) does not know Denverton, which b and c use (QEMU 10 does)."""
+    hosts, vms = three_hosts()
+    old = HostCpu(usable=frozenset({"qemu64", "Nehalem"}))
+    new = HostCpu(usable=frozenset({"qemu64", "Nehalem", "Denverton"}))
+    hosts = [replace(hosts[0], cpu_offers={"qemu": new}), replace(hosts[1], cpu_offers={"qemu": new}),
+             replace(hosts[2], cpu_offers={"qemu": old})]
+    vms = [replace(v, cpu_need=CpuNeed("custom", "Denverton", virt_type="qemu")) if v.name in ("b", "c") else v
+           for v in vms]
+    plan = plan_rebalance(hosts, vms, POLICY, now=NOW)
+    assert plan.moves and all(m.dest != "hv3" for m in plan.moves if m.vm in ("b", "c")), moved(plan)
+    state = GroupState(hosts, vms, POLICY, NOW)
+    unit = next(u for u in state.units_on[0] if u.label == "b")
+    assert state.why_not(unit, 2) == "hv3 lacks CPU model Denverton (its libvirt and QEMU do not offer it) of b"
+    assert not state.fits_fast(unit, 2)
+    assert state.route(unit, 2) == (False, "hv3 lacks CPU model Denverton (its libvirt and QEMU do not offer it) of b")

@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import re
+
 import libvirt
 import pytest
 
 from migration_examples import two_hosts  # tests/unit/migration_examples.py
 
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts import capacity_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import HostCpu
 
 
 @pytest.fixture
@@ -82,3 +85,30 @@ def test_machine_types_from_capabilities_and_the_vms_own():
     assert capacity_ops.machine_types("<capabilities><host/></capabilities>") is None   # test driver: not known
     assert capacity_ops.machine_of("<domain><os><type arch='x86_64' machine='pc-q35-10.0'>hvm</type></os></domain>") == "pc-q35-10.0"
     assert capacity_ops.machine_of("<domain><os><type>hvm</type></os></domain>") == ""
+
+
+def test_cpu_offers_of_a_driver_that_cannot_tell_are_not_known(hosts):
+    """libvirt 9's test driver has no domain capabilities (11's has): then nothing is refused on
+    CPUs; where it has them, each domain type it offers has its HostCpu."""
+    conn = libvirt.open(hosts[0])
+    offers = capacity_ops.host_cpus(conn)
+    assert offers is None or (set(offers) <= set(capacity_ops.domain_types(conn.getCapabilities()))
+                              and all(isinstance(o, HostCpu) for o in offers.values()))
+    assert capacity_ops.host_capacity(conn, "hv1").cpu_offers == offers
+    assert capacity_ops.domain_types(CAPS.replace("<emulator>", "<domain type='qemu'/><domain type='kvm'/><emulator>")) \
+        == ["qemu", "kvm"]
+
+
+def test_the_demand_of_a_vm_carries_its_cpu_need(hosts):
+    conn = libvirt.open(hosts[0])
+    dom = conn.lookupByName("db1")
+    assert capacity_ops.demand_of(dom).cpu.mode == ""          # no <cpu>: QEMU's default model
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE).replace(
+        "</vcpu>", "</vcpu><cpu mode='custom' match='exact'><model fallback='forbid'>Westmere-v1</model>"
+                   "<feature policy='require' name='x2apic'/></cpu>").replace("<name>db1</name>", "<name>cpu1</name>")
+    dom = conn.defineXML(re.sub("<uuid>[^<]*</uuid>", "", xml))      # a VM of its own, not running
+    need = capacity_ops.demand_of(dom).cpu
+    assert (need.mode, need.model, need.features) == ("custom", "Westmere-v1", {"x2apic"})
+    # host-passthrough needs what this host's host-model has: not known on the test driver
+    assert capacity_ops.cpu_need(conn, "<domain type='test'><cpu mode='host-passthrough'/></domain>").mode == \
+        "host-passthrough"

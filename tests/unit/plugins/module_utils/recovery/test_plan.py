@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from recovery_examples import NOW, actions, down, up, vm  # tests/unit/recovery_examples.py
 
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts.cpu_compat import CpuNeed, HostCpu
 from ansible_collections.hotiron.virt.plugins.module_utils.hosts.placement import VmDemand, fits
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 
@@ -314,3 +315,18 @@ def test_failover_never_to_a_host_whose_qemu_lacks_the_vms_machine_type():
     alone = rp.plan_failover(["hv2"], [old_qemu, down("hv2")], {"new": remembered["new"]})
     assert actions(alone) == [("unplaced", "new")]
     assert "hv1 lacks machine type pc-q35-10.0 (its newest pc-q35 is pc-q35-7.2) of new" in alone[0].reason
+
+
+def test_failover_never_to_a_host_that_cannot_run_the_vms_cpu_model():
+    """Recorded from the inactive definition: a custom model only the newer QEMU knows."""
+    need = CpuNeed("custom", "Denverton", virt_type="qemu")
+    remembered = {"new": replace(vm("new", "hv2"), cpu=need), "old": vm("old", "hv2")}
+    old_cpu = {"qemu": HostCpu(usable=frozenset({"qemu64"}))}
+    new_cpu = {"qemu": HostCpu(usable=frozenset({"qemu64", "Denverton"}))}
+    older = replace(up("hv1", free_mib=8192), capacity=replace(up("hv1", free_mib=8192).capacity, cpu_offers=old_cpu))
+    newer = replace(up("hv3", free_mib=1024), capacity=replace(up("hv3", free_mib=1024).capacity, cpu_offers=new_cpu))
+    decided = rp.plan_failover(["hv2"], [older, newer, down("hv2")], remembered)
+    assert {d.vm: d.target for d in decided if d.action == "failover"} == {"new": "hv3", "old": "hv1"}
+    alone = rp.plan_failover(["hv2"], [older, down("hv2")], {"new": remembered["new"]})
+    assert actions(alone) == [("unplaced", "new")]
+    assert "hv1 lacks CPU model Denverton (its libvirt and QEMU do not offer it) of new" in alone[0].reason
