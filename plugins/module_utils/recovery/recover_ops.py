@@ -282,12 +282,9 @@ class Pass(act_ops.Acting):
             self._check_abandoned("fencing")
             down = self._fence(state, records, now)
             if down:
-                for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or (), now):
-                    if decision.action == "failover":
-                        self._check_abandoned("starting %s on %s" % (decision.vm, decision.target))
-                        self._failover(observed, state, decision)
-                    else:
-                        self.done.append(dict(decision.as_dict(), done=False))
+                decisions = rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or (), now)
+                self._failovers(observed, state, [d for d in decisions if d.action == "failover"], self._check_abandoned)
+                self.done.extend(dict(d.as_dict(), done=False) for d in decisions if d.action != "failover")
             self._check_abandoned("handling the hosts back")
             self._returns(observed, state, rp.plan_returns(records, remembered))
         except Abandoned as why:
