@@ -128,12 +128,16 @@ options:
   host_timeout:
     description:
       - Seconds (1 to 3600) a host must stay unreachable before it is declared failed and fenced.
-      - The default, 10, is longer than a libvirtd restart (0.2 to 0.8 s on the project's lab hosts,
-        a few seconds on a host with hundreds of guests) and than a keepalive timeout of (1, 3) to
-        notice a hung libvirtd, and short enough that a hung host's VMs run elsewhere within 30 s,
-        fencing included. A false alarm costs a host reboot, never a VM running twice.
+      - Counted from the host's last answer (for a hung libvirtd, the event source's keepalive loss
+        dates it back interval x count seconds).
+      - The default, 6, is several times a libvirtd restart (0.2 to 0.8 s on the project's lab hosts)
+        and longer than the keepalive silence of (1, 3) that notices a hung libvirtd, and short
+        enough that a hung host's VMs run elsewhere within about 15 s, fencing included. What it
+        trades - a host silent that long is powered off: a false alarm costs a host reboot (its
+        VMs restarted elsewhere), never a VM running twice. Raise it where libvirtd takes longer
+        to restart (hundreds of guests) or where a host may stall longer under load.
     type: float
-    default: 10
+    default: 6
   wait:
     description:
       - When a host is unreachable but not yet for O(host_timeout), wait within this pass (reading it
@@ -363,7 +367,7 @@ def argument_spec():
             options=dict(type="dict"),
         )),
         confirmed_off=dict(type="list", elements="str", default=[]),
-        host_timeout=dict(type="float", default=10.0, min=1, max=3600),
+        host_timeout=dict(type="float", default=6.0, min=1, max=3600),
         wait=dict(type="bool", default=True),
         unreachable_since=dict(type="dict", default={}),
         vm_events=dict(type="list", elements="dict", default=[], options=dict(

@@ -12,15 +12,20 @@ parameters, its observation and its bookkeeping (``done``, ``started``, ``remove
 
 from __future__ import annotations
 
+import functools
+
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing_ops as fencing
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 
 # Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
+# Failovers started at once (each a different VM; libvirtd runs a client's calls in parallel).
+FAILOVER_AT_ONCE = 4
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
 
 
@@ -139,7 +144,8 @@ class Acting:
             self._failed(entry, err)
         self.done.append(entry)
 
-    def _running_somewhere(self, observed, name):
+    @staticmethod
+    def _running_somewhere(observed, name):
         """The last look before a start: the reachable host where ``name`` runs now, or None."""
         for obs in observed.values():
             if obs.reachable:
@@ -150,7 +156,37 @@ class Acting:
                             return obs.name
         return None
 
+    def _failovers(self, observed, state, decisions, check=None):
+        """Carry out ``decisions`` (failovers, each a different VM), up to ``FAILOVER_AT_ONCE`` at
+        a time: a VM's start (QEMU's launch) takes seconds, one after another they add up.  Each
+        start still looks for its VM on every reachable host first, so none runs twice; the
+        entries are recorded in the decisions' order (priority first), whatever order the starts
+        end in.  ``check`` (the pass's abandon check) is called before each batch."""
+        for first in range(0, len(decisions), FAILOVER_AT_ONCE):
+            batch = decisions[first:first + FAILOVER_AT_ONCE]
+            if check is not None:
+                check("starting %s" % ", ".join("%s on %s" % (d.vm, d.target) for d in batch))
+            calls = fanout.start({"%04d" % index: functools.partial(self._failover_one, observed, state, decision)
+                                  for index, decision in enumerate(batch)}, prefix="failover")
+            for key in sorted(calls):
+                calls[key].done.wait()
+                if calls[key].error is not None:
+                    raise calls[key].error
+                entry, started, error = calls[key].value
+                if error is not None:
+                    self._failed(entry, error)
+                if started is not None:
+                    self.started.append(started)
+                    self.changed = True
+                self.done.append(entry)
+
     def _failover(self, observed, state, decision):
+        self._failovers(observed, state, [decision])
+
+    @staticmethod
+    def _failover_one(observed, state, decision):
+        """``(entry, started, error)`` of one failover (run in a thread of its own: it records
+        nothing on the pass itself)."""
         entry = dict(decision.as_dict(), done=True)
         target = observed[decision.target]
         xml = state["definitions"].get(decision.vm)
@@ -158,7 +194,7 @@ class Acting:
             if xml is None:
                 raise lc.VirtError("no definition of %s is known (it was never seen while %s was up)"
                                    % (decision.vm, decision.host))
-            where = self._running_somewhere(observed, decision.vm)
+            where = Acting._running_somewhere(observed, decision.vm)
             if where is not None:
                 raise lc.VirtError("%s is running on %s now: not started again" % (decision.vm, where))
             existed = lc.lookup_domain(target.conn, decision.vm) is not None
@@ -177,12 +213,10 @@ class Acting:
                     except lc.VirtError as undo:
                         err.extend("; removing the definition made for it failed too: %s" % undo.message)
                 raise
-            self.started.append((decision.target, decision.vm, None))
             entry.update(ok=True, outcome="running on %s" % decision.target)
-            self.changed = True
+            return entry, (decision.target, decision.vm, None), None
         except lc.VirtError as err:
-            self._failed(entry, err)
-        self.done.append(entry)
+            return entry, None, err
 
     def _returns(self, observed, state, decisions):
         """A fenced host that is back: its stale definitions go, its leftover HA VMs start, and

@@ -158,11 +158,32 @@ def _read_host(obs, shared_paths, cpu_ratio, reserved_mib):
         obs.read.set()
 
 
-def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0, clock=time.monotonic):
+def answers(uri):
+    """Whether a new connection to ``uri`` answers a cheap call (raises :class:`lc.VirtError` when
+    it is refused; blocks on a hung libvirtd, so it runs in a fan-out thread)."""
+    conn = lc.connect(uri)
+    try:
+        with lc.attempt("ask %s for its hostname" % uri):
+            conn.getHostname()
+    finally:
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass  # it answered: closing is all that was left to do with it
+    return True
+
+
+def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0, clock=time.monotonic,
+            probe=answers):
     """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`.
 
     A host that does not answer within ``timeout`` is unreachable; one that answered but whose
-    VMs are not read within ``read_timeout`` more is ``degraded``.
+    VMs are not read within ``read_timeout`` more is ``degraded``.  While a host's reading goes
+    on, every ``timeout`` seconds ``probe`` (a new connection and a cheap call) asks whether it
+    still answers: a host that stopped answering meanwhile (libvirtd hung or killed in the middle
+    of the reading) is unreachable, as if it had not answered at all, rather than held for
+    ``read_timeout`` as merely slow; one that answers the probe is only slow, and its reading
+    goes on.
     """
     out = {name: Observation(name, uri) for name, uri in sorted(hosts.items())}
     fanout.start({name: functools.partial(_read_host, obs, shared_paths, cpu_ratio, reserved_mib)
@@ -170,6 +191,23 @@ def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, re
     for name in fanout.wait_all({name: obs.settled for name, obs in out.items()}, timeout, clock):
         # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
         out[name].why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
-    for name in fanout.wait_all({name: obs.read for name, obs in out.items() if obs.reachable}, read_timeout, clock):
-        out[name].degraded = "its vms were not read within %gs" % read_timeout
+    deadline = clock() + read_timeout
+    reading = {name: obs for name, obs in out.items() if obs.reachable}
+    while reading:
+        left = deadline - clock()
+        late = fanout.wait_all({name: obs.read for name, obs in reading.items()}, max(0.0, min(timeout, left)), clock)
+        reading = {name: reading[name] for name in late}
+        if not reading:
+            break
+        if deadline - clock() <= 0:
+            for obs in reading.values():
+                obs.degraded = "its vms were not read within %gs" % read_timeout
+            break
+        calls, silent = fanout.ask_all({name: functools.partial(probe, obs.uri) for name, obs in reading.items()},
+                                       timeout, prefix="probe", clock=clock)
+        for name, call in sorted(calls.items()):
+            if name in silent or call.error is not None:
+                reading.pop(name).why = ("stopped answering while its vms were read (a new connection: %s)"
+                                         % (getattr(call.error, "message", call.error) if name not in silent
+                                            else "no answer within %gs" % timeout))
     return out

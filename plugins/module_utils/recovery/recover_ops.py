@@ -66,6 +66,7 @@ class Pass(act_ops.Acting):
         self.changed = False
         self.errors = []
         self.first_seen = {}    # host -> when this pass first found it unreachable
+        self.answered = {}      # host -> when this pass last had an answer from it, for one that stopped answering
         self.started = []       # (host, vm, restarts written or None): what this pass started
         self.removed = []       # (host, vm): the stale definitions this pass removed
         self.held = []          # hosts whose fencing failed lately, not tried again in this pass
@@ -94,9 +95,16 @@ class Pass(act_ops.Acting):
         asked = self.clock()    # what is read is at least this fresh: a VM event after it is newer
         out = observe(hosts, timeout or self.p["connect_timeout"], self.p.get("shared_paths") or (),
                       self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
+        read = self.clock()
         for name, obs in out.items():
             obs.vms = tuple(replace(vm, seen=asked, seen_by="pass") for vm in obs.vms)
-            if not obs.reachable:
+            if not obs.reachable and obs.conn is not None:
+                # It answered, then stopped answering while its VMs were read: its unreachable
+                # time counts from now at the earliest (never from before an answer), whatever
+                # an event's hint says.
+                self.answered[name] = read
+                self.first_seen[name] = read
+            elif not obs.reachable:
                 # It has not answered since the read was asked (not since the read gave up, a
                 # connect timeout later): its unreachable time counts from then.
                 self.first_seen.setdefault(name, asked)
@@ -118,7 +126,7 @@ class Pass(act_ops.Acting):
         """When the host became unreachable: the earliest of what the state file, an event's hint
         and this pass saw, but never before it was last seen reachable, nor in the future."""
         first = self.first_seen.setdefault(name, now)
-        floor = mark.get("last_reachable") or float("-inf")
+        floor = max(mark.get("last_reachable") or float("-inf"), self.answered.get(name, float("-inf")))
         hint = (self.p.get("unreachable_since") or {}).get(name)
         candidates = [t for t in (mark.get("unreachable_since"), hint, first) if t is not None and floor <= t <= now]
         return min(candidates) if candidates else first
@@ -274,12 +282,9 @@ class Pass(act_ops.Acting):
             self._check_abandoned("fencing")
             down = self._fence(state, records, now)
             if down:
-                for decision in rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or (), now):
-                    if decision.action == "failover":
-                        self._check_abandoned("starting %s on %s" % (decision.vm, decision.target))
-                        self._failover(observed, state, decision)
-                    else:
-                        self.done.append(dict(decision.as_dict(), done=False))
+                decisions = rp.plan_failover(down, records, remembered, self.p.get("anti_affinity") or (), now)
+                self._failovers(observed, state, [d for d in decisions if d.action == "failover"], self._check_abandoned)
+                self.done.extend(dict(d.as_dict(), done=False) for d in decisions if d.action != "failover")
             self._check_abandoned("handling the hosts back")
             self._returns(observed, state, rp.plan_returns(records, remembered))
         except Abandoned as why:

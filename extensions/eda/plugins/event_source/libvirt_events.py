@@ -135,6 +135,10 @@ def _rulebook():
 RULEBOOK = _rulebook()
 
 
+def _utc_ms(seconds):
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) + ".%03d UTC" % (int(seconds * 1000) % 1000)
+
+
 def _register_event_loop(loop):
     """libvirt's event implementation on ``loop``, once per process and before any connection."""
     if "loop" not in _REGISTERED:
@@ -214,6 +218,10 @@ class Watcher:
             self.clock(), reason, self.args["keepalive_interval"], self.args["keepalive_count"],
             self.args["connect_timeout"]))
         if since is not None:
+            # a warning: ansible-rulebook prints it at its default verbosity (the operator's
+            # timeline of an outage: benchmarks/bench_recover.py --host reads it)
+            LOG.warning("%s lost (%s): no answer since %s, %.1f s before this", self.name, reason,
+                        _utc_ms(since), self.clock() - since)
             self.emit("host_lost", reason=reason, since=since)
 
     async def run(self):

@@ -117,6 +117,25 @@ def test_a_failover_without_a_known_definition_is_an_error(hosts):
     assert lc.lookup_domain(hosts["hv2"].conn, "db1") is None
 
 
+def test_failovers_start_at_once_and_are_recorded_in_the_decisions_order(hosts, monkeypatch):
+    from ansible_collections.hotiron.virt.plugins.module_utils.recovery import act_ops
+    xmls = {name: gone_from(hosts["hv2"], name) for name in ("db1", "web1")}
+    gone_from(hosts["hv3"], "db1")
+    gone_from(hosts["hv3"], "web1")
+    monkeypatch.setattr(act_ops, "FAILOVER_AT_ONCE", 2)
+    act, _clock = a_pass()
+    checked = []
+    decisions = [rp.Decision("failover", "hv1", vm="web1", target="hv3"), rp.Decision("failover", "hv1", vm="db1", target="hv2"),
+                 rp.Decision("failover", "hv1", vm="nodef", target="hv2")]
+    act._failovers({"hv2": hosts["hv2"], "hv3": hosts["hv3"]}, {"definitions": xmls}, decisions, checked.append)
+    assert [(d["vm"], d.get("ok")) for d in act.done] == [("web1", True), ("db1", True), ("nodef", False)]
+    assert act.started == [("hv3", "web1", None), ("hv2", "db1", None)] and act.changed
+    assert act.errors == ["no definition of nodef is known (it was never seen while hv1 was up)"]
+    assert running(hosts["hv3"], "web1") and running(hosts["hv2"], "db1")
+    # two batches of at most 2, each checked (the pass's abandon check) before it starts
+    assert checked == ["starting web1 on hv3, db1 on hv2", "starting nodef on hv2"]
+
+
 # --- a fenced host back ---------------------------------------------------------------------------
 
 def test_a_returned_host_loses_its_stale_definitions_and_starts_what_went_nowhere(hosts):

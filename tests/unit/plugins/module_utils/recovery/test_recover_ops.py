@@ -262,3 +262,40 @@ def test_a_host_due_at_the_first_read_that_answers_during_the_wait_is_read_again
     assert [d for d in out["decisions"] if d["host"] == "hv2"] == []
     assert out["hosts"]["hv2"]["state"] == "up"
     assert [d["action"] for d in out["decisions"] if d["host"] == "hv3"] == ["no_fencing"]
+
+
+def test_a_host_that_stops_answering_while_read_counts_from_its_answer_not_an_older_hint(tmp_path, monkeypatch):
+    # The event source's hint says hv2 fell silent 8 s ago, but this pass's own read had an answer
+    # from it (then it stopped answering while its VMs were read): its host_timeout counts from
+    # that answer, so it is not due 2 s from now but 10.
+    clock = [NOW]
+    real = recover_ops.observe
+    reads = []
+
+    def observe(hosts, timeout, *args, **kwargs):
+        out = real({n: u for n, u in hosts.items() if n != "hv2"}, timeout, *args, **kwargs)
+        if "hv2" in hosts:
+            obs = observe_ops.Observation("hv2", DEAD)
+            if not reads:
+                obs.conn = object()     # answered, then stopped answering while its VMs were read
+                obs.why = "stopped answering while its vms were read (a new connection: no answer within 5s)"
+            else:
+                obs.why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+            reads.append(clock[0])
+            clock[0] += timeout
+            out["hv2"] = obs
+        return out
+
+    monkeypatch.setattr(recover_ops, "observe", observe)
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    act = recover_ops.Pass(params(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, connect_timeout=5.0, host_timeout=10.0,
+                                  unreachable_since={"hv2": NOW - 8}), True, clock=lambda: clock[0], sleep=sleep)
+    act.check_mode = False
+    out = act._decide_only(act.preflight())
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
+    # the first read (asked with the 2 s left by the hint's account) answered, then went silent at
+    # NOW + 2: due at NOW + 12, not NOW + 2
+    assert reads[0] == NOW and clock[0] == pytest.approx(NOW + 2.0 + 10.0)
