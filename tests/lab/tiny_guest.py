@@ -17,7 +17,8 @@ TCG where the Debian image (os_guest.py) takes minutes.
   ``init`` with an inittab: /etc/rc (mounts, modules, host name), ``udhcpc`` (DHCP, the address
   set by its script, renewed) and ``httpd`` on port 80, both respawned if they die.
 - **The service** is os_guest.py's: ``/cgi-bin/id`` answers ``hostname=`` and ``boot_id=`` (one
-  ``key=value`` a line), ``/index.html`` the host name.  The host name comes from the kernel
+  ``key=value`` a line), ``/index.html`` the host name; ``/cgi-bin/burn?SECONDS`` keeps the
+  vCPU busy that long (a hot host for rebalancing).  The host name comes from the kernel
   command line (``hotiron.hostname=NAME``), else ``tiny``.
 - **No disk**: the guest lives in RAM, so it migrates anywhere without shared storage and a
   recovery restarts it from its kernel and initramfs (a new boot id, same MAC, same DHCP lease).
@@ -102,7 +103,20 @@ echo
 echo "hostname=$(cat /proc/sys/kernel/hostname)"
 echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 """
+BURN_CGI = """#!/bin/sh
+# Written by tests/lab/tiny_guest.py: /cgi-bin/burn?SECONDS keeps the vCPU busy that long (at most
+# 900 s), for load tests (a hot host to rebalance).
+seconds=${QUERY_STRING:-60}
+case "$seconds" in *[!0-9]*|"") seconds=60 ;; esac
+[ "$seconds" -le 900 ] || seconds=900
+end=$(( $(cut -d. -f1 /proc/uptime) + seconds ))
+( while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do :; done ) </dev/null >/dev/null 2>&1 &
+echo "Content-Type: text/plain"
+echo
+echo "burning=$seconds"
+"""
 FILES = {
+    "srv/www/cgi-bin/burn": (BURN_CGI, 0o755),
     "etc/inittab": (INITTAB, 0o644),
     "etc/rc": (RC, 0o755),
     "etc/udhcpc.script": (UDHCPC_SCRIPT, 0o755),
@@ -239,11 +253,11 @@ def _debs_downloaded(log):
     log("apt-get download busybox libc6 linux-image-amd64 (and its kernel) ...")
     for attempt in (1, 2):
         try:
-            subprocess.run(["apt-get", "download", "-q", *PACKAGES], cwd=DEBS_DIR, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "-o", "APT::Sandbox::User=root", "download", "-q", *PACKAGES], cwd=DEBS_DIR, check=True, stdout=subprocess.DEVNULL)
             meta = glob.glob(os.path.join(DEBS_DIR, "linux-image-amd64_*.deb"))[0]
             depends = subprocess.run(["dpkg-deb", "-f", meta, "Depends"], check=True, capture_output=True, text=True).stdout
             image = depends.split(",")[0].split()[0]
-            subprocess.run(["apt-get", "download", "-q", image], cwd=DEBS_DIR, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "-o", "APT::Sandbox::User=root", "download", "-q", image], cwd=DEBS_DIR, check=True, stdout=subprocess.DEVNULL)
             break
         except subprocess.CalledProcessError:
             if attempt == 2:
