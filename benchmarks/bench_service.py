@@ -359,6 +359,30 @@ def wait_until(what, predicate, timeout, interval=0.05):
     raise SystemExit("timed out waiting for " + what)
 
 
+def bmc_fencing(lab, host, since):
+    """(start, end) in time.time() of the fencing of ``host`` seen in its BMC's log after
+    ``since``: its first request, and the first power-status read after the power off (the
+    agent reading it back).  The log's times are the time of day (UTC)."""
+    day = since - since % 86400
+    times, off = [], None
+    with open(os.path.join(lab.state_dir, "bmc", host + ".log"), encoding="utf-8") as handle:
+        for line in handle:
+            stamp, _sp, rest = line.partition(" ")
+            try:
+                hours, minutes, seconds = stamp.split(":")
+                when = day + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            except ValueError:
+                continue
+            if when < since:
+                continue
+            times.append(when)
+            if rest.startswith("power off"):
+                off = when
+            elif off is not None and "netfn 0x0 command 0x1" in rest:
+                return times[0], when
+    return (times[0] if times else None), off
+
+
 def part_recover(svc):
     from recovery_helpers import kill_qemu, rulebook  # pylint: disable=import-outside-toplevel
     lab = svc.lab
@@ -371,7 +395,7 @@ def part_recover(svc):
             host = where(lab, svc.name)[0]
             before = guest_id(svc.address).get("boot_id")
             svc.poller.mark()
-            started = time.monotonic()
+            started, started_wall = time.monotonic(), time.time()
             if failure == "qemu":
                 kill_qemu(lab.host(host), svc.name)
                 skip = ()
@@ -387,13 +411,19 @@ def part_recover(svc):
             answered = svc.poller.last_answer()
             after = guest_id(svc.address).get("boot_id")
             now_on = where(lab, svc.name, skip=skip)
-            parts = ("detection + fencing %.1f s, start %.1f s" % (fenced - started, running - fenced) if fenced
-                     else "detection + start %.1f s" % (running - started))
+            if fenced:
+                fence_start, fence_end = bmc_fencing(lab, host, started_wall)
+                fence_start, fence_end = (started + fence_start - started_wall, started + fence_end - started_wall)
+                parts = "detection %.1f s, fencing %.1f s, start %.1f s" % (
+                    fence_start - started, fence_end - fence_start, running - fence_end)
+            else:
+                parts = "detection + start %.1f s" % (running - started)
             print("%-26s answering again after %.1f s: %s, guest boot %.1f s; on %s, new boot id: %s"
                   % ("recover " + ("QEMU killed" if failure == "qemu" else "host hung") + " on " + host,
                      answered - started, parts, answered - running, ",".join(now_on), before != after), flush=True)
             svc.rows.append({"what": "recover " + failure, "total_s": answered - started, "running_s": running - started,
-                             "fenced_s": (fenced - started) if fenced else None, "boot_s": answered - running})
+                             "fenced_s": (fence_end - started) if fenced else None,
+                             "detected_s": (fence_start - started) if fenced else None, "boot_s": answered - running})
             if failure == "hang":
                 lab.revive(host) if not lab.host(host).is_up() else None
                 if failures.libvirtd_state(lab.host(host)) == "hung":
