@@ -307,7 +307,9 @@ def part_rebalance(svc):
     fetch(svc.address, "/cgi-bin/burn?600", time.monotonic() + 10)
     cpus = conn.getInfo()[2]
     tiny_load, busy_load = cpu_rate(conn.lookupByName(svc.name)) / cpus, cpu_rate(busy_dom) / cpus
-    cpu_high = round(tiny_load + busy_load / 2, 3)
+    # just above the guest's own load: its destination stays below, its host (both) above,
+    # whatever CPU the machine's other work leaves the two guests
+    cpu_high = round(min(tiny_load * 1.3, (tiny_load + busy_load) * 0.75), 3)
     print("  on %s: the service's guest at %.0f %%, the pinned busy guest at %.0f %% of the host: cpu_high %.0f %%"
           % (home, 100 * tiny_load, 100 * busy_load, 100 * cpu_high))
     inventory = os.path.join(svc.workdir, "rebalance-inventory.json")
