@@ -132,8 +132,8 @@ options:
         dates it back interval x count seconds).
       - The default, 6, is several times a libvirtd restart (0.2 to 0.8 s on the project's lab hosts)
         and longer than the keepalive silence of (1, 3) that notices a hung libvirtd, and short
-        enough that a hung host's VMs run elsewhere within about 15 s, fencing included. What it
-        trades - a host silent that long is powered off: a false alarm costs a host reboot (its
+        enough that a hung host's VMs run elsewhere within about 15 s, fencing included. This is what it
+        trades. A host silent that long is powered off, and a false alarm costs a host reboot (its
         VMs restarted elsewhere), never a VM running twice. Raise it where libvirtd takes longer
         to restart (hundreds of guests) or where a host may stall longer under load.
     type: float
