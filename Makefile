@@ -145,8 +145,25 @@ test: collection
 unit: deps
 	$(PY) -m pytest -q tests/unit
 
+# The lab tests in two pytest processes at once, each on labs of its own: the files of
+# INTEGRATION_APART (fresh Debian hosts and role converges: mostly apt, dpkg and debootstrap
+# waiting on disk and network) on lab APART_LAB_ID, the rest on lab LAB_ID.  INTEGRATION_APART=
+# (empty) runs them all in one process.
+INTEGRATION_APART ?= tests/integration/test_rolling_upgrade.py tests/integration/test_hypervisor_role_systemd.py \
+	tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role.py \
+	tests/integration/test_monitoring.py tests/integration/test_hypervisor_tls.py
+APART_LAB_ID ?= $(shell echo $$(( $(LAB_ID) + 2 )))
+INTEGRATION_ENV = MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE)
 integration: collection
-	MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q tests/integration -m "not guest" --durations=15
+	@status=0; if [ -n "$(strip $(INTEGRATION_APART))" ]; then \
+	  echo "== lab tests apart on lab $(APART_LAB_ID) ($(BUILD)/integration-apart.log): $(notdir $(INTEGRATION_APART))"; \
+	  ( $(INTEGRATION_ENV) LAB_ID=$(APART_LAB_ID) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_APART) -m "not guest" \
+	    --durations=10 > $(BUILD)/integration-apart.log 2>&1; echo $$? > $(BUILD)/integration-apart.rc ) & apart=$$!; fi; \
+	$(INTEGRATION_ENV) $(PY) -m pytest -q tests/integration -m "not guest" --durations=15 \
+	  $(foreach f,$(INTEGRATION_APART),--ignore=$(f)) || status=1; \
+	if [ -n "$(strip $(INTEGRATION_APART))" ]; then wait $$apart; echo "== lab tests apart (lab $(APART_LAB_ID)):"; \
+	  tail -20 $(BUILD)/integration-apart.log; [ "$$(cat $(BUILD)/integration-apart.rc 2>/dev/null)" = 0 ] || status=1; fi; \
+	exit $$status
 
 # Real Linux guests (tests/lab/os_guest.py): the Debian 12 image is built once (~2-10 min without
 # its cache) and each test run boots a few TCG guests (1-7 min each): apart from `make test`.
