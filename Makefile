@@ -155,7 +155,7 @@ INTEGRATION_APART ?= tests/integration/test_rolling_upgrade.py tests/integration
 APART_LAB_ID ?= $(shell echo $$(( $(LAB_ID) + 2 )))
 INTEGRATION_ENV = MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE)
 integration: collection
-	@status=0; if [ -n "$(strip $(INTEGRATION_APART))" ]; then \
+	@status=0; rm -f $(BUILD)/integration-apart.rc; if [ -n "$(strip $(INTEGRATION_APART))" ]; then \
 	  echo "== lab tests apart on lab $(APART_LAB_ID) ($(BUILD)/integration-apart.log): $(notdir $(INTEGRATION_APART))"; \
 	  ( $(INTEGRATION_ENV) LAB_ID=$(APART_LAB_ID) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_APART) -m "not guest" \
 	    --durations=10 > $(BUILD)/integration-apart.log 2>&1; echo $$? > $(BUILD)/integration-apart.rc ) & apart=$$!; fi; \

@@ -7,7 +7,7 @@ Usage (the Makefile's ``matrix`` and ``sanity-matrix`` targets)::
 
     python3 .ci/matrix.py unit 2.20.10@3.12 2.21.5@3.13
     python3 .ci/matrix.py sanity 2.21.5@3.13 SANITY_DIR [--test NAME ...]
-    python3 .ci/matrix.py venv 2.21.5@3.13          # prints the virtualenv's path
+    python3 .ci/matrix.py venv 2.21.5@3.13          # prints the virtualenv's path (exit 3: no such Python)
 
 Each entry is ``<ansible-core version>@<Python version>``.  Its virtualenv lives under
 MATRIX_CACHE (default ~/.cache/hotiron-virt/matrix), named after a digest of what it holds (the
@@ -39,6 +39,8 @@ CACHE = os.environ.get("MATRIX_CACHE") or os.path.expanduser("~/.cache/hotiron-v
 TEST_PACKAGES = ("pytest", "hypothesis", "libvirt-python", "pyghmi", "pycdlib")
 # ansible-test's bootstrap looks for get-pip under a name of the pip version it installs.
 GET_PIP_NAMES = ("get_pip_24_2.py", "get_pip_25_2.py")
+# `matrix.py venv`'s exit status when the machine has no such Python (any other failure: 1).
+NO_PYTHON = 3
 
 
 def log(text):
@@ -179,7 +181,7 @@ def main(argv):
     if len(argv) == 2 and argv[0] == "venv":
         venv = ensure_venv(*parse_entry(argv[1]))[0]
         if venv is None:
-            return 1
+            return NO_PYTHON
         print(venv)
         return 0
     raise SystemExit(__doc__)

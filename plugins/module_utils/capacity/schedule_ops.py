@@ -174,10 +174,15 @@ def apply_vm(vm, desired):
         if field not in changes:
             continue
         try:
-            if field == "vcpus" and vm.running and _tcg_unplug(vm, wanted[field]) and _config_only(vm, field, wanted[field]):
-                applied.append(field)
-                pending.append("vcpus (fewer vCPUs of a running TCG guest apply at its next start: a live unplug"
-                               " under TCG outlasts libvirt's wait and crashed QEMU 7.2)")
+            if field == "vcpus" and vm.running and _tcg_unplug(vm, wanted[field]):
+                # Never the live path, even when the definition cannot be written.
+                if _config_only(vm, field, wanted[field]):
+                    applied.append(field)
+                    pending.append("vcpus (fewer vCPUs of a running TCG guest apply at its next start: a live unplug"
+                                   " under TCG outlasts libvirt's wait and crashed QEMU 7.2)")
+                else:
+                    errors.append("%s: vcpus: fewer vCPUs of a running TCG guest are not unplugged live, and its"
+                                  " definition refused %d vCPUs" % (vm.name, wanted[field]))
                 continue
             with lc.attempt("set %s of vm %s on %s" % (field, vm.name, vm.uri)):
                 _apply_field(vm, field, wanted[field])
