@@ -26,9 +26,9 @@ def up(name, vms=(), free_mib=4096, free_vcpus=8, maintenance=False, fenced=Fals
                          fencing="agent")
 
 
-def down(name, since=NOW - 60, fencing="agent", confirmed=False, fenced=False):
+def down(name, since=NOW - 60, fencing="agent", confirmed=False, fenced=False, maintenance=False):
     return rp.HostRecord(name, False, unreachable_since=since, why="connection refused", fencing=fencing,
-                         confirmed_off=confirmed, fenced=fenced)
+                         confirmed_off=confirmed, fenced=fenced, in_maintenance=maintenance)
 
 
 def actions(decisions):

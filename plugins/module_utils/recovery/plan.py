@@ -183,6 +183,13 @@ def fencing_due(hosts, host_timeout, now):
         why = " (%s)" % host.why if host.why else ""
         if host.fenced:
             out.append(Decision("fenced", host.name, reason="%s was fenced by an earlier pass and is still down" % host.name))
+        elif host.in_maintenance and not host.confirmed_off:
+            # Emptied for maintenance, then silent: an upgrade restarting libvirtd or a reboot
+            # (playbooks/rolling_upgrade.yml), not a failure to power off mid-way.
+            out.append(Decision("no_fencing", host.name, reason=(
+                "%s unreachable for %.1fs%s, in maintenance when last seen: not fenced; nothing of it starts"
+                " elsewhere until it answers again or an operator confirms it is off (confirmed_off)"
+                % (host.name, gone, why))))
         elif gone < host_timeout:
             out.append(Decision("wait", host.name, reason="%s unreachable for %.1fs%s, declared failed after %gs"
                                 % (host.name, gone, why, host_timeout)))

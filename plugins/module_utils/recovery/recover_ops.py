@@ -146,6 +146,7 @@ class Pass(act_ops.Acting):
                                              vms=() if obs.degraded else obs.vms))
             else:
                 records.append(rp.HostRecord(name, False, unreachable_since=self._since(name, mark, now), why=obs.why,
+                                             in_maintenance=bool(mark.get("in_maintenance")),
                                              fencing=kind, confirmed_off=name in confirmed,
                                              fenced=bool(mark.get("fenced_at"))))
         return records
@@ -311,6 +312,8 @@ class Pass(act_ops.Acting):
                 mark.pop("fence_failed_at", None)
                 mark.pop("fence_failed", None)
                 mark["last_reachable"] = now
+                # kept for when it stops answering: a host emptied for maintenance is not fenced
+                mark["in_maintenance"] = bool(host.in_maintenance)
             else:
                 mark["unreachable_since"] = host.unreachable_since
         definitions = {}

@@ -63,6 +63,10 @@ def test_no_restart_on_an_unreachable_host():
     (down("hv2", since=NOW - 10, fencing="manual", confirmed=True), "confirmed"),
     (down("hv2", since=NOW - 3, confirmed=True), "wait"),        # a confirmation does not skip the timeout
     (down("hv2", since=NOW - 1, fenced=True), "fenced"),
+    # emptied for maintenance (an upgrade restarting libvirtd, a reboot): never powered off
+    (down("hv2", since=NOW - 10, maintenance=True), "no_fencing"),
+    (down("hv2", since=NOW - 3, maintenance=True), "no_fencing"),
+    (down("hv2", since=NOW - 10, maintenance=True, confirmed=True), "confirmed"),
 ])
 def test_fencing_due(host, expected):
     (decision,) = rp.fencing_due([up("hv1"), host], 10, NOW)
@@ -161,7 +165,7 @@ def groups(draw):
     for name in host_names:
         if name in failed:
             hosts.append(down(name, since=NOW - draw(st.integers(0, 30)), fencing=draw(st.sampled_from(["agent", "none"])),
-                              confirmed=draw(st.booleans())))
+                              confirmed=draw(st.booleans()), maintenance=draw(st.booleans())))
         else:
             hosts.append(up(name, observed[name], free_mib=draw(st.integers(0, 4096)), free_vcpus=draw(st.integers(0, 8)),
                             maintenance=draw(st.booleans())))

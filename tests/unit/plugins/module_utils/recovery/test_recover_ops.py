@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import observe_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import recover_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import state_ops as rs
 
@@ -299,3 +300,27 @@ def test_a_host_that_stops_answering_while_read_counts_from_its_answer_not_an_ol
     # the first read (asked with the 2 s left by the hint's account) answered, then went silent at
     # NOW + 2: due at NOW + 12, not NOW + 2
     assert reads[0] == NOW and clock[0] == pytest.approx(NOW + 2.0 + 10.0)
+
+
+def test_a_host_emptied_for_maintenance_then_silent_is_neither_fenced_nor_waited_for(tmp_path, monkeypatch):
+    # A rolling upgrade restarts the libvirtd of a host in maintenance (or reboots it): the
+    # recovery rulebook, running meanwhile, must not power it off.
+    fencing = [{"host": "hv2", "agent": "fence_ipmilan", "options": {"ip": "127.0.0.1"}}]
+    first = a_pass(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, fencing=fencing)
+    records = [rp.HostRecord("hv1", True), rp.HostRecord("hv2", True, in_maintenance=True)]
+    state = rs.load(first.p["state_file"])
+    first._remember(state, records, {}, {}, NOW - 1)
+    assert state["hosts"]["hv2"]["in_maintenance"] is True and state["hosts"]["hv1"]["in_maintenance"] is False
+    rs.save(first.p["state_file"], state)
+
+    act, clock, _hung = hung_pass(tmp_path, monkeypatch, host_timeout=10.0, fencing=fencing)
+    out = act._decide_only(act.preflight())
+    (decision,) = [d for d in out["decisions"] if d["host"] == "hv2"]
+    assert decision["action"] == "no_fencing" and "in maintenance when last seen: not fenced" in decision["reason"]
+    assert clock[0] == pytest.approx(NOW + 5.0), "one read, no wait until host_timeout"
+    # the same host, last seen out of maintenance, is fenced at host_timeout
+    state["hosts"]["hv2"]["in_maintenance"] = False
+    rs.save(act.p["state_file"], state)
+    act, clock, _hung = hung_pass(tmp_path, monkeypatch, host_timeout=10.0, fencing=fencing)
+    out = act._decide_only(act.preflight())
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["fence"]
