@@ -37,6 +37,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -439,6 +440,7 @@ def main():
     parser.add_argument("--guest", choices=("tiny", "debian"), default="tiny")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
     parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (rulebook log, inventories)")
     opts = parser.parse_args()
     parts = [p for p in opts.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
@@ -466,6 +468,8 @@ def main():
             part_recover(svc)
     finally:
         svc.cleanup()
+        if not opts.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         if opts.json:
             with open(opts.json, "w", encoding="utf-8") as handle:
                 json.dump(svc.rows, handle, indent=1)

@@ -19,7 +19,8 @@ TCG where the Debian image (os_guest.py) takes minutes.
 - **The service** is os_guest.py's: ``/cgi-bin/id`` answers ``hostname=`` and ``boot_id=`` (one
   ``key=value`` a line), ``/index.html`` the host name; ``/cgi-bin/burn?SECONDS`` keeps the
   vCPU busy that long (a hot host for rebalancing).  The host name comes from the kernel
-  command line (``hotiron.hostname=NAME``), else ``tiny``.
+  command line (``hotiron.hostname=NAME``), else ``tiny``; ``hotiron.ip=ADDRESS/PREFIX`` there sets a
+  static address instead of DHCP (the demo's guest: its address known in advance).
 - **No disk**: the guest lives in RAM, so it migrates anywhere without shared storage and a
   recovery restarts it from its kernel and initramfs (a new boot id, same MAC, same DHCP lease).
 - Cached under ROOT_DIR/guest-cache/tiny-<hash of the recipe>/ (``vmlinux``, ``initrd.img``,
@@ -28,6 +29,7 @@ TCG where the Debian image (os_guest.py) takes minutes.
 Usage::
 
     python tests/lab/tiny_guest.py build       # print the directory (built if missing)
+    LAB_ID=0 python tests/lab/tiny_guest.py demo-vars    # + the guest bridge up: demo.yml's variables
 
 Costs (measured here, 2 cores shared with other test runs, load 13-16): built in 15-21 s
 from os_guest.py's cached package tarball (3.6 MB initramfs, 8 modules; the 66 MB vmlinux);
@@ -67,7 +69,7 @@ MEMORY_MIB = 96
 BUILD_VERSION = 1
 
 INITTAB = """::sysinit:/etc/rc
-::respawn:/bin/udhcpc -f -S -i eth0 -s /etc/udhcpc.script -t 0 -T 1 -A 1
+::respawn:/etc/dhcp
 ::respawn:/bin/httpd -f -p 80 -h /srv/www
 ttyS0::respawn:/bin/sh
 ::ctrlaltdel:/bin/poweroff -f
@@ -87,6 +89,14 @@ hostname "$name"
 echo "$name" > /srv/www/index.html
 ip link set lo up
 ip link set eth0 up
+for word in $(cat /proc/cmdline); do
+  case "$word" in hotiron.ip=*) ip addr add "${word#hotiron.ip=}" dev eth0 && echo "${word#hotiron.ip=}" > /run/ip ;; esac
+done
+"""
+DHCP = """#!/bin/sh
+# Written by tests/lab/tiny_guest.py: DHCP unless the command line gave an address.
+[ -s /run/ip ] && exec sleep 2147483647
+exec udhcpc -f -S -i eth0 -s /etc/udhcpc.script -t 0 -T 1 -A 1
 """
 UDHCPC_SCRIPT = """#!/bin/sh
 # Written by tests/lab/tiny_guest.py: udhcpc's events (address only: the lab gives no router).
@@ -105,12 +115,13 @@ echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 """
 BURN_CGI = """#!/bin/sh
 # Written by tests/lab/tiny_guest.py: /cgi-bin/burn?SECONDS keeps the vCPU busy that long (at most
-# 900 s), for load tests (a hot host to rebalance).
+# 900 s) at the lowest priority (httpd still answers), for load tests (a hot host to rebalance).
 seconds=${QUERY_STRING:-60}
 case "$seconds" in *[!0-9]*|"") seconds=60 ;; esac
 [ "$seconds" -le 900 ] || seconds=900
-end=$(( $(cut -d. -f1 /proc/uptime) + seconds ))
-( while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do :; done ) </dev/null >/dev/null 2>&1 &
+echo $(( $(cut -d. -f1 /proc/uptime) + seconds )) > /tmp/burn.end     # burn?0 stops a burn
+[ "$seconds" -eq 0 ] || nice -n 19 sh -c 'while [ $(cut -d. -f1 /proc/uptime) -lt $(cat /tmp/burn.end) ]; do :; done' \
+  </dev/null >/dev/null 2>&1 &
 echo "Content-Type: text/plain"
 echo
 echo "burning=$seconds"
@@ -120,6 +131,7 @@ FILES = {
     "etc/inittab": (INITTAB, 0o644),
     "etc/rc": (RC, 0o755),
     "etc/udhcpc.script": (UDHCPC_SCRIPT, 0o755),
+    "etc/dhcp": (DHCP, 0o755),
     "srv/www/cgi-bin/id": (CGI, 0o755),
     "srv/www/index.html": ("tiny\n", 0o644),
     "etc/passwd": ("root:x:0:0:root:/:/bin/sh\n", 0o644),
@@ -188,8 +200,10 @@ def image_dir():
     return os.path.join(CACHE_DIR, f"tiny-{recipe_hash()}")
 
 
-def cmdline(hostname=None):
-    return CMDLINE + (f" hotiron.hostname={hostname}" if hostname else "")
+def cmdline(hostname=None, address=None):
+    """The kernel command line: the guest's host name and, if given, its static address
+    (``198.18.0.5/24``; else DHCP)."""
+    return CMDLINE + (f" hotiron.hostname={hostname}" if hostname else "") + (f" hotiron.ip={address}" if address else "")
 
 
 def domain_xml(name, image, bridge, mac=None, memory_mib=MEMORY_MIB, hostname=None):
@@ -217,6 +231,18 @@ def domain_xml(name, image, bridge, mac=None, memory_mib=MEMORY_MIB, hostname=No
   </devices>
 </domain>
 """
+
+
+DEMO_ADDRESS_HOST = 5      # below dnsmasq's DHCP range (.10 to .250)
+
+
+def demo_vars(image, bridge, prefix, name="demo-web"):
+    """playbooks/demo.yml's variables for its web guest: this guest's kernel, initramfs and
+    command line (host name ``name``, static address ``<prefix>.5/24``), the bridge, the URL."""
+    address = f"{prefix}.{DEMO_ADDRESS_HOST}"
+    return {"demo_guest_kernel": os.path.join(image, "vmlinux"), "demo_guest_initrd": os.path.join(image, "initrd.img"),
+            "demo_guest_cmdline": cmdline(name, address + "/24"), "demo_guest_bridge": bridge,
+            "demo_guest_name": name, "demo_guest_url": f"http://{address}/index.html"}
 
 
 # --- the packages -------------------------------------------------------------------------------
@@ -366,8 +392,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="make the tiny guest (if missing), print its directory")
+    sub.add_parser("demo-vars", help="make it, bring the lab's guest network up (LAB_ID) and print the "
+                   "variables of playbooks/demo.yml's web guest (JSON)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "demo-vars":
+            path, _times = build_image(log=lambda msg: print(msg, file=sys.stderr))
+            net = os_guest.GuestNet(os.environ.get("LAB_ID", "0")).up()
+            print(json.dumps(demo_vars(path, net.bridge, net.prefix)))
         if args.command == "build":
             path, times = build_image(log=lambda msg: print(msg, file=sys.stderr))
             print(path + (" (built: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()) + ")"

@@ -83,6 +83,7 @@ def test_domain_xml():
     assert root.find("devices/interface/mac").get("address") == "52:54:00:00:00:01"
     other = ET.fromstring(tiny_guest.domain_xml("web1", "/c", "b", hostname="front"))
     assert "hotiron.hostname=front" in other.findtext("os/cmdline")
+    assert tiny_guest.cmdline("web", "198.18.3.5/24").endswith(" hotiron.hostname=web hotiron.ip=198.18.3.5/24")
 
 
 def test_recipe_hash_follows_the_files(monkeypatch):
