@@ -55,6 +55,8 @@ esac
 exit 0
 """
 VMS = {"roll-a": "fresh1", "roll-b": "fresh2"}       # VM -> home host
+STATE_NAMES = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
+               libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_CRASHED: "crashed"}
 
 
 def role_packages():
@@ -66,8 +68,6 @@ def role_packages():
     if fresh_host.SUITE != "bookworm":       # Debian 13: virtiofsd and the lock manager
         packages += ["virtiofsd", "libvirt-daemon-lock", "libvirt-daemon-plugin-lockd"]
     return packages + ["python3-apt"]
-STATE_NAMES = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-               libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_CRASHED: "crashed"}
 
 
 # --- the local apt repository -------------------------------------------------------------------
