@@ -14,7 +14,8 @@ local apt repository (a directory, the hosts' only apt source), version 1 instal
 - the run upgrades each host in turn, restarts its libvirtd (a new pid), brings its VMs back,
   and a sampler polling every host all along never sees a VM shut off or missing;
 - a failure on the second host (its package's preinst refuses) stops the run there: that host
-  stays in maintenance with no VM, the third is untouched, the VMs run on the others.
+  stays in maintenance with no VM, the third is untouched, the VMs run on the others; fixed,
+  the playbook runs again and finishes, the VM of the second host back on it.
 """
 
 from __future__ import annotations
@@ -338,5 +339,17 @@ def test_a_failure_on_the_second_host_stops_the_upgrade_there(group, run_playboo
     for name, states in placed.items():
         assert list(states.values()) == ["running"], placed
         assert "fresh2" not in states, placed
+    assert "(roll-b on %s)" % next(iter(placed["roll-b"])) in out     # where fresh2's VM went
     assert not [r for r in run.results if r["host"] == "fresh3"], "fresh3 was touched"
+    assert not sampler.down, sampler.down[:10]
+
+    # Fixed, the playbook runs again and finishes: fresh2 leaves maintenance with its VM back.
+    os.unlink(hosts["fresh2"].inside(FAIL_FLAG))
+    with Sampler(list(hosts.values()), list(VMS)) as sampler:
+        again = upgrade(run_playbook, group)
+    assert again.rc == 0, again.stdout[-4000:]
+    assert {name: marker_version(h) for name, h in hosts.items()} == dict.fromkeys(hosts, "3 installed")
+    assert not any(in_maintenance(h) for h in hosts.values())
+    assert where(hosts.values()) == {"roll-a": {"fresh1": "running"}, "roll-b": {"fresh2": "running"}}
+    assert libvirtd_pid(hosts["fresh3"]) != pid3
     assert not sampler.down, sampler.down[:10]
