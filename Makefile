@@ -180,7 +180,8 @@ sanity-matrix: deps sanity-copy
 # --- other platforms (outside `make test`'s budget) ---------------------------------------------
 # debian-root: `make deps` and the unit suite in a cached Debian 13 root (.ci/debian_root.py);
 # DEBIAN_SUITE=bookworm for Debian 12.  test-platforms adds the hypervisor role on fresh Debian 13
-# hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too).
+# hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too),
+# and the rolling upgrade on three of them (libvirt 11.3).
 DEBIAN_SUITE ?= trixie
 debian-root:
 	$(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE)
@@ -192,7 +193,8 @@ test-platforms: collection
 
 platform-hosts: collection
 	FRESH_SUITE=trixie LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q --durations=10 \
-	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py
+	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py \
+	  tests/integration/test_rolling_upgrade.py
 
 print-apt-packages:
 	@echo $(APT_PACKAGES)

@@ -57,7 +57,8 @@ exit 0
 """
 VMS = {"roll-a": "fresh1", "roll-b": "fresh2"}       # VM -> home host
 STATE_NAMES = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-               libvirt.VIR_DOMAIN_SHUTOFF: "shutoff", libvirt.VIR_DOMAIN_CRASHED: "crashed"}
+               libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown", libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+               libvirt.VIR_DOMAIN_CRASHED: "crashed"}
 
 
 def role_packages():
@@ -158,9 +159,13 @@ def where(hosts):
 
 class Sampler(threading.Thread):
     """Polls every host for the VMs while a playbook runs. A round in which every host answered
-    and none had a VM running (or paused by a migration) is downtime; so is a VM seen shut off
-    or crashed anywhere for any other reason than having migrated away (maintenance moves
-    persistent VMs, so a stopped one stays defined)."""
+    and none had a VM running (or paused by a migration) is downtime; so is a VM seen in any
+    other state (shut off, being shut down, crashed) unless it runs on another host in the same
+    round: the source of a finished migration shows it shut off ("migrated"), and with libvirt 11
+    "being shut down" as its QEMU quits, for a moment before undefining it. Maintenance moves
+    persistent VMs, so a VM that really stopped stays defined, not running, and is seen."""
+
+    LIVE = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
 
     def __init__(self, hosts, names, interval=0.25):
         super().__init__(daemon=True)
@@ -172,21 +177,17 @@ class Sampler(threading.Thread):
         self.conns = {}
 
     def state_on(self, host, name):
+        """(state, reason) of ``name`` on ``host``, None where it is not defined."""
         conn = self.conns.get(host.name)
         if conn is None:
             conn = self.conns[host.name] = libvirt.open(host.uri)
         try:
-            state, reason = conn.lookupByName(name).state()
+            return tuple(conn.lookupByName(name).state())
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
             self.conns.pop(host.name, None)
             raise
-        # The source of a finished migration shows the VM shut off ("migrated") for a moment,
-        # until it undefines it: the VM runs on the destination by then.
-        if (state, reason) == (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED):
-            return None
-        return state
 
     def run(self):
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -202,13 +203,12 @@ class Sampler(threading.Thread):
                         continue
                     if state is not None:
                         states[host.name] = state
-                for host_name, state in states.items():
-                    if state in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED):
-                        self.seen_on[name].add(host_name)
-                    else:
-                        self.down.append((self.rounds, name, {host_name: STATE_NAMES.get(state, state)}))
-                if answered and not any(s in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED)
-                                        for s in states.values()):
+                live = {h for h, (state, _reason) in states.items() if state in self.LIVE}
+                self.seen_on[name] |= live
+                for host_name, (state, reason) in states.items():
+                    if state not in self.LIVE and not live - {host_name}:
+                        self.down.append((self.rounds, name, host_name, STATE_NAMES.get(state, state), reason))
+                if answered and not live:
                     self.down.append((self.rounds, name, "running nowhere"))
             self.stop.wait(self.interval)
         for conn in self.conns.values():
