@@ -223,7 +223,8 @@ sanity-matrix: deps sanity-copy
 # (.ci/debian_root.py; `make test` runs it too): Debian 13 on a Debian 12 machine, Debian 12 on 13
 # (DEBIAN_SUITE=bookworm|trixie chooses).  test-platforms adds the hypervisor role on fresh Debian 13
 # hosts: sysv (install, converge twice, check mode, a guest under QEMU 10) and systemd (TLS too),
-# and a mixed group (a lab host on Debian 12 and a fresh Debian 13 one: migrations both ways).
+# a mixed group (a lab host on Debian 12 and a fresh Debian 13 one: migrations both ways) and the
+# rolling upgrade on three of them (libvirt 11.3).
 ifeq ($(DEBIAN_MAJOR),12)
 DEBIAN_SUITE ?= trixie
 OTHER_MAJOR  := 13
@@ -242,7 +243,7 @@ test-platforms: collection
 platform-hosts: collection
 	FRESH_SUITE=trixie LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) $(PY) -m pytest -q --durations=10 \
 	  tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role_systemd.py \
-	  tests/integration/test_mixed_versions.py
+	  tests/integration/test_mixed_versions.py tests/integration/test_rolling_upgrade.py
 
 print-apt-packages:
 	@echo $(APT_PACKAGES)

@@ -213,6 +213,56 @@ def rootfs_tarball(log=print, suite=None, include=INCLUDE):
     return tarball, time.monotonic() - started
 
 
+def packages_cache_name(base_name, packages):
+    """File name of a cached root: the base root's name and the packages added to it."""
+    stem = base_name[:-len(".tar")] if base_name.endswith(".tar") else base_name
+    digest = hashlib.sha256(json.dumps(sorted(packages)).encode()).hexdigest()[:8]
+    return f"{stem}-pkgs-{digest}.tar"
+
+
+# Inside the chroot that makes a cached root: no package script may start a daemon there.
+CHROOT_POLICY = "#!/bin/sh\nexit 101\n"
+
+
+def rootfs_with_packages(packages, log=print):
+    """Path of the cached root of SUITE with ``packages`` added (apt-get in a chroot, without
+    Recommends), made from the base root the first time: for tests that need libvirt already
+    installed and would otherwise download and install it on every host of every run.
+
+    Returns (path, seconds spent making the base and this root, 0 if both were cached)."""
+    base, base_seconds = rootfs_tarball(log)
+    tarball = os.path.join(CACHE_DIR, packages_cache_name(os.path.basename(base), packages))
+    if os.path.exists(tarball):
+        return tarball, base_seconds
+    started = time.monotonic()
+    build = os.path.join(CACHE_DIR, f"build-pkgs.{os.getpid()}")
+    root = os.path.join(build, "root")
+    _run(["rm", "-rf", "--one-file-system", build])
+    os.makedirs(root)
+    try:
+        log(f"adding {', '.join(sorted(packages))} to the cached root with apt-get ...")
+        _run(["tar", "--numeric-owner", "--xattrs", "-C", root, "-xf", base])
+        shutil.copyfile("/etc/resolv.conf", os.path.join(root, "etc", "resolv.conf"))
+        lab._atomic_write(os.path.join(root, "usr", "sbin", "policy-rc.d"), CHROOT_POLICY, mode=0o755)
+        script = ("mount -t proc proc \"$1/proc\" && chroot \"$1\" sh -c 'apt-get update -q && "
+                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                  + " ".join(sorted(packages)) + " && apt-get clean'")
+        with open(os.path.join(CACHE_DIR, "packages-root.log"), "ab") as out:
+            # A mount namespace of its own: /proc goes away with it.
+            _run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", root],
+                 stdout=out, stderr=subprocess.STDOUT)
+        for path in ("usr/sbin/policy-rc.d", "etc/resolv.conf"):
+            os.unlink(os.path.join(root, path))
+        _run(["find", os.path.join(root, "var", "lib", "apt", "lists"), "-type", "f", "-delete"])
+        tmp = tarball + ".tmp"
+        _run(["tar", "--numeric-owner", "--xattrs", "-C", root, "-cf", tmp, "."])
+        os.replace(tmp, tarball)
+    finally:
+        if not mounts_under(_read("/proc/self/mountinfo"), build):
+            _run(["rm", "-rf", "--one-file-system", build], check=False)
+    return tarball, base_seconds + time.monotonic() - started
+
+
 def _read(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read()
@@ -371,9 +421,10 @@ class FreshInstance(lab.Lab):
                 count = max(count, int(name[5:]))
         return [cls(self, index) for index in range(1, count + 1)]
 
-    def up(self, count=3, timeout=READY_TIMEOUT, log=print, init="sysv"):
+    def up(self, count=3, timeout=READY_TIMEOUT, log=print, init="sysv", packages=()):
         """Start hosts fresh1..fresh<count>, each on a new copy of the cached root file system
-        (``init`` systemd: booting systemd, see systemd_host.py).
+        (``init`` systemd: booting systemd, see systemd_host.py; ``packages``: a sysv root with
+        those packages already installed, see rootfs_with_packages).
         Returns {'rootfs': seconds making the rootfs (0 if cached), 'up': seconds in all}."""
         if not 1 <= count <= MAX_HOSTS:
             raise LabError(f"a fresh instance has 1 to {MAX_HOSTS} hosts")
@@ -386,9 +437,13 @@ class FreshInstance(lab.Lab):
             raise LabError(f"lab {self.lab_id} is up and uses the addresses 127.77.{self.lab_id}.*: "
                            f"take it down or use another FRESH_ID")
         started = time.monotonic()
+        if packages and init != "sysv":
+            raise LabError("packages are added to sysv roots only")
         if init == "systemd":
             import systemd_host  # pylint: disable=import-outside-toplevel
             tarball, rootfs_seconds = systemd_host.rootfs_tarball(log)
+        elif packages:
+            tarball, rootfs_seconds = rootfs_with_packages(packages, log)
         else:
             tarball, rootfs_seconds = rootfs_tarball(log)
         with self.lock():

@@ -45,6 +45,15 @@ def test_cache_name_follows_what_the_rootfs_is_made_of():
     assert fresh_host.cache_name(mirror="http://mirror.example/debian") != base
 
 
+def test_packages_cache_name_follows_the_base_and_the_packages():
+    base = fresh_host.cache_name()
+    name = fresh_host.packages_cache_name(base, ["qemu-utils", "libvirt-clients"])
+    assert name.startswith(base[:-len(".tar")] + "-pkgs-") and name.endswith(".tar")
+    assert name == fresh_host.packages_cache_name(base, ("libvirt-clients", "qemu-utils"))
+    assert name != fresh_host.packages_cache_name(base, ["qemu-utils"])
+    assert name != fresh_host.packages_cache_name(fresh_host.cache_name(suite="trixie"), ["qemu-utils", "libvirt-clients"])
+
+
 def test_debootstrap_command():
     cmd = fresh_host.debootstrap_command("/t/root", include=("python3", "openssh-server"))
     assert cmd == ["debootstrap", "--variant=minbase", "--include=openssh-server,python3",
