@@ -133,7 +133,7 @@ options:
       - The default, 6, is several times a libvirtd restart (0.2 to 0.8 s on the project's lab hosts)
         and longer than the keepalive silence of (1, 3) that notices a hung libvirtd, and short
         enough that a hung host's VMs run elsewhere within about 15 s, fencing included. What it
-        trades - a host silent that long is powered off: a false alarm costs a host reboot (its
+        trades - a host silent that long is powered off, so a false alarm costs a host reboot (its
         VMs restarted elsewhere), never a VM running twice. Raise it where libvirtd takes longer
         to restart (hundreds of guests) or where a host may stall longer under load.
     type: float
