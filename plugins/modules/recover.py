@@ -195,7 +195,13 @@ options:
         description: The domain's UUID, so that an event of another VM of the same name is not taken for it.
         type: str
   connect_timeout:
-    description: Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
+    description:
+      - Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
+      - While a host's VMs are read, a new connection to it is tried every O(connect_timeout) seconds;
+        a host that no longer answers it (its libvirtd hung or killed in the middle of the reading)
+        counts as unreachable from then, one that answers is only slow and its reading goes on.
+      - The first read of a host already known to be lost (O(unreachable_since), the state file) gets
+        at most the time left until it is due for fencing, and 1 s once it is.
     type: float
     default: 5
   fence_timeout:
