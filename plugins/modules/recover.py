@@ -132,8 +132,8 @@ options:
         dates it back interval x count seconds).
       - The default, 6, is several times a libvirtd restart (0.2 to 0.8 s on the project's lab hosts)
         and longer than the keepalive silence of (1, 3) that notices a hung libvirtd, and short
-        enough that a hung host's VMs run elsewhere within about 15 s, fencing included. This is what it
-        trades. A host silent that long is powered off, and a false alarm costs a host reboot (its
+        enough that a hung host's VMs run elsewhere within about 15 s, fencing included. What it
+        trades - a host silent that long is powered off, so a false alarm costs a host reboot (its
         VMs restarted elsewhere), never a VM running twice. Raise it where libvirtd takes longer
         to restart (hundreds of guests) or where a host may stall longer under load.
     type: float
@@ -195,7 +195,13 @@ options:
         description: The domain's UUID, so that an event of another VM of the same name is not taken for it.
         type: str
   connect_timeout:
-    description: Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
+    description:
+      - Seconds (0.5 to 120) a host gets to answer before it counts as unreachable.
+      - While a host's VMs are read, a new connection to it is tried every O(connect_timeout) seconds;
+        a host that no longer answers it (its libvirtd hung or killed in the middle of the reading)
+        counts as unreachable from then, one that answers is only slow and its reading goes on.
+      - The first read of a host already known to be lost (O(unreachable_since), the state file) gets
+        at most the time left until it is due for fencing, and 1 s once it is.
     type: float
     default: 5
   fence_timeout:

@@ -207,7 +207,8 @@ class HostBmc:
 
 # --- the BMC process: `lab.py _bmc <lab id>/<host>` ------------------------------------------
 def _log(message):
-    print(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {message}", flush=True)
+    now = time.time()   # read once: the seconds and the milliseconds of one moment
+    print(f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {message}", flush=True)
 
 
 def make_server_class():

@@ -174,10 +174,11 @@ def answers(uri):
 
 
 def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, read_timeout=60.0, clock=time.monotonic,
-            probe=answers):
+            probe=answers, timeouts=None):
     """Read every host of ``hosts`` (name -> URI) concurrently; name -> :class:`Observation`.
 
-    A host that does not answer within ``timeout`` is unreachable; one that answered but whose
+    A host that does not answer within ``timeout`` (or its own in ``timeouts``, name -> seconds:
+    a host known to be lost need not hold the others' reading) is unreachable; one that answered but whose
     VMs are not read within ``read_timeout`` more is ``degraded``.  While a host's reading goes
     on, every ``timeout`` seconds ``probe`` (a new connection and a cheap call) asks whether it
     still answers: a host that stopped answering meanwhile (libvirtd hung or killed in the middle
@@ -188,9 +189,14 @@ def observe(hosts, timeout, shared_paths=(), cpu_ratio=4.0, reserved_mib=256, re
     out = {name: Observation(name, uri) for name, uri in sorted(hosts.items())}
     fanout.start({name: functools.partial(_read_host, obs, shared_paths, cpu_ratio, reserved_mib)
                   for name, obs in out.items()}, prefix="observe")
-    for name in fanout.wait_all({name: obs.settled for name, obs in out.items()}, timeout, clock):
-        # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
-        out[name].why = "no answer within %gs (libvirtd hung, or the host unreachable)" % timeout
+    limits = {name: (timeouts or {}).get(name, timeout) for name in out}
+    started = clock()
+    for limit in sorted(set(limits.values())):
+        late = fanout.wait_all({name: obs.settled for name, obs in out.items() if limits[name] == limit},
+                               max(0.0, started + limit - clock()), clock)
+        for name in late:
+            # Abandoned: a hung libvirtd keeps this thread blocked until the process ends.
+            out[name].why = "no answer within %gs (libvirtd hung, or the host unreachable)" % limit
     deadline = clock() + read_timeout
     reading = {name: obs for name, obs in out.items() if obs.reachable}
     while reading:

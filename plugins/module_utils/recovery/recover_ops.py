@@ -90,11 +90,11 @@ class Pass(act_ops.Acting):
             raise Abandoned("%s before %s" % (why, before))
 
     # --- observing -----------------------------------------------------------------------------
-    def _observe(self, names=None, timeout=None):
+    def _observe(self, names=None, timeout=None, timeouts=None):
         hosts = {n: self.hosts[n] for n in (names or self.hosts)}
         asked = self.clock()    # what is read is at least this fresh: a VM event after it is newer
         out = observe(hosts, timeout or self.p["connect_timeout"], self.p.get("shared_paths") or (),
-                      self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"])
+                      self.p["cpu_allocation_ratio"], self.p["reserved_host_memory"], timeouts=timeouts or {})
         read = self.clock()
         for name, obs in out.items():
             obs.vms = tuple(replace(vm, seen=asked, seen_by="pass") for vm in obs.vms)
@@ -110,17 +110,21 @@ class Pass(act_ops.Acting):
                 self.first_seen.setdefault(name, asked)
         return out
 
-    def _first_read_timeout(self, state):
-        """The connect timeout of the pass's first read: at most the time left until a host
-        already known to be unreachable (an event's hint, the state file) is due, so that a hung
-        host's read does not outlast its host_timeout (at least ``MIN_REREAD`` seconds: a host
-        that answers is not held back by this)."""
+    def _first_read_timeouts(self, state):
+        """The connect timeouts of the pass's first read for the hosts already known to be
+        unreachable (an event's hint, the state file), name -> seconds: at most the time left
+        until the host is due, so that a hung host's read does not outlast its host_timeout, and
+        ``MIN_REREAD`` seconds for a host due already (what a re-read gets: a host that answers
+        is not held back by this).  The other hosts get the full connect timeout."""
         timeout, now = self.p["connect_timeout"], self.clock()
-        known = [t for t in (self.p.get("unreachable_since") or {}).values() if t is not None]
-        known += [mark["unreachable_since"] for mark in state["hosts"].values() if mark.get("unreachable_since")]
-        # only hosts not yet due: one long gone (fenced, off) would shorten every pass's reads
-        left = [t + self.p["host_timeout"] - now for t in known if t + self.p["host_timeout"] > now]
-        return min(timeout, max(MIN_REREAD, min(left))) if left else timeout
+        known = {}
+        for name, since in (self.p.get("unreachable_since") or {}).items():
+            if since is not None and name in self.hosts:
+                known[name] = min(since, known.get(name, since))
+        for name, mark in state["hosts"].items():
+            if mark.get("unreachable_since") and name in self.hosts:
+                known[name] = min(mark["unreachable_since"], known.get(name, mark["unreachable_since"]))
+        return {name: min(timeout, max(MIN_REREAD, since + self.p["host_timeout"] - now)) for name, since in known.items()}
 
     def _since(self, name, mark, now):
         """When the host became unreachable: the earliest of what the state file, an event's hint
@@ -255,7 +259,7 @@ class Pass(act_ops.Acting):
 
     def _decide_only(self, state):
         remembered = self._remembered(state)
-        observed, records, now = self._wait_until_due(self._observe(timeout=self._first_read_timeout(state)), state)
+        observed, records, now = self._wait_until_due(self._observe(timeouts=self._first_read_timeouts(state)), state)
         due = rp.fencing_due(records, self.p["host_timeout"], now)
         decided = rp.decide(records, remembered, self.p["host_timeout"], now,
                             anti_affinity=self.p.get("anti_affinity") or (),
@@ -273,7 +277,7 @@ class Pass(act_ops.Acting):
         now = self.clock()
         try:
             self._check_abandoned("reading the group")
-            observed, records, now = self._wait_until_due(self._observe(timeout=self._first_read_timeout(state)), state)
+            observed, records, now = self._wait_until_due(self._observe(timeouts=self._first_read_timeouts(state)), state)
             for decision in rp.plan_restarts(records, now, remembered):
                 if decision.action == "restart":
                     self._check_abandoned("restarting %s" % decision.vm)

@@ -18,14 +18,12 @@ import time
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as backup_checkpoints
-from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2_ops as qcow2
-from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
-from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
 from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, all_guests
-from ansible_collections.hotiron.virt.plugins.module_utils.agent import agent_ops
+
+# The backup package (snapshots, checkpoints, qcow2 headers), qemu-img and the guest agent are
+# imported where a VM's description needs them (issue #25: a module's start-up loads only what the
+# request needs; a vm_info that matches no VM, or a vm module run that only asks, loads none of them).
 
 # Codes meaning "this source of information is not available here" (no guest agent,
 # inactive guest, a driver without the call): the field is left empty, not an error.
@@ -163,13 +161,20 @@ def describe(guest, addresses=True, guest_info=False):
         if guest_info:
             connected = state == "running" and any(t.get("name") == "org.qemu.guest_agent.0" and t.get("state") == "connected"
                                                    for t in root.findall("devices/channel/target"))
-            info["guest"] = agent_ops.facts(dom) if connected else None
+            info["guest"] = None
+            if connected:
+                from ansible_collections.hotiron.virt.plugins.module_utils.agent import agent_ops  # pylint: disable=import-outside-toplevel
+                info["guest"] = agent_ops.facts(dom)
     return info
 
 
 def _snapshots_and_checkpoints(dom):
     """The VM's snapshot tree (oldest first, each with its parent and children, per disk its frozen
     image and overlay), the current snapshot, and its backup checkpoints (parents first)."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.hotiron.virt.plugins.module_utils.backup import checkpoints_ops as backup_checkpoints
+    from ansible_collections.hotiron.virt.plugins.module_utils.backup import snapshot_ops
+    from ansible_collections.hotiron.virt.plugins.module_utils.backup.chain import ChainError, checkpoint_order
     tree = snapshot_ops.tree(snapshot_ops.read_snapshots(dom))
     found = backup_checkpoints.listing(dom)
     try:
@@ -232,6 +237,7 @@ def _describe_disk(guest, node, active):
 
 def _local(guest):
     """Whether the guest's host is this machine (its image files can be read here)."""
+    from ansible_collections.hotiron.virt.plugins.module_utils.storage import qemu_img_ops as qemu_img  # pylint: disable=import-outside-toplevel
     with lc.attempt("read the hostname of %s" % guest.uri):
         return qemu_img.is_local(guest.uri, guest.conn.getHostname())
 
@@ -239,6 +245,7 @@ def _local(guest):
 def _header_chain(path):
     """The backing chain read from the qcow2 headers of images this machine sees (a shut-off VM
     whose images no storage pool lists); as far as the images can be read."""
+    from ansible_collections.hotiron.virt.plugins.module_utils.backup import qcow2_ops as qcow2  # pylint: disable=import-outside-toplevel
     return [{"path": p, "format": fmt} for p, fmt in qcow2.backing_chain(path, as_far_as_readable=True)]
 
 

@@ -52,8 +52,9 @@ def test_a_host_that_answers_but_whose_vms_are_not_read_in_time_is_degraded(monk
         gate.wait()
 
     monkeypatch.setattr(observe_ops, "_read_host", answers_then_hangs)
-    # the first answer waited for with time left (0, 0); the reading's deadline then passed (0, 100)
-    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=7, clock=Jump(0.0, 0.0, 0.0, 100.0))["hv1"]
+    # the first answer waited for with time left (seven readings at 0); the reading's deadline then passed
+    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=7,
+                              clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0))["hv1"]
     assert obs.reachable and obs.degraded == "its vms were not read within 7s"
 
 
@@ -73,9 +74,10 @@ def test_a_host_that_stops_answering_while_read_is_unreachable_not_held_as_slow(
         probed.append(uri)
         gate.wait()
 
-    # every deadline passes at once: the reading's first slice, then the probe's
-    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60, clock=Ticks(10.0),
-                              probe=hung_probe)["hv1"]
+    # the first answer waited for and the reading started (seven readings at 0), its first slice passes (at 5),
+    # then the probe's deadline (at 100)
+    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60,
+                              clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 5.0, 5.0, 100.0), probe=hung_probe)["hv1"]
     assert probed == ["test:///default"]
     assert not obs.reachable and obs.degraded is None
     assert obs.why == "stopped answering while its vms were read (a new connection: no answer within 5s)"
@@ -83,7 +85,7 @@ def test_a_host_that_stops_answering_while_read_is_unreachable_not_held_as_slow(
 
 def test_a_host_whose_libvirtd_dies_while_read_is_unreachable(monkeypatch, gate):
     monkeypatch.setattr(observe_ops, "_read_host", _answers_then_hangs(gate))
-    refused = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60, clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 5.0),
+    refused = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60, clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0),
                                   probe=lambda uri: observe_ops.answers("qemu+tcp://127.77.250.250:1/system"))["hv1"]
     assert not refused.reachable and "127.77.250.250" in refused.why
     assert refused.why.startswith("stopped answering while its vms were read (a new connection: ")
@@ -102,6 +104,6 @@ def test_a_slow_host_that_answers_the_probe_is_read_to_the_end(monkeypatch, gate
         return observe_ops.answers(uri)
 
     monkeypatch.setattr(observe_ops, "_read_host", slow_read)
-    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60, clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 5.0),
+    obs = observe_ops.observe({"hv1": "test:///default"}, timeout=5, read_timeout=60, clock=Jump(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0),
                               probe=probe)["hv1"]
     assert obs.reachable and obs.degraded is None and obs.vms == ("read",)

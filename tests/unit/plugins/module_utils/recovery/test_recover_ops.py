@@ -142,6 +142,7 @@ class HungHost:
 
     def __call__(self, hosts, timeout, *args, **kwargs):
         out = self.real({n: u for n, u in hosts.items() if n != "hv2"}, timeout, *args, **kwargs)
+        timeout = (kwargs.get("timeouts") or {}).get("hv2", timeout)
         if "hv2" in hosts:
             self.reads.append((self.clock[0], timeout))
             if self.answers_from is not None and self.answers_from < self.clock[0] + timeout:
@@ -209,10 +210,20 @@ def test_the_first_read_of_a_host_lost_earlier_ends_when_it_is_due(tmp_path, mon
     assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
 
 
-@pytest.mark.parametrize("hint, expected", [(None, 5.0), (NOW - 100, 5.0), (NOW - 8, 2.0), (NOW - 9.8, 1.0), (NOW, 5.0)])
-def test_first_read_timeout(tmp_path, hint, expected):
-    act = a_pass(tmp_path, connect_timeout=5.0, unreachable_since={"hv2": hint} if hint else {})
-    assert act._first_read_timeout(rs.load(str(tmp_path / "none.json"))) == pytest.approx(expected)
+@pytest.mark.parametrize("hint, expected", [(None, {}), (NOW - 100, {"hv2": 1.0}), (NOW - 8, {"hv2": 2.0}),
+                                            (NOW - 9.8, {"hv2": 1.0}), (NOW, {"hv2": 5.0})])
+def test_first_read_timeouts(tmp_path, hint, expected):
+    # only the host known to be lost gets less than the connect timeout; one due already, what a re-read gets
+    act = a_pass(tmp_path, hosts={"hv1": TWO_GUESTS, "hv2": DEAD}, connect_timeout=5.0,
+                 unreachable_since={"hv2": hint} if hint else {})
+    assert act._first_read_timeouts(rs.load(str(tmp_path / "none.json"))) == pytest.approx(expected)
+
+
+def test_the_first_read_of_a_host_due_already_does_not_wait_the_connect_timeout(tmp_path, monkeypatch):
+    act, clock, hung = hung_pass(tmp_path, monkeypatch, host_timeout=6.0, unreachable_since={"hv2": NOW - 7})
+    out = act._decide_only(act.preflight())
+    assert hung.reads == [(NOW, pytest.approx(1.0))]
+    assert [d["action"] for d in out["decisions"] if d["host"] == "hv2"] == ["no_fencing"]
 
 
 class HungHosts:
@@ -229,7 +240,9 @@ class HungHosts:
         out = self.real({n: u for n, u in hosts.items() if n not in hung}, timeout, *args, **kwargs)
         self.reads.append(sorted(hosts))
         start, spent = self.clock[0], 0.3
+        whole = timeout
         for name in hung:
+            timeout = (kwargs.get("timeouts") or {}).get(name, whole)
             since = self.answers_from[name]
             if since is not None and since < start + timeout:
                 out[name] = self.real({name: "test:///default"}, timeout, *args, **kwargs)[name]
