@@ -23,9 +23,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fenci
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import plan as rp
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
 
-# Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 # Failovers started at once (each a different VM; libvirtd runs a client's calls in parallel).
 FAILOVER_AT_ONCE = 4
+# Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
 
 
@@ -168,10 +168,14 @@ class Acting:
                 check("starting %s" % ", ".join("%s on %s" % (d.vm, d.target) for d in batch))
             calls = fanout.start({"%04d" % index: functools.partial(self._failover_one, observed, state, decision)
                                   for index, decision in enumerate(batch)}, prefix="failover")
+            unexpected = None
             for key in sorted(calls):
                 calls[key].done.wait()
                 if calls[key].error is not None:
-                    raise calls[key].error
+                    # the others of the batch are recorded first: a VM another thread started
+                    # is in the result and the state file, whatever this one raised
+                    unexpected = unexpected or calls[key].error
+                    continue
                 entry, started, error = calls[key].value
                 if error is not None:
                     self._failed(entry, error)
@@ -179,6 +183,8 @@ class Acting:
                     self.started.append(started)
                     self.changed = True
                 self.done.append(entry)
+            if unexpected is not None:
+                raise unexpected
 
     def _failover(self, observed, state, decision):
         self._failovers(observed, state, [decision])

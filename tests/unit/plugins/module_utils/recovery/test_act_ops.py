@@ -136,6 +136,18 @@ def test_failovers_start_at_once_and_are_recorded_in_the_decisions_order(hosts, 
     assert checked == ["starting web1 on hv3, db1 on hv2", "starting nodef on hv2"]
 
 
+
+def test_an_unexpected_error_in_one_failover_still_records_the_vms_the_batch_started(hosts):
+    xmls = {"db1": gone_from(hosts["hv2"], "db1")}
+    gone_from(hosts["hv3"], "db1")
+    act, _clock = a_pass()
+    decisions = [rp.Decision("failover", "hv1", vm="web1", target="hv9"),      # no such host: a KeyError
+                 rp.Decision("failover", "hv1", vm="db1", target="hv2")]
+    with pytest.raises(KeyError):
+        act._failovers({"hv2": hosts["hv2"], "hv3": hosts["hv3"]}, {"definitions": xmls}, decisions)
+    assert act.started == [("hv2", "db1", None)] and [d["vm"] for d in act.done] == ["db1"]
+    assert running(hosts["hv2"], "db1")
+
 # --- a fenced host back ---------------------------------------------------------------------------
 
 def test_a_returned_host_loses_its_stale_definitions_and_starts_what_went_nowhere(hosts):
