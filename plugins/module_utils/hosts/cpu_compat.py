@@ -33,7 +33,9 @@ class CpuNeed:
 
     ``mode`` is libvirt's (``custom``, ``host-model``, ``host-passthrough``, ``maximum``), "" for
     QEMU's default CPU (``qemu64``: every host runs it); ``model`` the named model ("" none);
-    ``features`` the features it requires (policy ``require`` or ``force``); ``virt_type`` the
+    ``features`` the features it requires (policy ``require`` or ``force``), ``disabled`` those
+    it turns off (``disable``, ``forbid``: a running VM's definition turns off what its host's CPU
+    lacks of the model, so a model a host calls unusable may run there); ``virt_type`` the
     domain type whose capabilities count (``kvm``, ``qemu``).
     """
 
@@ -41,10 +43,11 @@ class CpuNeed:
     model: str = ""
     features: frozenset = frozenset()
     virt_type: str = ""
+    disabled: frozenset = frozenset()
 
     def as_dict(self):
         return {"mode": self.mode, "model": self.model, "features": sorted(self.features),
-                "virt_type": self.virt_type}
+                "virt_type": self.virt_type, "disabled": sorted(self.disabled)}
 
     @classmethod
     def from_dict(cls, data):
@@ -52,7 +55,7 @@ class CpuNeed:
         if not data:
             return None
         return cls(data.get("mode") or "", data.get("model") or "", frozenset(data.get("features") or ()),
-                   data.get("virt_type") or "")
+                   data.get("virt_type") or "", frozenset(data.get("disabled") or ()))
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,13 @@ def missing_cpu(need, offers):
         if not offer.knows(need.model):
             return "CPU model %s (its libvirt and QEMU do not offer it)" % need.model
         if need.model not in offer.usable:
-            blockers = offer.blockers(need.model)
-            return "CPU model %s (not usable on its CPU%s)" % (
-                need.model, ": no " + _names(blockers) if blockers else "")
+            # Unusable as it stands; usable with its blocking features turned off.  Where the
+            # host does not list them (libvirt 9), a VM turning features off is given the benefit
+            # of the doubt (libvirt's compareHypervisorCPU still checks a live migration).
+            blockers = set(offer.blockers(need.model)) - need.disabled
+            if blockers or not (offer.blockers(need.model) or need.disabled):
+                return "CPU model %s (not usable on its CPU%s)" % (
+                    need.model, ": no " + _names(blockers) if blockers else "")
     if need.features and offer.features is not None:
         lacking = need.features - offer.features
         if lacking:
