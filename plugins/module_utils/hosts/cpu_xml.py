@@ -36,7 +36,7 @@ def cpu_need(domain_xml, expansion=None):
     if mode in ("host-passthrough", "maximum") and expansion:
         model = model or expansion[0]
         features = features | expansion[1]
-    return CpuNeed(mode, model, features, virt_type, disabled)
+    return CpuNeed(mode, model, features, virt_type, disabled, cpu.get("check") or "")
 
 
 def host_model(domcaps_xml):
