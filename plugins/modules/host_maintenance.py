@@ -13,7 +13,8 @@ version_added: 0.1.0
 description:
   - O(state=maintenance) live-migrates every running VM of the host of O(uri) to the other hosts of
     its resource group (O(hosts)), placed so that no host gets more memory or vCPUs than it has free,
-    no VM goes to a host in maintenance, and VMs of one O(anti_affinity) group never share a host.
+    no VM goes to a host in maintenance or to one lacking its machine type or unable to run its CPU
+    (a model, mode or feature, in a group mixing QEMU versions), and VMs of one O(anti_affinity) group never share a host.
     Then the host is marked as in maintenance, and no hotiron.virt placement uses it until
     O(state=active).
   - The mark is a libvirt secret object without a value, usage V(volume) named

@@ -18,10 +18,10 @@ description:
     O(max_imbalance). Hot hosts are brought under the threshold first, hottest first; then the most
     loaded hosts give VMs to the least loaded while that lowers the imbalance.
   - Every move keeps the rules of host maintenance - never more memory or vCPUs on a host than it has
-    free, never to a host in maintenance, O(anti_affinity) groups never share a host, O(affinity)
-    groups move whole or not at all, O(pinned) VMs never move - and every move must lower the
-    imbalance by at least O(min_gain) (so a plan never raises it). A VM moved less than O(cooldown)
-    seconds ago (by any run, since the time travels in its metadata) does not move, lower SLA classes move
+    free, never to a host in maintenance or lacking the VM's machine type or CPU, O(anti_affinity)
+    groups never share a host, O(affinity) groups move whole or not at all, O(pinned) VMs never
+    move - and every move must lower the imbalance by at least O(min_gain) (so a plan never raises
+    it). A VM moved less than O(cooldown) seconds ago (by any run, since the time travels in its metadata) does not move, lower SLA classes move
     before higher ones (the VM's O(hotiron.virt.vm#module:sla), weighted by O(sla_weights)), and at
     most O(max_moves) VMs move per run. The same measurements give the same plan.
   - Each move carries its reason in words, for example

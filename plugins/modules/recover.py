@@ -23,7 +23,8 @@ description:
     agent (O(fencing)) powers it off and the module reads the power state back as off. Only then, or
     after an operator confirmed it off (O(confirmed_off)), are its HA VMs started on the other hosts,
     highest O(hotiron.virt.vm#module:ha_priority) first, placed as host maintenance places VMs (free
-    memory and vCPUs, O(anti_affinity), never on a host in maintenance). The definitions come from
+    memory and vCPUs, O(anti_affinity), never on a host in maintenance, nor on one lacking the VM's
+    machine type or unable to run its CPU). The definitions come from
     the group's state file (O(state_file)), where every pass keeps those of the HA VMs it saw.
     A VM whose disks are on local storage is reported, not started elsewhere; it starts on its own
     host when that host is back.

@@ -18,6 +18,10 @@ description:
     Whether a directory is shared is tested with a probe volume, so a stale file with the same path
     is never mistaken for shared storage.
   - Migrations that libvirt calls unsafe are refused with the reason, never forced.
+  - In a group mixing QEMU versions or CPUs, a destination lacking the VM's machine type (V(pc-q35-10.0)
+    on QEMU 7.2), CPU model, CPU mode or required CPU features (those of a running C(host-model) CPU
+    included) is refused before anything starts, live or not, the message naming what it lacks; read
+    from its capabilities and domain capabilities.
   - The maximum downtime is raised in steps while the migration runs (as OpenStack Nova and oVirt
     do); it can switch to post-copy after a time or when pre-copy stalls, and give up after a
     completion timeout.

@@ -33,18 +33,24 @@ class CpuNeed:
 
     ``mode`` is libvirt's (``custom``, ``host-model``, ``host-passthrough``, ``maximum``), "" for
     QEMU's default CPU (``qemu64``: every host runs it); ``model`` the named model ("" none);
-    ``features`` the features it requires (policy ``require`` or ``force``); ``virt_type`` the
-    domain type whose capabilities count (``kvm``, ``qemu``).
+    ``features`` the features it requires (policy ``require`` or ``force``), ``disabled`` those
+    it turns off (``disable``, ``forbid``: a running VM's definition turns off what its host's CPU
+    lacks of the model, so a model a host calls unusable may run there); ``virt_type`` the
+    domain type whose capabilities count (``kvm``, ``qemu``); ``check`` libvirt's ``check``
+    attribute: with V(none) (the default CPU libvirt 9 writes into a KVM guest's definition)
+    QEMU drops what the host lacks, so the model must be known there, not usable.
     """
 
     mode: str = ""
     model: str = ""
     features: frozenset = frozenset()
     virt_type: str = ""
+    disabled: frozenset = frozenset()
+    check: str = ""
 
     def as_dict(self):
         return {"mode": self.mode, "model": self.model, "features": sorted(self.features),
-                "virt_type": self.virt_type}
+                "virt_type": self.virt_type, "disabled": sorted(self.disabled), "check": self.check}
 
     @classmethod
     def from_dict(cls, data):
@@ -52,7 +58,7 @@ class CpuNeed:
         if not data:
             return None
         return cls(data.get("mode") or "", data.get("model") or "", frozenset(data.get("features") or ()),
-                   data.get("virt_type") or "")
+                   data.get("virt_type") or "", frozenset(data.get("disabled") or ()), data.get("check") or "")
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,14 @@ def missing_cpu(need, offers):
     if need.model:
         if not offer.knows(need.model):
             return "CPU model %s (its libvirt and QEMU do not offer it)" % need.model
-        if need.model not in offer.usable:
-            blockers = offer.blockers(need.model)
-            return "CPU model %s (not usable on its CPU%s)" % (
-                need.model, ": no " + _names(blockers) if blockers else "")
+        if need.model not in offer.usable and need.check != "none":
+            # Unusable as it stands; usable with its blocking features turned off.  Where the
+            # host does not list them (libvirt 9), a VM turning features off is given the benefit
+            # of the doubt (libvirt's compareHypervisorCPU still checks a live migration).
+            blockers = set(offer.blockers(need.model)) - need.disabled
+            if blockers or not (offer.blockers(need.model) or need.disabled):
+                return "CPU model %s (not usable on its CPU%s)" % (
+                    need.model, ": no " + _names(blockers) if blockers else "")
     if need.features and offer.features is not None:
         lacking = need.features - offer.features
         if lacking:

@@ -31,10 +31,12 @@ def cpu_need(domain_xml, expansion=None):
         mode = ""       # topology or NUMA only: QEMU's default model
     features = frozenset(f.get("name") for f in cpu.findall("feature")
                          if (f.get("policy") or "require") in REQUIRED_POLICIES and f.get("name"))
+    disabled = frozenset(f.get("name") for f in cpu.findall("feature")
+                         if f.get("policy") in ("disable", "forbid") and f.get("name"))
     if mode in ("host-passthrough", "maximum") and expansion:
         model = model or expansion[0]
         features = features | expansion[1]
-    return CpuNeed(mode, model, features, virt_type)
+    return CpuNeed(mode, model, features, virt_type, disabled, cpu.get("check") or "")
 
 
 def host_model(domcaps_xml):

@@ -89,17 +89,19 @@ class Preflight:
         # feature the destination lacks cannot run there: refused before anything starts, live or
         # not, naming what the destination lacks (the pure decision: placement.missing_on).
         demand = capacity_ops.demand_of(self.dom, self.src)
-        with lc.attempt("read the machine types of %s" % dest_uri):
-            machines = capacity_ops.machine_types(self.dest.getCapabilities())
-        lacks = missing_on(demand, HostCapacity(dest_host, 0, 0, machines=machines,
-                                                cpu_offers=capacity_ops.host_cpus(self.dest)))
+        if running:
+            capacity = capacity_ops.host_capacity(self.dest, dest_host, self.cpu_ratio, self.reserved_memory_mib, in_maintenance=False)
+        else:
+            with lc.attempt("read the machine types of %s" % dest_uri):
+                machines = capacity_ops.machine_types(self.dest.getCapabilities())
+            capacity = HostCapacity(dest_host, 0, 0, machines=machines, cpu_offers=capacity_ops.host_cpus(self.dest))
+        lacks = missing_on(demand, capacity)
         if lacks:
             raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, lacks))
         if running:
             why = check_cpu(self.src, self.dest, self.dom)
             if why:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))
-            capacity = capacity_ops.host_capacity(self.dest, dest_host, self.cpu_ratio, self.reserved_memory_mib, in_maintenance=False)
             why = fits(demand, capacity)
             if why:
                 raise lc.VirtError("Cannot migrate vm %s to %s: %s" % (self.name, dest_uri, why))

@@ -82,9 +82,11 @@ def test_capabilities_supporting_no_cpu_mode_say_nothing():
     ("<cpu mode='custom' match='exact'><model fallback='forbid'>Haswell</model>"
      "<feature policy='require' name='x2apic'/><feature policy='disable' name='hle'/>"
      "<feature policy='optional' name='pdpe1gb'/><feature policy='force' name='aes'/><feature name='pcid'/></cpu>",
-     CpuNeed("custom", "Haswell", frozenset({"x2apic", "aes", "pcid"}), "qemu")),
+     CpuNeed("custom", "Haswell", frozenset({"x2apic", "aes", "pcid"}), "qemu", frozenset({"hle"}))),
     ("<cpu><model>Nehalem</model></cpu>", CpuNeed("custom", "Nehalem", frozenset(), "qemu")),
-    ("<cpu mode='host-model' check='partial'/>", CpuNeed("host-model", "", frozenset(), "qemu")),
+    ("<cpu mode='host-model' check='partial'/>", CpuNeed("host-model", "", frozenset(), "qemu", check="partial")),
+    ("<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model></cpu>",
+     CpuNeed("custom", "qemu64", frozenset(), "qemu", check="none")),
     ("<cpu mode='host-passthrough' migratable='on'/>", CpuNeed("host-passthrough", "", frozenset(), "qemu")),
 ])
 def test_cpu_need_of_a_definition(cpu, expected):
@@ -126,6 +128,19 @@ OFFERS_NEW = {"qemu": NEW}
      "CPU model GraniteRapids (not usable on its CPU)"),
     (CpuNeed("custom", "Haswell", virt_type="qemu"), OFFERS_OLD,
      "CPU model Haswell (not usable on its CPU: no hle, rtm)"),
+    (CpuNeed("custom", "Haswell", virt_type="qemu", disabled=frozenset({"hle"})), OFFERS_OLD,
+     "CPU model Haswell (not usable on its CPU: no rtm)"),
+    (CpuNeed("custom", "Haswell", virt_type="qemu", disabled=frozenset({"hle", "rtm"})), OFFERS_OLD, None),
+    # blockers not listed (libvirt 9): a model turned into a usable one by its disabled features
+    # (a running KVM guest's qemu64 without pni and svm) is not refused; one disabling nothing is
+    (CpuNeed("custom", "qemu64", virt_type="kvm", disabled=frozenset({"pni", "svm"})),
+     {"kvm": HostCpu(unusable=(("qemu64", ()),))}, None),
+    (CpuNeed("custom", "qemu64", virt_type="kvm"), {"kvm": HostCpu(unusable=(("qemu64", ()),))},
+     "CPU model qemu64 (not usable on its CPU)"),
+    # check='none' (libvirt 9 writes qemu64 so into a KVM guest's definition): known is enough
+    (CpuNeed("custom", "qemu64", virt_type="kvm", check="none"), {"kvm": HostCpu(unusable=(("qemu64", ()),))}, None),
+    (CpuNeed("custom", "Denverton", virt_type="qemu", check="none"), OFFERS_OLD,
+     "CPU model Denverton (its libvirt and QEMU do not offer it)"),
     (CpuNeed("host-passthrough", "EPYC", virt_type="qemu"), OFFERS_OLD,
      "CPU mode host-passthrough (its hypervisor offers custom, host-model, maximum)"),
     (CpuNeed("host-passthrough", "EPYC", virt_type="qemu"), OFFERS_NEW, None),
@@ -155,7 +170,9 @@ def test_common_models_are_what_every_host_runs():
 NEEDS = st.builds(CpuNeed, st.sampled_from(("",) + MODES),
                   st.sampled_from(("", "qemu64", "Nehalem", "Haswell", "GraniteRapids", "Denverton")),
                   st.frozensets(st.sampled_from(("sse2", "x2apic", "lm", "avx512f", "amx-tile")), max_size=3),
-                  st.sampled_from(("qemu", "kvm", "")))
+                  st.sampled_from(("qemu", "kvm", "")),
+                  st.frozensets(st.sampled_from(("hle", "rtm", "svm")), max_size=2),
+                  st.sampled_from(("", "none", "partial", "full")))
 
 
 @settings(max_examples=300, deadline=None)
