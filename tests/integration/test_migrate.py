@@ -298,8 +298,10 @@ def test_compression_sends_pages_as_xbzrle_deltas(lab, guest, run_module):
     from the third on those pages go as deltas of a few bytes.  QEMU counts them at full size when
     it estimates the downtime, so compression alone never converges here (measured: 3,000 passes
     in 40 s, as the option's documentation says): the migration switches to post-copy after 9 s.
-    The module reports what xbzrle did (from the last statistics of pre-copy: after post-copy
-    libvirt keeps no completed ones)."""
+    On a loaded machine the TCG guest writes slower and pre-copy may converge by the module's
+    downtime steps first (seen at load 8 and more): either ending is the module's, what the test
+    holds to is that pages went as xbzrle deltas.  The module reports what xbzrle did (from the
+    last statistics of pre-copy: after post-copy libvirt keeps no completed ones)."""
     g = guest("hv1", "dirty", memory_mib=64)
     wait_for("the dirty guest to start counting", lambda: counter(g.domain()) > 2, timeout=120)
     before = counter(g.domain())
@@ -307,7 +309,7 @@ def test_compression_sends_pages_as_xbzrle_deltas(lab, guest, run_module):
         result = run_module("hotiron.virt.vm_migrate", migrate_args(
             lab, g.name, compression=True, bandwidth=8, postcopy=True, postcopy_after=9, completion_timeout=90))
     assert not result["failed"], result.get("msg")
-    assert [e["action"] for e in result["events"]][-1] == "start_postcopy"
+    assert [e["action"] for e in result["events"]][-1] in ("start_postcopy", "set_downtime"), result["events"]
     assert "COMPRESSED" in result["settings"]["flags"]
     assert result["compression"]["pages"] > 0 and result["compression"]["bytes"] > 0, result["compression"]
     dom = assert_still_running(lab, g.name, "hv2")
