@@ -106,11 +106,12 @@ def host_model_of(conn, virt_type):
     return cpu_xml.host_model(domcaps) if domcaps else None
 
 
-def cpu_need(conn, xml):
+def cpu_need(conn, xml, running=True):
     """:class:`cpu_compat.CpuNeed` of a VM of ``conn`` whose (live) definition is ``xml``: a
-    ``host-passthrough`` or ``maximum`` CPU needs what this host's ``host-model`` has."""
+    running ``host-passthrough`` or ``maximum`` CPU needs what this host's ``host-model`` has;
+    a stopped one starts with whatever CPU its next host has (the mode alone is needed)."""
     need = cpu_xml.cpu_need(xml)
-    if need.mode in ("host-passthrough", "maximum"):
+    if running and need.mode in ("host-passthrough", "maximum"):
         need = cpu_xml.cpu_need(xml, host_model_of(conn, need.virt_type))
     return need
 
@@ -119,7 +120,8 @@ def demand_of(dom, conn=None):
     """What the VM ``dom`` needs on a destination (its live definition when it runs)."""
     conn = conn or dom.connect()
     xml = Guest(conn, dom).live_xml()
-    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml), machine=machine_of(xml), cpu=cpu_need(conn, xml))
+    return VmDemand(dom.name(), memory_mib(xml), vcpu_count(xml), machine=machine_of(xml),
+                    cpu=cpu_need(conn, xml, running=is_active(dom)))
 
 
 def host_capacity(conn, name, cpu_ratio=4.0, reserved_memory_mib=256, in_maintenance=None):

@@ -112,3 +112,13 @@ def test_the_demand_of_a_vm_carries_its_cpu_need(hosts):
     # host-passthrough needs what this host's host-model has: not known on the test driver
     assert capacity_ops.cpu_need(conn, "<domain type='test'><cpu mode='host-passthrough'/></domain>").mode == \
         "host-passthrough"
+    # a stopped one starts with its next host's own CPU: its host is not even asked
+    need = capacity_ops.cpu_need(Unasked(), "<domain type='kvm'><cpu mode='host-passthrough'/></domain>", running=False)
+    assert need.mode == "host-passthrough" and not need.features
+
+
+class Unasked:
+    """A connection that must not be asked anything."""
+
+    def __getattr__(self, name):
+        raise AssertionError("the host was asked %s" % name)
