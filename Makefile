@@ -172,8 +172,8 @@ integration: collection
 	exit $$status
 
 # Real Linux guests (tests/lab/os_guest.py): the Debian 12 image is built once (~2-10 min without
-# its cache) and each test run boots a few TCG guests (1-7 min each): apart from `make test`.
-# `make guest-image` builds the image alone (CI can start it in the background early).
+# its cache) and each test run boots two TCG guests (1-7 min each); `make test` runs them beside
+# molecule.  `make guest-image` builds the image alone (make test starts it in the background).
 guest-image: deps
 	nice $(PY) tests/lab/os_guest.py build
 
