@@ -49,6 +49,7 @@ APT_PACKAGES := libvirt-daemon-system libvirt-daemon-driver-qemu qemu-system-x86
 
 .PHONY: help deps apt venv collection src-link demo test unit integration molecule sanity lint \
 	sanity-copy matrix sanity-matrix debian-root test-platforms platform-hosts guest-image test-guests \
+	guests-run molecule-run integration-run matrix-run \
 	print-apt-packages changelog-lint lab-up lab-down lab-status benchmarks clean docs docs-lint
 
 help:
@@ -128,15 +129,15 @@ OTHER_RELEASE ?= 1
 test: collection
 	@rm -f $(BUILD)/matrix.rc $(BUILD)/background.rc; \
 	echo "== in the background: the controller matrix ($(BUILD)/matrix.log)$(if $(filter 0,$(GUESTS)),,$(comma) the guest image ($(BUILD)/guest-image.log))$(if $(filter 0,$(OTHER_RELEASE)),,$(comma) the Debian $(OTHER_MAJOR) root ($(BUILD)/debian-root.log))"; \
-	( nice $(MAKE) -k --no-print-directory matrix sanity-matrix > $(BUILD)/matrix.log 2>&1; echo $$? > $(BUILD)/matrix.rc ) & matrix=$$!; \
+	( nice $(MAKE) -k --no-print-directory matrix-run sanity-matrix > $(BUILD)/matrix.log 2>&1; echo $$? > $(BUILD)/matrix.rc ) & matrix=$$!; \
 	( status=0; \
 	  if [ "$(GUESTS)" != 0 ]; then nice $(PY) tests/lab/os_guest.py build > $(BUILD)/guest-image.log 2>&1 || status=1; fi; \
 	  if [ "$(OTHER_RELEASE)" != 0 ]; then nice $(PYTHON) .ci/debian_root.py --suite $(DEBIAN_SUITE) > $(BUILD)/debian-root.log 2>&1 || status=1; fi; \
 	  echo $$status > $(BUILD)/background.rc ) & background=$$!; \
-	$(MAKE) -k --no-print-directory unit integration; status=$$?; \
+	$(MAKE) -k --no-print-directory unit integration-run; status=$$?; \
 	if [ "$(GUESTS)" != 0 ]; then echo "== the real-guest tests on lab $(GUESTS_LAB_ID) beside molecule ($(BUILD)/guests.log)"; rm -f $(BUILD)/guests.rc; \
-	  ( $(MAKE) --no-print-directory test-guests LAB_ID=$(GUESTS_LAB_ID) > $(BUILD)/guests.log 2>&1; echo $$? > $(BUILD)/guests.rc ) & guests=$$!; fi; \
-	$(MAKE) --no-print-directory molecule || status=1; \
+	  ( $(MAKE) --no-print-directory guests-run LAB_ID=$(GUESTS_LAB_ID) > $(BUILD)/guests.log 2>&1; echo $$? > $(BUILD)/guests.rc ) & guests=$$!; fi; \
+	$(MAKE) --no-print-directory molecule-run || status=1; \
 	if [ "$(GUESTS)" != 0 ]; then wait $$guests; echo "== the real-guest tests:"; tail -25 $(BUILD)/guests.log; \
 	  [ "$$(cat $(BUILD)/guests.rc 2>/dev/null)" = 0 ] || status=1; fi; \
 	wait $$matrix; echo "== the controller matrix:"; grep -v 'WARNING: Location' $(BUILD)/matrix.log | tail -30; \
@@ -160,7 +161,8 @@ INTEGRATION_APART ?= tests/integration/test_rolling_upgrade.py tests/integration
 	tests/integration/test_monitoring.py tests/integration/test_hypervisor_tls.py
 APART_LAB_ID ?= $(shell echo $$(( $(LAB_ID) + 2 )))
 INTEGRATION_ENV = MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE)
-integration: collection
+integration: collection integration-run
+integration-run:
 	@status=0; rm -f $(BUILD)/integration-apart.rc; if [ -n "$(strip $(INTEGRATION_APART))" ]; then \
 	  echo "== lab tests apart on lab $(APART_LAB_ID) ($(BUILD)/integration-apart.log): $(notdir $(INTEGRATION_APART))"; \
 	  ( $(INTEGRATION_ENV) LAB_ID=$(APART_LAB_ID) $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_APART) -m "not guest" \
@@ -177,10 +179,14 @@ integration: collection
 guest-image: deps
 	nice $(PY) tests/lab/os_guest.py build
 
-test-guests: collection guest-image
+# guests-run and molecule-run do not build the collection again: `make test` runs them at once,
+# after its own build (two ansible-galaxy installs into build/collections at once would collide).
+test-guests: collection guests-run
+guests-run: guest-image
 	LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) nice $(PY) -m pytest -q tests/integration -m guest --durations=15
 
-molecule: collection
+molecule: collection molecule-run
+molecule-run:
 	@if [ -d extensions/molecule ]; then cd extensions && LAB_VIRT_TYPE=$(TEST_VIRT_TYPE) ../$(VENV)/bin/molecule test --all; \
 	else echo "== no molecule scenarios yet"; fi
 
@@ -212,7 +218,8 @@ sanity: deps sanity-copy
 MATRIX ?= 2.20.10@3.12 2.21.5@3.13
 MATRIX_SANITY ?= 2.21.5@3.13
 MATRIX_SANITY_TESTS ?= pylint
-matrix: unit
+matrix: unit matrix-run
+matrix-run:
 	$(PYTHON) .ci/matrix.py unit $(MATRIX)
 
 sanity-matrix: deps sanity-copy
