@@ -25,6 +25,8 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as v
 
 # Failovers started at once (each a different VM; libvirtd runs a client's calls in parallel).
 FAILOVER_AT_ONCE = 4
+# Seconds each reachable host has to say whether a VM runs there, just before it is started.
+LOOK_TIMEOUT = 5.0
 # Words in libvirt's error when a disk is still held by another host (QEMU image locks, virtlockd).
 LOCK_WORDS = ("write\" lock", "write lock", "Failed to get", "resource busy", "lockspace", "Failed to acquire lock")
 
@@ -145,15 +147,28 @@ class Acting:
         self.done.append(entry)
 
     @staticmethod
-    def _running_somewhere(observed, name):
-        """The last look before a start: the reachable host where ``name`` runs now, or None."""
-        for obs in observed.values():
-            if obs.reachable:
-                dom = lc.lookup_domain(obs.conn, name)
-                if dom is not None:
-                    with lc.attempt("read the state of vm %s on %s" % (name, obs.uri)):
-                        if dom.isActive():
-                            return obs.name
+    def _running_somewhere(observed, name, timeout=LOOK_TIMEOUT):
+        """The last look before a start: the reachable host where ``name`` runs now, or None.
+        Every host is asked at once, each in a thread of its own: a host that hung since it was
+        read does not hold the pass, and as it cannot say, nothing is started (the next pass
+        finds it unreachable)."""
+        def look(obs):
+            dom = lc.lookup_domain(obs.conn, name)
+            if dom is None:
+                return False
+            with lc.attempt("read the state of vm %s on %s" % (name, obs.uri)):
+                return bool(dom.isActive())
+
+        asked = {obs.name: functools.partial(look, obs) for obs in observed.values() if obs.reachable}
+        calls, silent = fanout.ask_all(asked, timeout, prefix="look")
+        if silent:
+            raise lc.VirtError("%s: %s did not answer within %gs whether it runs it now (hung since it was read?):"
+                               " not started, the next pass decides" % (name, ", ".join(silent), timeout))
+        for host, call in sorted(calls.items()):
+            if call.error is not None:
+                raise call.error
+            if call.value:
+                return host
         return None
 
     def _failovers(self, observed, state, decisions, check=None):

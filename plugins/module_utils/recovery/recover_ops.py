@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
+from ansible_collections.hotiron.virt.plugins.module_utils.hosts import fanout_ops as fanout
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import act_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import fencing_ops as fencing
 from ansible_collections.hotiron.virt.plugins.module_utils.recovery import owner_ops as owner
@@ -39,6 +40,7 @@ libvirt = lc.libvirt
 # MIN_REREAD seconds to connect (libvirtd restarts in 0.2-0.8 s; a loaded host answers slower).
 REREAD_INTERVAL = 1.0
 MIN_REREAD = 1.0
+CLOSE_TIMEOUT = 2.0  # seconds the pass waits for its connections to close at its end
 FUTURE_SLACK = 5.0   # seconds a VM event may be ahead of this pass's clock (the event source's runs on the same machine)
 ACTING = ("restart", "fence", "confirmed", "failover", "clean_stale", "start_returned", "returned")
 
@@ -327,13 +329,11 @@ class Pass(act_ops.Acting):
         rs.set_remembered(state, rp.remember(remembered, records), definitions)
 
     @staticmethod
-    def _close(observed):
-        for obs in observed.values():
-            if obs.reachable:
-                try:
-                    obs.conn.close()
-                except libvirt.libvirtError:
-                    pass  # closing is all that was left to do with it
+    def _close(observed, timeout=CLOSE_TIMEOUT):
+        """Close the connections of the reachable hosts, each in a thread of its own: closing
+        asks the host (a call that never returns from a libvirtd hung since it was read), so a
+        close still waiting after ``timeout`` seconds is left to end with the process."""
+        fanout.ask_all({obs.name: obs.conn.close for obs in observed.values() if obs.reachable}, timeout, prefix="close")
 
     def _result(self, records, now):
         hosts = {}

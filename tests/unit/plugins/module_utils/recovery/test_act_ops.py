@@ -9,6 +9,7 @@ file, so each starts from it.  Fence agents are tested in test_fencing_ops.py.""
 from __future__ import annotations
 
 import os
+import threading
 
 import libvirt
 import pytest
@@ -147,6 +148,44 @@ def test_an_unexpected_error_in_one_failover_still_records_the_vms_the_batch_sta
         act._failovers({"hv2": hosts["hv2"], "hv3": hosts["hv3"]}, {"definitions": xmls}, decisions)
     assert act.started == [("hv2", "db1", None)] and [d["vm"] for d in act.done] == ["db1"]
     assert running(hosts["hv2"], "db1")
+
+
+class HungSinceRead:
+    """The connection of a host whose libvirtd hung after the pass read it: every call waits
+    (until the test lets it go, as a SIGCONT would)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        def call(*_args):
+            self.release.wait(30)
+            raise libvirt.libvirtError("hung")
+        return call
+
+
+def still_asking(thread_name):
+    return any(t.name == thread_name and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_host_hung_since_it_was_read_holds_neither_the_last_look_nor_the_end_of_the_pass(hosts):
+    from ansible_collections.hotiron.virt.plugins.module_utils.recovery import act_ops
+    xmls = {"db1": gone_from(hosts["hv2"], "db1")}
+    hung = HungSinceRead()
+    hosts["hv3"].conn, real = hung, hosts["hv3"].conn
+    try:
+        act, _clock = a_pass()
+        with pytest.raises(lc.VirtError, match="db1: hv3 did not answer within 0.5s whether it runs it now"):
+            act_ops.Acting._running_somewhere(hosts, "db1", timeout=0.5)
+        assert still_asking("look-hv3"), "returned while hv3's answer is still awaited"
+        act._failovers({"hv2": hosts["hv2"], "hv3": hosts["hv3"]}, {"definitions": xmls},
+                       [rp.Decision("failover", "hv1", vm="db1", target="hv2")])
+        assert [d["ok"] for d in act.done] == [False] and not running(hosts["hv2"], "db1"), "not started: hv3 cannot say"
+        Pass._close({"hv3": hosts["hv3"]}, timeout=0.5)
+        assert still_asking("close-hv3"), "the pass ends while hv3's close is still awaited"
+    finally:
+        hung.release.set()
+        hosts["hv3"].conn = real
 
 # --- a fenced host back ---------------------------------------------------------------------------
 
