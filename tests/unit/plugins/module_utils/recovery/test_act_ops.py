@@ -137,7 +137,6 @@ def test_failovers_start_at_once_and_are_recorded_in_the_decisions_order(hosts, 
     assert checked == ["starting web1 on hv3, db1 on hv2", "starting nodef on hv2"]
 
 
-
 def test_an_unexpected_error_in_one_failover_still_records_the_vms_the_batch_started(hosts):
     xmls = {"db1": gone_from(hosts["hv2"], "db1")}
     gone_from(hosts["hv3"], "db1")
@@ -186,6 +185,7 @@ def test_a_host_hung_since_it_was_read_holds_neither_the_last_look_nor_the_end_o
     finally:
         hung.release.set()
         hosts["hv3"].conn = real
+
 
 # --- a fenced host back ---------------------------------------------------------------------------
 
