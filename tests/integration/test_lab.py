@@ -244,7 +244,11 @@ def test_dirty_guest_does_not_converge_at_low_bandwidth(lab, lab_guest):
         except libvirt.libvirtError:
             pass
         thread.join(60)
-    assert failure and failure[0].get_error_code() == libvirt.VIR_ERR_OPERATION_ABORTED
+    # Aborted: libvirt says so, or (seen once, the abort meeting the destination mid-load) the
+    # destination QEMU's own failure to load what it had got comes back first.
+    assert failure, "the migration ended by itself: it converged"
+    assert failure[0].get_error_code() == libvirt.VIR_ERR_OPERATION_ABORTED \
+        or "load of migration failed" in str(failure[0]), failure[0]
     assert dom.isActive()
 
 
