@@ -328,20 +328,24 @@ def _configure(root, log):
         _remove_glob(root, pattern)
 
 
-def build_image(log=print):
-    """Directory of the cached image (disk.qcow2, vmlinux, initrd.img, recipe.json), built the
-    first time.  Returns (directory, {step: seconds}); {} if it was cached."""
-    target = image_dir()
+def build_once(target, lock_name, build, log):
+    """``(target, {step: seconds})``: ``build(target, log)`` unless ``target`` already holds a
+    recipe.json (then ``{}``).  One build at a time: a second caller (a test run while `make test`
+    builds in the background) waits on the lock ``lock_name`` and then finds it made."""
     if os.path.exists(os.path.join(target, "recipe.json")):
         return target, {}
     os.makedirs(CACHE_DIR, exist_ok=True)
-    # One build at a time: a second caller (a test run while `make test` builds in the background)
-    # waits for the first and then finds the image made.
-    with open(os.path.join(CACHE_DIR, ".build.lock"), "w", encoding="utf-8") as lock:
+    with open(os.path.join(CACHE_DIR, lock_name), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(target, "recipe.json")):
             return target, {}
-        return _build_image(target, log)
+        return build(target, log)
+
+
+def build_image(log=print):
+    """Directory of the cached image (disk.qcow2, vmlinux, initrd.img, recipe.json), built the
+    first time.  Returns (directory, {step: seconds}); {} if it was cached."""
+    return build_once(image_dir(), ".build.lock", _build_image, log)
 
 
 def _build_image(target, log):

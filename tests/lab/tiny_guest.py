@@ -40,7 +40,6 @@ and 50-70 CPU-s).  Figures with the guest in docs/docsite/rst/guide_speed.rst.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import glob
 import hashlib
 import json
@@ -296,15 +295,7 @@ def _debs_downloaded(log):
 def build_image(log=print):
     """Directory of the cached tiny guest (vmlinux, initrd.img, recipe.json), built the first
     time.  Returns (directory, {step: seconds}); {} if it was cached."""
-    target = image_dir()
-    if os.path.exists(os.path.join(target, "recipe.json")):
-        return target, {}
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    with open(os.path.join(CACHE_DIR, ".tiny-build.lock"), "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(os.path.join(target, "recipe.json")):
-            return target, {}
-        return _build(target, log)
+    return os_guest.build_once(image_dir(), ".tiny-build.lock", _build, log)
 
 
 def _build(target, log):
