@@ -57,6 +57,7 @@ import os_guest  # noqa: E402
 import tiny_guest  # noqa: E402
 from bench_migrate import MAX_DOWNTIME_MS, run_library, run_virsh, src_link  # noqa: E402
 from lab import Lab  # noqa: E402
+from recovery_helpers import active_on  # noqa: E402
 
 POLL_S, REQUEST_S, CONNECT_S = 0.010, 2.0, 0.2
 PARTS = ("migrate", "maintenance", "rebalance", "recover")
@@ -132,23 +133,9 @@ def ansible_env():
     return env
 
 
-def where(lab, name, skip=()):
-    """Names of the hosts (not in ``skip``) where ``name`` runs."""
-    found = []
-    for host in lab.hosts:
-        if host.name in skip or not host.is_up():
-            continue
-        try:
-            if host.connect().lookupByName(name).isActive():
-                found.append(host.name)
-        except libvirt.libvirtError:
-            pass
-    return found
-
-
 def completed_downtime(lab, name):
     """QEMU's downtime (ms) of the guest's last migration, from the host it runs on now."""
-    host = lab.host(where(lab, name)[0])
+    host = lab.host(active_on(lab, name)[0])
     return host.connect().lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get("downtime")
 
 
@@ -267,7 +254,7 @@ def part_maintenance(svc):
     sys.path.insert(0, src_link())
     from ansible_collections.hotiron.virt.plugins.module_utils.hosts.maintenance_ops import run_host_maintenance
     lab = svc.lab
-    host = where(lab, svc.name)[0]
+    host = active_on(lab, svc.name)[0]
 
     def params(state):
         return dict(uri=lab.host(host).uri, state=state, hosts={h.name: h.uri for h in lab.hosts}, concurrency=2,
@@ -282,7 +269,7 @@ def part_maintenance(svc):
                 raise SystemExit(result["msg"])
             return time.monotonic() - started, completed_downtime(lab, svc.name)
         svc.measure("host_maintenance %s %s" % (host, state), action)
-        print("  the guest runs on %s" % ",".join(where(lab, svc.name)))
+        print("  the guest runs on %s" % ",".join(active_on(lab, svc.name)))
 
 
 def cpu_rate(dom, seconds=5.0):
@@ -298,7 +285,7 @@ def part_rebalance(svc):
     is the service's guest."""
     import guests  # pylint: disable=import-outside-toplevel
     lab = svc.lab
-    home = where(lab, svc.name)[0]
+    home = active_on(lab, svc.name)[0]
     conn = lab.host(home).connect()
     busy = svc.name + "-busy"
     svc.extra.append(busy)
@@ -332,7 +319,7 @@ def part_rebalance(svc):
             runs.append(time.monotonic() - begun)
             if proc.returncode:
                 raise SystemExit("rebalance.yml failed:\n" + proc.stdout[-3000:])
-            if where(lab, svc.name) != [home]:
+            if active_on(lab, svc.name) != [home]:
                 return time.monotonic() - started, completed_downtime(lab, svc.name)
         raise SystemExit("rebalance never moved the guest:\n" + proc.stdout[-3000:])
     try:
@@ -341,7 +328,7 @@ def part_rebalance(svc):
         busy_dom.destroy()
         fetch(svc.address, "/cgi-bin/burn?0", time.monotonic() + 10)
     print("  %d rebalance.yml run(s) (%s s), the guest now on %s"
-          % (len(runs), ", ".join("%.1f" % r for r in runs), ",".join(where(lab, svc.name))))
+          % (len(runs), ", ".join("%.1f" % r for r in runs), ",".join(active_on(lab, svc.name))))
 
 
 def make_ha(svc, host):
@@ -389,13 +376,13 @@ def bmc_fencing(lab, host, since):
 def part_recover(svc):
     from recovery_helpers import kill_qemu, rulebook  # pylint: disable=import-outside-toplevel
     lab = svc.lab
-    host = where(lab, svc.name)[0]
+    host = active_on(lab, svc.name)[0]
     make_ha(svc, host)
     state_file = os.path.join(svc.workdir, "recover.json")
     with rulebook(lab, svc.workdir, state_file, HOST_TIMEOUT, sweep_interval=60):
         wait_until("the rulebook's first pass", lambda: os.path.exists(state_file) and svc.name in open(state_file).read(), 120, 0.5)
         for failure in ("qemu", "hang"):
-            host = where(lab, svc.name)[0]
+            host = active_on(lab, svc.name)[0]
             before = guest_id(svc.address).get("boot_id")
             svc.poller.mark()
             started, started_wall = time.monotonic(), time.time()
@@ -408,12 +395,12 @@ def part_recover(svc):
             # fenced: the hung host powered off by its BMC (the lab's keeper gone)
             fenced = wait_until("the host fenced", lambda: not lab.host(host).is_up(), 180) and time.monotonic() \
                 if failure == "hang" else None
-            wait_until("the guest running again", lambda: where(lab, svc.name, skip=skip), 180)
+            wait_until("the guest running again", lambda: active_on(lab, svc.name, skip=skip), 180)
             running = time.monotonic()
             wait_until("the service answering", lambda: (svc.poller.last_answer() or 0) > running, 180, 0.02)
             answered = svc.poller.last_answer()
             after = guest_id(svc.address).get("boot_id")
-            now_on = where(lab, svc.name, skip=skip)
+            now_on = active_on(lab, svc.name, skip=skip)
             if fenced:
                 fence_start, fence_end = bmc_fencing(lab, host, started_wall)
                 fence_start, fence_end = (started + fence_start - started_wall, started + fence_end - started_wall)
@@ -431,7 +418,7 @@ def part_recover(svc):
                 lab.revive(host) if not lab.host(host).is_up() else None
                 if failures.libvirtd_state(lab.host(host)) == "hung":
                     lab.unhang(host)
-                wait_until("the returned host cleaned", lambda: where(lab, svc.name) == now_on, 120, 0.5)
+                wait_until("the returned host cleaned", lambda: active_on(lab, svc.name) == now_on, 120, 0.5)
 
 
 def main():

@@ -35,6 +35,20 @@ def state_of(host, name):
         conn.close()
 
 
+def active_on(lab, name, skip=()):
+    """The lab hosts (up, not in ``skip``) where ``name`` is active (running or paused), in order."""
+    found = []
+    for host in lab.hosts:
+        if host.name in skip or not host.is_up():
+            continue
+        try:
+            if host.connect().lookupByName(name).isActive():
+                found.append(host.name)
+        except libvirt.libvirtError:
+            pass
+    return found
+
+
 def running_on(lab, name, skip=()):
     return sorted(h.name for h in lab.hosts if h.is_up() and h.name not in skip
                   and (state_of(h, name) or (0,))[0] == libvirt.VIR_DOMAIN_RUNNING)

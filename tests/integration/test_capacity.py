@@ -20,6 +20,7 @@ import libvirt
 import pytest
 import eda_helpers
 from host_snapshot import differences, snapshot
+from recovery_helpers import active_on
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -29,14 +30,7 @@ def hosts_of(lab):
 
 
 def where(lab, name):
-    found = []
-    for host in lab.hosts:
-        try:
-            if host.connect().lookupByName(name).isActive():
-                found.append(host.name)
-        except libvirt.libvirtError:
-            pass
-    return found
+    return active_on(lab, name)
 
 
 @pytest.fixture(scope="module")
