@@ -18,8 +18,9 @@ description:
     is an error that says what to add.
   - Changes to a running VM are applied live where libvirt can (memory balloon within O(max_memory),
     vCPUs within O(max_vcpus), disk and NIC hot-plug), otherwise written to the persistent
-    definition and reported with RV(restart_required). Fewer vCPUs of a running TCG guest (O(domain_type=qemu))
-    wait for its restart (their live unplug crashed QEMU 7.2). An unplugged disk or NIC is waited for
+    definition and reported with RV(restart_required). A new vCPU count of a running TCG guest
+    (O(domain_type=qemu)) waits for its restart (QEMU aborts when a plugged vCPU finds no free region of
+    its translation cache). An unplugged disk or NIC is waited for
     until the guest releases it (up to 60 s), else a warning says so.
   - Sizes take units, for example V(512MiB), V(2GiB), V(2G) (binary) or V(2GB) (decimal); a bare
     number is MiB.

@@ -20,14 +20,14 @@ restored here in seconds) on hv1.  Then, in order:
    clean ext4;
 6. a NIC hot-plugged and hot-unplugged by ``vm`` (applied live, no ``restart_required``): the
    guest's agent lists it, then no longer;
-7. a vCPU plugged by ``vm`` (live; the guest's agent lists it); fewer vCPUs wait for the restart
-   (``restart_required``) on this TCG guest, which runs on;
+7. a second vCPU asked of ``vm``: on this TCG guest it waits for the restart (``restart_required``;
+   QEMU aborts when a plugged vCPU finds no free translation-cache region), the guest runs on;
 8. graceful shutdown: ``vm state=stopped`` without ``force`` within ``shutdown_timeout``: shut off
    for reason *shutdown* (the guest's ACPI handling), not *destroyed*.
 
 The guest is left as the fixture made it (snapshot metadata removed, its definition put back).
-vCPU hot-unplug is not done: under TCG it crashed QEMU 7.2 (LAB-NOTES, "A real Linux guest"), so
-``vm`` applies fewer vCPUs of a running TCG guest at its next start (7.).
+vCPUs are not plugged or unplugged live under TCG (7.): KVM guests with an OS do not boot in the lab
+(``kvm_pvm``), so hot-plug into a guest OS is untested here.
 """
 
 from __future__ import annotations
@@ -307,27 +307,26 @@ def guest_cpus(dom):
     return {cpu["logical-id"]: cpu["online"] for cpu in agent(dom, "guest-get-vcpus")}
 
 
-def test_a_vcpu_plugged_live_and_the_unplug_left_for_the_restart(guest, run_module):
-    """vm vcpus=2 on the running guest (1 of at most 2): plugged live, the guest's agent lists a
-    second CPU.  vcpus=1 again: not unplugged live on this TCG guest (vm/plan.py: the unplug
-    crashed QEMU 7.2) but ``restart_required`` with ``vcpus`` pending; the guest runs on."""
-    host, dom, address = guest
+def test_a_vcpu_change_of_the_running_tcg_guest_waits_for_the_restart(guest, run_module):
+    """vm vcpus=2 on the running guest (1 of at most 2): not plugged live on this TCG guest
+    (vm/plan.py: QEMU aborts when the plugged vCPU's thread finds no free translation-cache
+    region, as it did in CI) but written to the definition with ``restart_required``; the guest
+    runs on with its one CPU.  vcpus=1 again: the definition is back, nothing pending."""
+    import libvirt
     import os_guest
+    host, dom, address = guest
     args = {"uri": host.uri, "name": NAME}
     assert list(guest_cpus(dom)) == [0]
-    plugged = run_module("hotiron.virt.vm", dict(args, vcpus=2))
-    assert not plugged["failed"] and plugged["changed"], plugged.get("msg")
-    assert [(c["field"], c["apply"]) for c in plugged["changes"]] == [("vcpus", "live")], plugged["changes"]
-    assert plugged["restart_required"] is False and not plugged.get("warnings"), plugged
-    deadline = time.monotonic() + 120
-    while len(guest_cpus(dom)) < 2 and time.monotonic() < deadline:
-        time.sleep(1)
-    assert sorted(guest_cpus(dom)) == [0, 1]
-    fewer = run_module("hotiron.virt.vm", dict(args, vcpus=1))
-    assert not fewer["failed"] and fewer["changed"], fewer.get("msg")
-    assert [(c["field"], c["apply"]) for c in fewer["changes"]] == [("vcpus", "restart")], fewer["changes"]
-    assert fewer["restart_required"] is True and fewer["restart_pending"] == ["vcpus"], fewer
-    assert dom.vcpusFlags(0) == 2 and agent_answers(dom) and os_guest.http_get(address) is not None
+    more = run_module("hotiron.virt.vm", dict(args, vcpus=2))
+    assert not more["failed"] and more["changed"], more.get("msg")
+    assert [(c["field"], c["apply"]) for c in more["changes"]] == [("vcpus", "restart")], more["changes"]
+    assert more["restart_required"] is True and more["restart_pending"] == ["vcpus"], more
+    assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 1 and dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 2
+    assert list(guest_cpus(dom)) == [0] and os_guest.http_get(address) is not None
+    back = run_module("hotiron.virt.vm", dict(args, vcpus=1))
+    assert not back["failed"] and back["changed"], back.get("msg")
+    assert back["restart_required"] is False and "restart_pending" not in back, back
+    assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 1 and agent_answers(dom)
 
 
 def test_a_graceful_shutdown_within_shutdown_timeout(guest, run_module):

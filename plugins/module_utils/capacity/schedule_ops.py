@@ -174,14 +174,14 @@ def apply_vm(vm, desired):
         if field not in changes:
             continue
         try:
-            if field == "vcpus" and vm.running and _tcg_unplug(vm, wanted[field]):
+            if field == "vcpus" and vm.running and _tcg_change(vm, wanted[field]):
                 # Never the live path, even when the definition cannot be written.
                 if _config_only(vm, field, wanted[field]):
                     applied.append(field)
-                    pending.append("vcpus (fewer vCPUs of a running TCG guest apply at its next start: a live unplug"
-                                   " under TCG outlasts libvirt's wait and crashed QEMU 7.2)")
+                    pending.append("vcpus (the vCPUs of a running TCG guest change at its next start: QEMU aborts"
+                                   " when a plugged vCPU finds no free translation-cache region)")
                 else:
-                    errors.append("%s: vcpus: fewer vCPUs of a running TCG guest are not unplugged live, and its"
+                    errors.append("%s: vcpus: the vCPUs of a running TCG guest are not changed live, and its"
                                   " definition refused %d vCPUs" % (vm.name, wanted[field]))
                 continue
             with lc.attempt("set %s of vm %s on %s" % (field, vm.name, vm.uri)):
@@ -213,11 +213,11 @@ def apply_vm(vm, desired):
     return applied, errors, pending
 
 
-def _tcg_unplug(vm, value):
-    """Whether ``value`` vCPUs would unplug some from the running TCG guest ``vm`` (vm/plan.py)."""
+def _tcg_change(vm, value):
+    """Whether ``value`` vCPUs would change the vCPU count of the running TCG guest ``vm`` (vm/plan.py)."""
     with lc.attempt("read the vCPUs of vm %s on %s" % (vm.name, vm.uri)):
         live = vm.dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)
-    return vp.tcg_vcpu_unplug(vm.root.get("type"), live, value)
+    return vp.tcg_vcpu_change(vm.root.get("type"), live, value)
 
 
 def _config_only(vm, field, value):
