@@ -88,6 +88,27 @@ class VirtError(Exception):
         return result
 
 
+class Undo:
+    """Steps that undo what a task did, run in reverse (:meth:`rollback`) when a later step fails."""
+
+    def __init__(self):
+        self.steps = []
+
+    def push(self, what, func):
+        self.steps.append((what, func))
+
+    def rollback(self):
+        """Run the steps, newest first; returns what could not be undone, each with its error."""
+        failures = []
+        for what, func in reversed(self.steps):
+            try:
+                func()
+            except (VirtError, libvirt.libvirtError) as err:
+                failures.append("%s: %s" % (what, err))
+        self.steps = []
+        return failures
+
+
 def describe_libvirt_error(action, err):
     """``Failed to <action>: <libvirt message> (code N VIR_ERR_..., domain M VIR_FROM_...)``."""
     code = err.get_error_code()

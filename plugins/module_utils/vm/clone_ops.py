@@ -14,28 +14,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest, all_guests
-from ansible_collections.hotiron.virt.plugins.module_utils.libvirt_common import libvirt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops
-
-
-class Undo:
-    """Steps that undo what a create did, run in reverse if it fails."""
-
-    def __init__(self):
-        self.steps = []
-
-    def push(self, what, func):
-        self.steps.append((what, func))
-
-    def rollback(self):
-        failures = []
-        for what, func in reversed(self.steps):
-            try:
-                func()
-            except (lc.VirtError, libvirt.libvirtError) as err:
-                failures.append("%s: %s" % (what, err))
-        self.steps = []
-        return failures
 
 
 def clones_of(conn, name):

@@ -19,11 +19,9 @@ per-boot modules or with a new ``instance_id``.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
 
-from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError
 
 SEED_LABEL = "cidata"
@@ -121,6 +119,7 @@ def _validate_user(user, i):
 
 
 def _validate_nic(nic, i):
+    import ipaddress    # here: most runs have no cloud_init network
     p = "cloud_init.network[%d]" % i
     if not isinstance(nic, dict):
         raise SpecError(p, "expected a dictionary")
@@ -205,6 +204,7 @@ def seed_files(config):
 def seed(config):
     """(ISO bytes, SHA-256 hex digest, files) of the seed of a validated ``cloud_init`` option."""
     files = seed_files(config)
+    from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660  # a seed to write
     data = iso9660.build(files, SEED_LABEL)
     return data, hashlib.sha256(data).hexdigest(), files
 

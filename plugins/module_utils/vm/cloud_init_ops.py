@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
-from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init, resolve_ops
 
 MIB = 1024 * 1024
@@ -139,7 +138,7 @@ def prepare(conn, spec, current, desired):
 
 
 def _read_seed(conn, vol):
-    from ansible_collections.hotiron.virt.plugins.module_utils.storage import volume_ops
+    from ansible_collections.hotiron.virt.plugins.module_utils.storage import iso9660, volume_ops
     chunks = []
     try:
         volume_ops.download(conn, vol, chunks.append)

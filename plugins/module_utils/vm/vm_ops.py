@@ -18,8 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, full_ops, power, resolve_ops
-from ansible_collections.hotiron.virt.plugins.module_utils.vm.remove_ops import ensure_absent  # noqa: F401 (vm_ops.ensure_absent)
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, power, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_ops
@@ -45,13 +44,15 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         return ensure_absent(conn, dom, spec, params, check_mode)
     try:
         host = host or resolve_ops.host_facts(conn)
-        full = spec["xml_mode"] == "full"     # the XML is the whole definition (full_ops)
+        created, updated = ensure_created, ensure_updated
+        if spec["xml_mode"] == "full":     # the XML is the whole definition
+            from ansible_collections.hotiron.virt.plugins.module_utils.vm import full_ops
+            created, updated = full_ops.ensure_created, full_ops.ensure_updated
         if dom is None:
-            changed, result, diff, guest = (full_ops.ensure_created if full else ensure_created)(
-                conn, spec, host, state, check_mode)
+            changed, result, diff, guest = created(conn, spec, host, state, check_mode)
         else:
             guest = Guest(conn, dom)
-            changed, result, diff = (full_ops.ensure_updated if full else ensure_updated)(conn, guest, spec, host, check_mode)
+            changed, result, diff = updated(conn, guest, spec, host, check_mode)
             is_template = result.pop("_template", False)     # as the task defines it, check mode too
             changed = ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep) or changed
             if not spec["wait"] and changed and "stop vm %s" % guest.name in result["plan"]:
@@ -80,17 +81,25 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
     return changed, result, diff
 
 
+# What only some runs need is imported by the function that needs it (remove_ops, clone_ops,
+# full_ops): a module compiles from source, at every start, all that it imports.
+
+def ensure_absent(conn, dom, spec, params, check_mode):
+    """``state: absent`` (vm.remove_ops)."""
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import remove_ops
+    return remove_ops.ensure_absent(conn, dom, spec, params, check_mode)
+
+
 def _clone_ops():
-    """vm.clone_ops, imported when a run makes volumes or clones (not at the start of every run:
-    a module compiles what it imports from source at each start)."""
+    """vm.clone_ops: for a run that clones or makes volumes."""
     from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops
     return clone_ops
 
 
 def ensure_created(conn, spec, host, state, check_mode):
-    clone_ops = _clone_ops()
     template = None
     if spec["clone_from"]:
+        clone_ops = _clone_ops()
         base, disks, to_create, template = clone_ops.prepare_clone(conn, spec, check_mode)
         spec_for_resolve = dict(spec, disks=None)
         resolved, _unused = resolve_ops.resolve(conn, spec_for_resolve, host, base)
@@ -120,10 +129,10 @@ def ensure_created(conn, spec, host, state, check_mode):
     diff = {"before": "", "after": dx.normalise(root, keep_uuid=False) + seed_after}
     if check_mode:
         return True, result, diff, None
-    undo = clone_ops.Undo()
+    undo = lc.Undo()
     try:
         for job in to_create:
-            clone_ops.create_volume(conn, job, undo)
+            _clone_ops().create_volume(conn, job, undo)
         for job in seed_jobs:
             job["run"](undo)
         guest = domain.define(conn, dx.tostring(root), "define vm %s on %s" % (spec["name"], lc.safe_uri(conn)))
@@ -134,7 +143,7 @@ def ensure_created(conn, spec, host, state, check_mode):
         if spec["autostart"]:
             guest.set_autostart(True)
         if template is not None and spec["clone"] == "linked" and to_create:
-            clone_ops.mark_template(template, {job["backing"] for job in to_create if job.get("backing")})
+            _clone_ops().mark_template(template, {job["backing"] for job in to_create if job.get("backing")})
     except lc.VirtError as err:
         failures = undo.rollback()
         if failures:
@@ -179,11 +188,10 @@ def ensure_updated(conn, guest, spec, host, check_mode):
     if check_mode:
         result["restart_required"] = any(c["apply"] == "restart" for c in changes)
         return True, result, diff
-    clone_ops = _clone_ops()
-    undo = clone_ops.Undo()
+    undo = lc.Undo()
     try:
         for job in to_create:
-            clone_ops.create_volume(conn, job, undo)
+            _clone_ops().create_volume(conn, job, undo)
         for job in seed_jobs:
             job["run"](undo)
         domain.define(conn, dx.tostring(desired), "redefine vm %s on %s" % (spec["name"], lc.safe_uri(conn)))

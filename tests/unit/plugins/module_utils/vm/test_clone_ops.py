@@ -73,7 +73,7 @@ def test_bad_sources_are_refused_naming_the_option(conn, kwargs, message):
 
 def test_created_volumes_are_deleted_again_by_the_undo_in_reverse_order(conn):
     _base, _disks, (job,), _template = clone_ops.prepare_clone(conn, clone_spec(), check_mode=False)
-    undo = clone_ops.Undo()
+    undo = lc.Undo()
     order = []
     undo.push("first", lambda: order.append("first"))
     path = clone_ops.create_volume(conn, job, undo)
