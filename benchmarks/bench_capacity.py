@@ -31,7 +31,7 @@ for sub in (("tests", "lab"), ("tests", "integration"), ("build", "src")):
 import libvirt  # noqa: E402
 import eda_helpers  # noqa: E402
 import guests  # noqa: E402
-from lab import Lab  # noqa: E402
+from lab import Lab, remove_guests  # noqa: E402
 from bench_migrate import src_link  # noqa: E402
 
 src_link()
@@ -77,15 +77,7 @@ class Guests:
 
     def cleanup(self):
         for host in self.lab.hosts:
-            conn = host.connect()
-            for name, _disk in self.made:
-                try:
-                    dom = conn.lookupByName(name)
-                except libvirt.libvirtError:
-                    continue
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
+            remove_guests(host.connect(), [name for name, _disk in self.made])
         for _name, disk in self.made:
             if os.path.exists(disk):
                 os.unlink(disk)

@@ -43,7 +43,7 @@ for sub in (("tests", "lab"), ("tests", "integration")):
 import libvirt  # noqa: E402
 import failures  # noqa: E402
 import guests  # noqa: E402
-from lab import Lab  # noqa: E402
+from lab import Lab, remove_guests  # noqa: E402
 from recovery_helpers import DoubleWatch, kill_qemu, rulebook, running_on, wait_until  # noqa: E402
 
 HOST_TIMEOUT = 6.0      # the recover module's default
@@ -97,15 +97,7 @@ class Bench:
                 self.lab.restart_libvirtd(host.name)
             self.lab.bmc_start(host.name)
         for host in self.lab.hosts:
-            conn = host.connect()
-            for name, _disk in self.made:
-                try:
-                    dom = conn.lookupByName(name)
-                except libvirt.libvirtError:
-                    continue
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
+            remove_guests(host.connect(), [name for name, _disk in self.made])
         for _name, disk in self.made:
             if os.path.exists(disk):
                 os.unlink(disk)

@@ -35,7 +35,7 @@ import pytest
 
 import fresh_host
 import guests as lab_guests
-from lab import Lab
+from lab import Lab, remove_guests
 
 pytestmark = pytest.mark.lab
 
@@ -121,14 +121,7 @@ class Guests:
     def clean(self):
         for host in self.hosts:
             conn = libvirt.open(host.uri)
-            for name in self.names:
-                try:
-                    dom = conn.lookupByName(name)
-                except libvirt.libvirtError:
-                    continue
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefine()
+            remove_guests(conn, self.names)
             ensure_pool(conn)
             for name in self.names:
                 path = os.path.join(host.images_dir, "mixed", name + ".img")

@@ -207,6 +207,20 @@ def probe_kvm():
     return "kvm", reason
 
 
+def remove_guests(conn, names):
+    """Force off and undefine those of ``names`` defined on the libvirt connection ``conn``
+    (any host's: the lab's, a fresh one); the others are skipped."""
+    import libvirt  # pylint: disable=import-outside-toplevel
+    for name in names:
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError:
+            continue
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+
+
 def remove_empty_guest_cgroups():
     """Remove the CPU cgroups libvirt made for guests that no longer run (a power cut leaves
     them): only directories of guests (``*.libvirt-qemu``) without a task, deepest first."""
