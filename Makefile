@@ -154,11 +154,13 @@ unit: deps
 
 # The lab tests in two pytest processes at once, each on labs of its own: the files of
 # INTEGRATION_APART (fresh Debian hosts and role converges: mostly apt, dpkg and debootstrap
-# waiting on disk and network) on lab APART_LAB_ID, the rest on lab LAB_ID.  INTEGRATION_APART=
-# (empty) runs them all in one process.
+# waiting on disk and network; and capacity and backup, ~6 min, which even out the two: 33 and 23
+# min before) on lab APART_LAB_ID, the rest on lab LAB_ID.  INTEGRATION_APART= (empty) runs them
+# all in one process.
 INTEGRATION_APART ?= tests/integration/test_rolling_upgrade.py tests/integration/test_hypervisor_role_systemd.py \
 	tests/integration/test_hypervisor_role_fresh.py tests/integration/test_hypervisor_role.py \
-	tests/integration/test_monitoring.py tests/integration/test_hypervisor_tls.py
+	tests/integration/test_monitoring.py tests/integration/test_hypervisor_tls.py \
+	tests/integration/test_capacity.py tests/integration/test_backup.py
 APART_LAB_ID ?= $(shell echo $$(( $(LAB_ID) + 2 )))
 INTEGRATION_ENV = MATRIX_NEWEST=$(lastword $(MATRIX)) LAB_VIRT_TYPE=$(TEST_VIRT_TYPE)
 integration: collection integration-run
