@@ -11,6 +11,8 @@ lives in plain Python next to it.
 
 from __future__ import annotations
 
+import json
+import sys
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -117,7 +119,14 @@ def main(argument_spec, run, needs_libvirt=True, **module_kwargs):
     ``needs_libvirt``: whether the bindings must import (respawning under a system Python when
     only it has them); a callable decides from the module's params."""
     spec, ranges = split_ranges(argument_spec)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
+    try:
+        module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
+    except OverflowError as err:
+        # ansible-core's int conversion of an infinite number (vcpus: .inf in YAML) raises
+        # instead of failing the option: say so in a result, as AnsibleModule would.
+        print(json.dumps({"failed": True, "msg": "an integer option was given an infinite number (%s): give a whole"
+                                                 " number" % err}))
+        sys.exit(1)
     run_module(module, run, ranges, needs_libvirt=needs_libvirt)
 
 

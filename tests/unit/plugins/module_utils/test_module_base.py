@@ -90,6 +90,15 @@ def test_main_checks_ranges_and_passes_module_options(capsys, monkeypatch):
     assert code == 0 and out["changed"] is True and out["count"] == 3
 
 
+def test_main_fails_cleanly_on_an_infinite_integer(capsys, monkeypatch):
+    """ansible-core raises OverflowError converting inf to int: a failed result, not a crash."""
+    ran = []
+    code, out = run_main(capsys, monkeypatch, dict(count=dict(type="int", min=1, max=9)),
+                         lambda m: ran.append(1) or {"changed": True}, {"count": float("inf")}, needs_libvirt=False)
+    assert code == 1 and out["failed"] and out["msg"].startswith("an integer option was given an infinite number")
+    assert not ran
+
+
 @pytest.mark.parametrize("needs_libvirt", [False, lambda params: params["uri"] == "none"])
 def test_main_without_the_bindings_when_not_needed(capsys, monkeypatch, needs_libvirt):
     monkeypatch.setattr(lc, "libvirt", None)
