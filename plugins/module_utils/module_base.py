@@ -11,8 +11,6 @@ lives in plain Python next to it.
 
 from __future__ import annotations
 
-import json
-import sys
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -123,10 +121,11 @@ def main(argument_spec, run, needs_libvirt=True, **module_kwargs):
         module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **module_kwargs)
     except OverflowError as err:
         # ansible-core's int conversion of an infinite number (vcpus: .inf in YAML) raises
-        # instead of failing the option: say so in a result, as AnsibleModule would.
-        print(json.dumps({"failed": True, "msg": "an integer option was given an infinite number (%s): give a whole"
-                                                 " number" % err}))
-        sys.exit(1)
+        # instead of failing the option: a module taking every option as it came reports it.
+        as_given = {name: {"type": "raw"} for name in spec}
+        as_given.update((alias, {"type": "raw"}) for option in spec.values() for alias in option.get("aliases") or ())
+        AnsibleModule(argument_spec=as_given, supports_check_mode=True).fail_json(
+            msg="an integer option was given an infinite number (%s): give a whole number" % err)
     run_module(module, run, ranges, needs_libvirt=needs_libvirt)
 
 

@@ -93,9 +93,11 @@ def test_main_checks_ranges_and_passes_module_options(capsys, monkeypatch):
 def test_main_fails_cleanly_on_an_infinite_integer(capsys, monkeypatch):
     """ansible-core raises OverflowError converting inf to int: a failed result, not a crash."""
     ran = []
-    code, out = run_main(capsys, monkeypatch, dict(count=dict(type="int", min=1, max=9)),
-                         lambda m: ran.append(1) or {"changed": True}, {"count": float("inf")}, needs_libvirt=False)
-    assert code == 1 and out["failed"] and out["msg"].startswith("an integer option was given an infinite number")
+    for check in (False, True):      # in check mode too (not "skipped")
+        code, out = run_main(capsys, monkeypatch, dict(count=dict(type="int", min=1, max=9, aliases=["n"])),
+                             lambda m: ran.append(1) or {"changed": True}, {"n": float("inf"), "_ansible_check_mode": check},
+                             needs_libvirt=False)
+        assert code == 1 and out["failed"] and out["msg"].startswith("an integer option was given an infinite number"), out
     assert not ran
 
 
