@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
 
 try:
@@ -86,6 +87,35 @@ class VirtError(Exception):
                 "message": self.libvirt_message,
             }
         return result
+
+
+class Unanswered(VirtError):
+    """A libvirt call that had not returned when its caller stopped waiting (:func:`within`)."""
+
+
+def within(seconds, action, func, *args):
+    """``func(*args)``, a libvirt call, waited for at most ``seconds``: its value, or a
+    :class:`VirtError` naming ``action`` (an :class:`Unanswered` one when it has not returned).
+
+    A libvirt call cannot be interrupted: one that overruns goes on in a daemon thread, and the
+    caller decides what to do without it.  libvirt waits on a QEMU monitor without a limit (an
+    abort of a migration once waited 28 minutes for QEMU to answer)."""
+    outcome = {}
+
+    def call():
+        try:
+            outcome["value"] = func(*args)
+        except libvirt.libvirtError as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=call, name=action, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise Unanswered("Failed to %s: libvirt had not answered after %gs" % (action, seconds))
+    if "error" in outcome:
+        raise wrap_libvirt_error(action, outcome["error"])
+    return outcome.get("value")
 
 
 class Undo:

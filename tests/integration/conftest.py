@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,8 +134,7 @@ class AnsibleRunner:
         if limit:
             cmd += ["--limit", limit if isinstance(limit, str) else ",".join(limit)]
         env = {**ansible_env(), **(env or {}), "HOTIRON_RESULTS_FILE": results_file}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False,
-                              timeout=timeout)
+        proc = run_bounded(cmd, env, timeout)
         with open(results_file, encoding="utf-8") as handle:
             results = [json.loads(line) for line in handle if line.strip()]
         return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, parse_recap(proc.stdout),
@@ -155,6 +155,28 @@ class AnsibleRunner:
         # ansible-core 2.19 keeps a failure in the task's status rather than in the result dict
         result.setdefault("failed", found[-1]["status"] in ("failed", "ignored"))
         return result
+
+
+def run_bounded(cmd, env, timeout):
+    """``cmd`` in a process group of its own, killed whole when it overruns ``timeout``.
+
+    ``subprocess.run(timeout=...)`` kills only ansible-playbook, then waits for its pipes, which
+    the module processes it forked still hold: a module that never returns (a migration whose
+    abort libvirt never answered, seen once in CI) hung the suite.  Here the group goes, and the
+    test fails with what the playbook printed so far."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)   # the group this test started, by its leader's pid
+            try:
+                stdout, stderr = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:     # a process that left the group still holds the pipes
+                stdout, stderr = "", ""
+            raise AssertionError("%s ran longer than %d s and was stopped (its process group killed):\n%s\n%s"
+                                 % (" ".join(cmd[:2]), timeout, stdout[-4000:], stderr[-4000:])) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="session")

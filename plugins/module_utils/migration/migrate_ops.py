@@ -33,6 +33,11 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning impo
 libvirt = lc.libvirt
 
 POLL_INTERVAL_S = 0.2
+# How long a call on the running job (its statistics, a downtime, the switch to post-copy, the
+# abort) may take, and how long the job may go on after libvirt accepted its abort.  libvirt waits
+# on QEMU's monitor without a limit; past these the watcher stops waiting (see _watch).
+ANSWER_WAIT_S = 20.0
+END_WAIT_S = 30.0
 
 
 # ---- the migration itself -------------------------------------------------------------------
@@ -130,15 +135,28 @@ def _in_postcopy(dom):
         state == libvirt.VIR_DOMAIN_RUNNING and why == running_reason)
 
 
-def _apply(dom, policy, action, value):
-    with lc.attempt("tune the migration of vm %s (%s)" % (dom.name(), action)):
-        if action == SET_DOWNTIME:
-            dom.migrateSetMaxDowntime(int(value), 0)
-        elif action == START_POSTCOPY:
-            dom.migrateStartPostCopy(0)
-        elif action == ABORT:
-            dom.abortJob()
+def _apply(dom, name, policy, action, value):
+    what = "tune the migration of vm %s (%s)" % (name, action)
+    if action == SET_DOWNTIME:
+        lc.within(ANSWER_WAIT_S, what, dom.migrateSetMaxDowntime, int(value), 0)
+    elif action == START_POSTCOPY:
+        try:
+            lc.within(ANSWER_WAIT_S, what, dom.migrateStartPostCopy, 0)
+        except lc.Unanswered:
+            policy.applied(action, value)  # it may have switched: from here the VM counts as split
+            raise
+    elif action == ABORT:
+        lc.within(ANSWER_WAIT_S, what, dom.abortJob)
     policy.applied(action, value)
+
+
+def _read_stats(dom, name):
+    """The job's statistics, or ``None`` when libvirt refused them or has not answered within
+    ``ANSWER_WAIT_S`` (its job lock taken by a monitor call QEMU is slow to answer)."""
+    try:
+        return lc.within(ANSWER_WAIT_S, "read the migration statistics of vm %s" % name, dom.jobStats, 0)
+    except lc.VirtError:
+        return None
 
 
 def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None, copy_storage="auto",
@@ -162,17 +180,27 @@ def migrate(src, dest, dest_uri, name, tuning, live=True, migration_address=None
 
     started = clock()
     policy = MigrationPolicy(tuning, mem_bytes, clock)
+    runner = None
     try:
         if not running and copy:
             disks_ops.copy_volumes_offline(src, dest, copy)
         runner = _Runner(dom, dest_uri, params, flags)
-        last = _watch(src, dom, name, runner, policy, running)
+        last = _watch(src, dom, name, runner, policy, running, clock)
+    except lc.VirtError as err:
+        # The watcher gave up on a job libvirt did not answer about: what recovery did is part of
+        # the failure (an abort not answered ends in the destination's half being removed).
+        recovered = _recover(src, dest, name, created, dest_had_definition, running, _split(policy))
+        err.extend(("" if err.message.endswith(".") else ".") + " " + recovered)
+        if runner is not None and runner.is_alive():
+            err.extend(" (libvirt's migrate call on the source had not returned: virsh domjobinfo %s shows"
+                       " what it still does)" % name)
+        raise
     except BaseException:
-        _recover(src, dest, name, created, dest_had_definition, running, policy.postcopy_started)
+        _recover(src, dest, name, created, dest_had_definition, running, _split(policy))
         raise
     duration = clock() - started
     if runner.error is not None:
-        recovered = _recover(src, dest, name, created, dest_had_definition, running, policy.postcopy_started)
+        recovered = _recover(src, dest, name, created, dest_had_definition, running, _split(policy))
         raise _failure(name, dest_uri, runner.error, policy, recovered)
     removed = disks_ops.remove_source_copies(src, copy)
     arrived = lc.lookup_domain(dest, name)
@@ -247,33 +275,56 @@ def _result(src, dest_uri, name, pre, arrived, running, live, duration, complete
     return result
 
 
-def _watch(src, dom, name, runner, policy, running):
+def _split(policy):
+    """Whether a failed migration may have left the VM's memory split between the hosts: post-copy
+    was asked for and no abort was accepted after it (libvirt refuses one once post-copy runs)."""
+    return policy.postcopy_started and not policy.aborted
+
+
+def _watch(src, dom, name, runner, policy, running, clock=time.monotonic):
     """Start ``runner`` and follow its job until it ends, stepping the tuning ``policy`` on the
     job's statistics; the last statistics read (``{}`` for none).  The job is watched and tuned
     through a connection of its own: the one carrying the blocking migrate call is never shared
-    between threads."""
+    between threads.
+
+    Nothing here waits on libvirt without a limit: a poll whose statistics do not come within
+    ``ANSWER_WAIT_S`` still applies the completion timeout, a tuning call not answered in that
+    time raises :class:`lc.Unanswered`, and so does a job still running ``END_WAIT_S`` after
+    libvirt accepted its abort; the caller then recovers (the VM runs on the source)."""
     watch = lc.connect(lc.safe_uri(src))
     with lc.attempt("look up vm %s to watch its migration" % name):
         watched = watch.lookupByUUIDString(dom.UUIDString())
     last = {}
+    aborted_at = None
     runner.start()
     while runner.is_alive():
         runner.join(POLL_INTERVAL_S)
         if not runner.is_alive() or not running:
             break
-        try:
-            raw = watched.jobStats(0)
-        except libvirt.libvirtError:
-            continue  # the job just ended or the domain left; the runner tells
-        if raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+        if policy.aborted:
+            aborted_at = clock() if aborted_at is None else aborted_at
+            if clock() - aborted_at >= END_WAIT_S:
+                raise lc.Unanswered("The migration of vm %s was aborted (%s) and its job still ran %gs later"
+                                    % (name, policy.events[-1]["reason"], END_WAIT_S))
             continue
-        last = raw
-        stats = JobStats.from_libvirt(raw, libvirt.VIR_DOMAIN_JOB_NONE, _in_postcopy(watched))
-        for action, value, _reason in policy.step(stats):
+        raw = _read_stats(watched, name)
+        if raw is None:
+            actions = policy.step_unread()  # the job just ended, or libvirt is slow to say how it goes
+        elif raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
+            continue
+        else:
+            last = raw
+            actions = policy.step(JobStats.from_libvirt(raw, libvirt.VIR_DOMAIN_JOB_NONE, _in_postcopy(watched)))
+        for action, value, _reason in actions:
             try:
-                _apply(watched, policy, action, value)
+                _apply(watched, name, policy, action, value)
+            except lc.Unanswered:
+                raise
             except lc.VirtError:
                 if not runner.is_alive():
+                    break
+                if action == ABORT and _in_postcopy(watched):
+                    policy.entered_postcopy()  # it switched meanwhile: libvirt ends it
                     break
                 raise
     runner.join()

@@ -23,7 +23,10 @@ oVirt's migration policies:
   decided (post-copy cannot be aborted without losing the VM).
 * **Completion timeout.** After ``completion_timeout_s`` seconds the
   ``timeout_action`` applies: ``abort`` (the VM stays on the source) or
-  ``postcopy`` (switch, only when post-copy is allowed, else abort).
+  ``postcopy`` (switch, only when post-copy is allowed, else abort).  It holds
+  on polls whose statistics could not be read (:meth:`MigrationPolicy.step_unread`),
+  and for a switch libvirt accepted that never began (aborted ``SWITCH_WAIT_S``
+  after the request, once past the timeout).
 * **Stall abort.** A stall with no post-copy to fall back to aborts when
   ``abort_on_stall`` is set.
 """
@@ -41,6 +44,10 @@ TIMEOUT_ACTIONS = ("abort", "postcopy")
 SET_DOWNTIME = "set_downtime"
 START_POSTCOPY = "start_postcopy"
 ABORT = "abort"
+
+# After a switch to post-copy was accepted, how long the job may still run pre-copy past the
+# completion timeout before it is aborted (QEMU switches at its next iteration, within a second).
+SWITCH_WAIT_S = 30.0
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -165,8 +172,10 @@ class MigrationPolicy:
         self.downtime_ms = None  # last value set
         self.min_remaining = None
         self.min_remaining_at = self.started
-        self.postcopy_started = False
-        self.aborted = False
+        self.postcopy_started = False   # asked for (libvirt accepted it) or seen running
+        self.postcopy_asked_at = 0.0     # seconds after the start
+        self.postcopy_running = False   # seen in the job's state
+        self.aborted = False            # libvirt accepted the abort: pre-copy was cancelled
         self.events = []  # (elapsed s, action, value, reason), for the result
 
     def elapsed(self):
@@ -185,20 +194,20 @@ class MigrationPolicy:
         return self.tuning.stall_timeout_s > 0 and now - self.min_remaining_at >= self.tuning.stall_timeout_s
 
     def step(self, stats):
-        if self.aborted or self.postcopy_started or not stats.active:
+        if self.aborted or not stats.active:
             return []
         if stats.postcopy:
-            self.postcopy_started = True
+            self.entered_postcopy()
             return []
         now = self.clock()
         elapsed = now - self.started
+        if self.postcopy_started:
+            return self._record(elapsed, [] if self.postcopy_running else self._switch_overdue(elapsed))
         actions = []
         t = self.tuning
 
         if t.completion_timeout_s and elapsed >= t.completion_timeout_s:
-            if t.timeout_action == "postcopy" and t.postcopy:
-                return self._record(elapsed, [(START_POSTCOPY, None, "completion timeout of %gs reached" % t.completion_timeout_s)])
-            return self._record(elapsed, [(ABORT, None, "not finished within the completion timeout of %gs" % t.completion_timeout_s)])
+            return self._record(elapsed, self._timed_out())
 
         stalled = self.stalled(stats, now)
         if t.postcopy:
@@ -214,12 +223,49 @@ class MigrationPolicy:
             actions.append((SET_DOWNTIME, wanted, "step after %.1fs" % elapsed))
         return self._record(elapsed, actions)
 
+    def entered_postcopy(self):
+        """The job was seen running post-copy: nothing more is decided."""
+        self.postcopy_started = True
+        self.postcopy_running = True
+
+    def step_unread(self):
+        """A poll whose statistics could not be read (libvirt did not answer in time, or refused):
+        only the completion timeout can still be decided, and it is, so that a job nobody can read
+        does not run on past it."""
+        if self.aborted:
+            return []
+        elapsed = self.clock() - self.started
+        if self.postcopy_started:
+            return self._record(elapsed, [] if self.postcopy_running else self._switch_overdue(elapsed))
+        if self.tuning.completion_timeout_s and elapsed >= self.tuning.completion_timeout_s:
+            return self._record(elapsed, self._timed_out())
+        return []
+
+    def _timed_out(self):
+        t = self.tuning
+        if t.timeout_action == "postcopy" and t.postcopy:
+            return [(START_POSTCOPY, None, "completion timeout of %gs reached" % t.completion_timeout_s)]
+        return [(ABORT, None, "not finished within the completion timeout of %gs" % t.completion_timeout_s)]
+
+    def _switch_overdue(self, elapsed):
+        """The switch to post-copy was asked for and libvirt accepted it, but the job still runs
+        pre-copy: QEMU switches at its next iteration, within a second.  Past the completion
+        timeout and ``SWITCH_WAIT_S`` after the request it is aborted (libvirt refuses an abort
+        once post-copy runs, so this cannot cut a VM in two)."""
+        t = self.tuning
+        if (t.completion_timeout_s and elapsed >= t.completion_timeout_s
+                and elapsed - self.postcopy_asked_at >= SWITCH_WAIT_S):
+            return [(ABORT, None, "post-copy was asked for after %gs and had not started %gs later"
+                     % (round(self.postcopy_asked_at, 1), SWITCH_WAIT_S))]
+        return []
+
     def applied(self, action, value):
         """Tell the policy an action took effect (so it is not repeated)."""
         if action == SET_DOWNTIME:
             self.downtime_ms = value
         elif action == START_POSTCOPY:
             self.postcopy_started = True
+            self.postcopy_asked_at = self.clock() - self.started
         elif action == ABORT:
             self.aborted = True
 

@@ -1,6 +1,7 @@
 """Connection and error helpers, against libvirt's test driver with our own host XML."""
 
 import os
+import threading
 
 import libvirt
 import pytest
@@ -162,3 +163,27 @@ def test_refresh_pool_waits_for_a_busy_pool_and_gives_up_in_time():
     with pytest.raises(libvirt.libvirtError):
         lc.refresh_pool(other, timeout=5, clock=clock, sleep=clock.sleep)
     assert other.calls == 1
+
+
+def test_within_returns_what_libvirt_answers(conn):
+    assert lc.within(5, "list the guests", conn.listDefinedDomains) == conn.listDefinedDomains()
+
+
+def test_within_wraps_a_libvirt_refusal(conn):
+    with pytest.raises(lc.VirtError) as info:
+        lc.within(5, "define vm broken", conn.defineXML, "<domain type='test'><name>broken</name></domain>")
+    assert not isinstance(info.value, lc.Unanswered)
+    assert info.value.message.startswith("Failed to define vm broken: ")
+    assert info.value.code is not None
+
+
+def test_within_stops_waiting_for_a_call_that_does_not_return():
+    """What a libvirt call waiting on a silent QEMU monitor looks like to the caller: nothing
+    returns; the caller gets an Unanswered error in time and the call goes on in the background."""
+    release = threading.Event()
+    with pytest.raises(lc.Unanswered) as info:
+        lc.within(0.3, "abort the migration of vm db1", release.wait, 600)
+    assert info.value.message == "Failed to abort the migration of vm db1: libvirt had not answered after 0.3s"
+    waiting = [t for t in threading.enumerate() if t.name == "abort the migration of vm db1"]
+    assert waiting and waiting[0].is_alive() and waiting[0].daemon   # returned while the call went on
+    release.set()

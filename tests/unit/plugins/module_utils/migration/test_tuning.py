@@ -16,6 +16,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.migration.tuning impo
     GIB,
     SET_DOWNTIME,
     START_POSTCOPY,
+    SWITCH_WAIT_S,
     JobStats,
     MigrationPolicy,
     Tuning,
@@ -90,6 +91,68 @@ def test_completion_timeout_switches_to_postcopy_when_asked():
     run(policy, clock, 0, 100)
     assert run(policy, clock, 21, 100) == [(START_POSTCOPY, None)]
     assert run(policy, clock, 40, 100) == []  # never abort a post-copy migration
+
+
+def test_a_switch_that_never_begins_is_aborted_past_the_timeout():
+    """libvirt accepted the switch, and the job still runs pre-copy (seen once: QEMU 7.2 with
+    xbzrle on a busy machine, the guest paused on the destination for half an hour)."""
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(completion_timeout_s=20, postcopy=True, timeout_action="postcopy",
+                                    postcopy_on_stall=False), GIB, clock)
+    assert run(policy, clock, 21, 100) == [(START_POSTCOPY, None)]
+    assert run(policy, clock, 21 + SWITCH_WAIT_S - 0.1, 100) == []
+    assert run(policy, clock, 21 + SWITCH_WAIT_S, 100) == [(ABORT, None)]
+    assert policy.events[-1]["reason"] == "post-copy was asked for after 21s and had not started 30s later"
+    assert run(policy, clock, 200, 100) == []
+
+
+def test_a_switch_without_a_completion_timeout_is_waited_for():
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(postcopy=True, postcopy_after_s=5, postcopy_on_stall=False), GIB, clock)
+    assert run(policy, clock, 5, 100) == [(START_POSTCOPY, None)]
+    assert run(policy, clock, 5000, 100) == []   # the operator set no limit
+
+
+def test_a_switch_that_began_is_never_aborted():
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(completion_timeout_s=20, postcopy=True, postcopy_after_s=5,
+                                    postcopy_on_stall=False), GIB, clock)
+    assert run(policy, clock, 5, 100) == [(START_POSTCOPY, None)]
+    assert run(policy, clock, 6, 100, postcopy=True) == []
+    assert run(policy, clock, 500, 100) == []
+    clock.now += 500
+    assert policy.step_unread() == []
+
+
+def test_unread_polls_still_meet_the_completion_timeout():
+    """libvirt did not answer for the statistics (its job lock held by a slow monitor call): the
+    completion timeout applies all the same, and nothing else is decided without figures."""
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(completion_timeout_s=20, max_downtime_ms=300), GIB, clock)
+    clock.now += 19.9
+    assert policy.step_unread() == []
+    clock.now += 0.1
+    assert [kind for kind, _v, _r in policy.step_unread()] == [ABORT]
+    policy.applied(ABORT, None)
+    assert policy.step_unread() == []
+
+
+def test_unread_polls_switch_when_the_timeout_asks_for_post_copy():
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(completion_timeout_s=20, postcopy=True, timeout_action="postcopy"), GIB, clock)
+    clock.now += 20
+    actions = policy.step_unread()
+    assert [kind for kind, _v, _r in actions] == [START_POSTCOPY]
+    policy.applied(START_POSTCOPY, None)
+    clock.now += SWITCH_WAIT_S
+    assert [kind for kind, _v, _r in policy.step_unread()] == [ABORT]
+
+
+def test_unread_polls_without_a_timeout_decide_nothing():
+    clock = Clock(1000.0)
+    policy = MigrationPolicy(Tuning(), GIB, clock)
+    clock.now += 10000
+    assert policy.step_unread() == []
 
 
 def test_postcopy_after_time():
@@ -177,26 +240,42 @@ def test_job_stats_from_libvirt_dict():
         abort_on_stall=st.booleans(),
         completion_timeout_s=st.floats(0, 200),
     ),
-    trace=st.lists(st.tuples(st.floats(0, 10), st.integers(0, 10**9)), max_size=60),
+    trace=st.lists(st.tuples(st.floats(0, 10), st.integers(0, 10**9), st.booleans(), st.booleans()), max_size=60),
 )
 def test_policy_properties(tuning, trace):
-    """Whatever happens: at most one terminal action, none after it, downtime within max,
-    never an abort after post-copy started, no post-copy unless allowed."""
+    """Whatever happens (polls read or unread, the switch to post-copy beginning or not):
+    downtime within max and never after a terminal action; an abort at most once and nothing
+    after it; never an abort once libvirt reported post-copy running; no post-copy unless
+    allowed; an abort after a switch only past the completion timeout, SWITCH_WAIT_S after it."""
     clock = Clock(1000.0)
     policy = MigrationPolicy(tuning, GIB, clock)
     terminal = []
-    for delta, remaining in trace:
+    running_postcopy = asked_at = None
+    for delta, remaining, unread, switched in trace:
         clock.now += delta
-        actions = policy.step(JobStats(data_remaining=remaining))
+        shows_postcopy = switched and START_POSTCOPY in terminal
+        if unread:
+            actions = policy.step_unread()
+        else:
+            actions = policy.step(JobStats(data_remaining=remaining, postcopy=shows_postcopy))
+            if shows_postcopy and running_postcopy is None:
+                running_postcopy = clock.now
         for kind, value, reason in actions:
             assert reason
+            assert ABORT not in terminal
             if kind == SET_DOWNTIME:
                 assert not terminal
                 assert 0 < value <= tuning.max_downtime_ms
             else:
                 terminal.append(kind)
+            if kind == START_POSTCOPY:
+                asked_at = clock.now
+            if kind == ABORT and asked_at is not None:
+                assert running_postcopy is None
+                assert tuning.completion_timeout_s and clock.now - policy.started >= tuning.completion_timeout_s
+                assert clock.now - asked_at >= SWITCH_WAIT_S
             policy.applied(kind, value)
-    assert len(terminal) <= 1
+    assert terminal in ([], [ABORT], [START_POSTCOPY], [START_POSTCOPY, ABORT])
     if not tuning.postcopy:
         assert START_POSTCOPY not in terminal
     if terminal == [ABORT]:
