@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     """The VM tuning options of M(hotiron.virt.vm) (and each entry of M(hotiron.virt.vms)):
-    their argument spec is vm.tuning.argument_spec(), the one spec of them."""
+    their argument spec is vm.option_specs.tuning_options(), the one spec of them."""
 
     DOCUMENTATION = r"""
 options:

@@ -434,7 +434,7 @@ restart_pending:
 
 from ansible_collections.hotiron.virt.plugins.module_utils import module_base
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import power_ops
 
 
 def argument_spec():
@@ -444,6 +444,13 @@ def argument_spec():
 
 
 def run(module):
+    # A run that writes no definition (an existing VM started, stopped, removed) needs neither the
+    # spec nor the XML model, which the module would otherwise compile at every start.
+    if power_ops.applies(module.params, {name: opt.get("default") for name, opt in argument_spec().items()}):
+        result = power_ops.run(module.params, module.check_mode)
+        if result is not None:
+            return module_base.conclude(module, result, unchanged_diff=True)
+    from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_ops
     return module_base.conclude(module, vm_ops.run_vm(module.params, module.check_mode), unchanged_diff=True)
 
 

@@ -11,9 +11,7 @@ exactly the same input.  Numbers carry their ranges (``min``/``max``, see
 
 from __future__ import annotations
 
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import option_specs
 
 MUTUALLY_EXCLUSIVE = [("disks", "clone_from")]
 # The NIC models a VM spec can declare (vm_spec.NIC_MODELS says the same; a unit test checks).
@@ -86,7 +84,7 @@ def vm_options():
         limits=dict(type="dict", options=dict(max_vcpus=dict(type="int", default=8, min=1, max=4096),
                                               max_memory=dict(type="str", default="96GiB"))),
         overcommit=dict(type="bool", default=False),
-        cloud_init=cloud_init.options(), boot=vm_boot.options(),
+        cloud_init=option_specs.cloud_init_options(), boot=option_specs.boot_options(),
     )
-    options.update(vm_tuning.argument_spec())  # NUMA, pinning, devices, lifecycle: vm/tuning.py
+    options.update(option_specs.tuning_options())  # NUMA, pinning, devices, lifecycle: vm/option_specs.py
     return options

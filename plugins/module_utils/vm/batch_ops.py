@@ -35,7 +35,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import power_ops, resolve_ops, vm_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 
 
@@ -166,7 +166,7 @@ def ensure_all(conn, checked, check_mode=False, concurrency=1, **ensure_kwargs):
         results.append(result)
         if vm_changed:
             changed = True
-            diffs.append(dict(vm_ops.masked(diff), before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
+            diffs.append(dict(power_ops.masked(diff), before_header="vm %s (before)" % name, after_header="vm %s (after)" % name))
     return changed, results, diffs, warnings
 
 

@@ -17,15 +17,7 @@ from __future__ import annotations
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError
 
-BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
-
-
-def options():
-    """The argument spec of the ``boot`` option."""
-    return dict(type="dict", options=dict(
-        order=dict(type="list", elements="str", choices=list(BOOT_DEVICES)),
-        kernel=dict(type="str"), initrd=dict(type="str"), cmdline=dict(type="str"),
-    ))
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.option_specs import BOOT_DEVICES  # noqa: F401 (re-exported)
 
 
 def validate(params):

@@ -33,23 +33,6 @@ _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 _KEY_RE = re.compile(r"^(ssh-|ecdsa-|sk-)\S+ \S+")
 
 
-def options():
-    """The argument spec of the ``cloud_init`` option (shared by vm and vms)."""
-    user = dict(name=dict(type="str", required=True), ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
-                sudo=dict(type="str"), groups=dict(type="list", elements="str"), shell=dict(type="str"))
-    nic = dict(mac=dict(type="str"), name=dict(type="str"), dhcp=dict(type="bool"),
-               addresses=dict(type="list", elements="str"), gateway=dict(type="str"),
-               nameservers=dict(type="list", elements="str"))
-    return dict(type="dict", options=dict(
-        hostname=dict(type="str"), instance_id=dict(type="str"),
-        users=dict(type="list", elements="dict", options=user),
-        ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
-        network=dict(type="list", elements="dict", options=nic),
-        user_data=dict(type="str", no_log=True), meta_data=dict(type="dict"), network_config=dict(type="dict"),
-        pool=dict(type="str"),
-    ))
-
-
 def secrets(entries):
     """The ``cloud_init.user_data`` strings of ``entries`` (option dicts of VMs, as ``vms`` takes
     them untyped): values Ansible must mask in the result and the diff, as it does for vm's

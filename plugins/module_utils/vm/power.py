@@ -30,3 +30,16 @@ def steps(current, wanted, is_template=False, name=""):
     if wanted == "restarted":
         return ([] if off else ["stop"]) + ["start"]
     return []
+
+
+def check_wait(params):
+    """``wait: false`` sends the shutdown request and returns: it applies to ``state: stopped``
+    alone, and not with ``force`` (which powers off when the wait runs out).  Raises SpecError."""
+    if params.get("wait") is not False:
+        return
+    state = params.get("state") or "present"
+    if state != "stopped":
+        raise SpecError("wait", "false applies to state stopped (send the shutdown request and return), not to %s" % state)
+    if params.get("force"):
+        raise SpecError("force", "needs waiting for the shutdown (it powers the VM off when shutdown_timeout passes):"
+                        " drop it, or wait: true")

@@ -17,10 +17,9 @@ from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as 
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest as domain
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops
 
 
-def ensure_absent(conn, dom, spec, params, check_mode):
+def ensure_absent(conn, dom, params, check_mode):
     """``(changed, result, diff)`` of removing the VM of ``dom`` (None: nothing to do)."""
     result = {"plan": [], "changes": [], "restart_required": False}
     if dom is None:
@@ -33,8 +32,8 @@ def ensure_absent(conn, dom, spec, params, check_mode):
         from ansible_collections.hotiron.virt.plugins.module_utils.vm import clone_ops  # only for templates
         users = clone_ops.clones_of(conn, guest.name)
         if users:
-            resolve_ops.fail("state", "vm %r is a template used by %s: remove those clones first"
-                             % (guest.name, ", ".join(users)))
+            _refuse("state", "vm %r is a template used by %s: remove those clones first"
+                    % (guest.name, ", ".join(users)))
     checkpoints = guest.checkpoint_names()
     keep_nvram = bool(params.get("keep_nvram"))
     nvram = dx.get_text(root, "os/nvram")
@@ -153,15 +152,15 @@ def _disk_volumes(conn, name, root):
         vol = _volume_of(conn, source)
         where = source.get("file") or "%s/%s" % (source["pool"], source["volume"])
         if vol is None:
-            resolve_ops.fail("remove_disks", "disk %s of vm %s (%s) is not a volume of a storage pool on %s, and libvirt"
-                             " deletes only those: put its directory in a pool (or refresh the pool), or remove it by"
-                             " hand" % (dev, name, where, lc.safe_uri(conn)))
+            _refuse("remove_disks", "disk %s of vm %s (%s) is not a volume of a storage pool on %s, and libvirt"
+                    " deletes only those: put its directory in a pool (or refresh the pool), or remove it by"
+                    " hand" % (dev, name, where, lc.safe_uri(conn)))
         out.append((_path(vol), "disk %s (%s)" % (dev, where), vol))
     users = _users(conn, name, {path for path, _what, _vol in out})
     for path, _what, _vol in out:
         if users.get(path):
-            resolve_ops.fail("remove_disks", "disk file %s of vm %s is used by %s: nothing was removed"
-                             % (path, name, ", ".join(sorted(users[path]))))
+            _refuse("remove_disks", "disk file %s of vm %s is used by %s: nothing was removed"
+                    % (path, name, ", ".join(sorted(users[path]))))
     return out
 
 
@@ -185,3 +184,7 @@ def _users(conn, name, paths):
             for path in used & paths:
                 users.setdefault(path, set()).add(other.name)
     return users
+
+
+def _refuse(param, message):
+    raise lc.VirtError("%s: %s" % (param, message))

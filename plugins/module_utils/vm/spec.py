@@ -23,6 +23,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import boot as vm_boot
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import policy as vm_policy
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import power
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vm_tuning
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.host_fit import ARCHES
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import (  # noqa: F401 (re-exported)
@@ -100,13 +101,7 @@ def validate(params):
     spec["limits"] = _validate_limits(params.get("limits"))
     spec["overcommit"] = bool(params.get("overcommit"))
     spec["wait"] = params.get("wait") is not False
-    if not spec["wait"]:
-        if (params.get("state") or "present") != "stopped":
-            raise SpecError("wait", "false applies to state stopped (send the shutdown request and return), not to %s"
-                            % (params.get("state") or "present"))
-        if params.get("force"):
-            raise SpecError("force", "needs waiting for the shutdown (it powers the VM off when shutdown_timeout passes):"
-                            " drop it, or wait: true")
+    power.check_wait(params)
     spec["boot"] = vm_boot.validate(params)
     spec["cloud_init"] = cloud_init.validate(params.get("cloud_init"), name)
     if params.get("shutdown_timeout") is not None and params["shutdown_timeout"] < 0:

@@ -5,7 +5,7 @@
 devices, TPM, virtiofs shares, watchdog, RNG, panic device, lifecycle actions, serial ports and
 channels.  Pure: no libvirt, no Ansible.
 
-:func:`argument_spec` is their part of ``vm``'s (and so ``vms``') argument spec, :func:`validate`
+Their part of ``vm``'s (and so ``vms``') argument spec is :func:`option_specs.tuning_options`, :func:`validate`
 checks and normalises them (``None`` = not managed, an empty dict or list = remove),
 :func:`check_definition` checks them against the definition they end up in (vCPU count, memory,
 host CPUs), :func:`plan` says how a change applies: ``live`` (pinning, the lifecycle actions
@@ -18,21 +18,22 @@ from __future__ import annotations
 import re
 
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError, parse_size
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.option_specs import (
+    NUMATUNE_MODES,
+    MEMORY_SOURCES,
+    TPM_MODELS,
+    TPM_VERSIONS,
+    WATCHDOG_MODELS,
+    WATCHDOG_ACTIONS,
+    PANIC_MODELS,
+    RESTART_ACTIONS,
+    CRASH_ACTIONS,
+    LOCKFAILURE_ACTIONS,
+    SERIAL_TYPES,
+    CHANNEL_TYPES,
+    HOSTDEV_TYPES,
+)
 
-NUMATUNE_MODES = ("strict", "preferred", "interleave", "restrictive")
-MEMORY_SOURCES = ("anonymous", "file", "memfd")
-TPM_MODELS = ("tpm-crb", "tpm-tis")
-TPM_VERSIONS = ("2.0", "1.2")
-WATCHDOG_MODELS = ("i6300esb", "ib700", "itco")
-WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
-PANIC_MODELS = ("isa", "pvpanic", "hyperv")
-RESTART_ACTIONS = ("destroy", "restart", "preserve")
-CRASH_ACTIONS = RESTART_ACTIONS + ("coredump-destroy", "coredump-restart")
-LOCKFAILURE_ACTIONS = ("poweroff", "restart", "pause", "ignore")
-SERIAL_TYPES = ("pty", "file", "unix", "tcp", "null")
-CHANNEL_TYPES = ("unix", "pty", "spicevmc")
-HOSTDEV_TYPES = ("pci", "usb")
-LIFECYCLE = ("on_poweroff", "on_reboot", "on_crash", "on_lockfailure")
 # What libvirt changes on a running guest: pinning (virDomainPinVcpuFlags, virDomainPinEmulator)
 # and three lifecycle actions (virDomainSetLifecycleAction); the rest needs a restart.
 LIVE_FIELDS = ("vcpupin", "emulatorpin", "on_poweroff", "on_reboot", "on_crash")
@@ -44,46 +45,6 @@ _PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\
 _USB_ID_RE = re.compile(r"^(?:0x)?([0-9a-fA-F]{4})$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,36}$")
 _CHANNEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def argument_spec():
-    """The tuning options of one VM (added to :func:`vm.args.vm_options`)."""
-    s = dict(type="str")
-    enabled = dict(type="bool", default=True)
-    return dict(
-        numa_cells=dict(type="list", elements="dict", options=dict(cpus=dict(type="str", required=True),
-                                                                   memory=dict(type="str", required=True))),
-        numatune=dict(type="dict", options=dict(mode=dict(type="str", choices=list(NUMATUNE_MODES)), nodeset=s)),
-        cputune=dict(type="dict", options=dict(
-            vcpupin=dict(type="list", elements="dict", options=dict(vcpu=dict(type="int", required=True, min=0, max=4095),
-                                                                    cpuset=dict(type="str", required=True))),
-            emulatorpin=s)),
-        iothreads=dict(type="int", min=0, max=64),
-        memory_backing=dict(type="dict", options=dict(
-            hugepages=dict(type="bool"), hugepage_size=s, source=dict(type="str", choices=list(MEMORY_SOURCES)),
-            access=dict(type="str", choices=["shared", "private"]), locked=dict(type="bool"))),
-        hostdevs=dict(type="list", elements="dict", options=dict(
-            type=dict(type="str", choices=list(HOSTDEV_TYPES), required=True), address=s, vendor=s, product=s,
-            managed=dict(type="bool", default=True))),
-        tpm=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(TPM_MODELS)),
-                                           version=dict(type="str", choices=list(TPM_VERSIONS)))),
-        filesystems=dict(type="list", elements="dict", options=dict(
-            source=dict(type="str", required=True), target=dict(type="str", required=True))),
-        watchdog=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(WATCHDOG_MODELS)),
-                                                action=dict(type="str", choices=list(WATCHDOG_ACTIONS)))),
-        rng=dict(type="dict", options=dict(enabled=enabled, source=s, rate_bytes=dict(type="int", min=1, max=1073741824),
-                                           rate_period=dict(type="int", min=1, max=3600000))),
-        panic=dict(type="dict", options=dict(enabled=enabled, model=dict(type="str", choices=list(PANIC_MODELS)))),
-        on_poweroff=dict(type="str", choices=list(RESTART_ACTIONS)),
-        on_reboot=dict(type="str", choices=list(RESTART_ACTIONS)),
-        on_crash=dict(type="str", choices=list(CRASH_ACTIONS)),
-        on_lockfailure=dict(type="str", choices=list(LOCKFAILURE_ACTIONS)),
-        serials=dict(type="list", elements="dict", options=dict(
-            type=dict(type="str", choices=list(SERIAL_TYPES), default="pty"), path=s, host=s,
-            port=dict(type="int", min=1, max=65535))),
-        channels=dict(type="list", elements="dict", options=dict(
-            name=dict(type="str", required=True), type=dict(type="str", choices=list(CHANNEL_TYPES), default="unix"))),
-    )
 
 
 # --- CPU sets --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
+from ansible_collections.hotiron.virt.plugins.module_utils.vm.option_specs import LIFECYCLE
 
 LIFECYCLE_DEFAULTS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "destroy", "on_lockfailure": None}
 
@@ -155,7 +156,7 @@ def apply(root, tuning, host_cpus=None):
     for field, write in writers.items():
         if tuning.get(field) is not None and tuning[field] != have[field]:
             write(root, tuning[field])
-    for key in vt.LIFECYCLE:
+    for key in LIFECYCLE:
         if tuning.get(key) is not None and dx.get_text(root, key) != tuning[key]:
             _set_lifecycle(root, key, tuning[key])
     if tuning.get("filesystems") and tuning.get("memory_backing") is None:

@@ -18,7 +18,7 @@ from ansible_collections.hotiron.virt.plugins.module_utils.domain import guest a
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, power, resolve_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import cloud_init_ops, power, power_ops, resolve_ops
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import spec as vs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import vm_xml as vx
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning_ops
@@ -41,7 +41,7 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
     state = params.get("state") or "present"
     dom = lc.lookup_domain(conn, spec["name"])
     if state == "absent":
-        return ensure_absent(conn, dom, spec, params, check_mode)
+        return ensure_absent(conn, dom, params, check_mode)
     try:
         host = host or resolve_ops.host_facts(conn)
         created, updated = ensure_created, ensure_updated
@@ -54,10 +54,7 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
             guest = Guest(conn, dom)
             changed, result, diff = updated(conn, guest, spec, host, check_mode)
             is_template = result.pop("_template", False)     # as the task defines it, check mode too
-            changed = ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep) or changed
-            if not spec["wait"] and changed and "stop vm %s" % guest.name in result["plan"]:
-                index = result["plan"].index("stop vm %s" % guest.name)
-                result["plan"][index] = "request the shutdown of vm %s (not waiting)" % guest.name
+            changed = power_ops.ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep) or changed
     except vs.SpecError as err:
         raise lc.VirtError(str(err)) from None
     if guest is not None and dom is not None and spec["autostart"] is not None and guest.autostart() != spec["autostart"]:
@@ -65,29 +62,18 @@ def ensure(conn, params, check_mode=False, clock=time.monotonic, sleep=time.slee
         if not check_mode:
             guest.set_autostart(spec["autostart"])
         changed = True
-    if guest is not None and not check_mode:
-        result["vm"] = {"name": guest.name, "state": guest.state()[0]}
-        if not spec["wait"] and result["vm"]["state"] not in power.OFF_STATES and any(
-                step.startswith("request the shutdown") for step in result["plan"]):
-            result["vm"]["state"] = "shutting down"
-        with lc.attempt("read the uuid of vm %s" % guest.name):
-            result["vm"]["uuid"] = guest.uuid()
-        if guest.is_active():
-            pending = vp.restart_pending(vp.summarise(dx.parse(guest.live_xml())),
-                                         vp.summarise(dx.parse(guest.inactive_xml())))
-            result["restart_required"] = bool(pending)
-            if pending:
-                result["restart_pending"] = pending
+    if guest is not None:
+        power_ops.finish(guest, params, result, check_mode)
     return changed, result, diff
 
 
 # What only some runs need is imported by the function that needs it (remove_ops, clone_ops,
 # full_ops): a module compiles from source, at every start, all that it imports.
 
-def ensure_absent(conn, dom, spec, params, check_mode):
+def ensure_absent(conn, dom, params, check_mode):
     """``state: absent`` (vm.remove_ops)."""
     from ansible_collections.hotiron.virt.plugins.module_utils.vm import remove_ops
-    return remove_ops.ensure_absent(conn, dom, spec, params, check_mode)
+    return remove_ops.ensure_absent(conn, dom, params, check_mode)
 
 
 def _clone_ops():
@@ -277,37 +263,9 @@ def _find_nic(root, mac):
     return None
 
 
-def ensure_power(guest, state, params, is_template, check_mode, result, clock, sleep):
-    """Move an existing guest to ``state`` (:func:`power.steps`); returns whether anything changed."""
-    current, _reason = guest.state()
-    actions = {"start": guest.start, "start paused": lambda: guest.start(paused=True), "resume": guest.resume,
-               "pause": guest.suspend,
-               "stop": (lambda: stop(guest, params, clock, sleep)) if params.get("wait") is not False else guest.request_stop}
-    planned = power.steps(current, state, is_template, guest.name)
-    result["plan"].extend("%s vm %s" % (step, guest.name) for step in planned)
-    if not check_mode:
-        for step in planned:
-            actions[step]()
-    return bool(planned)
-
-
-def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
-    """Graceful shutdown within ``shutdown_timeout``, then force off if ``force``."""
-    timeout = params.get("shutdown_timeout")
-    timeout = 120 if timeout is None else timeout
-    if guest.stop(timeout, params.get("force"), clock, sleep) is None:
-        resolve_ops.fail("shutdown_timeout", "vm %s did not shut down within %ss; set force: true to power it off"
-                         % (guest.name, timeout))
-
-
 def run_vm(params, check_mode):
     """hotiron.virt.vm's result (the one shape every module's ``_ops`` returns: ``changed``, ``plan``,
     ``diff``, ``warnings`` and the module's own fields) for the VM ``params`` describe."""
     with lc.connected(params["uri"]) as conn:
         changed, result, diff = ensure(conn, params, check_mode=check_mode)
-    return dict(result, changed=changed, diff=masked(diff))
-
-
-def masked(diff):
-    """``diff`` with the secrets of its domain XML (graphics passwords) masked."""
-    return dict(diff, **{side: dx.mask_secrets(diff[side]) for side in ("before", "after") if isinstance(diff.get(side), str)})
+    return dict(result, changed=changed, diff=power_ops.masked(diff))

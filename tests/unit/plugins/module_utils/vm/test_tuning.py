@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import args as vm_args
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import option_specs
 from ansible_collections.hotiron.virt.plugins.module_utils.vm import tuning as vt
 from ansible_collections.hotiron.virt.plugins.module_utils.vm.values import SpecError
 
@@ -174,7 +175,7 @@ def test_plan_marks_pinning_and_lifecycle_live_the_rest_restart():
 
 def test_argument_spec_is_vms_and_vm_and_matches_the_doc_fragment():
     options = vm_args.vm_options()
-    spec = vt.argument_spec()
+    spec = option_specs.tuning_options()
     assert all(options[key] == value for key, value in spec.items())
     with open(os.path.join(ROOT, "plugins", "doc_fragments", "vm_tuning.py"), encoding="utf-8") as handle:
         scope = {}

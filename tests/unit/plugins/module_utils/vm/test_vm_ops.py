@@ -24,7 +24,7 @@ from vm_driver import params
 from ansible_collections.hotiron.virt.plugins.module_utils import domain_xml as dx
 from ansible_collections.hotiron.virt.plugins.module_utils import libvirt_common as lc
 from ansible_collections.hotiron.virt.plugins.module_utils.domain.guest import Guest
-from ansible_collections.hotiron.virt.plugins.module_utils.vm import resolve_ops, vm_ops
+from ansible_collections.hotiron.virt.plugins.module_utils.vm import power_ops, resolve_ops, vm_ops
 
 HOST = vm_driver.HOST  # what the conn fixture (tests/unit/conftest.py) opens
 
@@ -306,7 +306,7 @@ def test_absent_that_fails_leaves_the_vm_as_it_was(conn, refuse, message):
     before = snapshot(conn)
     dom = RefusingDom(conn.lookupByName("n1"), refuse)
     with pytest.raises(lc.VirtError, match=message):
-        vm_ops.ensure_absent(conn, dom, None, params(name="n1", state="absent"), False)
+        vm_ops.ensure_absent(conn, dom, params(name="n1", state="absent"), False)
     dom = conn.lookupByName("n1")
     assert dom.isActive() and dom.isPersistent() and snapshot(conn) == before
 
@@ -357,15 +357,15 @@ def test_stop_times_out_then_forces_only_when_asked():
     dom = StubbornDom()
     guest = Guest(None, dom)
     with pytest.raises(lc.VirtError, match="^shutdown_timeout: vm stubborn did not shut down within 30s"):
-        vm_ops.stop(guest, {"shutdown_timeout": 30, "force": False}, clock, clock.sleep)
+        power_ops.stop(guest, {"shutdown_timeout": 30, "force": False}, clock, clock.sleep)
     assert dom.calls == ["shutdown"] and 30 <= clock.now < 31
-    vm_ops.stop(guest, {"shutdown_timeout": 30, "force": True}, clock, clock.sleep)
+    power_ops.stop(guest, {"shutdown_timeout": 30, "force": True}, clock, clock.sleep)
     assert dom.calls == ["shutdown", "shutdown", "destroy"] and not dom.active
 
 
 def test_stop_with_zero_timeout_and_force_powers_off_at_once():
     dom = StubbornDom()
-    vm_ops.stop(Guest(None, dom), {"shutdown_timeout": 0, "force": True})
+    power_ops.stop(Guest(None, dom), {"shutdown_timeout": 0, "force": True})
     assert dom.calls == ["destroy"]
 
 
@@ -588,8 +588,8 @@ def test_stop_without_waiting_does_not_wait_nor_force():
     clock = Clock()
     dom = StubbornDom()
     result = {"plan": []}
-    assert vm_ops.ensure_power(Guest(None, dom), "stopped", {"wait": False, "shutdown_timeout": 30}, False, False,
-                               result, clock, clock.sleep)
+    assert power_ops.ensure_power(Guest(None, dom), "stopped", {"wait": False, "shutdown_timeout": 30}, False, False,
+                                  result, clock, clock.sleep)
     assert dom.calls == ["shutdown"] and dom.active and clock.now == 0
 
 
