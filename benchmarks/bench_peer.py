@@ -7,9 +7,10 @@ One playbook per collection, both run by the same ansible-playbook and Python: d
 start, stop (power off) and undefine ``--vms`` VMs (32 MiB, no disk) on each of hv1 and hv2,
 one loop item per VM and step.  The two playbooks alternate over ``--rounds``; the figure is
 the ratio of their medians (target at most 1.0).  Then the same with ``hotiron.virt.vms``
-(one task per step), for comparison, and the module processes' start-up, measured from the
-AnsiballZ payloads kept by one run of each (``python -X importtime``), which says where a
-loop item's time goes.
+(one task per step), for comparison; the loop items that write no definition alone (running
+VMs asked to run: no QEMU starts, the module runs are what is timed); and the module processes'
+start-up, measured from the AnsiballZ payloads kept by one run of each (``python -X
+importtime``), which says where a loop item's time goes.
 
 community.libvirt is not a dependency of the collection: the benchmark uses a copy in
 ``build/peer`` (``ansible_collections/community/libvirt``, e.g. taken from the ``ansible``
@@ -102,6 +103,28 @@ XML = ("<domain type='%s'><name>NAME</name><memory unit='MiB'>32</memory><vcpu>1
 
 PLAYBOOKS = {"hotiron.virt.vm": HOTIRON, "community.libvirt.virt": PEER_PLAYBOOK, "hotiron.virt.vms": VMS}
 
+# The loop items that write no definition, alone: the VMs run, each is asked to run (3 passes over
+# them).  No QEMU starts or stops: what is timed is the module runs themselves.
+POWER = {
+    "hotiron.virt.vm": """
+- name: Running VMs asked to run, a loop over hotiron.virt.vm
+  hosts: hypervisors
+  gather_facts: false
+  tasks:
+    - hotiron.virt.vm: {uri: "{{ uri }}", name: "%(p)s{{ item %% (vms | int) }}", state: running}
+      loop: "{{ range(3 * (vms | int)) | list }}"
+""" % {"p": PREFIX},
+    "community.libvirt.virt": """
+- name: Running VMs asked to run, a loop over community.libvirt.virt
+  hosts: hypervisors
+  gather_facts: false
+  tasks:
+    - community.libvirt.virt: {uri: "{{ uri }}", name: "%(p)s{{ item %% (vms | int) }}", state: running}
+      loop: "{{ range(3 * (vms | int)) | list }}"
+""" % {"p": PREFIX},
+}
+POWER_SETUP = VMS.replace("loop: [present, running, stopped, absent]", "loop: [present, running]")
+
 
 def env(keep=None):
     result = dict(os.environ)
@@ -123,10 +146,10 @@ def inventory(workdir, lab):
     return path
 
 
-def run(workdir, inv, name, extra, keep=None):
+def run(workdir, inv, name, extra, keep=None, text=None):
     playbook = os.path.join(workdir, "pb.yml")
     with open(playbook, "w", encoding="utf-8") as handle:
-        handle.write(PLAYBOOKS[name])
+        handle.write(text or PLAYBOOKS[name])
     started = time.monotonic()
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", inv, playbook, "-e", json.dumps(extra)],
                           capture_output=True, text=True, env=env(keep), cwd=workdir, check=False)
@@ -203,6 +226,14 @@ def main():
                     times[name].append(run(workdir, inv, name, extra))
                     print("  round %d %-24s %.2f s" % (rnd + 1, name, times[name][-1]), flush=True)
                     cleanup(lab)
+            power = {name: [] for name in POWER}
+            run(workdir, inv, "setup", extra, text=POWER_SETUP)
+            for rnd in range(opts.rounds):
+                for name in (list(POWER) if rnd % 2 == 0 else list(reversed(POWER))):
+                    power[name].append(run(workdir, inv, name, extra, text=POWER[name]))
+                    print("  round %d %-24s %.2f s (running VMs asked to run)" % (rnd + 1, name, power[name][-1]),
+                          flush=True)
+            cleanup(lab)
             starts = {}
             for name, module in (("hotiron.virt.vm", "vm"), ("community.libvirt.virt", "virt")):
                 keep = os.path.join(workdir, "keep-" + module)
@@ -226,6 +257,12 @@ def main():
               % (label, med, " ".join("%.2f" % t for t in times[name]), med / base, target))
     print("  per loop item: peer %.3f s, hotiron.virt.vm %.3f s"
           % (base / steps, statistics.median(times["hotiron.virt.vm"]) / steps))
+    peer = statistics.median(power["community.libvirt.virt"])
+    ours = statistics.median(power["hotiron.virt.vm"])
+    print("the loop items that write no definition alone (%d running VMs asked to run, 3 passes), median:"
+          % opts.vms)
+    print("  community.libvirt.virt %.2f s, hotiron.virt.vm %.2f s: ratio %.2f (per item %.3f s vs %.3f s)"
+          % (peer, ours, ours / peer, ours / (3 * opts.vms), peer / (3 * opts.vms)))
     print("one module process (AnsiballZ payload run again in check mode, best of 5):")
     for name, (whole, imports, own, core) in starts.items():
         print("  %-24s process %.3f s; imports %.3f s, of which ansible.* %.3f s, the collection's %.3f s"
