@@ -96,9 +96,9 @@ notes:
     (C(virsh domjobabort) stops it).
   - libvirt waits on QEMU without a limit; the module does not. A call on the running job that
     libvirt has not answered within 20 seconds (a downtime step, the switch to post-copy, the
-    abort), or a job still running 30 seconds after its abort was accepted, fails the task; before
-    post-copy the destination's half is then removed, which ends the job, and the VM runs on the
-    source. Statistics that cannot be read still count toward O(completion_timeout). A switch to
+    abort), job statistics it has not answered for 60 seconds, or a job still running 30 seconds
+    after its abort was accepted, fail the task; before post-copy the destination's half is then
+    removed, which ends the job, and the VM runs on the source. Statistics that cannot be read still count toward O(completion_timeout). A switch to
     post-copy that libvirt accepted but that has not begun 30 seconds later is aborted once
     O(completion_timeout) has passed.
   - Post-copy needs userfaultfd for QEMU; with QEMU before 8.1 running unprivileged, the

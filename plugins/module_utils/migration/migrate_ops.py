@@ -38,6 +38,8 @@ POLL_INTERVAL_S = 0.2
 # on QEMU's monitor without a limit; past these the watcher stops waiting (see _watch).
 ANSWER_WAIT_S = 20.0
 END_WAIT_S = 30.0
+SILENCE_S = 60.0   # statistics not answered for this long: the job is given up, completion timeout or not
+_UNANSWERED = object()
 
 
 # ---- the migration itself -------------------------------------------------------------------
@@ -151,10 +153,13 @@ def _apply(dom, name, policy, action, value):
 
 
 def _read_stats(dom, name):
-    """The job's statistics, or ``None`` when libvirt refused them or has not answered within
-    ``ANSWER_WAIT_S`` (its job lock taken by a monitor call QEMU is slow to answer)."""
+    """The job's statistics; ``None`` when libvirt refused them (the job just ended, say),
+    ``_UNANSWERED`` when it has not answered within ``ANSWER_WAIT_S`` (a monitor call QEMU does
+    not answer holds the job)."""
     try:
         return lc.within(ANSWER_WAIT_S, "read the migration statistics of vm %s" % name, dom.jobStats, 0)
+    except lc.Unanswered:
+        return _UNANSWERED
     except lc.VirtError:
         return None
 
@@ -288,14 +293,16 @@ def _watch(src, dom, name, runner, policy, running, clock=time.monotonic):
     between threads.
 
     Nothing here waits on libvirt without a limit: a poll whose statistics do not come within
-    ``ANSWER_WAIT_S`` still applies the completion timeout, a tuning call not answered in that
-    time raises :class:`lc.Unanswered`, and so does a job still running ``END_WAIT_S`` after
-    libvirt accepted its abort; the caller then recovers (the VM runs on the source)."""
+    ``ANSWER_WAIT_S`` still applies the completion timeout, and statistics unanswered for
+    ``SILENCE_S``, a tuning call not answered in ``ANSWER_WAIT_S`` and a job still running
+    ``END_WAIT_S`` after libvirt accepted its abort raise :class:`lc.Unanswered`; the caller then
+    recovers (before post-copy the VM runs on the source)."""
     watch = lc.connect(lc.safe_uri(src))
     with lc.attempt("look up vm %s to watch its migration" % name):
         watched = watch.lookupByUUIDString(dom.UUIDString())
     last = {}
     aborted_at = None
+    answered_at = clock()
     runner.start()
     while runner.is_alive():
         runner.join(POLL_INTERVAL_S)
@@ -308,7 +315,11 @@ def _watch(src, dom, name, runner, policy, running, clock=time.monotonic):
                                     % (name, policy.events[-1]["reason"], END_WAIT_S))
             continue
         raw = _read_stats(watched, name)
-        if raw is None:
+        if raw is _UNANSWERED and clock() - answered_at >= SILENCE_S:
+            raise lc.Unanswered("libvirt has not answered about the migration of vm %s for %gs" % (name, SILENCE_S))
+        if raw is not _UNANSWERED:
+            answered_at = clock()
+        if raw is None or raw is _UNANSWERED:
             actions = policy.step_unread()  # the job just ended, or libvirt is slow to say how it goes
         elif raw.get("type", libvirt.VIR_DOMAIN_JOB_NONE) == libvirt.VIR_DOMAIN_JOB_NONE:
             continue
