@@ -105,24 +105,15 @@ PLAYBOOKS = {"hotiron.virt.vm": HOTIRON, "community.libvirt.virt": PEER_PLAYBOOK
 
 # The loop items that write no definition, alone: the VMs run, each is asked to run (3 passes over
 # them).  No QEMU starts or stops: what is timed is the module runs themselves.
-POWER = {
-    "hotiron.virt.vm": """
-- name: Running VMs asked to run, a loop over hotiron.virt.vm
+POWER_PLAY = """
+- name: Running VMs asked to run, a loop over %(module)s
   hosts: hypervisors
   gather_facts: false
   tasks:
-    - hotiron.virt.vm: {uri: "{{ uri }}", name: "%(p)s{{ item %% (vms | int) }}", state: running}
+    - %(module)s: {uri: "{{ uri }}", name: "%(p)s{{ item %% (vms | int) }}", state: running}
       loop: "{{ range(3 * (vms | int)) | list }}"
-""" % {"p": PREFIX},
-    "community.libvirt.virt": """
-- name: Running VMs asked to run, a loop over community.libvirt.virt
-  hosts: hypervisors
-  gather_facts: false
-  tasks:
-    - community.libvirt.virt: {uri: "{{ uri }}", name: "%(p)s{{ item %% (vms | int) }}", state: running}
-      loop: "{{ range(3 * (vms | int)) | list }}"
-""" % {"p": PREFIX},
-}
+"""
+POWER = {module: POWER_PLAY % {"module": module, "p": PREFIX} for module in ("hotiron.virt.vm", "community.libvirt.virt")}
 POWER_SETUP = VMS.replace("loop: [present, running, stopped, absent]", "loop: [present, running]")
 
 
@@ -261,8 +252,8 @@ def main():
     ours = statistics.median(power["hotiron.virt.vm"])
     print("the loop items that write no definition alone (%d running VMs asked to run, 3 passes), median:"
           % opts.vms)
-    print("  community.libvirt.virt %.2f s, hotiron.virt.vm %.2f s: ratio %.2f (per item %.3f s vs %.3f s)"
-          % (peer, ours, ours / peer, ours / (3 * opts.vms), peer / (3 * opts.vms)))
+    print("  community.libvirt.virt %.2f s, hotiron.virt.vm %.2f s: ratio %.2f (per item: virt %.3f s, vm %.3f s)"
+          % (peer, ours, ours / peer, peer / (3 * opts.vms), ours / (3 * opts.vms)))
     print("one module process (AnsiballZ payload run again in check mode, best of 5):")
     for name, (whole, imports, own, core) in starts.items():
         print("  %-24s process %.3f s; imports %.3f s, of which ansible.* %.3f s, the collection's %.3f s"

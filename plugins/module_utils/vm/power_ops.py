@@ -70,7 +70,7 @@ def ensure(conn, params, check_mode, clock=time.monotonic, sleep=time.sleep):
                                clock, sleep)
     except SpecError as err:
         raise lc.VirtError(str(err)) from None
-    finish(guest, params, result, check_mode)
+    finish(guest, params, result, check_mode, inactive=current)   # power steps leave the definition as it was
     return changed, result, {"before": text, "after": text}
 
 
@@ -107,9 +107,10 @@ def stop(guest, params, clock=time.monotonic, sleep=time.sleep):
                            % (guest.name, timeout))
 
 
-def finish(guest, params, result, check_mode):
+def finish(guest, params, result, check_mode, inactive=None):
     """What the result says about the VM after the run (not in check mode): its state and uuid,
-    and for a running VM what its definition holds that only a restart applies."""
+    and for a running VM what its definition holds that only a restart applies (``inactive``: its
+    persistent definition, parsed, when the caller has it as it stands; else it is read)."""
     if check_mode:
         return
     result["vm"] = {"name": guest.name, "state": guest.state()[0]}
@@ -121,7 +122,7 @@ def finish(guest, params, result, check_mode):
     if guest.is_active():
         from ansible_collections.hotiron.virt.plugins.module_utils.vm import plan as vp   # the definition's model
         pending = vp.restart_pending(vp.summarise(dx.parse(guest.live_xml())),
-                                     vp.summarise(dx.parse(guest.inactive_xml())))
+                                     vp.summarise(inactive if inactive is not None else dx.parse(guest.inactive_xml())))
         result["restart_required"] = bool(pending)
         if pending:
             result["restart_pending"] = pending
