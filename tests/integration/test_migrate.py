@@ -479,7 +479,7 @@ def test_a_job_libvirt_no_longer_answers_about_is_given_up_and_the_destination_c
     within 20 s (here the next downtime step; statistics it cannot read only count toward the
     completion timeout, and an abort not answered ends the same way) makes it remove the
     destination's half, which ends the job.  Once its QEMU runs again the VM runs on the source,
-    alone."""
+    alone, and the same move run again goes through."""
     name = "mig-mute-%d" % os.getpid()
     path = os.path.join(lab.shared_dir, name + ".img")
     host = lab.host("hv1")
@@ -508,6 +508,10 @@ def test_a_job_libvirt_no_longer_answers_about_is_given_up_and_the_destination_c
         assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
         before = counter(dom)
         wait_for("the guest to go on writing on the source", lambda: counter(dom) > before, timeout=30)
+        # The interrupted move run again, once QEMU answers: it goes through.
+        result = run_module("hotiron.virt.vm_migrate", migrate_args(lab, name))
+        assert not result["failed"], result.get("msg")
+        assert_still_running(lab, name, "hv2")
     finally:
         remove_everywhere(lab, name)
         if os.path.exists(path):
